@@ -1,0 +1,52 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "metron",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "metron", targets: ["metron"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // C libraries: each imported by exactly one Swift module.
+        .systemLibrary(name: "CCurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CGSL", providers: [.apt(["libgsl-dev"])]),
+        .systemLibrary(name: "CLinux"),
+
+        // Statistics, fitting and random numbers (the only importer of GSL).
+        .target(name: "MetronStats", dependencies: ["CGSL"]),
+        // Records, workloads, metrics and SLOs: pure, no I/O.
+        .target(name: "MetronCore", dependencies: ["MetronStats"]),
+        // The libcurl load generator (the only importer of libcurl and CLinux).
+        .target(name: "MetronLoad", dependencies: ["MetronCore", "CCurl", "CLinux"]),
+        // The serving model of the simulator, in virtual time: pure.
+        .target(name: "MetronSimModel", dependencies: ["MetronCore"]),
+        // The simulator's HTTP front on SwiftNIO.
+        .target(name: "MetronSim", dependencies: [
+            "MetronSimModel", "MetronCore",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
+        // Results on disk: JSON/CSV writers and readers, terminal tables.
+        .target(name: "MetronReport", dependencies: ["MetronCore", "MetronStats"]),
+        // Prefill profiling, probes, capacity search, sweeps.
+        .target(name: "MetronSearch", dependencies: [
+            "MetronCore", "MetronStats", "MetronLoad", "MetronSimModel", "MetronSim", "MetronReport",
+            .product(name: "Yams", package: "Yams"),
+        ]),
+        .executableTarget(name: "metron", dependencies: [
+            "MetronCore", "MetronLoad", "MetronSim", "MetronSimModel", "MetronSearch", "MetronReport",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .testTarget(name: "MetronStatsTests", dependencies: ["MetronStats"]),
+        .testTarget(name: "MetronCoreTests", dependencies: ["MetronCore", "MetronStats"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,91 @@
+import Foundation
+
+/// Deadline counts of one request or of a whole service (METRICS.md section 3).
+public struct DeadlineCount: Sendable, Equatable, Codable {
+    public var missed: Int
+    public var total: Int
+
+    public init(missed: Int = 0, total: Int = 0) {
+        self.missed = missed
+        self.total = total
+    }
+
+    /// missed / total, 0 when there were no deadlines.
+    public var missRate: Double { total == 0 ? 0 : Double(missed) / Double(total) }
+    public var fluidityIndex: Double { 1 - missRate }
+
+    public static func + (a: DeadlineCount, b: DeadlineCount) -> DeadlineCount {
+        DeadlineCount(missed: a.missed + b.missed, total: a.total + b.total)
+    }
+}
+
+/// The reference's deadline algorithm: every token has a deadline; slack from early tokens carries
+/// forward; a late token costs one missed deadline for every `tbtDeadline` it overran.
+public enum Fluidity {
+    /// The reference bisects the per-token deadline over [0, 1e10]; 1e10 means "never met".
+    public static let neverMet = 1e10
+
+    public static func deadlines(
+        _ x: [Double], ttftDeadline: Double, tbtDeadline: Double, ignoreFirstToken: Bool = false
+    ) -> DeadlineCount {
+        x.withUnsafeBufferPointer {
+            deadlines($0, ttftDeadline: ttftDeadline, tbtDeadline: tbtDeadline, ignoreFirstToken: ignoreFirstToken)
+        }
+    }
+
+    public static func deadlines(
+        _ x: UnsafeBufferPointer<Double>, ttftDeadline dp: Double, tbtDeadline dd: Double, ignoreFirstToken: Bool
+    ) -> DeadlineCount {
+        var slack = 0.0
+        var missed = 0, total = 0
+        for i in 0..<x.count {
+            let t = x[i]
+            let k: Int
+            if i == 0 {
+                if ignoreFirstToken { continue }
+                if t <= dp + slack { slack += dp - t; total += 1; continue }
+                k = 1 + Int(pythonFloorDiv(t - slack - dp, dd))
+            } else {
+                if t <= dd + slack { slack += dd - t; total += 1; continue }
+                k = Int(pythonFloorDiv(t - slack, dd))
+            }
+            missed += k
+            total += k
+            slack = 0
+        }
+        return DeadlineCount(missed: missed, total: total)
+    }
+
+    /// Python's float `a // b`, bit for bit (it differs from `floor(a / b)` in the last place).
+    @inline(__always)
+    public static func pythonFloorDiv(_ a: Double, _ b: Double) -> Double {
+        let mod = fmod(a, b)
+        var div = (a - mod) / b
+        if mod != 0 && (b < 0) != (mod < 0) { div -= 1 }
+        let floorDiv = div.rounded(.down)
+        return div - floorDiv > 0.5 ? floorDiv + 1 : floorDiv
+    }
+
+    /// The smallest per-token deadline whose miss rate is at most `target`, by the reference's
+    /// bisection (1e-4 s steps over [0, 1e10]); `neverMet` if none is.
+    public static func minTBTDeadlineToMeet(
+        _ x: [Double], target: Double, ttftDeadline: Double, ignoreFirstToken: Bool = false
+    ) -> Double {
+        x.withUnsafeBufferPointer { buffer in
+            var deadline = neverMet
+            var left = 0.0, right = neverMet
+            let step = 1e-4
+            while right - left > step {
+                let mid = (left + right) / 2
+                let rate = deadlines(buffer, ttftDeadline: ttftDeadline, tbtDeadline: mid, ignoreFirstToken: ignoreFirstToken).missRate
+                if rate > target {
+                    left = mid + step
+                } else {
+                    deadline = mid
+                    right = mid - step
+                }
+            }
+            return deadline
+        }
+    }
+}

@@ -1,0 +1,75 @@
+/// How a request ended. Failures of the server are data, never thrown errors.
+public enum RequestStatus: String, Codable, Sendable, CaseIterable {
+    case ok
+    /// The server answered with a non-2xx HTTP status.
+    case httpError = "http_error"
+    /// A connect, first-token or total timeout expired.
+    case timeout
+    /// The connection could not be made or was refused or reset before a response.
+    case connectionError = "connection_error"
+    /// The response stream broke or was malformed after it started.
+    case streamError = "stream_error"
+    /// The run ended (interrupt or drain limit) before the request finished.
+    case cancelled
+}
+
+/// The raw record of one request (METRICS.md section 1). Times are seconds on one monotonic clock,
+/// as offsets from the run's start.
+public struct RequestRecord: Codable, Sendable, Equatable {
+    public var id: Int
+    /// Planned arrival time.
+    public var scheduledS: Double
+    /// When the request was handed to the network; nil if it never was.
+    public var sentS: Double?
+    /// Receive time of every chunk that carried content.
+    public var chunkTimesS: [Double]
+    /// Output tokens in each content chunk (same length as `chunkTimesS`, each >= 1).
+    public var chunkTokens: [Int]
+    /// Prompt tokens asked for by the workload.
+    public var requestedPromptTokens: Int
+    /// Output tokens asked for (`max_tokens`).
+    public var requestedOutputTokens: Int
+    /// Prompt tokens as the server reported them in `usage`.
+    public var promptTokens: Int?
+    /// Output tokens as the server reported them in `usage` (else the sum of `chunkTokens`).
+    public var outputTokens: Int?
+    public var status: RequestStatus
+    public var httpStatus: Int?
+    public var error: String?
+
+    public init(
+        id: Int, scheduledS: Double, sentS: Double? = nil, chunkTimesS: [Double] = [], chunkTokens: [Int] = [],
+        requestedPromptTokens: Int = 0, requestedOutputTokens: Int = 0, promptTokens: Int? = nil,
+        outputTokens: Int? = nil, status: RequestStatus = .ok, httpStatus: Int? = nil, error: String? = nil
+    ) {
+        self.id = id
+        self.scheduledS = scheduledS
+        self.sentS = sentS
+        self.chunkTimesS = chunkTimesS
+        self.chunkTokens = chunkTokens
+        self.requestedPromptTokens = requestedPromptTokens
+        self.requestedOutputTokens = requestedOutputTokens
+        self.promptTokens = promptTokens
+        self.outputTokens = outputTokens
+        self.status = status
+        self.httpStatus = httpStatus
+        self.error = error
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, status, error
+        case scheduledS = "scheduled_s", sentS = "sent_s", chunkTimesS = "chunk_times_s", chunkTokens = "chunk_tokens"
+        case requestedPromptTokens = "requested_prompt_tokens", requestedOutputTokens = "requested_output_tokens"
+        case promptTokens = "prompt_tokens", outputTokens = "output_tokens", httpStatus = "http_status"
+    }
+
+    public var succeeded: Bool { status == .ok }
+
+    /// Send time minus scheduled time: queueing inside the client.
+    public var clientLag: Double? { sentS.map { $0 - scheduledS } }
+
+    /// The per-token timeline of this request (METRICS.md section 2).
+    public var timeline: TokenTimeline {
+        TokenTimeline(arrival: scheduledS, chunkTimes: chunkTimesS, chunkTokens: chunkTokens)
+    }
+}

@@ -1,0 +1,203 @@
+import Foundation
+import MetronStats
+
+/// When requests arrive.
+public enum ArrivalProcess: Sendable, Equatable {
+    /// Exponential gaps at the rate (no clipping).
+    case poisson
+    /// Gamma gaps with this coefficient of variation (1 is Poisson; above 1 is burstier).
+    case gamma(cv: Double)
+    /// Equal gaps.
+    case constant
+    /// Replay offsets (seconds from the start) from a trace; the rate scales time when given.
+    case trace(offsets: [Double])
+}
+
+/// How many tokens a request has, for prompts or outputs.
+public enum LengthDistribution: Sendable, Equatable {
+    case fixed(Int)
+    /// Uniform integer in min...max.
+    case uniform(min: Int, max: Int)
+    /// P(min + i) proportional to 1 / (i + 1)^theta for i in 0...(max - min).
+    case zipf(min: Int, max: Int, theta: Double)
+}
+
+/// Where request lengths come from.
+public enum LengthSource: Sendable, Equatable {
+    case distributions(prompt: LengthDistribution, output: LengthDistribution)
+    /// (prompt, output) pairs from a trace, replayed in a seeded shuffled order.
+    case trace([TraceRow])
+}
+
+/// A workload: arrivals and lengths, seeded, so the same plan is replayed on every system.
+public struct WorkloadSpec: Sendable, Equatable {
+    public var arrival: ArrivalProcess
+    public var lengths: LengthSource
+    public var promptScale: Double
+    public var outputScale: Double
+    /// Requests whose prompt plus output exceed this are skipped (trace) or clipped (distributions).
+    public var maxTotalTokens: Int?
+    public var seed: UInt64
+
+    public init(
+        arrival: ArrivalProcess = .poisson,
+        lengths: LengthSource = .distributions(prompt: .fixed(512), output: .fixed(128)),
+        promptScale: Double = 1, outputScale: Double = 1, maxTotalTokens: Int? = nil, seed: UInt64 = 1
+    ) {
+        self.arrival = arrival
+        self.lengths = lengths
+        self.promptScale = promptScale
+        self.outputScale = outputScale
+        self.maxTotalTokens = maxTotalTokens
+        self.seed = seed
+    }
+}
+
+/// One request of a plan: computed before the run, sent on schedule whatever the server does.
+public struct PlannedRequest: Sendable, Equatable {
+    public var id: Int
+    /// Seconds from the run's start.
+    public var arrival: Double
+    public var promptTokens: Int
+    public var outputTokens: Int
+
+    public init(id: Int, arrival: Double, promptTokens: Int, outputTokens: Int) {
+        self.id = id
+        self.arrival = arrival
+        self.promptTokens = promptTokens
+        self.outputTokens = outputTokens
+    }
+}
+
+public enum WorkloadError: Error, CustomStringConvertible, Equatable {
+    case invalid(String)
+    public var description: String {
+        switch self { case let .invalid(what): return "invalid workload: \(what)" }
+    }
+}
+
+extension WorkloadSpec {
+    /// The arrivals in [0, duration) at `rate` requests per second, with their lengths. Lengths and
+    /// arrivals use separate seeded streams, so the i-th request has the same lengths at every rate.
+    public func plan(rate: Double, duration: Double) throws -> [PlannedRequest] {
+        try validate(rate: rate, duration: duration)
+        let arrivals = arrivalTimes(rate: rate, duration: duration)
+        let lengths = try lengthPairs(count: arrivals.count)
+        return arrivals.enumerated().map { i, t in
+            PlannedRequest(id: i, arrival: t, promptTokens: lengths[i].0, outputTokens: lengths[i].1)
+        }
+    }
+
+    func validate(rate: Double, duration: Double) throws {
+        guard rate > 0, rate.isFinite else { throw WorkloadError.invalid("rate must be positive, got \(rate)") }
+        guard duration > 0, duration.isFinite else {
+            throw WorkloadError.invalid("duration must be positive, got \(duration)")
+        }
+        if case let .gamma(cv) = arrival, !(cv > 0) {
+            throw WorkloadError.invalid("gamma coefficient of variation must be positive, got \(cv)")
+        }
+        guard promptScale > 0, outputScale > 0 else { throw WorkloadError.invalid("scale factors must be positive") }
+        if case let .distributions(p, o) = lengths { try p.validate("prompt"); try o.validate("output") }
+        if case let .trace(rows) = lengths, rows.isEmpty { throw WorkloadError.invalid("length trace has no rows") }
+    }
+
+    func arrivalTimes(rate: Double, duration: Double) -> [Double] {
+        let rng = RandomSource(seed: seed &+ 0x9E37_79B9)
+        var times: [Double] = []
+        times.reserveCapacity(Int(rate * duration * 1.2) + 16)
+        switch arrival {
+        case let .trace(offsets):
+            return offsets.filter { $0 >= 0 && $0 < duration }.sorted()
+        case .constant:
+            var t = 0.0, i = 0
+            while t < duration { times.append(t); i += 1; t = Double(i) / rate }
+            return times
+        case .poisson, .gamma:
+            var t = 0.0
+            while true {
+                switch arrival {
+                case let .gamma(cv):
+                    let shape = 1 / (cv * cv)
+                    t += rng.gamma(shape: shape, scale: 1 / (rate * shape))
+                default:
+                    t += rng.exponential(rate: rate)
+                }
+                if t >= duration { return times }
+                times.append(t)
+            }
+        }
+    }
+
+    func lengthPairs(count: Int) throws -> [(Int, Int)] {
+        let rng = RandomSource(seed: seed)
+        var pairs: [(Int, Int)] = []
+        pairs.reserveCapacity(count)
+        switch lengths {
+        case let .distributions(promptDist, outputDist):
+            let promptSampler = promptDist.sampler(), outputSampler = outputDist.sampler()
+            for _ in 0..<count {
+                var p = scaled(promptSampler(rng), promptScale), o = scaled(outputSampler(rng), outputScale)
+                if let cap = maxTotalTokens, p + o > cap { p = max(1, cap - o); o = min(o, cap - p) }
+                pairs.append((p, max(1, o)))
+            }
+        case let .trace(rows):
+            let usable = rows.map { (scaled($0.promptTokens, promptScale), scaled($0.outputTokens, outputScale)) }
+                .filter { maxTotalTokens == nil || $0.0 + $0.1 <= maxTotalTokens! }
+            guard !usable.isEmpty else {
+                throw WorkloadError.invalid("no trace row fits the maximum of \(maxTotalTokens ?? 0) total tokens")
+            }
+            var order = Array(usable.indices)
+            while pairs.count < count {
+                // A fresh seeded shuffle for each pass over the trace.
+                for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, rng.integer(in: 0...i)) }
+                for i in order where pairs.count < count { pairs.append(usable[i]) }
+            }
+        }
+        return pairs
+    }
+
+    private func scaled(_ n: Int, _ factor: Double) -> Int { max(1, Int((Double(n) * factor).rounded())) }
+}
+
+extension LengthDistribution {
+    func validate(_ what: String) throws {
+        switch self {
+        case let .fixed(n):
+            guard n >= 1 else { throw WorkloadError.invalid("\(what) length must be at least 1, got \(n)") }
+        case let .uniform(lo, hi), let .zipf(lo, hi, _):
+            guard lo >= 1, hi >= lo else {
+                throw WorkloadError.invalid("\(what) length range \(lo)...\(hi) must satisfy 1 <= min <= max")
+            }
+            if case let .zipf(_, _, theta) = self, !(theta > 0) {
+                throw WorkloadError.invalid("\(what) Zipf theta must be positive, got \(theta)")
+            }
+        }
+    }
+
+    /// A sampler drawing from this distribution; Zipf precomputes its normalised CDF once.
+    func sampler() -> (RandomSource) -> Int {
+        switch self {
+        case let .fixed(n): return { _ in n }
+        case let .uniform(lo, hi): return { $0.integer(in: lo...hi) }
+        case let .zipf(lo, hi, theta):
+            let cdf = Self.zipfCDF(count: hi - lo + 1, theta: theta)
+            return { rng in
+                let u = rng.uniform()
+                var low = 0, high = cdf.count - 1
+                while low < high {
+                    let mid = (low + high) / 2
+                    if cdf[mid] > u { high = mid } else { low = mid + 1 }
+                }
+                return lo + low
+            }
+        }
+    }
+
+    /// Cumulative probabilities of ranks 1...count with weights 1 / rank^theta, normalised to 1.
+    static func zipfCDF(count: Int, theta: Double) -> [Double] {
+        var cdf = [Double](repeating: 0, count: count)
+        var sum = 0.0
+        for i in 0..<count { sum += 1 / pow(Double(i + 1), theta); cdf[i] = sum }
+        return cdf.map { $0 / sum }
+    }
+}

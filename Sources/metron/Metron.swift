@@ -1,0 +1,11 @@
+import ArgumentParser
+
+@main
+struct Metron: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "metron",
+        abstract: "Capacity search for LLM inference servers under a fluidity-index SLO.",
+        subcommands: [
+            FluidityCommand.self,
+        ])
+}
