@@ -47,6 +47,9 @@ let package = Package(
 
         .testTarget(name: "MetronStatsTests", dependencies: ["MetronStats"]),
         .testTarget(name: "MetronCoreTests", dependencies: ["MetronCore", "MetronStats"]),
+        .testTarget(name: "MetronReportTests", dependencies: ["MetronReport", "MetronCore"]),
+        // Runs the built executable end to end.
+        .testTarget(name: "MetronCLITests", dependencies: ["metron"]),
     ],
     swiftLanguageModes: [.v6]
 )

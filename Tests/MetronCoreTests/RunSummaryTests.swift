@@ -1,0 +1,51 @@
+import MetronCore
+import XCTest
+
+final class RunSummaryTests: XCTestCase {
+    func record(_ id: Int, at t: Double, lag: Double = 0.001, ttft: Double = 0.1, gap: Double = 0.02, tokens: Int = 10) -> RequestRecord {
+        let chunks = (0..<tokens).map { t + ttft + Double($0) * gap }
+        return RequestRecord(
+            id: id, scheduledS: t, sentS: t + lag, chunkTimesS: chunks, chunkTokens: Array(repeating: 1, count: tokens),
+            requestedPromptTokens: 100, requestedOutputTokens: tokens, promptTokens: 100, outputTokens: tokens)
+    }
+
+    func testFailedRequestsCountAsFluidityZeroAndAreNeverDropped() {
+        var records = (0..<99).map { record($0, at: Double($0) * 0.1) }
+        records.append(RequestRecord(id: 99, scheduledS: 9.9, sentS: 9.9, status: .httpError, httpStatus: 503, error: "503"))
+        let s = RunSummary(records: records, targetRate: 10, deadlines: .referenceDefault)
+        XCTAssertEqual(s.requests, 100)
+        XCTAssertEqual(s.ok, 99)
+        XCTAssertEqual(s.errors, ["http_error": 1])
+        XCTAssertEqual(s.errorRate, 0.01, accuracy: 1e-12)
+        XCTAssertEqual(s.fluidity.p1!, 0.99, accuracy: 1e-12, "1st percentile interpolates between the 0 and the 1s")
+        XCTAssertEqual(s.fluidity.mean!, 0.99, accuracy: 1e-12)
+        XCTAssertEqual(s.offeredRate!, 10, accuracy: 1e-9)
+        XCTAssertEqual(s.ttft.p50!, 0.1, accuracy: 1e-9)
+        XCTAssertEqual(s.tbt.p99!, 0.02, accuracy: 1e-9)
+        XCTAssertEqual(s.tpot.mean!, 0.02, accuracy: 1e-9)
+        XCTAssertTrue(s.client.trustworthy)
+        XCTAssertNil(s.percentileWarning)
+    }
+
+    func testLaggingClientIsFlagged() {
+        let records = (0..<10).map { record($0, at: Double($0), lag: 0.05) }
+        let s = RunSummary(records: records, targetRate: 1, deadlines: .referenceDefault)
+        XCTAssertFalse(s.client.trustworthy)
+        XCTAssertEqual(s.client.lag.p50!, 0.05, accuracy: 1e-9)
+        XCTAssertNotNil(s.percentileWarning)
+        let late = RunSummary(records: records.map { var r = $0; r.sentS = r.scheduledS; return r }, targetRate: 1,
+                              deadlines: .referenceDefault, timerLateness: [0.001, 0.2])
+        XCTAssertFalse(late.client.trustworthy, "a late timer makes the run untrustworthy too")
+    }
+
+    func testPrefillModelDeadlines() throws {
+        let policy = TTFTDeadlinePolicy.prefillModel(.init(coefficients: [0.01, 0.0001]), slack: 0.3)
+        XCTAssertEqual(policy.deadline(promptTokens: 1000), 0.41, accuracy: 1e-12)
+        let spec = DeadlineSpec(ttft: policy, tbt: 0.03)
+        // TTFT 0.35 meets D_p(1000) = 0.41 but not a fixed 0.3.
+        let r = record(0, at: 0, ttft: 0.35, gap: 0.01, tokens: 2)
+        var withPrompt = r; withPrompt.promptTokens = 1000
+        XCTAssertEqual(spec.fluidityIndex(of: withPrompt), 1)
+        XCTAssertLessThan(DeadlineSpec(ttft: .fixed(0.3), tbt: 0.03).fluidityIndex(of: withPrompt), 1)
+    }
+}

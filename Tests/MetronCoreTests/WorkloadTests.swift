@@ -1,0 +1,107 @@
+@testable import MetronCore
+import MetronStats
+import XCTest
+
+final class WorkloadTests: XCTestCase {
+    func testPoissonArrivalsAreUnclippedExponentialGaps() throws {
+        let plan = try WorkloadSpec(arrival: .poisson, seed: 3).plan(rate: 50, duration: 400)
+        let gaps = zip(plan.dropFirst(), plan).map { $0.arrival - $1.arrival }
+        let mean = Stats.mean(gaps)!, sd = Stats.standardDeviation(gaps)!
+        XCTAssertEqual(Double(plan.count) / 400, 50, accuracy: 50 * 0.02)
+        XCTAssertEqual(sd / mean, 1, accuracy: 0.03, "exponential gaps have CV 1")
+        // No clipping at 3 / rate: about e^-3 = 5 % of gaps are longer.
+        let long = Double(gaps.filter { $0 > 3.0 / 50 }.count) / Double(gaps.count)
+        XCTAssertEqual(long, exp(-3), accuracy: 0.01)
+    }
+
+    func testGammaArrivalsHaveTheRequestedCV() throws {
+        let plan = try WorkloadSpec(arrival: .gamma(cv: 2), seed: 5).plan(rate: 20, duration: 2000)
+        let gaps = zip(plan.dropFirst(), plan).map { $0.arrival - $1.arrival }
+        XCTAssertEqual(Stats.mean(gaps)!, 1.0 / 20, accuracy: 0.003)
+        XCTAssertEqual(Stats.standardDeviation(gaps)! / Stats.mean(gaps)!, 2, accuracy: 0.1)
+    }
+
+    func testConstantArrivals() throws {
+        let plan = try WorkloadSpec(arrival: .constant).plan(rate: 4, duration: 2)
+        XCTAssertEqual(plan.map(\.arrival), [0, 0.25, 0.5, 0.75, 1, 1.25, 1.5, 1.75])
+        XCTAssertEqual(plan.map(\.id), Array(0..<8))
+    }
+
+    func testTraceArrivalsKeepSubSecondPrecision() throws {
+        let plan = try WorkloadSpec(arrival: .trace(offsets: [0.125, 0.5, 1.75, 9])).plan(rate: 1, duration: 5)
+        XCTAssertEqual(plan.map(\.arrival), [0.125, 0.5, 1.75])
+    }
+
+    func testSameSeedSameLengthsAtEveryRate() throws {
+        let spec = WorkloadSpec(lengths: .distributions(prompt: .uniform(min: 10, max: 1000), output: .uniform(min: 5, max: 50)), seed: 9)
+        let slow = try spec.plan(rate: 2, duration: 20), fast = try spec.plan(rate: 8, duration: 20)
+        XCTAssertGreaterThan(fast.count, slow.count)
+        for (a, b) in zip(slow, fast) {
+            XCTAssertEqual(a.promptTokens, b.promptTokens)
+            XCTAssertEqual(a.outputTokens, b.outputTokens)
+        }
+        XCTAssertTrue(slow.allSatisfy { (10...1000).contains($0.promptTokens) && (5...50).contains($0.outputTokens) })
+    }
+
+    func testZipfIsCorrectlyNormalised() throws {
+        let cdf = LengthDistribution.zipfCDF(count: 3, theta: 1)
+        let h = 1 + 0.5 + 1.0 / 3
+        XCTAssertEqual(cdf[0], 1 / h, accuracy: 1e-12)
+        XCTAssertEqual(cdf[1], 1.5 / h, accuracy: 1e-12)
+        XCTAssertEqual(cdf[2], 1, accuracy: 1e-12)
+        let spec = WorkloadSpec(
+            arrival: .constant, lengths: .distributions(prompt: .zipf(min: 100, max: 102, theta: 1), output: .fixed(1)), seed: 1)
+        let plan = try spec.plan(rate: 1000, duration: 60)
+        let share = Double(plan.filter { $0.promptTokens == 100 }.count) / Double(plan.count)
+        XCTAssertEqual(share, 1 / h, accuracy: 0.01)
+    }
+
+    func testTraceLengthsScaledAndCapped() throws {
+        let rows = [TraceRow(promptTokens: 100, outputTokens: 10), TraceRow(promptTokens: 4000, outputTokens: 100)]
+        let spec = WorkloadSpec(arrival: .constant, lengths: .trace(rows), promptScale: 0.5, outputScale: 2, maxTotalTokens: 1000)
+        let plan = try spec.plan(rate: 10, duration: 1)
+        XCTAssertEqual(plan.count, 10)
+        XCTAssertTrue(plan.allSatisfy { $0.promptTokens == 50 && $0.outputTokens == 20 }, "the long row exceeds the cap")
+        let none = WorkloadSpec(lengths: .trace(rows), maxTotalTokens: 5)
+        XCTAssertThrowsError(try none.plan(rate: 1, duration: 1))
+    }
+
+    func testInvalidWorkloadsAreRejected() {
+        let spec = WorkloadSpec()
+        XCTAssertThrowsError(try spec.plan(rate: 0, duration: 1))
+        XCTAssertThrowsError(try spec.plan(rate: -1, duration: 1))
+        XCTAssertThrowsError(try spec.plan(rate: 1, duration: 0))
+        XCTAssertThrowsError(try WorkloadSpec(arrival: .gamma(cv: 0)).plan(rate: 1, duration: 1))
+        XCTAssertThrowsError(
+            try WorkloadSpec(lengths: .distributions(prompt: .uniform(min: 5, max: 2), output: .fixed(1))).plan(rate: 1, duration: 1))
+        XCTAssertThrowsError(
+            try WorkloadSpec(lengths: .distributions(prompt: .fixed(0), output: .fixed(1))).plan(rate: 1, duration: 1))
+    }
+
+    func testTheSharedTracesParse() throws {
+        for name in ["arxiv_summarization_stats_llama2_tokenizer_filtered_v2.csv", "bwb_stats_llama2_tokenizer_filtered_v2.csv",
+                     "sharegpt_8k_filtered_stats_llama2_tokenizer.csv"] {
+            let text = try String(contentsOf: SharedFiles.url("traces/\(name)"), encoding: .utf8)
+            let rows = try TraceFile.parse(text, source: name)
+            XCTAssertGreaterThan(rows.count, 28_000, name)
+        }
+    }
+
+    func testTraceErrorsNameFileAndLine() {
+        let text = "num_prefill_tokens,num_decode_tokens\n10,5\nabc,5\n7\n3,-1\n"
+        XCTAssertThrowsError(try TraceFile.parse(text, source: "t.csv")) { error in
+            let messages = (error as? InputErrors)?.messages ?? []
+            XCTAssertEqual(messages.count, 3)
+            XCTAssertTrue(messages[0].hasPrefix("t.csv:3: num_prefill_tokens"), messages[0])
+            XCTAssertTrue(messages[1].hasPrefix("t.csv:4: expected 2 fields"), messages[1])
+            XCTAssertTrue(messages[2].hasPrefix("t.csv:5: num_decode_tokens"), messages[2])
+        }
+        XCTAssertThrowsError(try TraceFile.parse("", source: "e.csv"))
+        XCTAssertThrowsError(try TraceFile.parse("a,b\n1,2\n", source: "h.csv")) {
+            XCTAssertTrue("\($0)".contains("h.csv:1: header must name"))
+        }
+        XCTAssertThrowsError(try TraceFile.parse("num_prefill_tokens,num_decode_tokens\n", source: "n.csv"))
+        let arrivals = try? TraceFile.parse("num_prefill_tokens,num_decode_tokens,arrived_at\n1,2,0.25\n", source: "a.csv")
+        XCTAssertEqual(arrivals?.first?.arrivedAt, 0.25)
+    }
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what Metron needs on Debian 12: C libraries for the build, Python packages for plots.
+# Safe to run twice: it installs only what is missing.
+set -euo pipefail
+
+apt_packages=(libcurl4-openssl-dev libgsl-dev pkg-config)
+missing=()
+for p in "${apt_packages[@]}"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "setup: installing ${missing[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ "${METRON_SKIP_PYTHON:-0}" != 1 ]; then
+    python3 -c 'import matplotlib, numpy' 2>/dev/null || {
+        echo "setup: installing matplotlib and numpy"
+        python3 -m pip install -q --disable-pip-version-check matplotlib numpy
+    }
+fi
+command -v swift >/dev/null || { echo "setup: swift is not on PATH (Swift 6 toolchain required)" >&2; exit 1; }
