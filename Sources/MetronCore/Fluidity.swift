@@ -72,13 +72,16 @@ public enum Fluidity {
         _ x: [Double], target: Double, ttftDeadline: Double, ignoreFirstToken: Bool = false
     ) -> Double {
         x.withUnsafeBufferPointer { buffer in
+            let largestLaterGap = buffer.dropFirst().max() ?? 0
             var deadline = neverMet
             var left = 0.0, right = neverMet
             let step = 1e-4
             while right - left > step {
                 let mid = (left + right) / 2
-                let rate = deadlines(buffer, ttftDeadline: ttftDeadline, tbtDeadline: mid, ignoreFirstToken: ignoreFirstToken).missRate
-                if rate > target {
+                let count = mid >= largestLaterGap
+                    ? deadlinesAllLaterTokensOnTime(buffer, ttftDeadline: ttftDeadline, tbtDeadline: mid, ignoreFirstToken: ignoreFirstToken)
+                    : deadlines(buffer, ttftDeadline: ttftDeadline, tbtDeadline: mid, ignoreFirstToken: ignoreFirstToken)
+                if count.missRate > target {
                     left = mid + step
                 } else {
                     deadline = mid
@@ -87,5 +90,18 @@ public enum Fluidity {
             }
             return deadline
         }
+    }
+
+    /// `deadlines` in O(1) when no later gap exceeds `tbtDeadline`: slack never goes negative, so
+    /// every later token is on time and only the first token can miss. Same result, bit for bit.
+    static func deadlinesAllLaterTokensOnTime(
+        _ x: UnsafeBufferPointer<Double>, ttftDeadline dp: Double, tbtDeadline dd: Double, ignoreFirstToken: Bool
+    ) -> DeadlineCount {
+        guard let first = x.first else { return DeadlineCount() }
+        let later = x.count - 1
+        if ignoreFirstToken { return DeadlineCount(missed: 0, total: later) }
+        if first <= dp { return DeadlineCount(missed: 0, total: later + 1) }
+        let k = 1 + Int(pythonFloorDiv(first - dp, dd))
+        return DeadlineCount(missed: k, total: k + later)
     }
 }

@@ -78,58 +78,139 @@ public struct RunSummary: Codable, Sendable, Equatable {
         records: [RequestRecord], targetRate: Double?, deadlines: DeadlineSpec,
         timerLateness: [Double]? = nil, lagThreshold: Double = defaultLagThreshold, maxInFlight: Int? = nil
     ) {
-        let okRecords = records.filter(\.succeeded)
-        let timelines = okRecords.map(\.timeline)
+        self.init(
+            forEachRecord: { visit in records.forEach(visit) }, targetRate: targetRate, deadlines: deadlines,
+            timerLateness: timerLateness, lagThreshold: lagThreshold, maxInFlight: maxInFlight)
+    }
+
+    /// Computes the summary from records streamed twice (for example a file read twice): memory
+    /// grows with the number of requests, never with the number of tokens.
+    public init(
+        forEachRecord: ((RequestRecord) -> Void) throws -> Void, targetRate: Double?, deadlines: DeadlineSpec,
+        timerLateness: [Double]? = nil, lagThreshold: Double = defaultLagThreshold, maxInFlight: Int? = nil
+    ) rethrows {
+        // One accumulator, touched once per record: per-token work stays out of captured state.
+        var pooled = PooledGaps()
+        var perRequest = PerRequestFigures()
+        try forEachRecord { record in perRequest.add(record, deadlines: deadlines, pooling: &pooled) }
+        if pooled.beginSecondPass() {
+            try forEachRecord { pooled.addSecondPass($0) }
+        }
+        let tbts = pooled.tbt, chunkGaps = pooled.chunk
+
+        let p = perRequest
         self.targetRate = targetRate
-        requests = records.count
-        ok = okRecords.count
-        var errors: [String: Int] = [:]
-        for r in records where !r.succeeded { errors[r.status.rawValue, default: 0] += 1 }
-        self.errors = errors
-        errorRate = records.isEmpty ? 0 : Double(records.count - okRecords.count) / Double(records.count)
+        requests = p.count
+        ok = p.ok
+        errors = p.errors
+        errorRate = p.count == 0 ? 0 : Double(p.count - p.ok) / Double(p.count)
+        offeredRate = Self.rate(p.scheduled.sorted())
+        achievedRate = Self.rate(p.sent.sorted())
+        let start = p.scheduled.min() ?? 0
+        durationS = Swift.max(0, (p.end.max() ?? start) - start)
+        ttft = Distribution(p.ttft)
+        tbt = tbts.distribution
+        interChunkLatency = chunkGaps.distribution
+        tpot = Distribution(p.tpot)
+        e2e = Distribution(p.e2e)
+        normalizedLatency = Distribution(p.normalizedLatency)
+        promptTokens = Distribution(p.promptTokens)
+        outputTokens = Distribution(p.outputTokens)
 
-        let scheduled = records.map(\.scheduledS).sorted()
-        let sent = records.compactMap(\.sentS).sorted()
-        offeredRate = Self.rate(scheduled)
-        achievedRate = Self.rate(sent)
-        let start = scheduled.first ?? 0
-        let end = records.map { $0.chunkTimesS.last ?? $0.sentS ?? $0.scheduledS }.max() ?? start
-        durationS = end - start
-
-        ttft = Distribution(timelines.compactMap(\.ttft))
-        let tbts = timelines.map(\.tokenLevelTBT)
-        tbt = Distribution(tbts.flatMap { $0 })
-        interChunkLatency = Distribution(timelines.flatMap(\.interChunkLatencies))
-        tpot = Distribution(timelines.compactMap(\.tpot))
-        e2e = Distribution(timelines.compactMap(\.endToEnd))
-        normalizedLatency = Distribution(timelines.compactMap(\.normalizedLatency))
-        promptTokens = Distribution(okRecords.compactMap { $0.promptTokens.map(Double.init) })
-        outputTokens = Distribution(timelines.map { Double($0.tokenCount) })
-
-        let perRequest = records.map { deadlines.fluidityIndex(of: $0) }.sorted()
-        let service = okRecords.compactMap { deadlines.deadlines(of: $0) }.reduce(DeadlineCount(), +)
+        let fluiditySorted = p.fluidity.sorted()
         fluidity = FluiditySummary(
-            p1: Stats.quantile(sorted: perRequest, 0.01), p50: Stats.quantile(sorted: perRequest, 0.5),
-            mean: Stats.mean(perRequest), serviceMissRate: service.missRate,
+            p1: Stats.quantile(sorted: fluiditySorted, 0.01), p50: Stats.quantile(sorted: fluiditySorted, 0.5),
+            mean: Stats.mean(fluiditySorted), serviceMissRate: p.serviceDeadlines.missRate,
             ttftDeadline: deadlines.ttft.summary, tbtDeadlineS: deadlines.tbt)
-        tokenRates = ServiceMetrics.tokenRates(tokenLevelTBTs: tbts)
-        let totalOutput = timelines.reduce(0) { $0 + $1.tokenCount }
-        outputTokensPerS = durationS > 0 ? Double(totalOutput) / durationS : 0
+        tokenRates = ServiceMetrics.tokenRates(tpots: p.tpot, pooledTBTP99: tbt.p99, minDeadlines: p.minDeadlines)
+        outputTokensPerS = durationS > 0 ? p.outputTokens.reduce(0, +) / durationS : 0
 
-        let lags = records.compactMap(\.clientLag)
-        let lag = Distribution(lags)
+        let lag = Distribution(p.lag)
         let lateness = timerLateness.map(Distribution.init)
-        let worst = max(lag.p99 ?? 0, lateness?.p99 ?? 0)
+        let worst = Swift.max(lag.p99 ?? 0, lateness?.p99 ?? 0)
         client = ClientHealth(
             lag: lag, timerLateness: lateness, lagThresholdS: lagThreshold,
             trustworthy: worst <= lagThreshold, maxInFlight: maxInFlight)
-        percentileWarning = records.count < 100
-            ? "only \(records.count) requests: P99 and P1 figures are close to the sample's extremes" : nil
+        percentileWarning = p.count < 100
+            ? "only \(p.count) requests: P99 and P1 figures are close to the sample's extremes" : nil
     }
 
     /// Events per second over a sorted list of times: (n - 1) / span.
     static func rate(_ times: [Double]) -> Double? {
         guard times.count >= 2, let first = times.first, let last = times.last, last > first else { return nil }
         return Double(times.count - 1) / (last - first)
+    }
+}
+
+/// Token-level TBTs and inter-chunk gaps pooled over requests, for exact quantiles in two passes.
+struct PooledGaps {
+    var tbt = TwoPassQuantiles(quantiles: Distribution.reportedQuantiles)
+    var chunk = TwoPassQuantiles(quantiles: Distribution.reportedQuantiles)
+
+    mutating func addFirstPass(interTokenTimes x: [Double], chunkTimes: [Double]) {
+        tbt.addFirstPass(contentsOf: x.dropFirst())
+        chunk.addFirstPass(gapsOf: chunkTimes)
+    }
+
+    /// Prepares the second pass; false when none is needed.
+    mutating func beginSecondPass() -> Bool {
+        tbt.beginSecondPass()
+        chunk.beginSecondPass()
+        return tbt.needsSecondPass || chunk.needsSecondPass
+    }
+
+    mutating func addSecondPass(_ record: RequestRecord) {
+        guard record.succeeded else { return }
+        tbt.addSecondPass(contentsOf: record.timeline.interTokenTimes.dropFirst())
+        chunk.addSecondPass(gapsOf: record.chunkTimesS)
+    }
+}
+
+/// One number per request, gathered in a single pass.
+struct PerRequestFigures {
+    var count = 0, ok = 0
+    var errors: [String: Int] = [:]
+    var scheduled: [Double] = [], sent: [Double] = [], end: [Double] = [], lag: [Double] = []
+    var ttft: [Double] = [], tpot: [Double] = [], e2e: [Double] = [], normalizedLatency: [Double] = []
+    var promptTokens: [Double] = [], outputTokens: [Double] = []
+    var fluidity: [Double] = [], minDeadlines: [Double] = []
+    var serviceDeadlines = DeadlineCount()
+
+    mutating func add(_ r: RequestRecord, deadlines: DeadlineSpec, pooling pooled: inout PooledGaps) {
+        count += 1
+        scheduled.append(r.scheduledS)
+        if let s = r.sentS { sent.append(s) }
+        if let l = r.clientLag { lag.append(l) }
+        end.append(r.chunkTimesS.last ?? r.sentS ?? r.scheduledS)
+        guard r.succeeded else {
+            errors[r.status.rawValue, default: 0] += 1
+            fluidity.append(0)
+            return
+        }
+        ok += 1
+        let timeline = r.timeline
+        let x = timeline.interTokenTimes
+        pooled.addFirstPass(interTokenTimes: x, chunkTimes: r.chunkTimesS)
+        if let v = timeline.ttft { ttft.append(v) }
+        if let v = timeline.tpot { tpot.append(v) }
+        if let v = timeline.endToEnd { e2e.append(v) }
+        if let v = timeline.normalizedLatency { normalizedLatency.append(v) }
+        if let v = r.promptTokens { promptTokens.append(Double(v)) }
+        outputTokens.append(Double(timeline.tokenCount))
+        let count = Fluidity.deadlines(
+            x, ttftDeadline: deadlines.ttft.deadline(promptTokens: r.promptTokens ?? r.requestedPromptTokens),
+            tbtDeadline: deadlines.tbt)
+        fluidity.append(count.fluidityIndex)
+        serviceDeadlines = serviceDeadlines + count
+        minDeadlines.append(ServiceMetrics.minDeadlineForThroughput(tokenLevelTBT: x.dropFirst()))
+    }
+}
+
+extension TwoPassQuantiles {
+    var distribution: Distribution {
+        let q = results()
+        return Distribution(
+            count: count, mean: count > 0 ? sum / Double(count) : nil, min: count > 0 ? min : nil,
+            p50: q[0], p90: q[1], p99: q[2], max: count > 0 ? max : nil)
     }
 }

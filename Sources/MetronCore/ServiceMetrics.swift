@@ -22,15 +22,23 @@ public enum ServiceMetrics {
     /// Token-rate figures from each request's token-level TBTs (`x_1 ... x_{N-1}`).
     /// Requests with a single token have no TBT and take no part in the TPOT mean.
     public static func tokenRates(tokenLevelTBTs tbts: [[Double]]) -> TokenRates {
-        let tpots = tbts.filter { !$0.isEmpty }.map { $0.reduce(0, +) / Double($0.count) }
-        let pooled = tbts.flatMap { $0 }
-        let minDeadlines = tbts.map {
-            Fluidity.minTBTDeadlineToMeet([0] + $0, target: throughputTargetMissRate, ttftDeadline: 0, ignoreFirstToken: true)
-        }
-        return TokenRates(
+        tokenRates(
+            tpots: tbts.filter { !$0.isEmpty }.map { $0.reduce(0, +) / Double($0.count) },
+            pooledTBTP99: Stats.quantile(tbts.flatMap { $0 }, throughputQuantile),
+            minDeadlines: tbts.map { minDeadlineForThroughput(tokenLevelTBT: $0[...]) })
+    }
+
+    /// Token-rate figures from per-request TPOTs, the pooled TBT P99 and per-request minimum deadlines.
+    public static func tokenRates(tpots: [Double], pooledTBTP99: Double?, minDeadlines: [Double]) -> TokenRates {
+        TokenRates(
             tpotBased: Stats.mean(tpots).map { 1 / $0 },
-            tbtBased: Stats.quantile(pooled, throughputQuantile).map { 1 / $0 },
+            tbtBased: pooledTBTP99.map { 1 / $0 },
             fluidTokenGenerationRate: Stats.quantile(minDeadlines, throughputQuantile).map { 1 / $0 })
+    }
+
+    /// The smallest per-token deadline meeting a 10 % miss rate on `[0] + tbt`, first token ignored.
+    public static func minDeadlineForThroughput(tokenLevelTBT tbt: ArraySlice<Double>) -> Double {
+        Fluidity.minTBTDeadlineToMeet([0] + tbt, target: throughputTargetMissRate, ttftDeadline: 0, ignoreFirstToken: true)
     }
 
     /// Sum of missed over sum of total deadlines across requests.

@@ -54,6 +54,19 @@ public struct Distribution: Codable, Sendable, Equatable {
     public var p99: Double?
     public var max: Double?
 
+    public init(count: Int, mean: Double?, min: Double?, p50: Double?, p90: Double?, p99: Double?, max: Double?) {
+        self.count = count
+        self.mean = mean
+        self.min = min
+        self.p50 = p50
+        self.p90 = p90
+        self.p99 = p99
+        self.max = max
+    }
+
+    /// The reported quantiles, in the order of `p50`, `p90`, `p99`.
+    public static let reportedQuantiles = [0.5, 0.9, 0.99]
+
     public init(_ sample: [Double]) {
         let sorted = sample.sorted()
         count = sorted.count

@@ -29,8 +29,9 @@ struct FluidityCommand: ParsableCommand {
         }
         var failures = 0
         var lineNumber = 0
-        for line in LineReader(handle) {
+        for bytes in JSONLines(handle) {
             lineNumber += 1
+            let line = String(decoding: bytes, as: UTF8.self)
             if line.allSatisfy(\.isWhitespace) { continue }
             let answer: [String: Any]
             do {
@@ -43,31 +44,5 @@ struct FluidityCommand: ParsableCommand {
             print(FluidityLines.jsonLine(answer))
         }
         if failures > 0 { throw ExitCode(1) }
-    }
-}
-
-/// Lines of a file handle, read in blocks so memory stays flat on large inputs.
-struct LineReader: Sequence, IteratorProtocol {
-    let handle: FileHandle
-    var buffer = Data()
-    var done = false
-
-    init(_ handle: FileHandle) { self.handle = handle }
-
-    mutating func next() -> String? {
-        while true {
-            if let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
-                let line = buffer[buffer.startIndex..<newline]
-                buffer.removeSubrange(buffer.startIndex...newline)
-                return String(decoding: line, as: UTF8.self)
-            }
-            if done {
-                guard !buffer.isEmpty else { return nil }
-                defer { buffer.removeAll() }
-                return String(decoding: buffer, as: UTF8.self)
-            }
-            let block = handle.readData(ofLength: 1 << 16)
-            if block.isEmpty { done = true } else { buffer.append(block) }
-        }
     }
 }

@@ -1,0 +1,131 @@
+/// Exact linear-interpolation quantiles of a stream too large to hold, in two passes over it:
+/// the first counts values per narrow bucket, the second keeps only the values of the buckets that
+/// hold the order statistics the quantiles need. Results equal `Stats.quantile` on the whole sample.
+public struct TwoPassQuantiles: Sendable {
+    public let quantiles: [Double]
+    /// Counts of the buckets of positive values from 2^-40 to 2^24 s, in a flat array because this
+    /// is called once per token; anything else (0, negatives, extremes) in a dictionary.
+    private var denseCounts: [Int] = []
+    private var sparseCounts: [Int: Int] = [:]
+    private var kept: [Double: Int] = [:]
+    /// The few buckets (at most two per quantile) whose values the second pass keeps.
+    private var wanted: [Int] = []
+    public private(set) var count = 0
+    public private(set) var sum = 0.0
+    public private(set) var min = Double.infinity
+    public private(set) var max = -Double.infinity
+    /// Set by `beginSecondPass`: false when the first pass already answers everything.
+    public private(set) var needsSecondPass = false
+
+    public init(quantiles: [Double]) {
+        precondition(quantiles.allSatisfy { (0...1).contains($0) })
+        self.quantiles = quantiles
+    }
+
+    /// A key that is monotone in x: sign, exponent and the top 12 mantissa bits (4096 buckets per
+    /// power of two).
+    @inline(__always)
+    static func bucket(_ x: Double) -> Int {
+        x >= 0 ? Int(x.bitPattern >> 40) : -Int((-x).bitPattern >> 40) - 1
+    }
+
+    static let denseBase = bucket(0x1p-40), denseEnd = bucket(0x1p24)
+
+    public mutating func addFirstPass(_ x: Double) {
+        let key = Self.bucket(x)
+        if key >= Self.denseBase && key < Self.denseEnd {
+            if denseCounts.isEmpty { denseCounts = Array(repeating: 0, count: Self.denseEnd - Self.denseBase) }
+            denseCounts[key - Self.denseBase] += 1
+        } else {
+            sparseCounts[key, default: 0] += 1
+        }
+        count += 1
+        sum += x
+        if x < min { min = x }
+        if x > max { max = x }
+    }
+
+    /// The 0-based ranks GSL interpolates between for quantile q of n values.
+    static func ranks(_ q: Double, n: Int) -> (lhs: Int, delta: Double) {
+        let index = q * Double(n - 1)
+        let lhs = Int(index)
+        return (lhs, index - Double(lhs))
+    }
+
+    /// All non-empty buckets in order, with their counts.
+    private var bucketCounts: [(key: Int, count: Int)] {
+        var all = sparseCounts.map { (key: $0.key, count: $0.value) }
+        for (i, c) in denseCounts.enumerated() where c > 0 { all.append((Self.denseBase + i, c)) }
+        return all.sorted { $0.key < $1.key }
+    }
+
+    public mutating func addFirstPass(contentsOf values: ArraySlice<Double>) {
+        for x in values { addFirstPass(x) }
+    }
+
+    public mutating func addSecondPass(contentsOf values: ArraySlice<Double>) {
+        guard !wanted.isEmpty else { return }
+        for x in values { addSecondPass(x) }
+    }
+
+    /// Adds the gaps between consecutive times.
+    public mutating func addFirstPass(gapsOf times: [Double]) {
+        for i in times.indices.dropFirst() { addFirstPass(times[i] - times[i - 1]) }
+    }
+
+    public mutating func addSecondPass(gapsOf times: [Double]) {
+        guard !wanted.isEmpty else { return }
+        for i in times.indices.dropFirst() { addSecondPass(times[i] - times[i - 1]) }
+    }
+
+    public mutating func beginSecondPass() {
+        guard count > 0 else { return }
+        var ranks: Set<Int> = []
+        for q in quantiles {
+            let (lhs, _) = Self.ranks(q, n: count)
+            ranks.insert(lhs)
+            if lhs + 1 < count { ranks.insert(lhs + 1) }
+        }
+        var below = 0
+        for (key, c) in bucketCounts {
+            if ranks.contains(where: { $0 >= below && $0 < below + c }) { wanted.append(key) }
+            below += c
+        }
+        needsSecondPass = true
+    }
+
+    public mutating func addSecondPass(_ x: Double) {
+        let key = Self.bucket(x)
+        for w in wanted where w == key { kept[x, default: 0] += 1 }
+    }
+
+    /// The quantiles, in the order given; nil for an empty stream.
+    public func results() -> [Double?] {
+        guard count > 0 else { return quantiles.map { _ in nil } }
+        // Each wanted bucket's kept values in order, and how many values lie below the bucket.
+        let buckets = bucketCounts
+        let keys = buckets.map(\.key)
+        var starts: [Int] = []
+        var below = 0
+        for (_, c) in buckets { starts.append(below); below += c }
+        var byBucket: [Int: [(value: Double, count: Int)]] = [:]
+        for (v, c) in kept { byBucket[Self.bucket(v), default: []].append((v, c)) }
+        func orderStatistic(_ rank: Int) -> Double {
+            // The last bucket starting at or below the rank holds it.
+            var i = 0
+            while i + 1 < keys.count && starts[i + 1] <= rank { i += 1 }
+            var r = starts[i]
+            let values = (byBucket[keys[i]] ?? []).sorted { $0.value < $1.value }
+            for (v, c) in values {
+                if rank < r + c { return v }
+                r += c
+            }
+            preconditionFailure("rank \(rank) not kept: the second pass saw other values than the first")
+        }
+        return quantiles.map { q in
+            let (lhs, delta) = Self.ranks(q, n: count)
+            if lhs == count - 1 { return orderStatistic(lhs) }
+            return (1 - delta) * orderStatistic(lhs) + delta * orderStatistic(lhs + 1)
+        }
+    }
+}

@@ -1,0 +1,85 @@
+// Benchmarks that print figures; never run as tests. See bench/run.sh and docs/BENCHMARKS.md.
+import Foundation
+import MetronCore
+import MetronReport
+import MetronStats
+
+func peakRSSMiB() -> Double {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+          let kib = Double(line.split(separator: " ").dropFirst().first ?? "")
+    else { return .nan }
+    return kib / 1024
+}
+
+func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+
+/// A synthetic record: TTFT 0.1-1 s, exponential gaps around 25 ms, a stall now and then, and a
+/// chunk of several tokens one time in ten.
+func syntheticRecord(id: Int, tokens: Int, rng: RandomSource) -> RequestRecord {
+    let arrival = Double(id) * 0.01
+    var t = arrival + 0.1 + 0.9 * rng.uniform()
+    var times: [Double] = [], counts: [Int] = []
+    var emitted = 0
+    while emitted < tokens {
+        let k = min(tokens - emitted, rng.uniform() < 0.1 ? rng.integer(in: 2...4) : 1)
+        times.append(t)
+        counts.append(k)
+        emitted += k
+        t += rng.exponential(rate: 40) + (rng.uniform() < 0.01 ? 0.5 : 0)
+    }
+    return RequestRecord(
+        id: id, scheduledS: arrival, sentS: arrival + 0.0001, chunkTimesS: times, chunkTokens: counts,
+        requestedPromptTokens: 512, requestedOutputTokens: tokens, promptTokens: 512, outputTokens: tokens)
+}
+
+let arguments = CommandLine.arguments.dropFirst()
+switch arguments.first {
+case "gen":
+    // gen FILE REQUESTS TOKENS
+    let a = Array(arguments.dropFirst())
+    guard a.count == 3, let n = Int(a[1]), let tokens = Int(a[2]) else {
+        FileHandle.standardError.write(Data("usage: metron-bench gen FILE REQUESTS TOKENS\n".utf8)); exit(2)
+    }
+    guard FileManager.default.createFile(atPath: a[0], contents: nil) else { exit(1) }
+    let out = FileHandle(forWritingAtPath: a[0])!
+    let rng = RandomSource(seed: 1)
+    var batch: [RequestRecord] = []
+    for i in 0..<n {
+        batch.append(syntheticRecord(id: i, tokens: tokens, rng: rng))
+        if batch.count == 1000 { out.write(try RecordsFile.encode(batch)); batch.removeAll() }
+    }
+    out.write(try RecordsFile.encode(batch))
+    try out.close()
+case "summary":
+    // summary FILE: stream the file (twice) and compute every metric.
+    guard let path = arguments.dropFirst().first else { exit(2) }
+    let start = now()
+    var requests = 0
+    let summary = try RunSummary(
+        forEachRecord: { visit in
+            requests = 0
+            try RecordsFile.forEach(URL(fileURLWithPath: path)) { visit($0); requests += 1 }
+        }, targetRate: nil, deadlines: .referenceDefault)
+    let elapsed = now() - start
+    print(String(format: "swift-file requests=%d seconds=%.3f per_request_us=%.2f peak_rss_mib=%.1f p1_fluidity=%.6f tbt_p99=%.6f",
+                 requests, elapsed, elapsed / Double(requests) * 1e6, peakRSSMiB(), summary.fluidity.p1 ?? .nan,
+                 summary.tbt.p99 ?? .nan))
+case "compute":
+    // compute FILE N: the first N records in memory, metrics only (no parsing in the timing).
+    let a = Array(arguments.dropFirst())
+    guard a.count == 2, let n = Int(a[1]) else { exit(2) }
+    var records: [RequestRecord] = []
+    try? RecordsFile.forEach(URL(fileURLWithPath: a[0])) {
+        if records.count < n { records.append($0) } else { throw CancellationError() }
+    }
+    let start = now()
+    let summary = RunSummary(records: records, targetRate: nil, deadlines: .referenceDefault)
+    let elapsed = now() - start
+    print(String(format: "swift-compute requests=%d seconds=%.3f per_request_us=%.2f p1_fluidity=%.6f tbt_p99=%.6f fluid_rate=%.4f",
+                 records.count, elapsed, elapsed / Double(records.count) * 1e6, summary.fluidity.p1 ?? .nan,
+                 summary.tbt.p99 ?? .nan, summary.tokenRates.fluidTokenGenerationRate ?? .nan))
+default:
+    FileHandle.standardError.write(Data("usage: metron-bench gen|summary|compute ...\n".utf8))
+    exit(2)
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Benchmarks that print figures (never timed tests). Usage: bash bench/run.sh [metrics ...]
+# Outputs go to bench/out/ (ignored by git). Figures are copied into docs/BENCHMARKS.md by hand,
+# with the date and machine printed here.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=bench/out
+mkdir -p "$out"
+swift build -c release --product metron-bench >/dev/null
+swift build -c release --product metron >/dev/null
+bin=.build/release
+echo "# $(date -u '+%Y-%m-%d %H:%M UTC') on $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+
+metrics() {
+    echo "## metrics: 500-token requests, every metric of METRICS.md"
+    local big=$out/records-100k.jsonl small=$out/records-10k.jsonl
+    [ -s "$big" ] || $bin/metron-bench gen "$big" 100000 500
+    [ -s "$small" ] || head -n 10000 "$big" > "$small"
+    # Same algorithm side by side: numpy/Python on the first 2,000 records, Swift on the same ones.
+    python3 bench/metrics_numpy.py "$big" 2000
+    $bin/metron-bench compute "$big" 2000
+    $bin/metron-bench compute "$big" 20000
+    # Streamed from a file (parse + metrics, two passes): peak memory must not grow with the file.
+    $bin/metron-bench summary "$small"
+    $bin/metron-bench summary "$big"
+    ls -l "$big" | awk '{printf "file bytes=%d\n", $5}'
+}
+
+sections=("$@")
+[ ${#sections[@]} -gt 0 ] || sections=(metrics)
+for s in "${sections[@]}"; do "$s"; done
