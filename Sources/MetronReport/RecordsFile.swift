@@ -23,12 +23,15 @@ public enum RecordsFile {
         for line in JSONLines(handle) {
             number += 1
             if line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\r") }) { continue }
-            let record: RequestRecord
-            do {
-                record = try decoder.decode(RequestRecord.self, from: line)
-            } catch {
-                throw ReadError(path: url.path, line: number, message: "not a request record: \(describe(error))")
+            var record = line.withUnsafeBytes(RecordLineParser.parse)
+            if record == nil {
+                do {
+                    record = try decoder.decode(RequestRecord.self, from: line)
+                } catch {
+                    throw ReadError(path: url.path, line: number, message: "not a request record: \(describe(error))")
+                }
             }
+            guard let record else { continue }
             guard record.chunkTimesS.count == record.chunkTokens.count else {
                 throw ReadError(path: url.path, line: number, message: "chunk_times_s and chunk_tokens differ in length")
             }
@@ -78,7 +81,13 @@ public struct JSONLines: Sequence, IteratorProtocol {
 
     public mutating func next() -> Data? {
         while true {
-            if let newline = buffer[position...].firstIndex(of: UInt8(ascii: "\n")) {
+            // memchr over raw bytes: Data's subscript costs an exclusivity check per byte.
+            let found = buffer.withUnsafeBytes { raw -> Int? in
+                guard position < raw.count, let start = raw.baseAddress?.advanced(by: position),
+                      let hit = memchr(start, 0x0A, raw.count - position) else { return nil }
+                return position + (UnsafeRawPointer(hit) - start)
+            }
+            if let newline = found {
                 let line = buffer[position..<newline]
                 position = newline + 1
                 return line
@@ -91,7 +100,13 @@ public struct JSONLines: Sequence, IteratorProtocol {
             buffer.removeSubrange(0..<position)
             position = 0
             let block = handle.readData(ofLength: 1 << 20)
-            if block.isEmpty { done = true } else { buffer.append(block) }
+            if block.isEmpty {
+                done = true
+                // Every line handed out is followed by a newline in memory (number parsers rely on it).
+                if buffer.last != UInt8(ascii: "\n") && position < buffer.count { buffer.append(UInt8(ascii: "\n")) }
+            } else {
+                buffer.append(block)
+            }
         }
     }
 }

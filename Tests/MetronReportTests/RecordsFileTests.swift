@@ -1,0 +1,86 @@
+import Foundation
+import MetronCore
+@testable import MetronReport
+import XCTest
+
+final class RecordsFileTests: XCTestCase {
+    var directory: URL!
+
+    override func setUpWithError() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("metron-records-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: directory) }
+
+    let samples = [
+        RequestRecord(id: 0, scheduledS: 0.125, sentS: 0.1251, chunkTimesS: [0.5, 0.52, 0.6], chunkTokens: [1, 2, 1],
+                      requestedPromptTokens: 512, requestedOutputTokens: 4, promptTokens: 509, outputTokens: 4),
+        RequestRecord(id: 1, scheduledS: 1e-7, sentS: nil, status: .cancelled, error: "run ended"),
+        RequestRecord(id: 2, scheduledS: 3, sentS: 3.001, requestedPromptTokens: 10, requestedOutputTokens: 5,
+                      status: .httpError, httpStatus: 503, error: "server said \"overloaded\"\nretry later"),
+        RequestRecord(id: 3, scheduledS: 123456.789, sentS: 123456.79, chunkTimesS: [123457.0], chunkTokens: [1],
+                      promptTokens: 1, outputTokens: 1),
+    ]
+
+    func write(_ text: String) throws -> URL {
+        let url = directory.appendingPathComponent("requests.jsonl")
+        try text.write(to: url, atomically: true, encoding: .utf8)
+        return url
+    }
+
+    func testRoundTripThroughTheFastParserAndTheFallback() throws {
+        let data = try RecordsFile.encode(samples)
+        let url = directory.appendingPathComponent("requests.jsonl")
+        try data.write(to: url)
+        XCTAssertEqual(try RecordsFile.read(url), samples)
+        // Without the final newline too.
+        try data.dropLast().write(to: url)
+        XCTAssertEqual(try RecordsFile.read(url), samples)
+    }
+
+    func testFastParserAgreesWithJSONDecoder() throws {
+        for record in samples {
+            var line = try JSONEncoder().encode(record)
+            line.append(UInt8(ascii: "\n"))
+            let fast = line.dropLast().withUnsafeBytes(RecordLineParser.parse)
+            if record.error?.contains("\"") == true {
+                XCTAssertNil(fast, "escaped strings go to the fallback")
+            } else {
+                XCTAssertEqual(fast, record)
+            }
+        }
+        // Forms strtod takes but JSON does not are left to JSONDecoder (which rejects them).
+        let hex = Data(#"{"id":0,"scheduled_s":0x10,"status":"ok","chunk_times_s":[],"chunk_tokens":[]}"#.utf8 + [10])
+        XCTAssertNil(hex.dropLast().withUnsafeBytes(RecordLineParser.parse))
+    }
+
+    func testBadLinesNameFileAndLine() throws {
+        let good = String(decoding: try RecordsFile.encode([samples[0]]), as: UTF8.self)
+        let cases: [(String, String)] = [
+            (good + "{\"id\": 1}\n", ":2: not a request record: missing '"),
+            (good + good + "not json\n", ":3: not a request record: invalid JSON"),
+            ("{\"id\": \"x\", \"scheduled_s\": 0, \"status\": \"ok\", \"chunk_times_s\": [], \"chunk_tokens\": []}\n",
+             ":1: not a request record: wrong type at 'id'"),
+            ("{\"id\": 1, \"scheduled_s\": 0, \"status\": \"fine\", \"chunk_times_s\": [], \"chunk_tokens\": []}\n",
+             ":1: not a request record: invalid value at 'status'"),
+            ("{\"id\": 1, \"scheduled_s\": 0, \"status\": \"ok\", \"chunk_times_s\": [1], \"chunk_tokens\": []}\n",
+             ":1: chunk_times_s and chunk_tokens differ in length"),
+        ]
+        for (text, expected) in cases {
+            let url = try write(text)
+            XCTAssertThrowsError(try RecordsFile.read(url)) {
+                XCTAssertTrue("\($0)".contains(expected), "got: \($0)")
+                XCTAssertTrue("\($0)".hasPrefix(url.path))
+            }
+        }
+        XCTAssertThrowsError(try RecordsFile.read(directory.appendingPathComponent("missing.jsonl"))) {
+            XCTAssertTrue("\($0)".contains("cannot open"))
+        }
+    }
+
+    func testBlankLinesAreSkipped() throws {
+        let good = String(decoding: try RecordsFile.encode([samples[0]]), as: UTF8.self)
+        XCTAssertEqual(try RecordsFile.read(try write("\n" + good + "\n\n")).count, 1)
+    }
+}
