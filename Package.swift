@@ -45,12 +45,15 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
+        // Test doubles and fuzzing helpers, shipped as code.
+        .target(name: "MetronTestSupport", dependencies: ["MetronStats"]),
         // Benchmarks that print figures (bench/run.sh).
         .executableTarget(name: "metron-bench", dependencies: ["MetronCore", "MetronReport", "MetronStats"]),
 
         .testTarget(name: "MetronStatsTests", dependencies: ["MetronStats"]),
         .testTarget(name: "MetronCoreTests", dependencies: ["MetronCore", "MetronStats"]),
         .testTarget(name: "MetronReportTests", dependencies: ["MetronReport", "MetronCore"]),
+        .testTarget(name: "MetronFuzzTests", dependencies: ["MetronCore", "MetronReport", "MetronTestSupport"]),
         // Runs the built executable end to end.
         .testTarget(name: "MetronCLITests", dependencies: ["metron"]),
     ],

@@ -26,6 +26,13 @@ metrics() {
     ls -l "$big" | awk '{printf "file bytes=%d\n", $5}'
 }
 
+fuzz() {
+    echo "## fuzz: the test suite's seeded fuzzers at ${METRON_FUZZ_ITERATIONS:=100000} iterations each"
+    swift build --build-tests >/dev/null
+    METRON_FUZZ_ITERATIONS=$METRON_FUZZ_ITERATIONS swift test --skip-build --filter MetronFuzzTests 2>&1 \
+        | grep -E "error|Executed .* tests" | tail -1
+}
+
 sections=("$@")
 [ ${#sections[@]} -gt 0 ] || sections=(metrics)
 for s in "${sections[@]}"; do "$s"; done

@@ -40,16 +40,33 @@ struct RecordLineParser {
         let value = strtod(start, &stop)
         guard let stop, stop != start else { return nil }
         let length = stop - start
-        // strtod accepts forms JSON does not (hex, inf, nan): only digits, sign, dot and exponent.
-        for k in 0..<length {
-            switch base[i + k] {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "+"), UInt8(ascii: "."),
-                 UInt8(ascii: "e"), UInt8(ascii: "E"): continue
-            default: return nil
-            }
-        }
+        // strtod accepts more than JSON does (hex, inf, "+1", "01", "2."): check the grammar.
+        guard Self.isJSONNumber(UnsafeBufferPointer(start: base + i, count: length)) else { return nil }
         i += length
         return i <= end ? value : nil
+    }
+
+    /// `-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?`
+    static func isJSONNumber(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        var k = 0
+        func digits() -> Int {
+            let start = k
+            while k < b.count, b[k] >= UInt8(ascii: "0"), b[k] <= UInt8(ascii: "9") { k += 1 }
+            return k - start
+        }
+        if k < b.count, b[k] == UInt8(ascii: "-") { k += 1 }
+        guard k < b.count else { return false }
+        if b[k] == UInt8(ascii: "0") { k += 1 } else if digits() == 0 { return false }
+        if k < b.count, b[k] == UInt8(ascii: ".") {
+            k += 1
+            guard digits() > 0 else { return false }
+        }
+        if k < b.count, b[k] == UInt8(ascii: "e") || b[k] == UInt8(ascii: "E") {
+            k += 1
+            if k < b.count, b[k] == UInt8(ascii: "+") || b[k] == UInt8(ascii: "-") { k += 1 }
+            guard digits() > 0 else { return false }
+        }
+        return k == b.count
     }
 
     private mutating func integer() -> Int? {
