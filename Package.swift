@@ -47,6 +47,13 @@ let package = Package(
 
         .testTarget(name: "MetronStatsTests", dependencies: ["MetronStats"]),
         .testTarget(name: "MetronCoreTests", dependencies: ["MetronCore", "MetronStats"]),
+        .testTarget(name: "MetronSimModelTests", dependencies: ["MetronSimModel", "MetronCore"]),
+        .testTarget(name: "MetronSimTests", dependencies: [
+            "MetronSim", "MetronSimModel", "MetronCore",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )
