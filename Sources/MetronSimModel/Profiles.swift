@@ -226,6 +226,6 @@ extension ModelProfile {
 }
 
 /// Lower-case letters and digits only, so "H100-80GB" and "h100_80gb" name the same profile.
-func profileKey(_ name: String) -> String {
+public func profileKey(_ name: String) -> String {
     String(name.lowercased().filter { $0.isLetter || $0.isNumber })
 }
