@@ -362,8 +362,10 @@ final class ResponseStream: TokenSink {
         written += 1
         if request.stream {
             let suffix = finished ? lastChunkSuffix : chunkSuffix
-            send(chunkPrefix + SimTokenizer.outputText(index) + suffix)
+            // Stamped just before the write: the syscall follows at once on this thread, and a client
+            // on the same machine can never read the token before its logged time.
             driver.recordEmission(requestID)
+            send(chunkPrefix + SimTokenizer.outputText(index) + suffix)
         }
         if written == midpoint {
             if faults.malformed, request.stream {
@@ -427,10 +429,10 @@ final class ResponseStream: TokenSink {
             "{\"id\":\(jsonString(requestID)),\"object\":\"\(request.endpoint.object)\",\"created\":\(created),"
             + "\"model\":\(model),\"choices\":[\(choice)],\"usage\":\(usage)}"
         if faults.malformed { json = String(json.prefix(json.count / 2)) }
+        for _ in 0..<output { driver.recordEmission(requestID) }
         finishResponse {
             handler.respond(context: context, status: .ok, json: json, keepAlive: keepAlive, requestID: requestID)
         }
-        for _ in 0..<output { driver.recordEmission(requestID) }
     }
 
     private func finishResponse(_ write: () -> Void) {

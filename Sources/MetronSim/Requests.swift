@@ -127,7 +127,7 @@ enum RequestParser {
 
     static func optionalInt(_ json: [String: Any], _ key: String) throws -> Int? {
         guard let value = json[key], !(value is NSNull) else { return nil }
-        if let number = value as? NSNumber, let int = Int(exactly: number.doubleValue), !(value is Bool) {
+        if let number = value as? NSNumber, let int = Int(exactly: number.doubleValue) {
             return int
         }
         throw BadRequest(message: "\(key) must be an integer", code: "invalid_type")
