@@ -120,6 +120,12 @@ struct ServeSimCommand: AsyncParsableCommand {
             simulator: config, host: host, port: port, truthLogPath: truthLog, faults: faults,
             servedModelName: servedModelName)
         problems += options.problems()
+        if let truthLog {
+            let directory = URL(fileURLWithPath: truthLog).deletingLastPathComponent().path
+            if !FileManager.default.isWritableFile(atPath: directory) {
+                problems.append("--truth-log \(truthLog): directory \(directory) does not exist or is not writable")
+            }
+        }
         if !problems.isEmpty { throw ValidationError(problems.joined(separator: "\n")) }
         return options
     }
