@@ -11,6 +11,7 @@ final class SimHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let driver: EngineDriver
     private var head: HTTPRequestHead?
     private var body: [UInt8] = []
+    private var bodyTooLarge = false
     /// The generation this connection is serving, if any.
     private var active: ResponseStream?
     /// Largest request body accepted (a 64K-token prompt is well under this).
@@ -23,13 +24,23 @@ final class SimHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         case let .head(h):
             head = h
             body.removeAll(keepingCapacity: true)
+            bodyTooLarge = false
         case var .body(buffer):
             if body.count + buffer.readableBytes <= Self.maxBodyBytes {
                 body.append(contentsOf: buffer.readBytes(length: buffer.readableBytes) ?? [])
+            } else {
+                bodyTooLarge = true
             }
         case .end:
             guard let head else { return }
             self.head = nil
+            if bodyTooLarge {
+                respondError(
+                    context: context, status: .payloadTooLarge,
+                    message: "the request body exceeds \(Self.maxBodyBytes) bytes", type: "invalid_request_error",
+                    code: "request_too_large", keepAlive: false)
+                return
+            }
             route(context: context, head: head)
         }
     }
@@ -257,9 +268,9 @@ final class ResponseStream: TokenSink {
     private var stalled = false
     private var pending: [(index: Int, finished: Bool)] = []
     /// Chunk text around each token's text, built once.
-    private let chunkPrefix: String
-    private let chunkSuffix: String
-    private let lastChunkSuffix: String
+    private let chunkPrefix: [UInt8]
+    private let chunkSuffix: [UInt8]
+    private let lastChunkSuffix: [UInt8]
 
     init(
         handler: SimHTTPHandler, context: ChannelHandlerContext, driver: EngineDriver, number: Int, requestID: String,
@@ -281,13 +292,13 @@ final class ResponseStream: TokenSink {
             + "\"created\":\(created),\"model\":\(model),\"choices\":[{\"index\":0,"
         switch request.endpoint {
         case .completions:
-            chunkPrefix = common + "\"text\":\""
-            chunkSuffix = "\",\"logprobs\":null,\"finish_reason\":null}]\(usage)}\n\n"
-            lastChunkSuffix = "\",\"logprobs\":null,\"finish_reason\":\"length\"}]\(usage)}\n\n"
+            chunkPrefix = Array((common + "\"text\":\"").utf8)
+            chunkSuffix = Array("\",\"logprobs\":null,\"finish_reason\":null}]\(usage)}\n\n".utf8)
+            lastChunkSuffix = Array("\",\"logprobs\":null,\"finish_reason\":\"length\"}]\(usage)}\n\n".utf8)
         case .chat:
-            chunkPrefix = common + "\"delta\":{\"content\":\""
-            chunkSuffix = "\"},\"logprobs\":null,\"finish_reason\":null}]\(usage)}\n\n"
-            lastChunkSuffix = "\"},\"logprobs\":null,\"finish_reason\":\"length\"}]\(usage)}\n\n"
+            chunkPrefix = Array((common + "\"delta\":{\"content\":\"").utf8)
+            chunkSuffix = Array("\"},\"logprobs\":null,\"finish_reason\":null}]\(usage)}\n\n".utf8)
+            lastChunkSuffix = Array("\"},\"logprobs\":null,\"finish_reason\":\"length\"}]\(usage)}\n\n".utf8)
         }
     }
 
@@ -365,7 +376,12 @@ final class ResponseStream: TokenSink {
             // Stamped just before the write: the syscall follows at once on this thread, and a client
             // on the same machine can never read the token before its logged time.
             driver.recordEmission(requestID)
-            send(chunkPrefix + SimTokenizer.outputText(index) + suffix)
+            let text = SimTokenizer.outputText(index)
+            var buffer = context.channel.allocator.buffer(capacity: chunkPrefix.count + text.utf8.count + suffix.count)
+            buffer.writeBytes(chunkPrefix)
+            buffer.writeString(text)
+            buffer.writeBytes(suffix)
+            context.writeAndFlush(handler.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
         }
         if written == midpoint {
             if faults.malformed, request.stream {

@@ -34,8 +34,8 @@ struct ServeSimCommand: AsyncParsableCommand {
 
     @Option(
         name: [.customLong("token-budget"), .customLong("chunk-size")],
-        help: "sarathi: tokens per iteration, decodes included.")
-    var tokenBudget = 512
+        help: "sarathi: tokens per iteration, decodes included (default 512).")
+    var tokenBudget: Int?
 
     @Option(help: "Seed of the injected faults.")
     var seed: UInt64 = 1
@@ -108,13 +108,20 @@ struct ServeSimCommand: AsyncParsableCommand {
         faults.noDoneRate = noDoneRate
         faults.slowHeadersRate = slowHeadersRate
         faults.slowHeadersSeconds = slowHeadersSeconds
+        if kind == .sarathi, maxBatchedTokens != nil {
+            problems.append("--max-batched-tokens applies to the vllm scheduler; sarathi uses --token-budget")
+        }
+        if kind == .vllm, tokenBudget != nil {
+            problems.append("--token-budget/--chunk-size applies to the sarathi scheduler; vllm uses --max-batched-tokens")
+        }
         guard let hardwareProfile, let modelProfile, let kind else {
             throw ValidationError((problems + faults.problems()).joined(separator: "\n"))
         }
         let config = SimulatorConfig(
             hardware: hardwareProfile, model: modelProfile, tensorParallel: tensorParallel,
             scheduler: SchedulerConfig(
-                kind: kind, maxBatchSize: maxBatchSize, maxBatchedTokens: maxBatchedTokens, tokenBudget: tokenBudget),
+                kind: kind, maxBatchSize: maxBatchSize, maxBatchedTokens: maxBatchedTokens,
+                tokenBudget: tokenBudget ?? 512),
             seed: seed)
         let options = SimulatorServerOptions(
             simulator: config, host: host, port: port, truthLogPath: truthLog, faults: faults,
