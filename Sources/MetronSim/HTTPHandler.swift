@@ -25,6 +25,11 @@ final class SimHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             head = h
             body.removeAll(keepingCapacity: true)
             bodyTooLarge = false
+            // curl holds a large body for a second unless told to go on.
+            if h.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" }) {
+                context.writeAndFlush(
+                    wrapOutboundOut(.head(HTTPResponseHead(version: h.version, status: .continue))), promise: nil)
+            }
         case var .body(buffer):
             if body.count + buffer.readableBytes <= Self.maxBodyBytes {
                 body.append(contentsOf: buffer.readBytes(length: buffer.readableBytes) ?? [])

@@ -78,6 +78,25 @@ public struct SimulatorConfig: Codable, Sendable, Equatable {
         self.seed = seed
     }
 
+    /// A configuration from built-in profile names ("H100", "llama-3-8b"); unknown names are reported
+    /// with the known ones.
+    public static func builtIn(
+        hardware: String, model: String, tensorParallel: Int = 1,
+        scheduler: SchedulerConfig = SchedulerConfig(kind: .vllm), seed: UInt64 = 1
+    ) throws -> SimulatorConfig {
+        var problems: [String] = []
+        let h = HardwareProfile.named(hardware), m = ModelProfile.named(model)
+        if h == nil {
+            problems.append(
+                "unknown hardware \(hardware); known: \(HardwareProfile.builtIn.map(\.name).joined(separator: ", "))")
+        }
+        if m == nil {
+            problems.append("unknown model \(model); known: \(ModelProfile.builtIn.map(\.name).joined(separator: ", "))")
+        }
+        guard let h, let m else { throw SimulatorConfigError.invalid(problems) }
+        return SimulatorConfig(hardware: h, model: m, tensorParallel: tensorParallel, scheduler: scheduler, seed: seed)
+    }
+
     enum CodingKeys: String, CodingKey {
         case hardware, model, scheduler, efficiency, seed
         case tensorParallel = "tensor_parallel"

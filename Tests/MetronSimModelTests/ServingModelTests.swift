@@ -288,6 +288,13 @@ final class ServingModelTests: XCTestCase {
         XCTAssertNil(HardwareProfile.named("tpu"))
         XCTAssertEqual(ModelProfile.named("Llama-3-70B"), .llama3_70b)
         XCTAssertEqual(ModelProfile.named("mixtral_8x7b"), .mixtral8x7b)
+        let named = try SimulatorConfig.builtIn(hardware: "h200", model: "Yi-34B", tensorParallel: 2)
+        XCTAssertEqual(named.hardware, .h200)
+        XCTAssertEqual(named.model, .yi34b)
+        XCTAssertThrowsError(try SimulatorConfig.builtIn(hardware: "v100", model: "gpt-5")) {
+            XCTAssertTrue("\($0)".contains("unknown hardware v100"), "\($0)")
+            XCTAssertTrue("\($0)".contains("unknown model gpt-5"), "\($0)")
+        }
 
         let json = """
             {"hardware": {"name": "my-gpu", "peak_tflops": 100, "memory_bandwidth_gb_s": 1000, "memory_gb": 40},
