@@ -66,11 +66,17 @@ final class AgreementTests: XCTestCase {
             }
         }
         let report = String(
-            format: "TTFT median real %.4f virtual %.4f; TBT median real %.4f virtual %.4f",
-            median(realTTFT), median(virtualTTFT), median(realTBT), median(virtualTBT))
+            format: "TTFT median real %.4f virtual %.4f, per-request |difference| median %.4f; "
+                + "TBT median real %.4f virtual %.4f",
+            median(realTTFT), median(virtualTTFT), median(zip(realTTFT, virtualTTFT).map { abs($0 - $1) }),
+            median(realTBT), median(virtualTBT))
         print(report)
-        // Real TTFT also holds request parsing and the loopback round trip (a few ms in a debug build).
-        XCTAssertEqual(median(realTTFT), median(virtualTTFT), accuracy: 0.015, report)
+        // Real TTFT also holds request parsing and the loopback trip (a millisecond or more in a debug
+        // build on a busy machine); a request that reaches the server just after an iteration starts waits
+        // one iteration longer than in virtual time. Most requests must match closely, a few may differ
+        // by an iteration.
+        let ttftDifferences = zip(realTTFT, virtualTTFT).map { abs($0 - $1) }
+        XCTAssertLessThan(median(ttftDifferences), 0.010, report)
         XCTAssertEqual(median(realTBT), median(virtualTBT), accuracy: 0.005, report)
         let realMean = realTBT.reduce(0, +) / Double(realTBT.count)
         let virtualMean = virtualTBT.reduce(0, +) / Double(virtualTBT.count)
