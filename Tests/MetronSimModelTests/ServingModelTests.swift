@@ -209,6 +209,21 @@ final class ServingModelTests: XCTestCase {
         XCTAssertEqual(engine.statistics.waiting, 2)
     }
 
+    func testCancelMidIterationFreesTheCacheAndEmitsNothing() throws {
+        for kind in SchedulerKind.allCases {
+            var engine = try ServingEngine(config: config(SchedulerConfig(kind: kind)))
+            _ = engine.submit(ServingRequest(id: 1, promptTokens: 300, outputTokens: 3))
+            _ = engine.submit(ServingRequest(id: 2, promptTokens: 300, outputTokens: 3))
+            let it = try XCTUnwrap(engine.planIteration())
+            engine.cancel(requestID: 2)
+            XCTAssertEqual(engine.complete(it).map(\.requestID), [1])
+            engine.cancel(requestID: 1)
+            XCTAssertTrue(engine.isIdle)
+            XCTAssertEqual(engine.statistics.kvCacheUsage, 0)
+            XCTAssertNil(engine.planIteration())
+        }
+    }
+
     func testRequestsThatCanNeverRunAreRejectedAsHTTP400() throws {
         let cfg = config(SchedulerConfig(kind: .vllm))
         let plan = [

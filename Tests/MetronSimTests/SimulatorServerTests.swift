@@ -212,18 +212,39 @@ final class SimulatorServerTests: XCTestCase {
         }
     }
 
-    func testErrorFault() async throws {
+    func testErrorFaultIsRandomAndSeeded() async throws {
         var faults = FaultConfig()
         faults.errorRate = 1
-        let server = try await start(faults: faults)
-        var statuses = Set<Int>()
-        for _ in 0..<12 {
-            let r = try await TestClient.post(server, "/v1/completions", ["prompt": "x", "stream": true])
-            statuses.insert(r.status)
-            XCTAssertNotNil((r.json?["error"] as? [String: Any])?["message"], r.body)
+        func statuses() async throws -> [Int] {
+            let server = try await start(faults: faults)
+            var out: [Int] = []
+            for _ in 0..<12 {
+                let r = try await TestClient.post(server, "/v1/completions", ["prompt": "x", "stream": true])
+                out.append(r.status)
+                XCTAssertNotNil((r.json?["error"] as? [String: Any])?["message"], r.body)
+                XCTAssertNotNil(r.headers["x-request-id"])
+            }
+            try await server.stop()
+            return out
         }
-        XCTAssertTrue(statuses.isSubset(of: [429, 500, 503]))
-        XCTAssertGreaterThan(statuses.count, 1, "the status is chosen at random")
+        let first = try await statuses(), second = try await statuses()
+        XCTAssertTrue(Set(first).isSubset(of: [429, 500, 503]))
+        XCTAssertGreaterThan(Set(first).count, 1, "the status is chosen at random")
+        XCTAssertEqual(first, second, "the same seed gives the same faults")
+    }
+
+    func testPartialFaultRateHitsSomeRequests() async throws {
+        var faults = FaultConfig()
+        faults.noDoneRate = 0.5
+        let server = try await start(faults: faults)
+        var withDone = 0
+        for _ in 0..<20 {
+            let r = try await TestClient.post(server, "/v1/completions", ["prompt": "x", "max_tokens": 1, "stream": true])
+            XCTAssertTrue(r.complete)
+            if r.events.last?.data == "[DONE]" { withDone += 1 }
+        }
+        XCTAssertGreaterThan(withDone, 0)
+        XCTAssertLessThan(withDone, 20)
         try await server.stop()
     }
 
