@@ -56,6 +56,13 @@ let package = Package(
         .testTarget(name: "MetronFuzzTests", dependencies: ["MetronCore", "MetronReport", "MetronTestSupport"]),
         // Runs the built executable end to end.
         .testTarget(name: "MetronCLITests", dependencies: ["metron"]),
+        .testTarget(name: "MetronSimModelTests", dependencies: ["MetronSimModel", "MetronCore"]),
+        .testTarget(name: "MetronSimTests", dependencies: [
+            "MetronSim", "MetronSimModel", "MetronCore",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )

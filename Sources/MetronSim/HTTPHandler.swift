@@ -1,0 +1,470 @@
+import Foundation
+import MetronSimModel
+import NIOCore
+import NIOHTTP1
+
+/// One HTTP/1.1 connection: routes requests, and streams a generation's tokens as the engine emits them.
+final class SimHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let driver: EngineDriver
+    private var head: HTTPRequestHead?
+    private var body: [UInt8] = []
+    private var bodyTooLarge = false
+    /// The generation this connection is serving, if any.
+    private var active: ResponseStream?
+    /// Largest request body accepted (a 64K-token prompt is well under this).
+    private static let maxBodyBytes = 64 << 20
+
+    init(driver: EngineDriver) { self.driver = driver }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case let .head(h):
+            head = h
+            body.removeAll(keepingCapacity: true)
+            bodyTooLarge = false
+            // curl holds a large body for a second unless told to go on.
+            if h.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" }) {
+                context.writeAndFlush(
+                    wrapOutboundOut(.head(HTTPResponseHead(version: h.version, status: .continue))), promise: nil)
+            }
+        case var .body(buffer):
+            if body.count + buffer.readableBytes <= Self.maxBodyBytes {
+                body.append(contentsOf: buffer.readBytes(length: buffer.readableBytes) ?? [])
+            } else {
+                bodyTooLarge = true
+            }
+        case .end:
+            guard let head else { return }
+            self.head = nil
+            if bodyTooLarge {
+                respondError(
+                    context: context, status: .payloadTooLarge,
+                    message: "the request body exceeds \(Self.maxBodyBytes) bytes", type: "invalid_request_error",
+                    code: "request_too_large", keepAlive: false)
+                return
+            }
+            route(context: context, head: head)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        active?.connectionClosed()
+        active = nil
+        context.fireChannelInactive()
+    }
+
+    func streamFinished(_ stream: ResponseStream) {
+        if active === stream { active = nil }
+    }
+
+    private func route(context: ChannelHandlerContext, head: HTTPRequestHead) {
+        let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
+        let keepAlive = head.isKeepAlive
+        switch (head.method, path) {
+        case (.POST, "/v1/completions"):
+            generate(context: context, head: head, endpoint: .completions)
+        case (.POST, "/v1/chat/completions"):
+            generate(context: context, head: head, endpoint: .chat)
+        case (.POST, "/tokenize"):
+            tokenize(context: context, keepAlive: keepAlive)
+        case (.GET, "/v1/models"):
+            let m = driver.options.simulator.model
+            let json =
+                "{\"object\":\"list\",\"data\":[{\"id\":\(jsonString(driver.options.servedModelName)),"
+                + "\"object\":\"model\",\"created\":\(unixTime()),\"owned_by\":\"metron\","
+                + "\"root\":\(jsonString(m.name)),\"max_model_len\":\(m.maxModelLen)}]}"
+            respond(context: context, status: .ok, json: json, keepAlive: keepAlive)
+        case (.GET, "/health"):
+            respond(context: context, status: .ok, contentType: "text/plain", body: "", keepAlive: keepAlive)
+        case (.GET, "/metrics"):
+            respond(
+                context: context, status: .ok, contentType: "text/plain; version=0.0.4", body: metricsText(),
+                keepAlive: keepAlive)
+        case (_, "/v1/completions"), (_, "/v1/chat/completions"), (_, "/tokenize"), (_, "/v1/models"),
+            (_, "/health"), (_, "/metrics"):
+            respondError(
+                context: context, status: .methodNotAllowed, message: "method \(head.method) is not allowed on \(path)",
+                type: "invalid_request_error", code: "method_not_allowed", keepAlive: keepAlive)
+        default:
+            respondError(
+                context: context, status: .notFound, message: "no route for \(path)", type: "invalid_request_error",
+                code: "not_found", keepAlive: keepAlive)
+        }
+    }
+
+    private func generate(context: ChannelHandlerContext, head: HTTPRequestHead, endpoint: GenerationEndpoint) {
+        let number = driver.nextRequestNumber()
+        let requestID = Self.requestID(from: head) ?? endpoint.idPrefix + String(number)
+        let keepAlive = head.isKeepAlive
+        let request: GenerationRequest
+        do {
+            request = try RequestParser.generation(body, endpoint: endpoint)
+        } catch let bad as BadRequest {
+            respondError(
+                context: context, status: .badRequest, message: bad.message, type: "invalid_request_error",
+                code: bad.code, keepAlive: keepAlive, requestID: requestID)
+            return
+        } catch {
+            respondError(
+                context: context, status: .badRequest, message: "\(error)", type: "invalid_request_error",
+                code: "invalid_request", keepAlive: keepAlive, requestID: requestID)
+            return
+        }
+        if let model = request.model, !servesModel(model) {
+            respondError(
+                context: context, status: .notFound, message: "The model `\(model)` does not exist.",
+                type: "invalid_request_error", code: "model_not_found", keepAlive: keepAlive, requestID: requestID)
+            return
+        }
+        if let why = driver.rejection(promptTokens: request.promptTokens, outputTokens: request.maxTokens) {
+            let code: String
+            switch why {
+            case .tooLong: code = "context_length_exceeded"
+            default: code = "invalid_request"
+            }
+            respondError(
+                context: context, status: .badRequest, message: why.description, type: "invalid_request_error",
+                code: code, keepAlive: keepAlive, requestID: requestID)
+            return
+        }
+        let faults = driver.drawFaults()
+        let stream = ResponseStream(
+            handler: self, context: context, driver: driver, number: number, requestID: requestID,
+            request: request, faults: faults, keepAlive: keepAlive)
+        active = stream
+        if faults.slowHeaders {
+            let delay = TimeAmount.nanoseconds(Int64(driver.options.faults.slowHeadersSeconds * 1e9))
+            context.eventLoop.assumeIsolated().scheduleTask(in: delay) { stream.begin() }
+        } else {
+            stream.begin()
+        }
+    }
+
+    private func servesModel(_ name: String) -> Bool {
+        name == driver.options.servedModelName || profileKey(name) == profileKey(driver.options.servedModelName)
+    }
+
+    private func tokenize(context: ChannelHandlerContext, keepAlive: Bool) {
+        do {
+            let json = try RequestParser.object(body)
+            if let model = json["model"] as? String, !servesModel(model) {
+                respondError(
+                    context: context, status: .notFound, message: "The model `\(model)` does not exist.",
+                    type: "invalid_request_error", code: "model_not_found", keepAlive: keepAlive)
+                return
+            }
+            let addSpecial = try RequestParser.optional(json, "add_special_tokens", as: Bool.self) ?? true
+            var ids: [Int] = []
+            if json["messages"] != nil {
+                let count = try RequestParser.chatPromptTokens(json)
+                ids = (0..<count).map { $0 % driver.options.simulator.model.vocabSize }
+            } else if let text = json["prompt"] as? String {
+                if addSpecial { ids.append(SimTokenizer.beginOfSequence) }
+                let vocab = driver.options.simulator.model.vocabSize
+                ids += SimTokenizer.pieces(text).map { Self.pieceID($0, vocab: vocab) }
+            } else {
+                let count = try RequestParser.completionPromptTokens(json, addSpecialTokens: addSpecial)
+                ids = Array(0..<count)
+            }
+            let list = ids.map(String.init).joined(separator: ",")
+            let json2 =
+                "{\"count\":\(ids.count),\"max_model_len\":\(driver.options.simulator.model.maxModelLen),"
+                + "\"tokens\":[\(list)]}"
+            respond(context: context, status: .ok, json: json2, keepAlive: keepAlive)
+        } catch let bad as BadRequest {
+            respondError(
+                context: context, status: .badRequest, message: bad.message, type: "invalid_request_error",
+                code: bad.code, keepAlive: keepAlive)
+        } catch {
+            respondError(
+                context: context, status: .badRequest, message: "\(error)", type: "invalid_request_error",
+                code: "invalid_request", keepAlive: keepAlive)
+        }
+    }
+
+    /// A stable id for a token piece (FNV-1a), for /tokenize's list.
+    private static func pieceID(_ piece: Substring, vocab: Int) -> Int {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in piece.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return Int(hash % UInt64(max(2, vocab) - 2)) + 2
+    }
+
+    /// The client's own `x-request-id`, made safe for a CSV line.
+    private static func requestID(from head: HTTPRequestHead) -> String? {
+        guard let given = head.headers.first(name: "x-request-id"), !given.isEmpty, given.count <= 200 else {
+            return nil
+        }
+        return String(given.map { $0 == "," || $0.isNewline || $0 == "\"" ? "_" : $0 })
+    }
+
+    private func metricsText() -> String {
+        let s = driver.engine.statistics
+        let label = "{model_name=\(jsonString(driver.options.servedModelName))}"
+        var lines: [String] = []
+        func metric(_ name: String, _ type: String, _ help: String, _ value: String) {
+            lines.append("# HELP \(name) \(help)")
+            lines.append("# TYPE \(name) \(type)")
+            lines.append("\(name)\(label) \(value)")
+        }
+        metric("vllm:num_requests_running", "gauge", "Number of requests in the running batch.", "\(s.running)")
+        metric("vllm:num_requests_waiting", "gauge", "Number of requests waiting to be admitted.", "\(s.waiting)")
+        metric("vllm:gpu_cache_usage_perc", "gauge", "KV-cache usage, 1 means 100 percent.", "\(s.kvCacheUsage)")
+        metric("vllm:prompt_tokens_total", "counter", "Prompt tokens of admitted requests.", "\(s.promptTokensTotal)")
+        metric("vllm:generation_tokens_total", "counter", "Generated tokens.", "\(s.generationTokensTotal)")
+        metric("vllm:num_preemptions_total", "counter", "Recompute preemptions.", "\(s.preemptionsTotal)")
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    func respond(
+        context: ChannelHandlerContext, status: HTTPResponseStatus, contentType: String = "application/json",
+        json: String? = nil, body text: String? = nil, keepAlive: Bool, requestID: String? = nil
+    ) {
+        let payload = json ?? text ?? ""
+        var headers = HTTPHeaders()
+        headers.add(name: "content-type", value: contentType)
+        headers.add(name: "content-length", value: String(payload.utf8.count))
+        if let requestID { headers.add(name: "x-request-id", value: requestID) }
+        if !keepAlive { headers.add(name: "connection", value: "close") }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        var buffer = context.channel.allocator.buffer(capacity: payload.utf8.count)
+        buffer.writeString(payload)
+        context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        end(context: context, keepAlive: keepAlive)
+    }
+
+    func respondError(
+        context: ChannelHandlerContext, status: HTTPResponseStatus, message: String, type: String, code: String,
+        keepAlive: Bool, requestID: String? = nil
+    ) {
+        let json =
+            "{\"error\":{\"message\":\(jsonString(message)),\"type\":\(jsonString(type)),"
+            + "\"param\":null,\"code\":\(jsonString(code))}}"
+        respond(context: context, status: status, json: json, keepAlive: keepAlive, requestID: requestID)
+    }
+
+    func end(context: ChannelHandlerContext, keepAlive: Bool) {
+        let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        if !keepAlive {
+            let channel = context.channel
+            done.whenComplete { _ in channel.close(promise: nil) }
+        }
+    }
+}
+
+func unixTime() -> Int { Int(Date().timeIntervalSince1970) }
+
+/// One generation's response: SSE events or a final JSON body, with its injected faults.
+final class ResponseStream: TokenSink {
+    private unowned let handler: SimHTTPHandler
+    private let context: ChannelHandlerContext
+    private let driver: EngineDriver
+    let number: Int
+    let requestID: String
+    private let request: GenerationRequest
+    private let faults: FaultPlan
+    private let keepAlive: Bool
+    private let created = unixTime()
+    private let midpoint: Int
+    private var written = 0
+    private var closed = false
+    private var stalled = false
+    private var pending: [(index: Int, finished: Bool)] = []
+    /// Chunk text around each token's text, built once.
+    private let chunkPrefix: [UInt8]
+    private let chunkSuffix: [UInt8]
+    private let lastChunkSuffix: [UInt8]
+
+    init(
+        handler: SimHTTPHandler, context: ChannelHandlerContext, driver: EngineDriver, number: Int, requestID: String,
+        request: GenerationRequest, faults: FaultPlan, keepAlive: Bool
+    ) {
+        self.handler = handler
+        self.context = context
+        self.driver = driver
+        self.number = number
+        self.requestID = requestID
+        self.request = request
+        self.faults = faults
+        self.keepAlive = keepAlive
+        midpoint = FaultPlan.midpoint(outputTokens: request.maxTokens)
+        let usage = request.includeUsage ? ",\"usage\":null" : ""
+        let model = jsonString(driver.options.servedModelName)
+        let common =
+            "data: {\"id\":\(jsonString(requestID)),\"object\":\"\(request.endpoint.streamObject)\","
+            + "\"created\":\(created),\"model\":\(model),\"choices\":[{\"index\":0,"
+        switch request.endpoint {
+        case .completions:
+            chunkPrefix = Array((common + "\"text\":\"").utf8)
+            chunkSuffix = Array("\",\"logprobs\":null,\"finish_reason\":null}]\(usage)}\n\n".utf8)
+            lastChunkSuffix = Array("\",\"logprobs\":null,\"finish_reason\":\"length\"}]\(usage)}\n\n".utf8)
+        case .chat:
+            chunkPrefix = Array((common + "\"delta\":{\"content\":\"").utf8)
+            chunkSuffix = Array("\"},\"logprobs\":null,\"finish_reason\":null}]\(usage)}\n\n".utf8)
+            lastChunkSuffix = Array("\"},\"logprobs\":null,\"finish_reason\":\"length\"}]\(usage)}\n\n".utf8)
+        }
+    }
+
+    /// Serves the request: an injected error, or the stream's head and a place in the engine.
+    func begin() {
+        guard !closed else { return }
+        if let status = faults.errorStatus {
+            let (type, code, message): (String, String, String)
+            switch status {
+            case 429: (type, code, message) = ("rate_limit_error", "rate_limit_exceeded", "Too many requests (injected fault).")
+            case 503: (type, code, message) = ("server_error", "service_unavailable", "Service unavailable (injected fault).")
+            default: (type, code, message) = ("server_error", "internal_error", "Internal server error (injected fault).")
+            }
+            finishResponse {
+                handler.respondError(
+                    context: context, status: HTTPResponseStatus(statusCode: status), message: message, type: type,
+                    code: code, keepAlive: keepAlive, requestID: requestID)
+            }
+            return
+        }
+        if request.stream {
+            var headers = HTTPHeaders()
+            headers.add(name: "content-type", value: "text/event-stream")
+            headers.add(name: "cache-control", value: "no-cache")
+            headers.add(name: "x-request-id", value: requestID)
+            if !keepAlive { headers.add(name: "connection", value: "close") }
+            context.write(
+                handler.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))),
+                promise: nil)
+            if request.endpoint == .chat {
+                // The role-only first chunk carries no content: a client must not take TTFT from it.
+                let usage = request.includeUsage ? ",\"usage\":null" : ""
+                send(
+                    "data: {\"id\":\(jsonString(requestID)),\"object\":\"chat.completion.chunk\",\"created\":\(created),"
+                        + "\"model\":\(jsonString(driver.options.servedModelName)),\"choices\":[{\"index\":0,"
+                        + "\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"logprobs\":null,\"finish_reason\":null}]"
+                        + "\(usage)}\n\n")
+            } else {
+                context.flush()
+            }
+        }
+        if let why = driver.submit(
+            number: number, promptTokens: request.promptTokens, outputTokens: request.maxTokens, sink: self)
+        {
+            // Checked before; only a stopping server gets here.
+            closed = true
+            handler.streamFinished(self)
+            if request.stream { handler.end(context: context, keepAlive: false) } else {
+                handler.respondError(
+                    context: context, status: .serviceUnavailable, message: why.description, type: "server_error",
+                    code: "service_unavailable", keepAlive: false, requestID: requestID)
+            }
+        }
+    }
+
+    func connectionClosed() {
+        guard !closed else { return }
+        closed = true
+        driver.cancel(number: number)
+    }
+
+    func emit(index: Int, finished: Bool) {
+        guard !closed else { return }
+        if stalled {
+            pending.append((index, finished))
+            return
+        }
+        deliver(index: index, finished: finished)
+    }
+
+    private func deliver(index: Int, finished: Bool) {
+        written += 1
+        if request.stream {
+            let suffix = finished ? lastChunkSuffix : chunkSuffix
+            // Stamped just before the write: the syscall follows at once on this thread, and a client
+            // on the same machine can never read the token before its logged time.
+            driver.recordEmission(requestID)
+            let text = SimTokenizer.outputText(index)
+            var buffer = context.channel.allocator.buffer(capacity: chunkPrefix.count + text.utf8.count + suffix.count)
+            buffer.writeBytes(chunkPrefix)
+            buffer.writeString(text)
+            buffer.writeBytes(suffix)
+            context.writeAndFlush(handler.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        }
+        if written == midpoint {
+            if faults.malformed, request.stream {
+                send("data: {\"id\":\(jsonString(requestID)),\"choices\":[{\"index\":0,\"text\":\"\n\n")
+            }
+            if faults.disconnect {
+                closed = true
+                driver.cancel(number: number)
+                handler.streamFinished(self)
+                context.close(promise: nil)
+                return
+            }
+            if faults.stall {
+                stalled = true
+                if finished { pending.append((index: -1, finished: true)) }
+                let delay = TimeAmount.nanoseconds(Int64(driver.options.faults.stallSeconds * 1e9))
+                context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in resume() }
+                return
+            }
+        }
+        if finished { complete() }
+    }
+
+    private func resume() {
+        stalled = false
+        let held = pending
+        pending = []
+        for token in held where !closed {
+            if token.index < 0 { complete() } else { deliver(index: token.index, finished: token.finished) }
+        }
+    }
+
+    private func complete() {
+        guard !closed else { return }
+        let output = request.maxTokens
+        let usage =
+            "{\"prompt_tokens\":\(request.promptTokens),\"completion_tokens\":\(output),"
+            + "\"total_tokens\":\(request.promptTokens + output)}"
+        let model = jsonString(driver.options.servedModelName)
+        if request.stream {
+            if request.includeUsage {
+                send(
+                    "data: {\"id\":\(jsonString(requestID)),\"object\":\"\(request.endpoint.streamObject)\","
+                        + "\"created\":\(created),\"model\":\(model),\"choices\":[],\"usage\":\(usage)}\n\n")
+            }
+            if !faults.omitDone { send("data: [DONE]\n\n") }
+            finishResponse { handler.end(context: context, keepAlive: keepAlive) }
+            return
+        }
+        let text = jsonString((0..<output).map(SimTokenizer.outputText).joined())
+        let choice: String
+        switch request.endpoint {
+        case .completions:
+            choice = "{\"index\":0,\"text\":\(text),\"logprobs\":null,\"finish_reason\":\"length\"}"
+        case .chat:
+            choice =
+                "{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\(text)},\"logprobs\":null,"
+                + "\"finish_reason\":\"length\"}"
+        }
+        var json =
+            "{\"id\":\(jsonString(requestID)),\"object\":\"\(request.endpoint.object)\",\"created\":\(created),"
+            + "\"model\":\(model),\"choices\":[\(choice)],\"usage\":\(usage)}"
+        if faults.malformed { json = String(json.prefix(json.count / 2)) }
+        for _ in 0..<output { driver.recordEmission(requestID) }
+        finishResponse {
+            handler.respond(context: context, status: .ok, json: json, keepAlive: keepAlive, requestID: requestID)
+        }
+    }
+
+    private func finishResponse(_ write: () -> Void) {
+        closed = true
+        handler.streamFinished(self)
+        write()
+    }
+
+    private func send(_ text: String) {
+        var buffer = context.channel.allocator.buffer(capacity: text.utf8.count)
+        buffer.writeString(text)
+        context.writeAndFlush(handler.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+    }
+}

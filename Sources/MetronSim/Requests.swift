@@ -1,0 +1,157 @@
+import Foundation
+
+/// Which OpenAI-style generation endpoint a request came to.
+enum GenerationEndpoint {
+    case completions
+    case chat
+
+    var idPrefix: String { self == .completions ? "cmpl-" : "chatcmpl-" }
+    var streamObject: String { self == .completions ? "text_completion" : "chat.completion.chunk" }
+    var object: String { self == .completions ? "text_completion" : "chat.completion" }
+}
+
+/// What the simulator needs of a completion or chat request.
+struct GenerationRequest {
+    var endpoint: GenerationEndpoint
+    var model: String?
+    var promptTokens: Int
+    var maxTokens: Int
+    var stream: Bool
+    var includeUsage: Bool
+}
+
+/// A request the server answers with HTTP 400.
+struct BadRequest: Error {
+    var message: String
+    var code: String
+}
+
+/// Output tokens when a request leaves `max_tokens` out (OpenAI's completions default).
+let defaultMaxTokens = 16
+
+enum RequestParser {
+    static func object(_ body: [UInt8]) throws -> [String: Any] {
+        let parsed: Any
+        do {
+            parsed = try JSONSerialization.jsonObject(with: Data(body))
+        } catch {
+            throw BadRequest(message: "the request body is not valid JSON", code: "invalid_json")
+        }
+        guard let object = parsed as? [String: Any] else {
+            throw BadRequest(message: "the request body must be a JSON object", code: "invalid_json")
+        }
+        return object
+    }
+
+    static func generation(_ body: [UInt8], endpoint: GenerationEndpoint) throws -> GenerationRequest {
+        let json = try object(body)
+        let model = try optional(json, "model", as: String.self)
+        let promptTokens: Int
+        switch endpoint {
+        case .completions: promptTokens = try completionPromptTokens(json, addSpecialTokens: true)
+        case .chat: promptTokens = try chatPromptTokens(json)
+        }
+        var maxTokens = try optionalInt(json, "max_tokens")
+        if endpoint == .chat, maxTokens == nil { maxTokens = try optionalInt(json, "max_completion_tokens") }
+        let output = maxTokens ?? defaultMaxTokens
+        guard output >= 1 else {
+            throw BadRequest(message: "max_tokens must be at least 1, got \(output)", code: "invalid_value")
+        }
+        if let minTokens = try optionalInt(json, "min_tokens"), minTokens < 0 || minTokens > output {
+            throw BadRequest(
+                message: "min_tokens must be in [0, max_tokens=\(output)], got \(minTokens)", code: "invalid_value")
+        }
+        _ = try optional(json, "ignore_eos", as: Bool.self)
+        let stream = try optional(json, "stream", as: Bool.self) ?? false
+        var includeUsage = false
+        if let options = json["stream_options"], !(options is NSNull) {
+            guard let dict = options as? [String: Any] else {
+                throw BadRequest(message: "stream_options must be an object", code: "invalid_type")
+            }
+            includeUsage = try optional(dict, "include_usage", as: Bool.self) ?? false
+        }
+        return GenerationRequest(
+            endpoint: endpoint, model: model, promptTokens: promptTokens, maxTokens: output, stream: stream,
+            includeUsage: includeUsage)
+    }
+
+    /// A prompt as text, a list of token ids, or a one-element list of either.
+    static func completionPromptTokens(_ json: [String: Any], addSpecialTokens: Bool) throws -> Int {
+        guard let prompt = json["prompt"] else {
+            throw BadRequest(message: "prompt is required", code: "missing_field")
+        }
+        if let text = prompt as? String {
+            return SimTokenizer.completionPromptTokens(text, addSpecialTokens: addSpecialTokens)
+        }
+        if let ids = prompt as? [Int], !ids.isEmpty { return ids.count }
+        if let texts = prompt as? [String], texts.count == 1 {
+            return SimTokenizer.completionPromptTokens(texts[0], addSpecialTokens: addSpecialTokens)
+        }
+        if let lists = prompt as? [[Int]], lists.count == 1, !lists[0].isEmpty { return lists[0].count }
+        throw BadRequest(
+            message: "prompt must be a string, a list of token ids, or a one-element list of either",
+            code: "invalid_type")
+    }
+
+    static func chatPromptTokens(_ json: [String: Any]) throws -> Int {
+        guard let messages = json["messages"] as? [[String: Any]], !messages.isEmpty else {
+            throw BadRequest(message: "messages must be a non-empty list of objects", code: "invalid_type")
+        }
+        var contents: [String] = []
+        for (i, message) in messages.enumerated() {
+            guard message["role"] is String else {
+                throw BadRequest(message: "messages[\(i)].role must be a string", code: "invalid_type")
+            }
+            switch message["content"] {
+            case let text as String:
+                contents.append(text)
+            case let parts as [[String: Any]]:
+                contents.append(parts.compactMap { $0["text"] as? String }.joined(separator: " "))
+            case nil, is NSNull:
+                contents.append("")
+            default:
+                throw BadRequest(
+                    message: "messages[\(i)].content must be a string or a list of parts", code: "invalid_type")
+            }
+        }
+        return SimTokenizer.chatPromptTokens(contents)
+    }
+
+    static func optional<T>(_ json: [String: Any], _ key: String, as: T.Type) throws -> T? {
+        guard let value = json[key], !(value is NSNull) else { return nil }
+        guard let typed = value as? T else {
+            throw BadRequest(message: "\(key) has the wrong type", code: "invalid_type")
+        }
+        return typed
+    }
+
+    static func optionalInt(_ json: [String: Any], _ key: String) throws -> Int? {
+        guard let value = json[key], !(value is NSNull) else { return nil }
+        if let number = value as? NSNumber, let int = Int(exactly: number.doubleValue) {
+            return int
+        }
+        throw BadRequest(message: "\(key) must be an integer", code: "invalid_type")
+    }
+}
+
+/// `s` as a JSON string literal, quotes included.
+func jsonString(_ s: String) -> String {
+    var out = "\""
+    for scalar in s.unicodeScalars {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        default:
+            if scalar.value < 0x20 {
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+    }
+    return out + "\""
+}
