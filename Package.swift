@@ -40,6 +40,8 @@ let package = Package(
             "MetronCore", "MetronStats", "MetronLoad", "MetronSimModel", "MetronSim", "MetronReport",
             .product(name: "Yams", package: "Yams"),
         ]),
+        // A scripted probe runner with a known capacity, for tests and benchmarks of the search.
+        .target(name: "MetronSearchTesting", dependencies: ["MetronSearch", "MetronCore", "MetronStats"]),
         .executableTarget(name: "metron", dependencies: [
             "MetronCore", "MetronLoad", "MetronSim", "MetronSimModel", "MetronSearch", "MetronReport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -47,6 +49,10 @@ let package = Package(
 
         .testTarget(name: "MetronStatsTests", dependencies: ["MetronStats"]),
         .testTarget(name: "MetronCoreTests", dependencies: ["MetronCore", "MetronStats"]),
+        .testTarget(name: "MetronReportTests", dependencies: ["MetronReport", "MetronCore"]),
+        .testTarget(name: "MetronSearchTests", dependencies: [
+            "MetronSearch", "MetronSearchTesting", "MetronReport", "MetronCore", "MetronStats",
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )
