@@ -50,6 +50,8 @@ let package = Package(
         .testTarget(name: "MetronStatsTests", dependencies: ["MetronStats"]),
         .testTarget(name: "MetronCoreTests", dependencies: ["MetronCore", "MetronStats"]),
         .testTarget(name: "MetronReportTests", dependencies: ["MetronReport", "MetronCore"]),
+        // Runs the built `metron` binary.
+        .testTarget(name: "MetronCLITests", dependencies: ["metron"]),
         .testTarget(name: "MetronSearchTests", dependencies: [
             "MetronSearch", "MetronSearchTesting", "MetronReport", "MetronCore", "MetronStats",
         ]),

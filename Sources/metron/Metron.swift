@@ -7,5 +7,6 @@ struct Metron: AsyncParsableCommand {
         abstract: "Capacity search for LLM inference servers under a fluidity-index SLO.",
         subcommands: [
             FluidityCommand.self,
+            ValidateCommand.self,
         ])
 }
