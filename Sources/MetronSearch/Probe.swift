@@ -99,6 +99,8 @@ public struct ProbeResult: Sendable, Equatable {
     public var fluidity: [Double]
     /// Fluidity-index at the SLO's percentile ("P99 fluidity", the 1st percentile).
     public var percentileFluidity: Double?
+    /// Which percentile that is (99 for "P99 fluidity").
+    public var fluidityPercentile: Double
     public var outputTokensPerS: Double
     public var client: ClientHealth
     /// Slope of TTFT against scheduled time over the window (seconds per second).
@@ -139,6 +141,7 @@ public struct ProbeResult: Sendable, Equatable {
         simulated = m.simulated
         self.slo = slo.evaluate(m.records)
         percentileFluidity = self.slo.percentileFluidity
+        fluidityPercentile = slo.fluidityPercentile
 
         var invalid: [String] = []
         if requests < rules.minRequests {

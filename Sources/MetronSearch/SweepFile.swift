@@ -10,6 +10,13 @@ public struct Endpoint: Sendable, Equatable {
     public var apiKeyEnv: String?
     /// Path of a file holding the API key.
     public var apiKeyFile: String?
+
+    public init(url: URL, model: String? = nil, apiKeyEnv: String? = nil, apiKeyFile: String? = nil) {
+        self.url = url
+        self.model = model
+        self.apiKeyEnv = apiKeyEnv
+        self.apiKeyFile = apiKeyFile
+    }
 }
 
 /// A value passed through to the built-in simulator.
@@ -28,6 +35,14 @@ public struct SimulatorSpec: Sendable, Equatable {
     /// Further settings of the serving model, passed on as written.
     public var knobs: [String: KnobValue]
 
+    public init(hardware: String, model: String, scheduler: String, tensorParallel: Int = 1, knobs: [String: KnobValue] = [:]) {
+        self.hardware = hardware
+        self.model = model
+        self.scheduler = scheduler
+        self.tensorParallel = tensorParallel
+        self.knobs = knobs
+    }
+
     public static let schedulers = ["vllm", "sarathi"]
 }
 
@@ -44,6 +59,14 @@ public struct SystemSpec: Sendable, Equatable {
     public var hardware: String?
     public var gpus: Int
     public var usdPerHour: Double?
+
+    public init(name: String, target: SystemTarget, hardware: String? = nil, gpus: Int = 1, usdPerHour: Double? = nil) {
+        self.name = name
+        self.target = target
+        self.hardware = hardware
+        self.gpus = gpus
+        self.usdPerHour = usdPerHour
+    }
 }
 
 /// A workload of a sweep.
@@ -52,6 +75,12 @@ public struct WorkloadEntry: Sendable, Equatable {
     public var spec: WorkloadSpec
     /// The trace file the lengths (or arrivals) came from, as written in the sweep file.
     public var traceFile: String?
+
+    public init(name: String, spec: WorkloadSpec, traceFile: String? = nil) {
+        self.name = name
+        self.spec = spec
+        self.traceFile = traceFile
+    }
 }
 
 /// How first-token deadlines are set for an SLO.
@@ -71,6 +100,15 @@ public struct SLOSpec: Sendable, Equatable {
     public var ttftDeadline: TTFTDeadlineMode
     public var tbtDeadlineS: Double
     public var maxErrorRate: Double
+
+    public init(name: String, kind: SLOKind = .fluidity(percentile: 99, target: 0.9),
+                ttftDeadline: TTFTDeadlineMode = .perSystem(slackS: 0.3), tbtDeadlineS: Double = 0.03, maxErrorRate: Double = 0.01) {
+        self.name = name
+        self.kind = kind
+        self.ttftDeadline = ttftDeadline
+        self.tbtDeadlineS = tbtDeadlineS
+        self.maxErrorRate = maxErrorRate
+    }
 
     /// Whether this SLO needs a prefill model, and whose.
     public func prefillSystem(for system: String) -> String? {
