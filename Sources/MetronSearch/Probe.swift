@@ -102,7 +102,7 @@ public struct ProbeResult: Sendable, Equatable {
     /// Which percentile that is (99 for "P99 fluidity").
     public var fluidityPercentile: Double
     public var outputTokensPerS: Double
-    public var client: ClientHealth
+    public var client: ClientCheck
     /// Slope of TTFT against scheduled time over the window (seconds per second).
     public var ttftSlope: Double?
     /// TTFT growth over the window implied by the slope, seconds.
@@ -126,22 +126,26 @@ public struct ProbeResult: Sendable, Equatable {
     }
 
     public init(_ m: ProbeMeasurement, slo: SLO, rules: ValidityRules) {
-        let summary = RunSummary(
-            records: m.records, targetRate: m.request.rate, deadlines: slo.deadlines,
-            timerLateness: m.timerLatenessS, lagThreshold: rules.lagThresholdS, maxInFlight: m.maxInFlight)
+        let records = m.records
         request = m.request
-        offeredRate = summary.offeredRate
-        achievedRate = summary.achievedRate
-        requests = m.records.count
-        errorRate = summary.errorRate
-        errors = summary.errors
-        fluidity = m.records.map { slo.deadlines.fluidityIndex(of: $0) }.sorted()
-        outputTokensPerS = summary.outputTokensPerS
-        client = summary.client
+        offeredRate = Self.rate(records.map(\.scheduledS).sorted())
+        achievedRate = Self.rate(records.compactMap(\.sentS).sorted())
+        requests = records.count
+        var errors: [String: Int] = [:]
+        for r in records where !r.succeeded { errors[r.status.rawValue, default: 0] += 1 }
+        self.errors = errors
+        let start = records.map(\.scheduledS).min() ?? 0
+        let end = records.map { $0.chunkTimesS.last ?? $0.sentS ?? $0.scheduledS }.max() ?? start
+        let outputTokens = records.filter(\.succeeded).reduce(0) { $0 + $1.chunkTokens.reduce(0, +) }
+        outputTokensPerS = end > start ? Double(outputTokens) / (end - start) : 0
+        client = ClientCheck(records: records, timerLatenessS: m.timerLatenessS, thresholdS: rules.lagThresholdS)
         simulated = m.simulated
-        self.slo = slo.evaluate(m.records)
+        self.slo = slo.evaluate(records)
+        errorRate = self.slo.errorRate
+        fluidity = self.slo.fluidity
         percentileFluidity = self.slo.percentileFluidity
         fluidityPercentile = slo.fluidityPercentile
+        let summary = (achievedRate: achievedRate, client: client)
 
         var invalid: [String] = []
         if requests < rules.minRequests {
@@ -158,9 +162,8 @@ public struct ProbeResult: Sendable, Equatable {
             invalid.append("requests were not sent: no achieved rate")
         }
         if !summary.client.trustworthy {
-            let worst = max(summary.client.lag.p99 ?? 0, summary.client.timerLateness?.p99 ?? 0)
             invalid.append(String(format: "client not trustworthy: P99 lag %.1f ms above the %.1f ms threshold",
-                                  worst * 1000, rules.lagThresholdS * 1000))
+                                  summary.client.worstS * 1000, rules.lagThresholdS * 1000))
         }
 
         // Backlog: a steadily rising TTFT over the window means the queue grows without bound.
@@ -187,5 +190,26 @@ public struct ProbeResult: Sendable, Equatable {
         }
         invalidReasons = invalid
         valid = invalid.isEmpty
+    }
+
+    /// Events per second over sorted times: (n - 1) / span.
+    static func rate(_ times: [Double]) -> Double? {
+        guard times.count >= 2, let first = times.first, let last = times.last, last > first else { return nil }
+        return Double(times.count - 1) / (last - first)
+    }
+}
+
+/// Whether the client kept to its plan: P99 of send lag and of timer lateness against a threshold.
+public struct ClientCheck: Sendable, Equatable {
+    public var lagP99S: Double?
+    public var timerLatenessP99S: Double?
+    public var thresholdS: Double
+    public var worstS: Double { max(lagP99S ?? 0, timerLatenessP99S ?? 0) }
+    public var trustworthy: Bool { worstS <= thresholdS }
+
+    public init(records: [RequestRecord], timerLatenessS: [Double]?, thresholdS: Double) {
+        lagP99S = Stats.quantile(records.compactMap(\.clientLag), 0.99)
+        timerLatenessP99S = timerLatenessS.flatMap { Stats.quantile($0, 0.99) }
+        self.thresholdS = thresholdS
     }
 }

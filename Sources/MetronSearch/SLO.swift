@@ -94,6 +94,8 @@ public struct SLOEvaluation: Sendable, Equatable {
     /// The fluidity-index at the SLO's percentile (the 1st percentile for P99).
     public var percentileFluidity: Double?
     public var errorRate: Double
+    /// Per-request fluidity-index, sorted; failed requests as 0.
+    public var fluidity: [Double]
 }
 
 extension SLO {
@@ -116,7 +118,7 @@ extension SLO {
         let percentileFluidity = Stats.quantile(sorted: fluidity, 1 - fluidityPercentile / 100)
         guard n > 0 else {
             return SLOEvaluation(passed: false, reasons: ["no requests were measured"], attainment: 0, trials: 0,
-                                 percentileFluidity: nil, errorRate: 0)
+                                 percentileFluidity: nil, errorRate: 0, fluidity: [])
         }
 
         if errorRate > maxErrorRate {
@@ -153,7 +155,7 @@ extension SLO {
                       quantile: tpotLimit.percentile / 100)
         }
         return SLOEvaluation(passed: reasons.isEmpty, reasons: reasons, attainment: scaled.min() ?? 0, trials: n,
-                             percentileFluidity: percentileFluidity, errorRate: errorRate)
+                             percentileFluidity: percentileFluidity, errorRate: errorRate, fluidity: fluidity)
     }
 
     private func checkTTFT(

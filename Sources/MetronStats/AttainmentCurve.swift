@@ -241,12 +241,12 @@ extension AttainmentCurve {
         // Best log scale for a given crossing: a coarse scan, then golden-section refinement.
         func profile(_ c: Double) -> Double {
             let lo = log(span * 1e-4), hi = log(span * 100)
-            let grid = (0...60).map { lo + (hi - lo) * Double($0) / 60 }
+            let grid = (0...40).map { lo + (hi - lo) * Double($0) / 40 }
             let values = grid.map { logLikelihood(crossing: c, logScale: $0) }
             let best = values.indices.max { values[$0] < values[$1] }!
             var a = grid[max(best - 1, 0)], b = grid[min(best + 1, grid.count - 1)]
             let g = (5.0.squareRoot() - 1) / 2
-            for _ in 0..<50 {
+            for _ in 0..<40 {
                 let x1 = b - g * (b - a), x2 = a + g * (b - a)
                 if logLikelihood(crossing: c, logScale: x1) < logLikelihood(crossing: c, logScale: x2) { a = x1 } else { b = x2 }
             }
@@ -272,7 +272,7 @@ extension AttainmentCurve {
                 step *= 1.5
             }
             var a = inner, b = min(max(center + direction * step, limits.lowerBound), limits.upperBound)
-            for _ in 0..<60 {
+            for _ in 0..<40 {
                 let mid = (a + b) / 2
                 if outside(mid) { b = mid } else { a = mid }
             }
