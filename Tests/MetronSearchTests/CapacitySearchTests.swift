@@ -173,3 +173,28 @@ final class CapacitySearchTests: XCTestCase {
         XCTAssertEqual(try CapacityResult.read(from: dir), result)
     }
 }
+
+final class StrategyComparisonTests: XCTestCase {
+    /// The fitted search against the reference bisection over 20 seeds: probes spent and error.
+    func testFittedNeedsAtMostHalfTheProbesOfBisectAtComparableError() async throws {
+        let truth = ScriptedProbeRunner.capacity(midpoint: 10, scale: 0.4, level: 0.99)
+        var fittedProbes = 0, bisectProbes = 0
+        var fittedError = 0.0, bisectError = 0.0
+        for seed in 1...20 {
+            let runner = ScriptedProbeRunner(attainment: ScriptedProbeRunner.logistic(midpoint: 10, scale: 0.4), seed: UInt64(seed))
+            var settings = SearchSettings()
+            settings.startRate = 2
+            settings.probeBudget = 40
+            let fitted = try await CapacitySearch(runner: runner, slo: SLO(), settings: settings).run()
+            settings.strategy = .bisect
+            let bisect = try await CapacitySearch(runner: runner, slo: SLO(), settings: settings).run()
+            fittedProbes += fitted.probes.count
+            bisectProbes += bisect.probes.count
+            fittedError += abs(try XCTUnwrap(fitted.maxQPS) - truth) / truth
+            bisectError += abs(try XCTUnwrap(bisect.maxQPS) - truth) / truth
+        }
+        print("fitted: \(fittedProbes) probes, mean relative error \(fittedError / 20); bisect: \(bisectProbes) probes, mean relative error \(bisectError / 20)")
+        XCTAssertLessThanOrEqual(Double(fittedProbes), 0.5 * Double(bisectProbes))
+        XCTAssertLessThanOrEqual(fittedError, bisectError * 1.25)
+    }
+}
