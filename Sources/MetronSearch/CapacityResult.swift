@@ -140,6 +140,27 @@ public struct CapacityResult: Sendable, Equatable, Codable {
                        gpus: gpus, usdPerHour: usdPerHour)
     }
 
+    /// A few lines for a terminal: the answer, how it was found, and every warning.
+    public var summaryText: String {
+        var lines: [String] = []
+        if simulated { lines.append("SIMULATED: virtual-time serving model, not a real server") }
+        let level = Int((confidence * 100).rounded())
+        if let q = maxQPS {
+            let interval = ciLow.flatMap { lo in ciHigh.map { hi in String(format: "[%.3f, %.3f]", lo, hi) } }
+                ?? (ciLow.map { String(format: "[%.3f, unbounded]", $0) } ?? "[no interval]")
+            let method = intervalMethod == .bracket ? "bracket between probes, not a statistical interval"
+                : "\(level) % profile-likelihood interval"
+            lines.append(String(format: "max sustainable QPS %.3f ", q) + "\(interval) (\(method))")
+        } else {
+            lines.append("no sustainable rate found")
+        }
+        if let t = outputTokensPerS { lines.append(String(format: "output tokens/s at capacity: %.1f", t)) }
+        lines.append("SLO: \(slo.description)")
+        lines.append("\(strategy.rawValue) search, \(probes.count) probes, stopped: \(stopReason.rawValue.replacingOccurrences(of: "_", with: " "))")
+        lines += warnings.map { "warning: \($0)" }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
     /// The rate/attainment table for a terminal.
     public var probeTable: String {
         let rows = probes.sorted { ($0.rate, $0.attempt) < ($1.rate, $1.attempt) }.map { p -> [String] in

@@ -27,7 +27,8 @@ public struct ProbeRequest: Sendable, Hashable, Codable {
 /// window itself, on the run's clock.
 public struct ProbeMeasurement: Sendable, Equatable {
     public var request: ProbeRequest
-    /// Requests scheduled inside the measurement window, in any state at the end of the run.
+    /// Requests of the run, in any state at its end; those scheduled before the window (warm-up) or
+    /// after it are kept for re-analysis but left out of every verdict.
     public var records: [RequestRecord]
     public var windowStartS: Double
     public var windowEndS: Double
@@ -49,6 +50,11 @@ public struct ProbeMeasurement: Sendable, Equatable {
         self.timerLatenessS = timerLatenessS
         self.maxInFlight = maxInFlight
         self.simulated = simulated
+    }
+
+    /// The requests scheduled inside the measurement window.
+    public var windowRecords: [RequestRecord] {
+        records.filter { $0.scheduledS >= windowStartS && $0.scheduledS < windowEndS }
     }
 }
 
@@ -126,7 +132,7 @@ public struct ProbeResult: Sendable, Equatable {
     }
 
     public init(_ m: ProbeMeasurement, slo: SLO, rules: ValidityRules) {
-        let records = m.records
+        let records = m.windowRecords
         request = m.request
         offeredRate = Self.rate(records.map(\.scheduledS).sorted())
         achievedRate = Self.rate(records.compactMap(\.sentS).sorted())
@@ -168,7 +174,7 @@ public struct ProbeResult: Sendable, Equatable {
 
         // Backlog: a steadily rising TTFT over the window means the queue grows without bound.
         let window = m.windowEndS - m.windowStartS
-        let trend = m.records.filter(\.succeeded).compactMap { r in r.timeline.ttft.map { (r.scheduledS - m.windowStartS, $0) } }
+        let trend = records.filter(\.succeeded).compactMap { r in r.timeline.ttft.map { (r.scheduledS - m.windowStartS, $0) } }
         if trend.count >= 10, window > 0, let fit = try? PolynomialFit.fit(x: trend.map(\.0), y: trend.map(\.1), degree: 1) {
             let slope = fit.coefficients[1]
             ttftSlope = slope
@@ -181,7 +187,7 @@ public struct ProbeResult: Sendable, Equatable {
             }
         }
         let deadline = m.windowEndS + rules.drainGraceS
-        outstanding = m.records.filter { r in
+        outstanding = records.filter { r in
             r.status == .cancelled || (r.succeeded && (r.chunkTimesS.last ?? r.scheduledS) > deadline)
         }.count
         if requests > 0, Double(outstanding) / Double(requests) > rules.maxOutstandingFraction {

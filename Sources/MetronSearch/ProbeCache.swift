@@ -101,7 +101,7 @@ public struct CachingProbeRunner: ProbeRunner {
         }
         let m = try await inner.probe(request)
         try cache.store(m, summary: RunSummary(
-            records: m.records, targetRate: request.rate, deadlines: deadlines, timerLateness: m.timerLatenessS,
+            records: m.windowRecords, targetRate: request.rate, deadlines: deadlines, timerLateness: m.timerLatenessS,
             maxInFlight: m.maxInFlight))
         return m
     }

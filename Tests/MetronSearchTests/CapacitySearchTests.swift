@@ -52,6 +52,9 @@ final class CapacitySearchTests: XCTestCase {
         XCTAssertNotNil(result.curve)
         XCTAssertEqual(result.slo.attainmentLevel, 0.99)
         XCTAssertTrue(result.probeTable.contains("rate"))
+        XCTAssertTrue(result.summaryText.contains("max sustainable QPS \(String(format: "%.3f", q))"), result.summaryText)
+        XCTAssertTrue(result.summaryText.contains("95 % profile-likelihood interval"), result.summaryText)
+        XCTAssertFalse(result.summaryText.contains("SIMULATED"))
     }
 
     func testBisectConvergesNearTheTruth() async throws {
@@ -118,6 +121,14 @@ final class CapacitySearchTests: XCTestCase {
         XCTAssertEqual(result.stopReason, .aboveMaxRate)
         XCTAssertEqual(result.probes.map(\.rate), [2, 4, 8, 16])
         XCTAssertTrue(result.warnings.contains { $0.contains("at least 16.000") })
+    }
+
+    func testSimulatedResultsSaySoLoudly() async throws {
+        let sim = ScriptedProbeRunner(attainment: ScriptedProbeRunner.logistic(midpoint: 10, scale: 0.4), simulated: true)
+        let result = try await CapacitySearch(runner: sim, slo: SLO(), settings: settings()).run()
+        XCTAssertTrue(result.simulated)
+        XCTAssertTrue(result.summaryText.hasPrefix("SIMULATED"))
+        XCTAssertTrue(result.warnings.contains { $0.hasPrefix("SIMULATED") })
     }
 
     func testStopsAtTheMinimumRateWhenNothingPasses() async throws {

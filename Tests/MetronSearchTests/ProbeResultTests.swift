@@ -139,3 +139,25 @@ final class ProbeResultTests: XCTestCase {
         XCTAssertEqual(ProbeRequest(rate: 3.14159, attempt: 2).directoryName, "rate-3.142-attempt-2")
     }
 }
+
+final class WarmUpTests: XCTestCase {
+    func testWarmUpRequestsAreLeftOutOfTheVerdict() {
+        let m = ScriptedProbeRunner(attainment: { _ in 1 }).measure(ProbeRequest(rate: 5))
+        // Shift the window 10 s later and add a failing warm-up burst before it.
+        var shifted = m
+        shifted.records = m.records.map { r in
+            var r = r
+            r.scheduledS += 10
+            r.sentS = r.sentS.map { $0 + 10 }
+            r.chunkTimesS = r.chunkTimesS.map { $0 + 10 }
+            return r
+        }
+        shifted.records += (0..<50).map { RequestRecord(id: 1000 + $0, scheduledS: Double($0) / 5, sentS: Double($0) / 5, status: .timeout) }
+        shifted.windowStartS = 10
+        shifted.windowEndS = m.windowEndS + 10
+        let r = ProbeResult(shifted, slo: SLO(), rules: ValidityRules())
+        XCTAssertEqual(r.requests, m.records.count)
+        XCTAssertEqual(r.errorRate, 0)
+        XCTAssertTrue(r.passed, "\(r.reasons)")
+    }
+}
