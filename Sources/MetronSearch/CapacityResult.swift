@@ -21,6 +21,7 @@ public struct ProbeRow: Sendable, Equatable, Codable {
     public var attainment: Double
     public var outputTokensPerS: Double
     public var ttftRiseS: Double?
+    public var outstandingAtWindowEnd: Int
     public var outstanding: Int
     public var reasons: [String]
 
@@ -28,6 +29,7 @@ public struct ProbeRow: Sendable, Equatable, Codable {
         case rate, attempt, directory, requests, errors, valid, passed, attainment, outstanding, reasons
         case achievedRate = "achieved_rate", offeredRate = "offered_rate", p99Fluidity = "p99_fluidity"
         case errorRate = "error_rate", outputTokensPerS = "output_tokens_per_s", ttftRiseS = "ttft_rise_s"
+        case outstandingAtWindowEnd = "outstanding_at_window_end"
     }
 
     public init(_ p: ProbeResult) {
@@ -45,6 +47,7 @@ public struct ProbeRow: Sendable, Equatable, Codable {
         attainment = p.attainmentPoint.attainment
         outputTokensPerS = p.outputTokensPerS
         ttftRiseS = p.ttftRiseS
+        outstandingAtWindowEnd = p.outstandingAtWindowEnd
         outstanding = p.outstanding
         reasons = p.reasons
     }

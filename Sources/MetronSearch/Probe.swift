@@ -113,6 +113,8 @@ public struct ProbeResult: Sendable, Equatable {
     public var ttftSlope: Double?
     /// TTFT growth over the window implied by the slope, seconds.
     public var ttftRiseS: Double?
+    /// Requests scheduled in the window and not finished when it ended (informational).
+    public var outstandingAtWindowEnd: Int
     /// Requests not finished `drainGraceS` after the window's end (or cancelled).
     public var outstanding: Int
     public var valid: Bool
@@ -186,6 +188,9 @@ public struct ProbeResult: Sendable, Equatable {
                                       slope * window, window, limit))
             }
         }
+        outstandingAtWindowEnd = records.filter { r in
+            r.status == .cancelled || (r.succeeded && (r.chunkTimesS.last ?? r.scheduledS) > m.windowEndS)
+        }.count
         let deadline = m.windowEndS + rules.drainGraceS
         outstanding = records.filter { r in
             r.status == .cancelled || (r.succeeded && (r.chunkTimesS.last ?? r.scheduledS) > deadline)

@@ -67,6 +67,7 @@ final class ProbeResultTests: XCTestCase {
         }
         let r = ProbeResult(m, slo: slo, rules: rules)
         XCTAssertEqual(r.outstanding, 10)
+        XCTAssertEqual(r.outstandingAtWindowEnd, 10)
         XCTAssertFalse(r.valid)
         XCTAssertTrue(r.invalidReasons.contains { $0.contains("still outstanding") }, "\(r.invalidReasons)")
     }
