@@ -153,6 +153,20 @@ public struct ProbeWindow: Sendable, Equatable, Codable {
     enum CodingKeys: String, CodingKey {
         case durationS = "duration_s", warmupS = "warmup_s"
     }
+
+    /// The measurement window at `rate`: `durationS`, stretched so that at least `minRequests`
+    /// requests are scheduled in it.
+    public func measurementS(rate: Double, minRequests: Int) -> Double {
+        max(durationS, Double(minRequests) / rate)
+    }
+}
+
+extension ProbeRequest {
+    /// The workload seed for this probe: the workload's own seed for the first attempt at a rate
+    /// (so every system sees the same plan), a different but reproducible one for each repeat.
+    public func seed(workloadSeed: UInt64) -> UInt64 {
+        attempt == 0 ? workloadSeed : workloadSeed &+ UInt64(attempt) &* 0x9E37_79B9_7F4A_7C15
+    }
 }
 
 /// A sweep: systems x workloads x SLOs, each a capacity search.

@@ -162,3 +162,18 @@ final class WarmUpTests: XCTestCase {
         XCTAssertTrue(r.passed, "\(r.reasons)")
     }
 }
+
+final class ProbeHelpersTests: XCTestCase {
+    func testWindowStretchesToTheMinimumRequestCount() {
+        let w = ProbeWindow()
+        XCTAssertEqual(w.measurementS(rate: 10, minRequests: 100), 60)
+        XCTAssertEqual(w.measurementS(rate: 0.5, minRequests: 100), 200)
+    }
+
+    func testRepeatedProbesGetTheirOwnSeed() {
+        XCTAssertEqual(ProbeRequest(rate: 4).seed(workloadSeed: 7), 7)
+        let seeds = (0..<5).map { ProbeRequest(rate: 4, attempt: $0).seed(workloadSeed: 7) }
+        XCTAssertEqual(Set(seeds).count, 5)
+        XCTAssertEqual(ProbeRequest(rate: 4, attempt: 2).seed(workloadSeed: 7), seeds[2])
+    }
+}
