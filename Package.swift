@@ -40,6 +40,8 @@ let package = Package(
             "MetronCore", "MetronStats", "MetronLoad", "MetronSimModel", "MetronSim", "MetronReport",
             .product(name: "Yams", package: "Yams"),
         ]),
+        // A scripted probe runner with a known capacity, for tests and benchmarks of the search.
+        .target(name: "MetronSearchTesting", dependencies: ["MetronSearch", "MetronCore", "MetronStats"]),
         .executableTarget(name: "metron", dependencies: [
             "MetronCore", "MetronLoad", "MetronSim", "MetronSimModel", "MetronSearch", "MetronReport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -62,6 +64,9 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
+        .testTarget(name: "MetronSearchTests", dependencies: [
+            "MetronSearch", "MetronSearchTesting", "MetronReport", "MetronCore", "MetronStats",
         ]),
     ],
     swiftLanguageModes: [.v6]

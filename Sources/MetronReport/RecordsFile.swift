@@ -45,15 +45,21 @@ public enum RecordsFile {
         return records
     }
 
-    /// The records as JSON lines, in one buffer.
+    /// The records as JSON lines with sorted keys, in one buffer.
     public static func encode(_ records: [RequestRecord]) throws -> Data {
         let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var data = Data()
         for r in records {
             data.append(try encoder.encode(r))
             data.append(UInt8(ascii: "\n"))
         }
         return data
+    }
+
+    /// Writes the file atomically: never half-written under its final name.
+    public static func write(_ records: [RequestRecord], to url: URL) throws {
+        try AtomicWrite.data(encode(records), to: url)
     }
 
     static func describe(_ error: Error) -> String {

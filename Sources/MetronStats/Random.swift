@@ -32,4 +32,9 @@ public final class RandomSource {
     public func gamma(shape: Double, scale: Double) -> Double { gsl_ran_gamma(rng, shape, scale) }
 
     public func gaussian(sigma: Double) -> Double { gsl_ran_gaussian(rng, sigma) }
+
+    /// Number of successes in `trials` independent trials of probability `p`.
+    public func binomial(p: Double, trials: Int) -> Int {
+        Int(gsl_ran_binomial(rng, min(max(p, 0), 1), UInt32(clamping: trials)))
+    }
 }

@@ -8,5 +8,6 @@ struct Metron: AsyncParsableCommand {
         subcommands: [
             FluidityCommand.self,
             ServeSimCommand.self,
+            ValidateCommand.self,
         ])
 }

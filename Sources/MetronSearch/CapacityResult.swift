@@ -1,0 +1,180 @@
+import Foundation
+import MetronCore
+import MetronReport
+import MetronStats
+
+/// One probe as it appears in `capacity.json`.
+public struct ProbeRow: Sendable, Equatable, Codable {
+    public var rate: Double
+    public var attempt: Int
+    public var directory: String
+    public var achievedRate: Double?
+    public var offeredRate: Double?
+    public var requests: Int
+    /// Fluidity-index at the SLO's percentile (the 1st percentile for "P99 fluidity").
+    public var p99Fluidity: Double?
+    public var errorRate: Double
+    public var errors: [String: Int]
+    public var valid: Bool
+    public var passed: Bool
+    /// The value fitted by the attainment curve (0 for an invalid probe).
+    public var attainment: Double
+    public var outputTokensPerS: Double
+    public var ttftRiseS: Double?
+    public var outstandingAtWindowEnd: Int
+    public var outstanding: Int
+    public var reasons: [String]
+
+    enum CodingKeys: String, CodingKey {
+        case rate, attempt, directory, requests, errors, valid, passed, attainment, outstanding, reasons
+        case achievedRate = "achieved_rate", offeredRate = "offered_rate", p99Fluidity = "p99_fluidity"
+        case errorRate = "error_rate", outputTokensPerS = "output_tokens_per_s", ttftRiseS = "ttft_rise_s"
+        case outstandingAtWindowEnd = "outstanding_at_window_end"
+    }
+
+    public init(_ p: ProbeResult) {
+        rate = p.rate
+        attempt = p.request.attempt
+        directory = p.request.directoryName
+        achievedRate = p.achievedRate
+        offeredRate = p.offeredRate
+        requests = p.requests
+        p99Fluidity = p.percentileFluidity
+        errorRate = p.errorRate
+        errors = p.errors
+        valid = p.valid
+        passed = p.passed
+        attainment = p.attainmentPoint.attainment
+        outputTokensPerS = p.outputTokensPerS
+        ttftRiseS = p.ttftRiseS
+        outstandingAtWindowEnd = p.outstandingAtWindowEnd
+        outstanding = p.outstanding
+        reasons = p.reasons
+    }
+}
+
+/// The SLO as written to results.
+public struct SLORecord: Sendable, Equatable, Codable {
+    public var name: String
+    public var type: String
+    public var description: String
+    public var attainmentLevel: Double
+    public var maxErrorRate: Double
+    public var ttftDeadline: String
+    public var tbtDeadlineS: Double
+
+    enum CodingKeys: String, CodingKey {
+        case name, type, description
+        case attainmentLevel = "attainment_level", maxErrorRate = "max_error_rate"
+        case ttftDeadline = "ttft_deadline", tbtDeadlineS = "tbt_deadline_s"
+    }
+
+    public init(_ slo: SLO) {
+        name = slo.name
+        type = slo.kind.typeName
+        description = slo.summary
+        attainmentLevel = slo.attainmentLevel
+        maxErrorRate = slo.maxErrorRate
+        ttftDeadline = slo.deadlines.ttft.summary
+        tbtDeadlineS = slo.deadlines.tbt
+    }
+}
+
+/// The result of one capacity search: `capacity.json`.
+public struct CapacityResult: Sendable, Equatable, Codable {
+    public var maxQPS: Double?
+    public var ciLow: Double?
+    public var ciHigh: Double?
+    public var confidence: Double
+    public var intervalMethod: IntervalMethod
+    public var strategy: SearchStrategy
+    public var stopReason: StopReason
+    public var slo: SLORecord
+    public var settings: SearchSettings
+    public var validity: ValidityRules
+    /// Output tokens per second at `maxQPS`, interpolated between probes.
+    public var outputTokensPerS: Double?
+    /// The fitted curve (midpoint, scale, covariance), when there is one.
+    public var curve: AttainmentCurve?
+    public var probes: [ProbeRow]
+    public var simulated: Bool
+    public var warnings: [String]
+
+    enum CodingKeys: String, CodingKey {
+        case confidence, strategy, slo, settings, validity, curve, probes, simulated, warnings
+        case maxQPS = "max_qps", ciLow = "ci_low", ciHigh = "ci_high", intervalMethod = "interval_method"
+        case stopReason = "stop_reason", outputTokensPerS = "output_tokens_per_s"
+    }
+
+    init(
+        estimate: CapacityEstimate, slo: SLO, settings: SearchSettings, rules: ValidityRules, stopReason: StopReason,
+        probes: [ProbeResult], outputTokensPerS: Double?, warnings: [String]
+    ) {
+        maxQPS = estimate.maxQPS
+        ciLow = estimate.ciLow
+        ciHigh = estimate.ciHigh
+        confidence = settings.confidence
+        intervalMethod = estimate.method
+        strategy = settings.strategy
+        self.stopReason = stopReason
+        self.slo = SLORecord(slo)
+        self.settings = settings
+        validity = rules
+        self.outputTokensPerS = outputTokensPerS
+        curve = estimate.curve
+        self.probes = probes.map(ProbeRow.init)
+        simulated = probes.contains(where: \.simulated)
+        self.warnings = warnings
+    }
+
+    public static let fileName = "capacity.json"
+
+    public func write(to directory: URL) throws {
+        try AtomicWrite.json(self, to: directory.appendingPathComponent(Self.fileName))
+    }
+
+    public static func read(from directory: URL) throws -> CapacityResult {
+        try JSON.decode(CapacityResult.self, from: directory.appendingPathComponent(fileName))
+    }
+
+    /// The row of `capacity.csv` for this search.
+    public func systemCapacity(system: String, gpus: Int?, usdPerHour: Double?) -> SystemCapacity {
+        SystemCapacity(system: system, maxQPS: maxQPS, ciLow: ciLow, ciHigh: ciHigh, outputTokensPerS: outputTokensPerS,
+                       gpus: gpus, usdPerHour: usdPerHour)
+    }
+
+    /// A few lines for a terminal: the answer, how it was found, and every warning.
+    public var summaryText: String {
+        var lines: [String] = []
+        if simulated { lines.append("SIMULATED: virtual-time serving model, not a real server") }
+        let level = Int((confidence * 100).rounded())
+        if let q = maxQPS {
+            let interval = ciLow.flatMap { lo in ciHigh.map { hi in String(format: "[%.3f, %.3f]", lo, hi) } }
+                ?? (ciLow.map { String(format: "[%.3f, unbounded]", $0) } ?? "[no interval]")
+            let method = intervalMethod == .bracket ? "bracket between probes, not a statistical interval"
+                : "\(level) % profile-likelihood interval"
+            lines.append(String(format: "max sustainable QPS %.3f ", q) + "\(interval) (\(method))")
+        } else {
+            lines.append("no sustainable rate found")
+        }
+        if let t = outputTokensPerS { lines.append(String(format: "output tokens/s at capacity: %.1f", t)) }
+        lines.append("SLO: \(slo.description)")
+        lines.append("\(strategy.rawValue) search, \(probes.count) probes, stopped: \(stopReason.rawValue.replacingOccurrences(of: "_", with: " "))")
+        lines += warnings.map { "warning: \($0)" }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The rate/attainment table for a terminal.
+    public var probeTable: String {
+        let rows = probes.sorted { ($0.rate, $0.attempt) < ($1.rate, $1.attempt) }.map { p -> [String] in
+            [String(format: "%.3f", p.rate), p.achievedRate.map { String(format: "%.3f", $0) } ?? "-", "\(p.requests)",
+             p.p99Fluidity.map { String(format: "%.4f", $0) } ?? "-", String(format: "%.2f%%", p.errorRate * 100),
+             String(format: "%.4f", p.attainment), p.valid ? "yes" : "NO", p.passed ? "pass" : "FAIL",
+             p.reasons.joined(separator: "; ")]
+        }
+        return TextTable.render(
+            header: ["rate", "achieved", "requests", "P\(trim(slo.attainmentLevel * 100)) fluid.", "errors", "attainment",
+                     "valid", "verdict", "reasons"],
+            rows: rows)
+    }
+}

@@ -1,0 +1,301 @@
+import Foundation
+import MetronCore
+import MetronStats
+
+public enum SearchStrategy: String, Sendable, Codable, CaseIterable {
+    /// Bracket, then place probes where a fitted attainment curve puts the SLO boundary.
+    case fitted
+    /// The reference's bisection on QPS, for comparison.
+    case bisect
+}
+
+public struct SearchSettings: Sendable, Equatable, Codable {
+    public var strategy: SearchStrategy = .fitted
+    /// First probe's rate, requests per second.
+    public var startRate: Double = 1
+    /// Bracketing multiplies (or divides) the rate by this until the verdict flips.
+    public var growthFactor: Double = 2
+    /// Stop when (ci_high - ci_low) / max_qps is at most this.
+    public var relativeCIWidth: Double = 0.1
+    public var confidence: Double = 0.95
+    /// At most this many probes (cached ones included).
+    public var probeBudget: Int = 12
+    /// Bracketing never goes below or above these rates.
+    public var minRate: Double = 0.01
+    public var maxRate: Double = 10_000
+    /// Bisection stops when the next rate moves less than this fraction.
+    public var bisectGranularity: Double = 0.025
+    public var bisectMaxIterations: Int = 20
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case strategy, confidence
+        case startRate = "start_rate", growthFactor = "growth_factor", relativeCIWidth = "relative_ci_width"
+        case probeBudget = "probe_budget", minRate = "min_rate", maxRate = "max_rate"
+        case bisectGranularity = "bisect_granularity", bisectMaxIterations = "bisect_max_iterations"
+    }
+}
+
+/// Why the search stopped.
+public enum StopReason: String, Sendable, Codable {
+    case converged = "interval_within_requested_width"
+    case budgetSpent = "probe_budget_spent"
+    case aboveMaxRate = "passes_at_max_rate"
+    case belowMinRate = "fails_at_min_rate"
+    case bisectGranularity = "bisect_granularity_reached"
+    case bisectMaxIterations = "bisect_max_iterations_reached"
+}
+
+/// How the interval was obtained.
+public enum IntervalMethod: String, Sendable, Codable {
+    /// Profile likelihood of the fitted logistic (quasi-binomial: deviance scaled by the dispersion).
+    case logisticProfile = "logistic_fit_profile_likelihood"
+    /// Between the highest passing probe and the lowest failing probe above it; not a statistical
+    /// interval (used by bisection, and when the curve cannot be fitted).
+    case bracket = "bracket_between_probes"
+}
+
+/// A search that stopped on a probe that could not be run. Completed probes are kept.
+public struct SearchError: Error, CustomStringConvertible {
+    public var request: ProbeRequest
+    public var underlying: any Error
+    public var completed: [ProbeResult]
+    public var description: String {
+        "probe at \(String(format: "%.3f", request.rate)) req/s could not be run: \(underlying)"
+            + " (\(completed.count) completed probe\(completed.count == 1 ? "" : "s") kept)"
+    }
+}
+
+/// The answer of a search.
+public struct CapacityEstimate: Sendable, Equatable {
+    /// Maximum sustainable requests per second; nil when no probe passed.
+    public var maxQPS: Double?
+    public var ciLow: Double?
+    public var ciHigh: Double?
+    public var method: IntervalMethod
+    public var curve: AttainmentCurve?
+
+    public var relativeWidth: Double? {
+        guard let q = maxQPS, q > 0, let lo = ciLow, let hi = ciHigh else { return nil }
+        return (hi - lo) / q
+    }
+}
+
+/// A capacity search against any probe runner. Deterministic given the probes' results, so a
+/// rerun over a probe cache repeats the same probes and finds them all cached.
+public struct CapacitySearch: Sendable {
+    public var runner: any ProbeRunner
+    public var slo: SLO
+    public var rules: ValidityRules
+    public var settings: SearchSettings
+
+    public init(runner: any ProbeRunner, slo: SLO, rules: ValidityRules = ValidityRules(), settings: SearchSettings = SearchSettings()) {
+        self.runner = runner
+        self.slo = slo
+        self.rules = rules
+        self.settings = settings
+    }
+
+    public func run(progress: @escaping @Sendable (ProbeResult) -> Void = { _ in }) async throws -> CapacityResult {
+        var state = State(search: self, progress: progress)
+        let stop: StopReason
+        switch settings.strategy {
+        case .fitted: stop = try await state.fitted()
+        case .bisect: stop = try await state.bisect()
+        }
+        return state.result(stop: stop)
+    }
+
+    /// The probes so far and the running estimate.
+    struct State {
+        let search: CapacitySearch
+        let progress: @Sendable (ProbeResult) -> Void
+        var probes: [ProbeResult] = []
+        var bisectBest: Double?
+
+        init(search: CapacitySearch, progress: @escaping @Sendable (ProbeResult) -> Void) {
+            self.search = search
+            self.progress = progress
+        }
+
+        var settings: SearchSettings { search.settings }
+        var budgetLeft: Bool { probes.count < settings.probeBudget }
+
+        mutating func run(_ rate: Double) async throws -> ProbeResult {
+            let rounded = ProbeRequest.round(rate)
+            let request = ProbeRequest(rate: rounded, attempt: probes.filter { $0.rate == rounded }.count)
+            let measurement: ProbeMeasurement
+            do {
+                measurement = try await search.runner.probe(request)
+            } catch {
+                throw SearchError(request: request, underlying: error, completed: probes)
+            }
+            var result = ProbeResult(measurement, slo: search.slo, rules: search.rules)
+            result.request = request
+            probes.append(result)
+            progress(result)
+            return result
+        }
+
+        /// The highest passing rate and the lowest failing rate above it. A failure below a pass is
+        /// noise or a bad probe and does not move the bracket (the fitted curve still sees it).
+        var bracket: (pass: Double?, fail: Double?) {
+            let pass = probes.filter(\.passed).map(\.rate).max()
+            let fail = probes.filter { !$0.passed && $0.rate > (pass ?? 0) }.map(\.rate).min()
+            return (pass, fail)
+        }
+
+        // MARK: fitted
+
+        mutating func fitted() async throws -> StopReason {
+            var rate = min(max(settings.startRate, settings.minRate), settings.maxRate)
+            var result = try await run(rate)
+            // Bracket: grow until a failure, or shrink until a pass.
+            if result.passed {
+                while result.passed {
+                    guard rate < settings.maxRate else { return .aboveMaxRate }
+                    guard budgetLeft else { return .budgetSpent }
+                    rate = min(rate * settings.growthFactor, settings.maxRate)
+                    result = try await run(rate)
+                }
+            } else {
+                while !result.passed {
+                    guard rate > settings.minRate else { return .belowMinRate }
+                    guard budgetLeft else { return .budgetSpent }
+                    rate = max(rate / settings.growthFactor, settings.minRate)
+                    result = try await run(rate)
+                }
+            }
+            // Refine where the fitted curve crosses the attainment level.
+            while true {
+                let estimate = self.estimate()
+                // Converged when the interval is narrow enough and rests on probes inside it, not only on
+                // the curve's shape between distant probes.
+                if let width = estimate.relativeWidth, estimate.method == .logisticProfile, width <= settings.relativeCIWidth,
+                   let lo = estimate.ciLow, let hi = estimate.ciHigh,
+                   probes.filter({ (lo...hi).contains($0.rate) }).count >= 2 {
+                    return .converged
+                }
+                guard budgetLeft else { return .budgetSpent }
+                _ = try await run(nextRate(estimate))
+            }
+        }
+
+        /// The fitted boundary, while the fit knows more than the bracket; otherwise the geometric
+        /// middle of the bracket. When a probe already sits at the boundary, step a quarter interval to
+        /// alternate sides (spread around the boundary pins the curve's slope).
+        func nextRate(_ estimate: CapacityEstimate) -> Double {
+            let (pass, fail) = bracket
+            // Keep a bracket first: a pass above every failure (or no pass at all) means bracketing again.
+            guard let p = pass else { return max((fail ?? settings.startRate) / settings.growthFactor, settings.minRate) }
+            guard let f = fail else { return min(p * settings.growthFactor, settings.maxRate) }
+            let middle = (p * f).squareRoot()
+            // A bracket already narrower than the interval asked for: bisecting it further only
+            // splits noise around the boundary.
+            let narrow = (f - p) / p < settings.relativeCIWidth / 2
+            guard estimate.method == .logisticProfile, let q = estimate.maxQPS, let lo = estimate.ciLow,
+                  let hi = estimate.ciHigh
+            else {
+                // No curve yet: the probes sit on either side of a noisy boundary with nothing on the
+                // drop. Probe a little further above, a little more each time.
+                guard narrow else { return middle }
+                let above = probes.filter { $0.rate > f * 1.001 }.count
+                return min(f * (1 + settings.relativeCIWidth * pow(2, Double(min(above, 3)))), settings.maxRate)
+            }
+            guard hi - lo <= f - p || narrow else { return middle }
+            // On the fitted boundary; if a probe is already there, a quarter interval to alternate sides.
+            var next = q
+            if probes.contains(where: { abs($0.rate - q) <= 0.01 * q }) {
+                let step = min(max((hi - lo) / 4, 0.01 * q), 0.1 * q)
+                next = probes.count % 2 == 0 ? q + step : q - step
+            }
+            return min(max(next, p / settings.growthFactor, settings.minRate), f * settings.growthFactor, settings.maxRate)
+        }
+
+        func estimate() -> CapacityEstimate {
+            let level = search.slo.attainmentLevel
+            let points = probes.map(\.attainmentPoint)
+            let rates = probes.map(\.rate)
+            if let curve = try? AttainmentCurve.fit(points), let low = rates.min(), let high = rates.max() {
+                let q = curve.rate(atAttainment: level)
+                // Trust the curve only inside the probed range: beyond it the logistic is a guess.
+                if q > 0, q >= low, q <= high,
+                   let ci = curve.profileInterval(atAttainment: level, confidence: settings.confidence, points: points,
+                                                  limits: 0...(high * settings.growthFactor)) {
+                    return CapacityEstimate(maxQPS: q, ciLow: ci.lowerBound, ciHigh: ci.upperBound, method: .logisticProfile, curve: curve)
+                }
+            }
+            let (pass, fail) = bracket
+            return CapacityEstimate(maxQPS: pass, ciLow: pass, ciHigh: pass == nil ? nil : fail, method: .bracket, curve: nil)
+        }
+
+        // MARK: bisect
+
+        /// The reference: bisection on QPS between 0 and twice the start; a pass above 80 % of the
+        /// upper bound doubles it; stop when the next rate moves less than the granularity.
+        mutating func bisect() async throws -> StopReason {
+            var left = 0.0, right = 2 * settings.startRate
+            var qps = settings.startRate
+            for _ in 0..<settings.bisectMaxIterations {
+                guard budgetLeft else { return .budgetSpent }
+                let result = try await run(qps)
+                if result.passed {
+                    bisectBest = max(bisectBest ?? 0, result.rate)
+                    left = result.rate
+                    if result.rate > 0.8 * right { right *= 2 }
+                } else {
+                    right = result.rate
+                }
+                let next = (left + right) / 2
+                if abs(next - qps) / qps < settings.bisectGranularity { return .bisectGranularity }
+                qps = next
+            }
+            return .bisectMaxIterations
+        }
+
+        func result(stop: StopReason) -> CapacityResult {
+            let estimate: CapacityEstimate
+            switch settings.strategy {
+            case .fitted:
+                estimate = self.estimate()
+            case .bisect:
+                let fail = probes.filter { !$0.passed && $0.rate > (bisectBest ?? 0) }.map(\.rate).min()
+                estimate = CapacityEstimate(maxQPS: bisectBest, ciLow: bisectBest, ciHigh: bisectBest == nil ? nil : fail,
+                                            method: .bracket, curve: nil)
+            }
+            var warnings: [String] = []
+            if stop == .aboveMaxRate {
+                warnings.append("every probe passed up to the maximum rate: capacity is at least \(String(format: "%.3f", settings.maxRate)) req/s")
+            }
+            if stop == .belowMinRate { warnings.append("the SLO failed even at the minimum rate") }
+            if settings.strategy == .fitted, estimate.method == .bracket {
+                warnings.append("the attainment curve could not be fitted inside the probed range; the interval is the bracket between probes")
+            }
+            if probes.contains(where: { $0.requests < 100 }) {
+                warnings.append("some probes have fewer than 100 requests: their P99 figures are close to the sample's extremes")
+            }
+            if probes.contains(where: \.simulated) {
+                warnings.append("SIMULATED: measured in virtual time against the serving model, not a real server")
+            }
+            return CapacityResult(
+                estimate: estimate, slo: search.slo, settings: settings, rules: search.rules, stopReason: stop,
+                probes: probes, outputTokensPerS: estimate.maxQPS.flatMap { tokensPerSecond(at: $0) }, warnings: warnings)
+        }
+
+        /// Output tokens/s at `rate`, interpolated linearly between valid probes; outside them, the
+        /// nearest probe scaled by rate (tokens per request hardly depend on rate).
+        func tokensPerSecond(at rate: Double) -> Double? {
+            let points = probes.filter { $0.valid && $0.outputTokensPerS > 0 }.map { ($0.rate, $0.outputTokensPerS) }
+                .sorted { $0.0 < $1.0 }
+            guard let first = points.first, let last = points.last else { return nil }
+            if rate <= first.0 { return first.1 * rate / first.0 }
+            if rate >= last.0 { return last.1 * rate / last.0 }
+            for (a, b) in zip(points, points.dropFirst()) where rate >= a.0 && rate <= b.0 {
+                if b.0 == a.0 { return (a.1 + b.1) / 2 }
+                return a.1 + (b.1 - a.1) * (rate - a.0) / (b.0 - a.0)
+            }
+            return nil
+        }
+    }
+}

@@ -1,0 +1,226 @@
+import Foundation
+import MetronCore
+import MetronStats
+
+/// Which probe to run: a target rate, and how many probes at this same rate came before it in the
+/// search (so a repeated probe gets its own cache entry and, in the adapter, its own seed).
+public struct ProbeRequest: Sendable, Hashable, Codable {
+    /// Requests per second, rounded to 0.001 so that names and cache keys are stable.
+    public var rate: Double
+    public var attempt: Int
+
+    public init(rate: Double, attempt: Int = 0) {
+        self.rate = ProbeRequest.round(rate)
+        self.attempt = attempt
+    }
+
+    public static func round(_ rate: Double) -> Double { (rate * 1000).rounded() / 1000 }
+
+    /// The probe's directory name, e.g. `rate-4.000` or `rate-4.000-attempt-1`.
+    public var directoryName: String {
+        let base = String(format: "rate-%.3f", rate)
+        return attempt == 0 ? base : "\(base)-attempt-\(attempt)"
+    }
+}
+
+/// What one probe measured: the raw records of its measurement window (warm-up excluded) and the
+/// window itself, on the run's clock.
+public struct ProbeMeasurement: Sendable, Equatable {
+    public var request: ProbeRequest
+    /// Requests of the run, in any state at its end; those scheduled before the window (warm-up) or
+    /// after it are kept for re-analysis but left out of every verdict.
+    public var records: [RequestRecord]
+    public var windowStartS: Double
+    public var windowEndS: Double
+    /// The client's timer lateness sampled during the run, seconds.
+    public var timerLatenessS: [Double]?
+    /// Set when in-flight requests were capped (the run is then not open loop).
+    public var maxInFlight: Int?
+    /// True when measured in virtual time against the serving model, not a real server.
+    public var simulated: Bool
+
+    public init(
+        request: ProbeRequest, records: [RequestRecord], windowStartS: Double, windowEndS: Double,
+        timerLatenessS: [Double]? = nil, maxInFlight: Int? = nil, simulated: Bool = false
+    ) {
+        self.request = request
+        self.records = records
+        self.windowStartS = windowStartS
+        self.windowEndS = windowEndS
+        self.timerLatenessS = timerLatenessS
+        self.maxInFlight = maxInFlight
+        self.simulated = simulated
+    }
+
+    /// The requests scheduled inside the measurement window.
+    public var windowRecords: [RequestRecord] {
+        records.filter { $0.scheduledS >= windowStartS && $0.scheduledS < windowEndS }
+    }
+}
+
+/// Runs probes. Adapters implement it for the HTTP load generator and the virtual-time serving model;
+/// tests use a scripted fake. Failures of the server belong in the records; a thrown error means the
+/// probe could not be run at all (for example the server is down) and stops the search.
+public protocol ProbeRunner: Sendable {
+    func probe(_ request: ProbeRequest) async throws -> ProbeMeasurement
+}
+
+/// When a probe's measurement can be trusted.
+public struct ValidityRules: Sendable, Equatable, Codable {
+    /// Allowed relative gap between achieved and target rate, on top of the Poisson sampling
+    /// allowance of three standard deviations (3 / sqrt(requests)).
+    public var rateTolerance: Double = 0.05
+    /// Fewer requests than this cannot support the SLO's percentile.
+    public var minRequests: Int = 100
+    /// Client lag or timer lateness (P99) above this makes the client untrustworthy, seconds.
+    public var lagThresholdS: Double = RunSummary.defaultLagThreshold
+    /// Runaway backlog: TTFT rising over the window by more than this multiple of the median TTFT...
+    public var maxTTFTRise: Double = 1.0
+    /// ...and by more than this many seconds (so that tiny TTFTs do not trip it on noise).
+    public var ttftRiseFloorS: Double = 0.25
+    /// Requests still running this long after the window's end count as outstanding.
+    public var drainGraceS: Double = 30
+    /// Runaway backlog: more than this fraction of requests outstanding.
+    public var maxOutstandingFraction: Double = 0.01
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case rateTolerance = "rate_tolerance", minRequests = "min_requests", lagThresholdS = "lag_threshold_s"
+        case maxTTFTRise = "max_ttft_rise", ttftRiseFloorS = "ttft_rise_floor_s", drainGraceS = "drain_grace_s"
+        case maxOutstandingFraction = "max_outstanding_fraction"
+    }
+}
+
+/// A probe judged: validity first (an invalid probe counts as over capacity), then the SLO.
+public struct ProbeResult: Sendable, Equatable {
+    public var request: ProbeRequest
+    public var rate: Double { request.rate }
+    public var offeredRate: Double?
+    public var achievedRate: Double?
+    public var requests: Int
+    public var errorRate: Double
+    public var errors: [String: Int]
+    /// Per-request fluidity-index, sorted, failed requests as 0.
+    public var fluidity: [Double]
+    /// Fluidity-index at the SLO's percentile ("P99 fluidity", the 1st percentile).
+    public var percentileFluidity: Double?
+    /// Which percentile that is (99 for "P99 fluidity").
+    public var fluidityPercentile: Double
+    public var outputTokensPerS: Double
+    public var client: ClientCheck
+    /// Slope of TTFT against scheduled time over the window (seconds per second).
+    public var ttftSlope: Double?
+    /// TTFT growth over the window implied by the slope, seconds.
+    public var ttftRiseS: Double?
+    /// Requests scheduled in the window and not finished when it ended (informational).
+    public var outstandingAtWindowEnd: Int
+    /// Requests not finished `drainGraceS` after the window's end (or cancelled).
+    public var outstanding: Int
+    public var valid: Bool
+    public var invalidReasons: [String]
+    public var slo: SLOEvaluation
+    public var simulated: Bool
+
+    /// Passed only when valid and the SLO held.
+    public var passed: Bool { valid && slo.passed }
+
+    /// Everything that speaks against the probe, validity first.
+    public var reasons: [String] { invalidReasons + slo.reasons }
+
+    /// Attainment for the curve fit: an invalid probe counts as attaining nothing.
+    public var attainmentPoint: AttainmentPoint {
+        AttainmentPoint(rate: rate, attainment: valid ? slo.attainment : 0, trials: max(1, requests))
+    }
+
+    public init(_ m: ProbeMeasurement, slo: SLO, rules: ValidityRules) {
+        let records = m.windowRecords
+        request = m.request
+        offeredRate = Self.rate(records.map(\.scheduledS).sorted())
+        achievedRate = Self.rate(records.compactMap(\.sentS).sorted())
+        requests = records.count
+        var errors: [String: Int] = [:]
+        for r in records where !r.succeeded { errors[r.status.rawValue, default: 0] += 1 }
+        self.errors = errors
+        let start = records.map(\.scheduledS).min() ?? 0
+        let end = records.map { $0.chunkTimesS.last ?? $0.sentS ?? $0.scheduledS }.max() ?? start
+        let outputTokens = records.filter(\.succeeded).reduce(0) { $0 + $1.chunkTokens.reduce(0, +) }
+        outputTokensPerS = end > start ? Double(outputTokens) / (end - start) : 0
+        client = ClientCheck(records: records, timerLatenessS: m.timerLatenessS, thresholdS: rules.lagThresholdS)
+        simulated = m.simulated
+        self.slo = slo.evaluate(records)
+        errorRate = self.slo.errorRate
+        fluidity = self.slo.fluidity
+        percentileFluidity = self.slo.percentileFluidity
+        fluidityPercentile = slo.fluidityPercentile
+        let summary = (achievedRate: achievedRate, client: client)
+
+        var invalid: [String] = []
+        if requests < rules.minRequests {
+            invalid.append("only \(requests) requests in the window, at least \(rules.minRequests) are needed for the percentile")
+        }
+        if let achieved = summary.achievedRate {
+            let allowance = rules.rateTolerance + 3 / Double(max(requests, 1)).squareRoot()
+            let gap = abs(achieved - m.request.rate) / m.request.rate
+            if gap > allowance {
+                invalid.append(String(format: "achieved rate %.3f req/s is %.1f %% off the target %.3f (allowed %.1f %%)",
+                                      achieved, gap * 100, m.request.rate, allowance * 100))
+            }
+        } else if requests >= 2 {
+            invalid.append("requests were not sent: no achieved rate")
+        }
+        if !summary.client.trustworthy {
+            invalid.append(String(format: "client not trustworthy: P99 lag %.1f ms above the %.1f ms threshold",
+                                  summary.client.worstS * 1000, rules.lagThresholdS * 1000))
+        }
+
+        // Backlog: a steadily rising TTFT over the window means the queue grows without bound.
+        let window = m.windowEndS - m.windowStartS
+        let trend = records.filter(\.succeeded).compactMap { r in r.timeline.ttft.map { (r.scheduledS - m.windowStartS, $0) } }
+        if trend.count >= 10, window > 0, let fit = try? PolynomialFit.fit(x: trend.map(\.0), y: trend.map(\.1), degree: 1) {
+            let slope = fit.coefficients[1]
+            ttftSlope = slope
+            ttftRiseS = slope * window
+            let median = Stats.quantile(trend.map(\.1), 0.5) ?? 0
+            let limit = max(rules.ttftRiseFloorS, rules.maxTTFTRise * median)
+            if slope * window > limit {
+                invalid.append(String(format: "runaway backlog: TTFT rose %.2f s over the %.0f s window (limit %.2f s)",
+                                      slope * window, window, limit))
+            }
+        }
+        outstandingAtWindowEnd = records.filter { r in
+            r.status == .cancelled || (r.succeeded && (r.chunkTimesS.last ?? r.scheduledS) > m.windowEndS)
+        }.count
+        let deadline = m.windowEndS + rules.drainGraceS
+        outstanding = records.filter { r in
+            r.status == .cancelled || (r.succeeded && (r.chunkTimesS.last ?? r.scheduledS) > deadline)
+        }.count
+        if requests > 0, Double(outstanding) / Double(requests) > rules.maxOutstandingFraction {
+            invalid.append(String(format: "runaway backlog: %d of %d requests still outstanding %.0f s after the window",
+                                  outstanding, requests, rules.drainGraceS))
+        }
+        invalidReasons = invalid
+        valid = invalid.isEmpty
+    }
+
+    /// Events per second over sorted times: (n - 1) / span.
+    static func rate(_ times: [Double]) -> Double? {
+        guard times.count >= 2, let first = times.first, let last = times.last, last > first else { return nil }
+        return Double(times.count - 1) / (last - first)
+    }
+}
+
+/// Whether the client kept to its plan: P99 of send lag and of timer lateness against a threshold.
+public struct ClientCheck: Sendable, Equatable {
+    public var lagP99S: Double?
+    public var timerLatenessP99S: Double?
+    public var thresholdS: Double
+    public var worstS: Double { max(lagP99S ?? 0, timerLatenessP99S ?? 0) }
+    public var trustworthy: Bool { worstS <= thresholdS }
+
+    public init(records: [RequestRecord], timerLatenessS: [Double]?, thresholdS: Double) {
+        lagP99S = Stats.quantile(records.compactMap(\.clientLag), 0.99)
+        timerLatenessP99S = timerLatenessS.flatMap { Stats.quantile($0, 0.99) }
+        self.thresholdS = thresholdS
+    }
+}

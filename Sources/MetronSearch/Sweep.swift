@@ -1,0 +1,135 @@
+import Foundation
+import MetronCore
+import MetronReport
+
+/// Runs prefill profiles against one system: a batch of requests with the given prompt length,
+/// at low load. Adapters implement it for the load generator and the simulator.
+public protocol PrefillRunner: Sendable {
+    func measure(promptTokens: Int, requests: Int) async throws -> [RequestRecord]
+}
+
+public enum PrefillProfiler {
+    /// TTFT over the ladder, then the degree-2 fit. Failed requests are left out of the fit and
+    /// counted in the error.
+    public static func profile(_ ladder: PrefillLadder, runner: any PrefillRunner, system: String?) async throws -> PrefillModel {
+        var samples: [PrefillSample] = []
+        for length in ladder.lengths {
+            let records = try await runner.measure(promptTokens: length, requests: ladder.requestsPerLength)
+            samples += PrefillModel.samples(from: records)
+        }
+        return try PrefillModel.fit(samples, system: system)
+    }
+}
+
+/// The stable identity of what a probe measures besides its rate: reused probes must have been
+/// measured against the same system with the same workload and window.
+public enum ProbeFingerprint {
+    public static func make(system: SystemSpec, workload: WorkloadEntry, window: ProbeWindow) -> String {
+        let text = "\(system.target)|\(workload.spec)|\(window.durationS)|\(window.warmupS)"
+        // FNV-1a: short, stable across runs and platforms (Swift's Hasher is seeded per process).
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+        return "\(system.name)/\(workload.name)/\(String(hash, radix: 16))"
+    }
+}
+
+/// One finished search of a sweep.
+public struct SweepSearch: Sendable {
+    public var system: SystemSpec
+    public var workload: String
+    public var slo: String
+    public var result: CapacityResult
+    /// Which prefill model set the first-token deadlines ("fixed" when none did).
+    public var deadlinesFrom: String
+}
+
+/// Runs every (system, workload, SLO) search of a sweep, caches probes, and writes `capacity.json`
+/// per search and `capacity.csv` per sweep. How probes are run is up to `makeRunner`.
+public struct SweepRun: Sendable {
+    public var sweep: SweepFile
+    public var layout: ResultsLayout
+    public var makeRunner: @Sendable (SystemSpec, WorkloadEntry) async throws -> any ProbeRunner
+    public var prefillModel: @Sendable (SystemSpec) async throws -> PrefillModel
+
+    public init(
+        sweep: SweepFile, resultsRoot: URL,
+        makeRunner: @escaping @Sendable (SystemSpec, WorkloadEntry) async throws -> any ProbeRunner,
+        prefillModel: @escaping @Sendable (SystemSpec) async throws -> PrefillModel
+    ) {
+        self.sweep = sweep
+        layout = ResultsLayout(root: resultsRoot, sweep: sweep.name)
+        self.makeRunner = makeRunner
+        self.prefillModel = prefillModel
+    }
+
+    /// Prefill models needed by the sweep's SLOs, loaded from the results when present, else profiled
+    /// and saved.
+    func prefillModels() async throws -> [String: PrefillModel] {
+        var needed: Set<String> = []
+        for system in sweep.systems {
+            for slo in sweep.slos { if let s = slo.prefillSystem(for: system.name) { needed.insert(s) } }
+        }
+        var models: [String: PrefillModel] = [:]
+        for system in sweep.systems where needed.contains(system.name) {
+            let url = layout.prefillModel(system: system.name)
+            if let saved = try? PrefillModel.load(from: url) {
+                models[system.name] = saved
+            } else {
+                let model = try await prefillModel(system)
+                try model.save(to: url)
+                models[system.name] = model
+            }
+        }
+        return models
+    }
+
+    public func run(
+        progress: @escaping @Sendable (String) -> Void = { _ in }
+    ) async throws -> [SweepSearch] {
+        let models = try await prefillModels()
+        var searches: [SweepSearch] = []
+        for system in sweep.systems {
+            for workload in sweep.workloads {
+                let cache = ProbeCache(directory: layout.probes(system: system.name, workload: workload.name),
+                                       fingerprint: ProbeFingerprint.make(system: system, workload: workload, window: sweep.probe))
+                let inner = try await makeRunner(system, workload)
+                for spec in sweep.slos {
+                    let source = spec.prefillSystem(for: system.name)
+                    let slo = try spec.resolve(prefill: source.flatMap { models[$0] })
+                    let runner = CachingProbeRunner(inner: inner, cache: cache, deadlines: slo.deadlines) { request in
+                        progress("\(system.name)/\(workload.name): reusing probe \(request.directoryName)")
+                    }
+                    let label = "\(system.name)/\(workload.name)/\(spec.name)"
+                    progress("\(label): searching (\(sweep.search.strategy.rawValue), \(slo.summary))")
+                    let search = CapacitySearch(runner: runner, slo: slo, rules: sweep.validity, settings: sweep.search)
+                    let result = try await search.run { p in progress("\(label): \(p.progressLine)") }
+                    try result.write(to: layout.search(system: system.name, workload: workload.name, slo: spec.name))
+                    searches.append(SweepSearch(system: system, workload: workload.name, slo: spec.name, result: result,
+                                                deadlinesFrom: source.map { "prefill model of \($0)" } ?? "fixed"))
+                }
+            }
+        }
+        try CapacityTable.writeCSV(Self.rows(searches, sweep: sweep), to: layout.capacityCSV)
+        return searches
+    }
+
+    /// One row per system, named `system/workload/slo` when the sweep has several workloads or SLOs.
+    public static func rows(_ searches: [SweepSearch], sweep: SweepFile) -> [SystemCapacity] {
+        let qualified = sweep.workloads.count > 1 || sweep.slos.count > 1
+        return searches.map { s in
+            s.result.systemCapacity(system: qualified ? "\(s.system.name)/\(s.workload)/\(s.slo)" : s.system.name,
+                                    gpus: s.system.gpus, usdPerHour: s.system.usdPerHour)
+        }
+    }
+}
+
+extension ProbeResult {
+    /// One line per probe for a terminal.
+    public var progressLine: String {
+        let fluidity = percentileFluidity.map { String(format: "%.3f", $0) } ?? "-"
+        let achieved = achievedRate.map { String(format: "%.3f", $0) } ?? "-"
+        let verdict = passed ? "pass" : (valid ? "FAIL" : "INVALID")
+        let why = reasons.isEmpty ? "" : " (\(reasons.joined(separator: "; ")))"
+        return "\(request.directoryName): achieved \(achieved) req/s, \(requests) requests, P\(trim(fluidityPercentile)) fluidity \(fluidity), errors \(percent(errorRate)) -> \(verdict)\(why)"
+    }
+}

@@ -1,0 +1,643 @@
+import Foundation
+import MetronCore
+import Yams
+
+/// An OpenAI-compatible server to measure.
+public struct Endpoint: Sendable, Equatable {
+    public var url: URL
+    public var model: String?
+    /// Name of the environment variable holding the API key (the key itself is never stored here).
+    public var apiKeyEnv: String?
+    /// Path of a file holding the API key.
+    public var apiKeyFile: String?
+
+    public init(url: URL, model: String? = nil, apiKeyEnv: String? = nil, apiKeyFile: String? = nil) {
+        self.url = url
+        self.model = model
+        self.apiKeyEnv = apiKeyEnv
+        self.apiKeyFile = apiKeyFile
+    }
+}
+
+/// A value passed through to the built-in simulator.
+public enum KnobValue: Sendable, Equatable {
+    case number(Double)
+    case text(String)
+    case flag(Bool)
+}
+
+/// The built-in simulator as a system.
+public struct SimulatorSpec: Sendable, Equatable {
+    public var hardware: String
+    public var model: String
+    public var scheduler: String
+    public var tensorParallel: Int
+    /// Further settings of the serving model, passed on as written.
+    public var knobs: [String: KnobValue]
+
+    public init(hardware: String, model: String, scheduler: String, tensorParallel: Int = 1, knobs: [String: KnobValue] = [:]) {
+        self.hardware = hardware
+        self.model = model
+        self.scheduler = scheduler
+        self.tensorParallel = tensorParallel
+        self.knobs = knobs
+    }
+
+    public static let schedulers = ["vllm", "sarathi"]
+}
+
+public enum SystemTarget: Sendable, Equatable {
+    case endpoint(Endpoint)
+    case simulator(SimulatorSpec)
+}
+
+/// One system of a sweep.
+public struct SystemSpec: Sendable, Equatable {
+    public var name: String
+    public var target: SystemTarget
+    /// Hardware label for reports.
+    public var hardware: String?
+    public var gpus: Int
+    public var usdPerHour: Double?
+
+    public init(name: String, target: SystemTarget, hardware: String? = nil, gpus: Int = 1, usdPerHour: Double? = nil) {
+        self.name = name
+        self.target = target
+        self.hardware = hardware
+        self.gpus = gpus
+        self.usdPerHour = usdPerHour
+    }
+}
+
+/// A workload of a sweep.
+public struct WorkloadEntry: Sendable, Equatable {
+    public var name: String
+    public var spec: WorkloadSpec
+    /// The trace file the lengths (or arrivals) came from, as written in the sweep file.
+    public var traceFile: String?
+
+    public init(name: String, spec: WorkloadSpec, traceFile: String? = nil) {
+        self.name = name
+        self.spec = spec
+        self.traceFile = traceFile
+    }
+}
+
+/// How first-token deadlines are set for an SLO.
+public enum TTFTDeadlineMode: Sendable, Equatable {
+    /// Each system's own prefill model plus the slack.
+    case perSystem(slackS: Double)
+    /// One system's prefill model for every system, so a slower system gets no looser deadlines.
+    case referenceSystem(String, slackS: Double)
+    /// The same `D_p` for every request.
+    case fixed(Double)
+}
+
+/// An SLO as written in a sweep file; `resolve` turns it into an `SLO` for one system.
+public struct SLOSpec: Sendable, Equatable {
+    public var name: String
+    public var kind: SLOKind
+    public var ttftDeadline: TTFTDeadlineMode
+    public var tbtDeadlineS: Double
+    public var maxErrorRate: Double
+
+    public init(name: String, kind: SLOKind = .fluidity(percentile: 99, target: 0.9),
+                ttftDeadline: TTFTDeadlineMode = .perSystem(slackS: 0.3), tbtDeadlineS: Double = 0.03, maxErrorRate: Double = 0.01) {
+        self.name = name
+        self.kind = kind
+        self.ttftDeadline = ttftDeadline
+        self.tbtDeadlineS = tbtDeadlineS
+        self.maxErrorRate = maxErrorRate
+    }
+
+    /// Whether this SLO needs a prefill model, and whose.
+    public func prefillSystem(for system: String) -> String? {
+        switch ttftDeadline {
+        case .perSystem: return system
+        case let .referenceSystem(name, _): return name
+        case .fixed: return nil
+        }
+    }
+
+    /// The SLO with its deadlines settled; `prefill` is the model of `prefillSystem(for:)`.
+    public func resolve(prefill: PrefillModel?) throws -> SLO {
+        let ttft: TTFTDeadlinePolicy
+        switch ttftDeadline {
+        case let .fixed(d): ttft = .fixed(d)
+        case let .perSystem(slack), let .referenceSystem(_, slack):
+            guard let prefill else { throw SweepError.missingPrefillModel(slo: name) }
+            ttft = prefill.deadlinePolicy(slack: slack)
+        }
+        return SLO(name: name, kind: kind, deadlines: DeadlineSpec(ttft: ttft, tbt: tbtDeadlineS), maxErrorRate: maxErrorRate)
+    }
+}
+
+public enum SweepError: Error, Equatable, CustomStringConvertible {
+    case missingPrefillModel(slo: String)
+    public var description: String {
+        switch self {
+        case let .missingPrefillModel(slo): return "SLO '\(slo)' sets deadlines from a prefill model, but none was given"
+        }
+    }
+}
+
+/// How long each probe runs.
+public struct ProbeWindow: Sendable, Equatable, Codable {
+    /// Measurement window, seconds (stretched if needed to reach `minRequests`).
+    public var durationS: Double = 60
+    /// Excluded start of each probe, seconds.
+    public var warmupS: Double = 10
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case durationS = "duration_s", warmupS = "warmup_s"
+    }
+
+    /// The measurement window at `rate`: `durationS`, stretched so that at least `minRequests`
+    /// requests are scheduled in it.
+    public func measurementS(rate: Double, minRequests: Int) -> Double {
+        max(durationS, Double(minRequests) / rate)
+    }
+}
+
+extension ProbeRequest {
+    /// The workload seed for this probe: the workload's own seed for the first attempt at a rate
+    /// (so every system sees the same plan), a different but reproducible one for each repeat.
+    public func seed(workloadSeed: UInt64) -> UInt64 {
+        attempt == 0 ? workloadSeed : workloadSeed &+ UInt64(attempt) &* 0x9E37_79B9_7F4A_7C15
+    }
+}
+
+/// A sweep: systems x workloads x SLOs, each a capacity search.
+public struct SweepFile: Sendable, Equatable {
+    public var name: String
+    public var systems: [SystemSpec]
+    public var workloads: [WorkloadEntry]
+    public var slos: [SLOSpec]
+    public var search: SearchSettings
+    public var probe: ProbeWindow
+    public var validity: ValidityRules
+    public var prefill: PrefillLadder
+
+    /// Reads and checks a sweep file; every problem is reported together, with its line and column.
+    /// Relative trace paths are resolved against the file's directory. With `environment`, the API key
+    /// variables a system names must be set.
+    public static func load(path: String, environment: [String: String]? = nil) throws -> SweepFile {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw InputFileError(problems: [InputProblem(file: path, line: 1, column: 1, message: "cannot read the sweep file: \(error.localizedDescription)")])
+        }
+        let base = URL(fileURLWithPath: path).deletingLastPathComponent()
+        return try parse(text, file: path, baseDirectory: base, environment: environment)
+    }
+
+    public static func parse(_ text: String, file: String, baseDirectory: URL, environment: [String: String]? = nil) throws -> SweepFile {
+        let reader = YAMLReader(file: file)
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch let error as YamlError {
+            throw InputFileError(problems: [Self.syntaxProblem(error, file: file)])
+        } catch {
+            throw InputFileError(problems: [InputProblem(file: file, line: 1, column: 1, message: "not valid YAML: \(error)")])
+        }
+        guard let root else {
+            throw InputFileError(problems: [InputProblem(file: file, line: 1, column: 1, message: "the sweep file is empty; expected keys name, systems, workloads, slos")])
+        }
+        var parser = SweepParser(reader: reader, baseDirectory: baseDirectory, environment: environment)
+        let sweep = parser.sweep(root)
+        if !reader.problems.isEmpty || sweep == nil {
+            throw InputFileError(problems: reader.problems.sorted { ($0.line, $0.column) < ($1.line, $1.column) })
+        }
+        return sweep!
+    }
+
+    static func syntaxProblem(_ error: YamlError, file: String) -> InputProblem {
+        switch error {
+        case let .scanner(context, problem, mark, _), let .parser(context, problem, mark, _), let .composer(context, problem, mark, _):
+            let what = [context?.text, problem].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: " ")
+            return InputProblem(file: file, line: mark.line, column: mark.column, message: "not valid YAML: \(what)")
+        case let .duplicatedKeysInMapping(duplicates, context):
+            return InputProblem(file: file, line: context.mark.line, column: context.mark.column,
+                                message: "duplicate key \(duplicates.map { "'\($0)'" }.joined(separator: ", ")) in a mapping")
+        default:
+            return InputProblem(file: file, line: 1, column: 1, message: "not valid YAML: \(error)")
+        }
+    }
+}
+
+/// The schema of a sweep file, read with a `YAMLReader`.
+struct SweepParser {
+    let reader: YAMLReader
+    let baseDirectory: URL
+    let environment: [String: String]?
+
+    init(reader: YAMLReader, baseDirectory: URL, environment: [String: String]?) {
+        self.reader = reader
+        self.baseDirectory = baseDirectory
+        self.environment = environment
+    }
+
+    mutating func sweep(_ root: Node) -> SweepFile? {
+        guard let top = reader.mapping(root, "sweep", known: ["name", "systems", "workloads", "slos", "search", "probe", "prefill"],
+                                       required: ["name", "systems", "workloads", "slos"]) else { return nil }
+        let name = top["name"].flatMap { reader.name($0, "name") }
+        let systems = top["systems"].flatMap { list($0, "systems", system) }
+        let workloads = top["workloads"].flatMap { list($0, "workloads", workload) }
+        let slos = top["slos"].flatMap { list($0, "slos", slo) }
+        let search = top["search"].map(searchSettings) ?? SearchSettings()
+        let (probe, validity) = top["probe"].map(probeSettings) ?? (ProbeWindow(), ValidityRules())
+        let prefill = top["prefill"].map(prefillLadder) ?? .standard
+
+        // Cross-references: an SLO may borrow one system's prefill model.
+        if let slos, let systems, let sloNodes = top["slos"].flatMap({ node -> [Node]? in
+            if case let .sequence(s) = node { return Array(s) } else { return nil }
+        }) {
+            for (spec, node) in zip(slos, sloNodes) {
+                if case let .referenceSystem(ref, _) = spec.ttftDeadline, !systems.contains(where: { $0.name == ref }) {
+                    let target = node.mapping?["reference_system"] ?? node
+                    let hint = YAMLReader.suggestion(for: ref, among: systems.map(\.name)).map { "; did you mean '\($0)'?" } ?? ""
+                    reader.problem(at: target, "slos: '\(spec.name)' takes its prefill model from system '\(ref)', which the sweep does not list\(hint)")
+                }
+            }
+        }
+        guard let name, let systems, let workloads, let slos else { return nil }
+        return SweepFile(name: name, systems: systems, workloads: workloads, slos: slos, search: search, probe: probe,
+                         validity: validity, prefill: prefill)
+    }
+
+    /// A non-empty list of named entries with unique names.
+    func list<T>(_ node: Node, _ path: String, _ entry: (Node, String) -> (name: String, value: T)?) -> [T]? {
+        guard let nodes = reader.sequence(node, path) else { return nil }
+        var values: [T] = [], seen: [String: Int] = [:]
+        var complete = true
+        for (i, n) in nodes.enumerated() {
+            guard let (name, value) = entry(n, "\(path)[\(i)]") else { complete = false; continue }
+            if let first = seen[name] {
+                reader.problem(at: n, "\(path)[\(i)]: the name '\(name)' is already used by \(path)[\(first)]; names must be unique")
+                complete = false
+            }
+            seen[name] = i
+            values.append(value)
+        }
+        return complete ? values : nil
+    }
+
+    // MARK: systems
+
+    func system(_ node: Node, _ path: String) -> (name: String, value: SystemSpec)? {
+        guard let m = reader.mapping(node, path, known: ["name", "url", "model", "api_key_env", "api_key_file", "simulator",
+                                                         "hardware", "gpus", "usd_per_hour"], required: ["name"]) else { return nil }
+        let name = m["name"].flatMap { reader.name($0, "\(path).name") }
+        let where_ = name.map { "\(path) ('\($0)')" } ?? path
+        let hardware = m["hardware"].flatMap { reader.string($0, "\(where_).hardware") }
+        let gpus = m["gpus"].map { reader.integer($0, "\(where_).gpus", atLeast: 1) } ?? 1
+        let price = m["usd_per_hour"].flatMap { reader.number($0, "\(where_).usd_per_hour", .atLeast(0), unit: "dollars per hour") }
+        var target: SystemTarget?
+        switch (m["url"], m["simulator"]) {
+        case (nil, nil):
+            reader.problem(at: node, "\(where_): expected either 'url' (a server) or 'simulator' (the built-in simulator)")
+        case (.some, .some):
+            reader.problem(at: m["simulator"], "\(where_): give either 'url' or 'simulator', not both")
+        case let (url?, nil):
+            target = endpoint(url: url, m, where_).map(SystemTarget.endpoint)
+        case let (nil, sim?):
+            for key in ["model", "api_key_env", "api_key_file"] where m[key] != nil {
+                reader.problem(at: m[key], "\(where_).\(key): only a 'url' system takes '\(key)'; for the simulator put the model under 'simulator'")
+            }
+            target = simulator(sim, "\(where_).simulator").map(SystemTarget.simulator)
+        }
+        guard let name, let target, let gpus, m["usd_per_hour"] == nil || price != nil, m["hardware"] == nil || hardware != nil
+        else { return nil }
+        return (name, SystemSpec(name: name, target: target, hardware: hardware, gpus: gpus, usdPerHour: price))
+    }
+
+    func endpoint(url node: Node, _ m: [String: Node], _ path: String) -> Endpoint? {
+        guard let text = reader.string(node, "\(path).url") else { return nil }
+        var url: URL?
+        if let u = URL(string: text), let scheme = u.scheme?.lowercased(), ["http", "https"].contains(scheme),
+           let host = u.host, !host.isEmpty, !text.contains(" ") {
+            url = u
+        } else {
+            reader.problem(at: node, "\(path).url: '\(text)' is not a URL: expected http:// or https://, a host and an optional path")
+        }
+        let model = m["model"].flatMap { reader.string($0, "\(path).model") }
+        var keyEnv: String?
+        if let n = m["api_key_env"], let v = reader.string(n, "\(path).api_key_env") {
+            if v.range(of: "^[A-Za-z_][A-Za-z0-9_]*$", options: .regularExpression) == nil {
+                reader.problem(at: n, "\(path).api_key_env: expected the name of an environment variable (letters, digits, '_'), got '\(v.prefix(40))'")
+            } else if let env = environment, (env[v] ?? "").isEmpty {
+                reader.problem(at: n, "\(path).api_key_env: the environment variable \(v) is not set")
+            } else {
+                keyEnv = v
+            }
+        }
+        var keyFile: String?
+        if let n = m["api_key_file"], let v = reader.string(n, "\(path).api_key_file") {
+            let resolved = resolve(v)
+            if FileManager.default.isReadableFile(atPath: resolved.path) { keyFile = resolved.path } else {
+                reader.problem(at: n, "\(path).api_key_file: cannot read '\(v)'")
+            }
+        }
+        if m["api_key_env"] != nil, m["api_key_file"] != nil {
+            reader.problem(at: m["api_key_file"], "\(path): give either 'api_key_env' or 'api_key_file', not both")
+        }
+        guard let url, m["model"] == nil || model != nil else { return nil }
+        return Endpoint(url: url, model: model, apiKeyEnv: keyEnv, apiKeyFile: keyFile)
+    }
+
+    func simulator(_ node: Node, _ path: String) -> SimulatorSpec? {
+        let known = ["hardware", "model", "scheduler", "tp"]
+        guard let m = reader.mapping(node, path, known: known, required: ["hardware", "model", "scheduler"], openKeys: true)
+        else { return nil }
+        let hardware = m["hardware"].flatMap { reader.string($0, "\(path).hardware") }
+        let model = m["model"].flatMap { reader.string($0, "\(path).model") }
+        let scheduler = m["scheduler"].flatMap { reader.oneOf($0, "\(path).scheduler", SimulatorSpec.schedulers) }
+        let tp = m["tp"].map { reader.integer($0, "\(path).tp", atLeast: 1) } ?? 1
+        var knobs: [String: KnobValue] = [:]
+        for (key, value) in m where !known.contains(key) {
+            guard case let .scalar(s) = value else {
+                reader.problem(at: value, "\(path).\(key): a simulator setting must be a number, text or true/false, got \(YAMLReader.kind(value))")
+                continue
+            }
+            switch YAMLReader.tag(value) {
+            case .int, .float: knobs[key] = Double(s.string).map(KnobValue.number) ?? .text(s.string)
+            case .bool: knobs[key] = .flag(value.bool ?? false)
+            default: knobs[key] = .text(s.string)
+            }
+        }
+        guard let hardware, let model, let scheduler, let tp else { return nil }
+        return SimulatorSpec(hardware: hardware, model: model, scheduler: scheduler, tensorParallel: tp, knobs: knobs)
+    }
+
+    func resolve(_ path: String) -> URL {
+        path.hasPrefix("/") ? URL(fileURLWithPath: path) : baseDirectory.appendingPathComponent(path)
+    }
+
+    // MARK: workloads
+
+    func workload(_ node: Node, _ path: String) -> (name: String, value: WorkloadEntry)? {
+        guard let m = reader.mapping(node, path, known: ["name", "arrival", "prompt_tokens", "output_tokens", "trace",
+                                                         "prompt_scale", "output_scale", "max_total_tokens", "seed"],
+                                     required: ["name"]) else { return nil }
+        let name = m["name"].flatMap { reader.name($0, "\(path).name") }
+        let where_ = name.map { "\(path) ('\($0)')" } ?? path
+        var ok = true
+        func check<T>(_ value: T?, _ key: String) -> T? {
+            if m[key] != nil && value == nil { ok = false }
+            return value
+        }
+        var trace: [TraceRow]?
+        var tracePath: String?
+        if let t = m["trace"], let file = reader.string(t, "\(where_).trace") {
+            tracePath = file
+            trace = readTrace(t, file, where_)
+            if trace == nil { ok = false }
+        } else if m["trace"] != nil { ok = false }
+
+        var lengths: LengthSource?
+        if let rows = trace {
+            for key in ["prompt_tokens", "output_tokens"] where m[key] != nil {
+                reader.problem(at: m[key], "\(where_).\(key): lengths come from the trace; remove '\(key)' or 'trace'")
+                ok = false
+            }
+            lengths = .trace(rows)
+        } else if m["trace"] == nil {
+            let prompt = m["prompt_tokens"].map { length($0, "\(where_).prompt_tokens") } ?? .fixed(512)
+            let output = m["output_tokens"].map { length($0, "\(where_).output_tokens") } ?? .fixed(128)
+            if let prompt, let output { lengths = .distributions(prompt: prompt, output: output) } else { ok = false }
+        }
+
+        let arrival = m["arrival"].map { arrivalProcess($0, "\(where_).arrival", trace: trace) } ?? .poisson
+        if arrival == nil { ok = false }
+        let promptScale = check(m["prompt_scale"].flatMap { reader.number($0, "\(where_).prompt_scale", .above(0)) }, "prompt_scale") ?? 1
+        let outputScale = check(m["output_scale"].flatMap { reader.number($0, "\(where_).output_scale", .above(0)) }, "output_scale") ?? 1
+        let maxTotal = check(m["max_total_tokens"].flatMap { reader.integer($0, "\(where_).max_total_tokens", atLeast: 2) }, "max_total_tokens")
+        let seed = check(m["seed"].flatMap { reader.integer($0, "\(where_).seed", atLeast: 0) }, "seed") ?? 1
+        guard ok, let name, let lengths, let arrival else { return nil }
+        let spec = WorkloadSpec(arrival: arrival, lengths: lengths, promptScale: promptScale, outputScale: outputScale,
+                                maxTotalTokens: maxTotal, seed: UInt64(seed))
+        return (name, WorkloadEntry(name: name, spec: spec, traceFile: tracePath))
+    }
+
+    func readTrace(_ node: Node, _ file: String, _ path: String) -> [TraceRow]? {
+        let url = resolve(file)
+        guard let text = try? String(contentsOf: url, encoding: .utf8) else {
+            reader.problem(at: node, "\(path).trace: cannot read the trace file '\(file)' (looked for \(url.path))")
+            return nil
+        }
+        do {
+            return try TraceFile.parse(text, source: file)
+        } catch let error as InputErrors {
+            let shown = error.messages.prefix(5).joined(separator: "; ")
+            reader.problem(at: node, "\(path).trace: the trace file has problems: \(shown)")
+        } catch {
+            reader.problem(at: node, "\(path).trace: the trace file has problems: \(error)")
+        }
+        return nil
+    }
+
+    func length(_ node: Node, _ path: String) -> LengthDistribution? {
+        if case .scalar = node { return reader.integer(node, path, atLeast: 1).map(LengthDistribution.fixed) }
+        guard let m = reader.mapping(node, path, known: ["distribution", "tokens", "min", "max", "theta"], required: ["distribution"]),
+              let kind = m["distribution"].flatMap({ reader.oneOf($0, "\(path).distribution", ["fixed", "uniform", "zipf"]) })
+        else { return nil }
+        func need(_ key: String) -> Node? {
+            if m[key] == nil { reader.problem(at: node, "\(path): a \(kind) distribution needs '\(key)'") }
+            return m[key]
+        }
+        let allowed: [String] = ["fixed": ["distribution", "tokens"], "uniform": ["distribution", "min", "max"],
+                                 "zipf": ["distribution", "min", "max", "theta"]][kind]!
+        for key in m.keys where !allowed.contains(key) {
+            reader.problem(at: m[key], "\(path).\(key): a \(kind) distribution takes \(allowed.dropFirst().joined(separator: ", ")), not '\(key)'")
+        }
+        switch kind {
+        case "fixed":
+            return need("tokens").flatMap { reader.integer($0, "\(path).tokens", atLeast: 1) }.map(LengthDistribution.fixed)
+        default:
+            let lo = need("min").flatMap { reader.integer($0, "\(path).min", atLeast: 1) }
+            let hi = need("max").flatMap { reader.integer($0, "\(path).max", atLeast: 1) }
+            guard let lo, let hi else { return nil }
+            guard hi >= lo else {
+                reader.problem(at: m["max"], "\(path).max: expected at least min (\(lo)), got \(hi)")
+                return nil
+            }
+            if kind == "uniform" { return .uniform(min: lo, max: hi) }
+            return need("theta").flatMap { reader.number($0, "\(path).theta", .above(0)) }.map { .zipf(min: lo, max: hi, theta: $0) }
+        }
+    }
+
+    func arrivalProcess(_ node: Node, _ path: String, trace: [TraceRow]?) -> ArrivalProcess? {
+        let processes = ["poisson", "constant", "gamma", "trace"]
+        var kind: String?, cvNode: Node?
+        if case .scalar = node {
+            kind = reader.oneOf(node, path, processes)
+            if kind == "gamma" { reader.problem(at: node, "\(path): gamma arrivals need a coefficient of variation: {process: gamma, cv: 2}"); return nil }
+        } else if let m = reader.mapping(node, path, known: ["process", "cv"], required: ["process"]) {
+            kind = m["process"].flatMap { reader.oneOf($0, "\(path).process", processes) }
+            cvNode = m["cv"]
+            if kind == "gamma", cvNode == nil { reader.problem(at: node, "\(path): gamma arrivals need 'cv'"); return nil }
+            if let kind, kind != "gamma", let c = cvNode { reader.problem(at: c, "\(path).cv: only gamma arrivals take 'cv', not \(kind)"); return nil }
+        }
+        switch kind {
+        case "poisson": return .poisson
+        case "constant": return .constant
+        case "gamma": return cvNode.flatMap { reader.number($0, "\(path).cv", .above(0)) }.map { .gamma(cv: $0) }
+        case "trace":
+            guard let rows = trace else {
+                reader.problem(at: node, "\(path): trace arrivals need a 'trace' file with an arrived_at column")
+                return nil
+            }
+            let offsets = rows.compactMap(\.arrivedAt)
+            guard offsets.count == rows.count else {
+                reader.problem(at: node, "\(path): trace arrivals need an arrived_at value on every row of the trace")
+                return nil
+            }
+            return .trace(offsets: offsets)
+        default: return nil
+        }
+    }
+
+    // MARK: SLOs
+
+    func slo(_ node: Node, _ path: String) -> (name: String, value: SLOSpec)? {
+        let known = ["name", "type", "percentile", "fluidity_target", "tbt_deadline_s", "prefill_model", "reference_system",
+                     "ttft_slack_s", "ttft_deadline_s", "max_error_rate", "ttft", "tbt", "tpot"]
+        guard let m = reader.mapping(node, path, known: known, required: ["name"]) else { return nil }
+        let name = m["name"].flatMap { reader.name($0, "\(path).name") }
+        let where_ = name.map { "\(path) ('\($0)')" } ?? path
+        var ok = true
+        let type = m["type"].map { reader.oneOf($0, "\(where_).type", ["fluidity", "ttft_tbt", "ttft_tpot"]) } ?? "fluidity"
+        func field<T>(_ key: String, _ read: (Node) -> T?) -> T? {
+            guard let n = m[key] else { return nil }
+            let v = read(n)
+            if v == nil { ok = false }
+            return v
+        }
+        func unused(_ keys: [String], _ reason: String) {
+            for key in keys where m[key] != nil { reader.problem(at: m[key], "\(where_).\(key): \(reason)"); ok = false }
+        }
+        let tbtDeadline = field("tbt_deadline_s") { reader.number($0, "\(where_).tbt_deadline_s", .above(0), unit: "seconds") } ?? 0.03
+        let maxErrors = field("max_error_rate") { reader.number($0, "\(where_).max_error_rate", .atLeast(0), .atMost(1)) } ?? 0.01
+
+        var kind: SLOKind?
+        switch type {
+        case "fluidity":
+            unused(["ttft", "tbt", "tpot"], "only ttft_tbt and ttft_tpot SLOs take this key")
+            let p = field("percentile") { reader.number($0, "\(where_).percentile", .above(0), .below(100)) } ?? 99
+            let target = field("fluidity_target") { reader.number($0, "\(where_).fluidity_target", .above(0), .atMost(1)) } ?? 0.9
+            kind = .fluidity(percentile: p, target: target)
+        case let .some(type) where type == "ttft_tbt" || type == "ttft_tpot":
+            unused(["percentile", "fluidity_target"], "only fluidity SLOs take this key")
+            let second = type == "ttft_tbt" ? "tbt" : "tpot"
+            unused([type == "ttft_tbt" ? "tpot" : "tbt"], "a \(type) SLO takes 'ttft' and '\(second)'")
+            for key in ["ttft", second] where m[key] == nil {
+                reader.problem(at: node, "\(where_): a \(type) SLO needs '\(key)': {percentile: 99, limit_s: ...}"); ok = false
+            }
+            let ttft = field("ttft") { latency($0, "\(where_).ttft") }
+            let other = field(second) { latency($0, "\(where_).\(second)") }
+            if let ttft, let other { kind = type == "ttft_tbt" ? .ttftTBT(ttft: ttft, tbt: other) : .ttftTPOT(ttft: ttft, tpot: other) }
+        default:
+            ok = false
+        }
+
+        let mode = field("prefill_model") { reader.oneOf($0, "\(where_).prefill_model", ["per_system", "reference", "fixed"]) } ?? "per_system"
+        let slack = field("ttft_slack_s") { reader.number($0, "\(where_).ttft_slack_s", .atLeast(0), unit: "seconds") } ?? 0.3
+        var deadline: TTFTDeadlineMode?
+        switch mode {
+        case "fixed":
+            unused(["ttft_slack_s", "reference_system"], "a fixed first-token deadline takes 'ttft_deadline_s' only")
+            if m["ttft_deadline_s"] == nil { reader.problem(at: node, "\(where_): prefill_model 'fixed' needs 'ttft_deadline_s'"); ok = false }
+            deadline = field("ttft_deadline_s") { reader.number($0, "\(where_).ttft_deadline_s", .above(0), unit: "seconds") }.map(TTFTDeadlineMode.fixed)
+        case "reference":
+            unused(["ttft_deadline_s"], "only prefill_model 'fixed' takes a fixed deadline")
+            if m["reference_system"] == nil { reader.problem(at: node, "\(where_): prefill_model 'reference' needs 'reference_system'"); ok = false }
+            deadline = field("reference_system") { reader.name($0, "\(where_).reference_system") }.map { .referenceSystem($0, slackS: slack) }
+        case "per_system":
+            unused(["ttft_deadline_s"], "only prefill_model 'fixed' takes a fixed deadline")
+            unused(["reference_system"], "only prefill_model 'reference' takes a reference system")
+            deadline = .perSystem(slackS: slack)
+        default:
+            ok = false
+        }
+        guard ok, let name, let kind, let deadline else { return nil }
+        return (name, SLOSpec(name: name, kind: kind, ttftDeadline: deadline, tbtDeadlineS: tbtDeadline, maxErrorRate: maxErrors))
+    }
+
+    func latency(_ node: Node, _ path: String) -> LatencyLimit? {
+        guard let m = reader.mapping(node, path, known: ["percentile", "limit_s"], required: ["percentile", "limit_s"]) else { return nil }
+        let p = m["percentile"].flatMap { reader.number($0, "\(path).percentile", .above(0), .below(100)) }
+        let limit = m["limit_s"].flatMap { reader.number($0, "\(path).limit_s", .above(0), unit: "seconds") }
+        guard let p, let limit else { return nil }
+        return LatencyLimit(percentile: p, limitS: limit)
+    }
+
+    // MARK: settings
+
+    func searchSettings(_ node: Node) -> SearchSettings {
+        var s = SearchSettings()
+        let path = "search"
+        guard let m = reader.mapping(node, path, known: ["strategy", "start_rate", "growth_factor", "relative_ci_width", "confidence",
+                                                         "probe_budget", "min_rate", "max_rate", "bisect_granularity",
+                                                         "bisect_max_iterations"]) else { return s }
+        if let n = m["strategy"], let v = reader.oneOf(n, "\(path).strategy", SearchStrategy.allCases.map(\.rawValue)) {
+            s.strategy = SearchStrategy(rawValue: v)!
+        }
+        if let n = m["start_rate"], let v = reader.number(n, "\(path).start_rate", .above(0), unit: "requests per second") { s.startRate = v }
+        if let n = m["growth_factor"], let v = reader.number(n, "\(path).growth_factor", .above(1)) { s.growthFactor = v }
+        if let n = m["relative_ci_width"], let v = reader.number(n, "\(path).relative_ci_width", .above(0), .atMost(2)) { s.relativeCIWidth = v }
+        if let n = m["confidence"], let v = reader.number(n, "\(path).confidence", .above(0), .below(1)) { s.confidence = v }
+        if let n = m["probe_budget"], let v = reader.integer(n, "\(path).probe_budget", atLeast: 2) { s.probeBudget = v }
+        if let n = m["min_rate"], let v = reader.number(n, "\(path).min_rate", .above(0), unit: "requests per second") { s.minRate = v }
+        if let n = m["max_rate"], let v = reader.number(n, "\(path).max_rate", .above(0), unit: "requests per second") { s.maxRate = v }
+        if let n = m["bisect_granularity"], let v = reader.number(n, "\(path).bisect_granularity", .above(0), .below(1)) { s.bisectGranularity = v }
+        if let n = m["bisect_max_iterations"], let v = reader.integer(n, "\(path).bisect_max_iterations", atLeast: 1) { s.bisectMaxIterations = v }
+        if s.minRate >= s.maxRate {
+            reader.problem(at: m["max_rate"] ?? m["min_rate"] ?? node, "\(path): max_rate (\(YAMLReader.text(s.maxRate))) must be above min_rate (\(YAMLReader.text(s.minRate)))")
+        } else if !(s.minRate...s.maxRate).contains(s.startRate) {
+            reader.problem(at: m["start_rate"] ?? node, "\(path).start_rate: expected a rate between min_rate (\(YAMLReader.text(s.minRate))) and max_rate (\(YAMLReader.text(s.maxRate))), got \(YAMLReader.text(s.startRate))")
+        }
+        return s
+    }
+
+    func probeSettings(_ node: Node) -> (ProbeWindow, ValidityRules) {
+        var w = ProbeWindow(), r = ValidityRules()
+        let path = "probe"
+        guard let m = reader.mapping(node, path, known: ["duration_s", "warmup_s", "min_requests", "rate_tolerance", "lag_threshold_s",
+                                                         "max_ttft_rise", "ttft_rise_floor_s", "drain_grace_s",
+                                                         "max_outstanding_fraction"]) else { return (w, r) }
+        if let n = m["duration_s"], let v = reader.number(n, "\(path).duration_s", .above(0), unit: "seconds") { w.durationS = v }
+        if let n = m["warmup_s"], let v = reader.number(n, "\(path).warmup_s", .atLeast(0), unit: "seconds") { w.warmupS = v }
+        if let n = m["min_requests"], let v = reader.integer(n, "\(path).min_requests", atLeast: 1) { r.minRequests = v }
+        if let n = m["rate_tolerance"], let v = reader.number(n, "\(path).rate_tolerance", .above(0), .below(1)) { r.rateTolerance = v }
+        if let n = m["lag_threshold_s"], let v = reader.number(n, "\(path).lag_threshold_s", .above(0), unit: "seconds") { r.lagThresholdS = v }
+        if let n = m["max_ttft_rise"], let v = reader.number(n, "\(path).max_ttft_rise", .above(0)) { r.maxTTFTRise = v }
+        if let n = m["ttft_rise_floor_s"], let v = reader.number(n, "\(path).ttft_rise_floor_s", .atLeast(0), unit: "seconds") { r.ttftRiseFloorS = v }
+        if let n = m["drain_grace_s"], let v = reader.number(n, "\(path).drain_grace_s", .atLeast(0), unit: "seconds") { r.drainGraceS = v }
+        if let n = m["max_outstanding_fraction"], let v = reader.number(n, "\(path).max_outstanding_fraction", .atLeast(0), .atMost(1)) {
+            r.maxOutstandingFraction = v
+        }
+        return (w, r)
+    }
+
+    func prefillLadder(_ node: Node) -> PrefillLadder {
+        var ladder = PrefillLadder.standard
+        let path = "prefill"
+        guard let m = reader.mapping(node, path, known: ["lengths", "requests_per_length"]) else { return ladder }
+        if let n = m["lengths"], let nodes = reader.sequence(n, "\(path).lengths") {
+            let lengths = nodes.enumerated().compactMap { reader.integer($1, "\(path).lengths[\($0)]", atLeast: 1) }
+            if lengths.count == nodes.count {
+                if Set(lengths).count < 3 {
+                    reader.problem(at: n, "\(path).lengths: expected at least 3 different prompt lengths for a degree-2 fit, got \(Set(lengths).count)")
+                } else {
+                    ladder.lengths = lengths
+                }
+            }
+        }
+        if let n = m["requests_per_length"], let v = reader.integer(n, "\(path).requests_per_length", atLeast: 1) { ladder.requestsPerLength = v }
+        return ladder
+    }
+}

@@ -1,0 +1,284 @@
+import CGSL
+import Foundation
+
+/// One observation of SLO attainment: at `rate`, a fraction `attainment` of `trials` units met
+/// their target.
+public struct AttainmentPoint: Sendable, Equatable, Codable {
+    public var rate: Double
+    public var attainment: Double
+    public var trials: Int
+
+    public init(rate: Double, attainment: Double, trials: Int) {
+        self.rate = rate
+        self.attainment = attainment
+        self.trials = trials
+    }
+}
+
+/// A monotone decreasing logistic of SLO attainment against rate,
+/// `a(r) = 1 / (1 + exp((r - r0) / s))`, fitted by weighted nonlinear least squares with GSL's
+/// trust-region solver (Levenberg-Marquardt).
+///
+/// The weights are binomial, `n / (mu (1 - mu))` at the current fitted `mu`, refreshed until they
+/// settle (iteratively reweighted least squares), so the fit is the binomial maximum-likelihood
+/// logistic and its covariance is the inverse Fisher information. Requests inside one run are not
+/// independent (a burst makes many miss together), so the covariance is inflated by the Pearson
+/// dispersion when it exceeds 1 (quasi-binomial).
+public struct AttainmentCurve: Sendable, Equatable, Codable {
+    /// Rate at which attainment is one half.
+    public var midpoint: Double
+    /// Width of the drop, in rate units (> 0).
+    public var scale: Double
+    /// Covariance of (midpoint, log scale), dispersion included.
+    public var covariance: [[Double]]
+    /// Pearson dispersion (chi-square over degrees of freedom; 1 when there are none).
+    public var dispersion: Double
+    public var points: Int
+
+    enum CodingKeys: String, CodingKey {
+        case midpoint, scale, covariance, dispersion, points
+    }
+
+    public func callAsFunction(_ rate: Double) -> Double {
+        1 / (1 + exp((rate - midpoint) / scale))
+    }
+
+    /// The rate at which the curve falls to `level` (0 < level < 1).
+    public func rate(atAttainment level: Double) -> Double {
+        midpoint + scale * log((1 - level) / level)
+    }
+
+    /// Delta-method standard error of `rate(atAttainment:)`.
+    public func standardError(atAttainment level: Double) -> Double {
+        // d rate / d midpoint = 1; d rate / d log(scale) = scale * logit term.
+        let g = [1, scale * log((1 - level) / level)]
+        var v = 0.0
+        for i in 0..<2 { for j in 0..<2 { v += g[i] * covariance[i][j] * g[j] } }
+        return v > 0 ? v.squareRoot() : .nan
+    }
+
+    /// A two-sided confidence interval of the rate at `level`, normal approximation on the delta
+    /// method; nil when the covariance is degenerate.
+    public func interval(atAttainment level: Double, confidence: Double) -> ClosedRange<Double>? {
+        let se = standardError(atAttainment: level)
+        guard se.isFinite else { return nil }
+        let z = Stats.normalQuantile(1 - (1 - confidence) / 2)
+        let center = rate(atAttainment: level)
+        return max(0, center - z * se)...(center + z * se)
+    }
+
+    public enum FitError: Error, CustomStringConvertible, Equatable {
+        case tooFewPoints(Int)
+        case invalidPoint(String)
+        /// Every point sits on one side of the drop, or the drop is sharper than the data resolve:
+        /// no finite maximum-likelihood curve exists.
+        case noTransition
+        case solver(String)
+
+        public var description: String {
+            switch self {
+            case let .tooFewPoints(n): return "the attainment curve needs at least 2 rates with trials, got \(n)"
+            case let .invalidPoint(why): return "invalid attainment point: \(why)"
+            case .noTransition: return "the probes do not resolve the drop of attainment (all pass, all fail, or a step)"
+            case let .solver(why): return "attainment curve fit failed: \(why)"
+            }
+        }
+    }
+
+    /// Fits the curve to points with at least one trial each.
+    public static func fit(_ data: [AttainmentPoint]) throws -> AttainmentCurve {
+        let points = data.filter { $0.trials > 0 }
+        for p in points {
+            guard p.rate.isFinite, p.rate >= 0 else { throw FitError.invalidPoint("rate \(p.rate)") }
+            guard (0...1).contains(p.attainment) else { throw FitError.invalidPoint("attainment \(p.attainment)") }
+        }
+        guard Set(points.map(\.rate)).count >= 2 else { throw FitError.tooFewPoints(Set(points.map(\.rate)).count) }
+        let rates = points.map(\.rate)
+        let span = (rates.max()! - rates.min()!)
+        // No transition at all: the logistic would run off to infinity.
+        guard points.contains(where: { $0.attainment < 1 }), points.contains(where: { $0.attainment > 0 }) else {
+            throw FitError.noTransition
+        }
+
+        // Start at the rate where the data cross one half, with a drop a tenth of the span wide.
+        let sorted = points.sorted { $0.rate < $1.rate }
+        let crossing = sorted.first(where: { $0.attainment < 0.5 })?.rate ?? sorted.last!.rate
+        var x = [crossing, log(max(span / 10, 1e-9))]
+        var weights = points.map { Double($0.trials) }
+        var covariance: [[Double]] = []
+        for _ in 0..<50 {
+            let previous = x
+            (x, covariance) = try solve(points, weights: weights, start: x)
+            let curve = AttainmentCurve(midpoint: x[0], scale: exp(x[1]), covariance: [], dispersion: 1, points: 0)
+            weights = points.map { Double($0.trials) / variance(curve($0.rate), trials: $0.trials) }
+            if abs(x[0] - previous[0]) <= 1e-9 * max(1, abs(x[0])) && abs(x[1] - previous[1]) <= 1e-9 { break }
+        }
+        let scale = exp(x[1])
+        // A drop far sharper than the spacing of the data is a step the data cannot resolve.
+        guard scale.isFinite, scale > span * 1e-4, x[0].isFinite else { throw FitError.noTransition }
+        var curve = AttainmentCurve(midpoint: x[0], scale: scale, covariance: covariance, dispersion: 1, points: points.count)
+        let distinct = Set(rates).count
+        if distinct > 2 {
+            let chi2 = points.reduce(0.0) { sum, p in
+                let mu = curve(p.rate)
+                let d = p.attainment - mu
+                return sum + d * d * Double(p.trials) / variance(mu, trials: p.trials)
+            }
+            curve.dispersion = max(1, chi2 / Double(points.count - 2))
+        }
+        curve.covariance = covariance.map { $0.map { $0 * curve.dispersion } }
+        guard curve.covariance.allSatisfy({ $0.allSatisfy(\.isFinite) }), curve.covariance[0][0] > 0,
+              curve.covariance[1][1] > 0
+        else { throw FitError.noTransition }
+        return curve
+    }
+
+    /// Binomial variance of a fraction, with `mu` kept half a trial away from 0 and 1: a fraction
+    /// out of n cannot resolve finer, and the weight stays finite.
+    static func variance(_ mu: Double, trials: Int) -> Double {
+        let edge = 0.5 / Double(trials)
+        let m = min(max(mu, edge), 1 - edge)
+        return m * (1 - m)
+    }
+
+    /// Parameters handed to GSL's callbacks.
+    private final class Problem {
+        let rates: [Double]
+        let attainment: [Double]
+        init(_ points: [AttainmentPoint]) {
+            rates = points.map(\.rate)
+            attainment = points.map(\.attainment)
+        }
+    }
+
+    /// One weighted least-squares solve from `start`; returns (midpoint, log scale) and (J^T W J)^-1.
+    private static func solve(
+        _ points: [AttainmentPoint], weights: [Double], start: [Double]
+    ) throws -> ([Double], [[Double]]) {
+        _ = GSL.ready
+        let n = points.count, p = 2
+        let problem = Problem(points)
+        let context = Unmanaged.passRetained(problem)
+        defer { context.release() }
+
+        var fdf = gsl_multifit_nlinear_fdf()
+        fdf.f = { x, params, f in
+            let problem = Unmanaged<Problem>.fromOpaque(params!).takeUnretainedValue()
+            let r0 = metron_gsl_vector_get(x, 0), s = exp(metron_gsl_vector_get(x, 1))
+            for i in problem.rates.indices {
+                let mu = 1 / (1 + exp((problem.rates[i] - r0) / s))
+                metron_gsl_vector_set(f, i, mu - problem.attainment[i])
+            }
+            return Int32(GSL_SUCCESS)
+        }
+        fdf.df = { x, params, J in
+            let problem = Unmanaged<Problem>.fromOpaque(params!).takeUnretainedValue()
+            let r0 = metron_gsl_vector_get(x, 0), s = exp(metron_gsl_vector_get(x, 1))
+            for i in problem.rates.indices {
+                let z = (problem.rates[i] - r0) / s
+                let mu = 1 / (1 + exp(z))
+                let dmu = mu * (1 - mu)
+                metron_gsl_matrix_set(J, i, 0, dmu / s)
+                metron_gsl_matrix_set(J, i, 1, dmu * z)
+            }
+            return Int32(GSL_SUCCESS)
+        }
+        fdf.fvv = nil
+        fdf.n = n
+        fdf.p = p
+        fdf.params = context.toOpaque()
+
+        var parameters = gsl_multifit_nlinear_default_parameters()
+        parameters.trs = metron_gsl_nlinear_trs_lm()
+        guard let workspace = gsl_multifit_nlinear_alloc(metron_gsl_nlinear_trust(), &parameters, n, p) else {
+            throw FitError.solver("cannot allocate the solver")
+        }
+        let x0 = gsl_vector_alloc(p)!, w = gsl_vector_alloc(n)!, cov = gsl_matrix_alloc(p, p)!
+        defer { gsl_multifit_nlinear_free(workspace); gsl_vector_free(x0); gsl_vector_free(w); gsl_matrix_free(cov) }
+        for i in 0..<p { metron_gsl_vector_set(x0, i, start[i]) }
+        for i in 0..<n { metron_gsl_vector_set(w, i, weights[i]) }
+        try GSL.check(gsl_multifit_nlinear_winit(x0, w, &fdf, workspace), "gsl_multifit_nlinear_winit")
+        var info: Int32 = 0
+        let status = gsl_multifit_nlinear_driver(200, 1e-10, 1e-10, 1e-10, nil, nil, &info, workspace)
+        // GSL_ENOPROG: no step reduces the cost further, which is where a converged fit stops too.
+        guard status == GSL_SUCCESS || status == GSL_ENOPROG || status == GSL_EMAXITER else {
+            throw FitError.solver(GSLError(status: status, routine: "gsl_multifit_nlinear_driver").description)
+        }
+        try GSL.check(gsl_multifit_nlinear_covar(gsl_multifit_nlinear_jac(workspace), 0, cov), "gsl_multifit_nlinear_covar")
+        let position = gsl_multifit_nlinear_position(workspace)
+        let x = (0..<p).map { metron_gsl_vector_get(position, $0) }
+        let c = (0..<p).map { i in (0..<p).map { j in metron_gsl_matrix_get(cov, i, j) } }
+        return (x, c)
+    }
+}
+
+extension AttainmentCurve {
+    /// Profile-likelihood confidence interval of the rate at `level`: every rate `c` whose best
+    /// curve through (c, level) has a binomial deviance within `dispersion * z^2` of the best curve
+    /// overall. Unlike the delta method it follows the likelihood's real, skewed shape, which matters
+    /// when few probes sit on the drop. Returns nil when a side is not bounded within `limits`.
+    public func profileInterval(
+        atAttainment level: Double, confidence: Double, points data: [AttainmentPoint], limits: ClosedRange<Double>
+    ) -> ClosedRange<Double>? {
+        let points = data.filter { $0.trials > 0 }
+        guard !points.isEmpty else { return nil }
+        let rates = points.map(\.rate)
+        let span = max(rates.max()! - rates.min()!, 1e-9)
+        let logit = log((1 - level) / level)
+        let z = Stats.normalQuantile(1 - (1 - confidence) / 2)
+        let threshold = dispersion * z * z
+
+        func logLikelihood(crossing c: Double, logScale t: Double) -> Double {
+            let s = exp(t)
+            var sum = 0.0
+            for p in points {
+                let mu = 1 / (1 + exp((p.rate - c) / s + logit))
+                let m = min(max(mu, 1e-300), 1 - 1e-16)
+                sum += Double(p.trials) * (p.attainment * log(m) + (1 - p.attainment) * log1p(-m))
+            }
+            return sum
+        }
+        // Best log scale for a given crossing: a coarse scan, then golden-section refinement.
+        func profile(_ c: Double) -> Double {
+            let lo = log(span * 1e-4), hi = log(span * 100)
+            let grid = (0...40).map { lo + (hi - lo) * Double($0) / 40 }
+            let values = grid.map { logLikelihood(crossing: c, logScale: $0) }
+            let best = values.indices.max { values[$0] < values[$1] }!
+            var a = grid[max(best - 1, 0)], b = grid[min(best + 1, grid.count - 1)]
+            let g = (5.0.squareRoot() - 1) / 2
+            for _ in 0..<40 {
+                let x1 = b - g * (b - a), x2 = a + g * (b - a)
+                if logLikelihood(crossing: c, logScale: x1) < logLikelihood(crossing: c, logScale: x2) { a = x1 } else { b = x2 }
+            }
+            return max(values[best], logLikelihood(crossing: c, logScale: (a + b) / 2))
+        }
+
+        let center = rate(atAttainment: level)
+        let peak = max(profile(center), logLikelihood(crossing: center, logScale: log(scale)))
+        func outside(_ c: Double) -> Bool { 2 * (peak - profile(c)) > threshold }
+
+        // Walk outward in growing steps until the deviance crosses the threshold, then bisect.
+        func edge(direction: Double) -> Double? {
+            var inner = center, step = max(scale * 0.05, span * 1e-3)
+            while true {
+                let candidate = center + direction * step
+                guard limits.contains(candidate) else {
+                    let bound = direction > 0 ? limits.upperBound : limits.lowerBound
+                    if outside(bound) { inner = max(min(inner, limits.upperBound), limits.lowerBound); break }
+                    return nil
+                }
+                if outside(candidate) { break }
+                inner = candidate
+                step *= 1.5
+            }
+            var a = inner, b = min(max(center + direction * step, limits.lowerBound), limits.upperBound)
+            for _ in 0..<40 {
+                let mid = (a + b) / 2
+                if outside(mid) { b = mid } else { a = mid }
+            }
+            return (a + b) / 2
+        }
+        guard limits.contains(center), let low = edge(direction: -1), let high = edge(direction: 1) else { return nil }
+        return low...high
+    }
+}

@@ -1,0 +1,211 @@
+import Foundation
+import MetronCore
+import MetronSearch
+import MetronSearchTesting
+import XCTest
+
+final class CapacitySearchTests: XCTestCase {
+    // Ground truth: attainment 1/2 at 10 req/s, dropping over 0.4 req/s; P99 capacity about 8.16.
+    static let midpoint = 10.0, scale = 0.4
+    let truth = ScriptedProbeRunner.capacity(midpoint: midpoint, scale: scale, level: 0.99)
+
+    func runner(seed: UInt64) -> ScriptedProbeRunner {
+        ScriptedProbeRunner(attainment: ScriptedProbeRunner.logistic(midpoint: Self.midpoint, scale: Self.scale), seed: seed)
+    }
+
+    func settings(_ strategy: SearchStrategy = .fitted, budget: Int = 16) -> SearchSettings {
+        var s = SearchSettings()
+        s.strategy = strategy
+        s.startRate = 2
+        s.probeBudget = budget
+        s.relativeCIWidth = 0.1
+        return s
+    }
+
+    func testFittedIntervalContainsTheTruthInMostSeeds() async throws {
+        var covered = 0, converged = 0
+        let seeds = 1...30
+        for seed in seeds {
+            let result = try await CapacitySearch(runner: runner(seed: UInt64(seed)), slo: SLO(), settings: settings()).run()
+            XCTAssertLessThanOrEqual(result.probes.count, 16)
+            guard let lo = result.ciLow, let hi = result.ciHigh, let q = result.maxQPS else {
+                XCTFail("seed \(seed): no capacity"); continue
+            }
+            XCTAssertLessThanOrEqual(lo, q)
+            XCTAssertLessThanOrEqual(q, hi)
+            if result.stopReason == .converged {
+                converged += 1
+                XCTAssertEqual(result.intervalMethod, .logisticProfile)
+                XCTAssertLessThanOrEqual((hi - lo) / q, 0.1 + 1e-12)
+            }
+            if (lo...hi).contains(truth) { covered += 1 }
+        }
+        XCTAssertGreaterThanOrEqual(covered, 25, "interval covered the truth \(covered) of \(seeds.count) times")
+        XCTAssertGreaterThanOrEqual(converged, 25, "converged \(converged) of \(seeds.count) times")
+    }
+
+    func testFittedResultReportsTokensPerSecondAtCapacity() async throws {
+        let result = try await CapacitySearch(runner: runner(seed: 3), slo: SLO(), settings: settings()).run()
+        let q = try XCTUnwrap(result.maxQPS)
+        // 10 output tokens per request over a window slightly longer than 60 s.
+        XCTAssertEqual(try XCTUnwrap(result.outputTokensPerS) / q, 10, accuracy: 0.3)
+        XCTAssertNotNil(result.curve)
+        XCTAssertEqual(result.slo.attainmentLevel, 0.99)
+        XCTAssertTrue(result.probeTable.contains("rate"))
+        XCTAssertTrue(result.summaryText.contains("max sustainable QPS \(String(format: "%.3f", q))"), result.summaryText)
+        XCTAssertTrue(result.summaryText.contains("95 % profile-likelihood interval"), result.summaryText)
+        XCTAssertFalse(result.summaryText.contains("SIMULATED"))
+    }
+
+    func testBisectConvergesNearTheTruth() async throws {
+        for seed in 1...5 {
+            let result = try await CapacitySearch(runner: runner(seed: UInt64(seed)), slo: SLO(), settings: settings(.bisect, budget: 40)).run()
+            XCTAssertEqual(result.stopReason, .bisectGranularity)
+            XCTAssertEqual(result.intervalMethod, .bracket)
+            let q = try XCTUnwrap(result.maxQPS)
+            XCTAssertEqual(q, truth, accuracy: 0.12 * truth, "seed \(seed)")
+            // The answer is a probe that passed, and nothing passed above the lowest failure over it.
+            XCTAssertTrue(result.probes.contains { $0.rate == q && $0.passed })
+        }
+    }
+
+    func testBisectFollowsTheReferenceSequenceWithoutNoise() async throws {
+        // Pass below 5, fail from 5. From 2 with upper bound 4: 2 and 3 pass, 3.5 passes above 80 % of
+        // the bound (bound 8), 5.75 fails, 4.625 passes ... until the step is under 2.5 %.
+        let step = ScriptedProbeRunner(attainment: { $0 < 5 ? 1 : 0 })
+        let result = try await CapacitySearch(runner: step, slo: SLO(), settings: settings(.bisect, budget: 40)).run()
+        XCTAssertEqual(result.probes.map(\.rate), [2, 3, 3.5, 5.75, 4.625, 8.063, 6.344, 5.485, 5.055, 4.84, 7.475, 6.158, 5.499, 5.169, 5.005])
+        XCTAssertEqual(result.maxQPS, 4.84)
+        XCTAssertEqual(result.ciHigh, 5.005)
+    }
+
+    func testInvalidProbesNeverPass() async throws {
+        // Every request meets its deadlines, but above 5 req/s the client sends only 70 % of the load.
+        let r = ScriptedProbeRunner(attainment: { _ in 1 }, sendRateFactor: { $0 > 5 ? 0.7 : 1 })
+        for strategy in SearchStrategy.allCases {
+            let result = try await CapacitySearch(runner: r, slo: SLO(), settings: settings(strategy)).run()
+            for p in result.probes where p.rate > 5 {
+                XCTAssertFalse(p.valid)
+                XCTAssertFalse(p.passed, "\(strategy): invalid probe at \(p.rate) passed")
+            }
+            XCTAssertLessThanOrEqual(try XCTUnwrap(result.maxQPS), 5, "\(strategy)")
+        }
+    }
+
+    func testErrorsFailTheSLO() async throws {
+        let r = ScriptedProbeRunner(attainment: { _ in 1 }, errorRate: { $0 > 6 ? 0.05 : 0 })
+        let result = try await CapacitySearch(runner: r, slo: SLO(), settings: settings()).run()
+        XCTAssertLessThanOrEqual(try XCTUnwrap(result.maxQPS), 6)
+        let failing = result.probes.filter { $0.rate > 6 }
+        XCTAssertFalse(failing.isEmpty)
+        for p in failing {
+            XCTAssertFalse(p.passed)
+            XCTAssertTrue(p.reasons.contains { $0.contains("error rate") }, "\(p.reasons)")
+        }
+    }
+
+    func testBudgetIsRespected() async throws {
+        for strategy in SearchStrategy.allCases {
+            var s = settings(strategy, budget: 4)
+            s.relativeCIWidth = 0.001
+            let result = try await CapacitySearch(runner: runner(seed: 1), slo: SLO(), settings: s).run()
+            XCTAssertEqual(result.probes.count, 4, "\(strategy)")
+            XCTAssertEqual(result.stopReason, .budgetSpent, "\(strategy)")
+        }
+    }
+
+    func testStopsAtTheMaximumRateWhenEverythingPasses() async throws {
+        var s = settings()
+        s.maxRate = 16
+        let result = try await CapacitySearch(runner: ScriptedProbeRunner(attainment: { _ in 1 }), slo: SLO(), settings: s).run()
+        XCTAssertEqual(result.stopReason, .aboveMaxRate)
+        XCTAssertEqual(result.probes.map(\.rate), [2, 4, 8, 16])
+        XCTAssertTrue(result.warnings.contains { $0.contains("at least 16.000") })
+    }
+
+    func testSimulatedResultsSaySoLoudly() async throws {
+        let sim = ScriptedProbeRunner(attainment: ScriptedProbeRunner.logistic(midpoint: 10, scale: 0.4), simulated: true)
+        let result = try await CapacitySearch(runner: sim, slo: SLO(), settings: settings()).run()
+        XCTAssertTrue(result.simulated)
+        XCTAssertTrue(result.summaryText.hasPrefix("SIMULATED"))
+        XCTAssertTrue(result.warnings.contains { $0.hasPrefix("SIMULATED") })
+    }
+
+    func testStopsAtTheMinimumRateWhenNothingPasses() async throws {
+        var s = settings()
+        s.minRate = 0.5
+        let never = ScriptedProbeRunner(attainment: { _ in 0 }, measurementS: 400)
+        let result = try await CapacitySearch(runner: never, slo: SLO(), settings: s).run()
+        XCTAssertEqual(result.stopReason, .belowMinRate)
+        XCTAssertNil(result.maxQPS)
+        XCTAssertEqual(result.probes.map(\.rate), [2, 1, 0.5])
+    }
+
+    func testRepeatedSearchIsDeterministic() async throws {
+        let a = try await CapacitySearch(runner: runner(seed: 9), slo: SLO(), settings: settings()).run()
+        let b = try await CapacitySearch(runner: runner(seed: 9), slo: SLO(), settings: settings()).run()
+        XCTAssertEqual(a, b)
+    }
+
+    struct DownRunner: ProbeRunner {
+        let inner: ScriptedProbeRunner
+        let downFrom: Double
+        func probe(_ request: ProbeRequest) async throws -> ProbeMeasurement {
+            if request.rate >= downFrom { throw URLError(.cannotConnectToHost) }
+            return inner.measure(request)
+        }
+    }
+
+    func testServerDownStopsTheSearchAndKeepsCompletedProbes() async throws {
+        let search = CapacitySearch(runner: DownRunner(inner: runner(seed: 1), downFrom: 8), slo: SLO(), settings: settings())
+        do {
+            _ = try await search.run()
+            XCTFail("expected the search to stop")
+        } catch let error as SearchError {
+            XCTAssertEqual(error.request.rate, 8)
+            XCTAssertEqual(error.completed.map(\.rate), [2, 4])
+            XCTAssertTrue(error.description.contains("8.000 req/s could not be run"), error.description)
+        }
+    }
+
+    func testCapacityJSONHasTheContractKeys() async throws {
+        let result = try await CapacitySearch(runner: runner(seed: 2), slo: SLO(), settings: settings()).run()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("metron-capacity-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try result.write(to: dir)
+        let object = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("capacity.json"))) as! [String: Any]
+        for key in ["max_qps", "ci_low", "ci_high", "slo", "strategy", "probes", "output_tokens_per_s", "interval_method"] {
+            XCTAssertNotNil(object[key], key)
+        }
+        let probe = (object["probes"] as! [[String: Any]])[0]
+        for key in ["rate", "achieved_rate", "requests", "p99_fluidity", "error_rate", "valid", "passed", "reasons"] {
+            XCTAssertNotNil(probe[key], key)
+        }
+        XCTAssertEqual(try CapacityResult.read(from: dir), result)
+    }
+}
+
+final class StrategyComparisonTests: XCTestCase {
+    /// The fitted search against the reference bisection over 20 seeds: probes spent and error.
+    func testFittedNeedsAtMostHalfTheProbesOfBisectAtComparableError() async throws {
+        let truth = ScriptedProbeRunner.capacity(midpoint: 10, scale: 0.4, level: 0.99)
+        var fittedProbes = 0, bisectProbes = 0
+        var fittedError = 0.0, bisectError = 0.0
+        for seed in 1...20 {
+            let runner = ScriptedProbeRunner(attainment: ScriptedProbeRunner.logistic(midpoint: 10, scale: 0.4), seed: UInt64(seed))
+            var settings = SearchSettings()
+            settings.startRate = 2
+            settings.probeBudget = 40
+            let fitted = try await CapacitySearch(runner: runner, slo: SLO(), settings: settings).run()
+            settings.strategy = .bisect
+            let bisect = try await CapacitySearch(runner: runner, slo: SLO(), settings: settings).run()
+            fittedProbes += fitted.probes.count
+            bisectProbes += bisect.probes.count
+            fittedError += abs(try XCTUnwrap(fitted.maxQPS) - truth) / truth
+            bisectError += abs(try XCTUnwrap(bisect.maxQPS) - truth) / truth
+        }
+        print("fitted: \(fittedProbes) probes, mean relative error \(fittedError / 20); bisect: \(bisectProbes) probes, mean relative error \(bisectError / 20)")
+        XCTAssertLessThanOrEqual(Double(fittedProbes), 0.5 * Double(bisectProbes))
+        XCTAssertLessThanOrEqual(fittedError, bisectError * 1.25)
+    }
+}

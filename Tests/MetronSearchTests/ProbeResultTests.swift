@@ -1,0 +1,179 @@
+import MetronCore
+import MetronSearch
+import MetronSearchTesting
+import XCTest
+
+final class ProbeResultTests: XCTestCase {
+    let slo = SLO()
+    let rules = ValidityRules()
+
+    func result(_ runner: ScriptedProbeRunner, rate: Double) -> ProbeResult {
+        ProbeResult(runner.measure(ProbeRequest(rate: rate)), slo: slo, rules: rules)
+    }
+
+    func testHealthyProbeBelowCapacityPasses() {
+        let r = result(ScriptedProbeRunner(attainment: { _ in 1 }), rate: 5)
+        XCTAssertTrue(r.valid, "\(r.invalidReasons)")
+        XCTAssertTrue(r.passed)
+        XCTAssertEqual(r.requests, 300)
+        XCTAssertEqual(r.percentileFluidity, 1)
+        XCTAssertEqual(r.slo.attainment, 1)
+        XCTAssertEqual(r.achievedRate ?? 0, 5, accuracy: 1e-9)
+        XCTAssertTrue(r.reasons.isEmpty)
+    }
+
+    func testMissedDeadlinesFailWithTheMeasuredPercentile() {
+        let r = result(ScriptedProbeRunner(attainment: { _ in 0.9 }), rate: 5)
+        XCTAssertTrue(r.valid)
+        XCTAssertFalse(r.passed)
+        XCTAssertLessThan(r.percentileFluidity ?? 1, 0.9)
+        XCTAssertTrue(r.slo.reasons.contains { $0.contains("P99 fluidity-index") }, "\(r.reasons)")
+        // 10 % of requests missing maps to an attainment well below the 0.99 level.
+        XCTAssertEqual(r.slo.attainment, 0.9, accuracy: 0.05)
+    }
+
+    func testPercentileFluidityMatchesRunSummary() {
+        let m = ScriptedProbeRunner(attainment: { _ in 0.97 }).measure(ProbeRequest(rate: 8))
+        let summary = RunSummary(records: m.records, targetRate: 8, deadlines: slo.deadlines)
+        XCTAssertEqual(ProbeResult(m, slo: slo, rules: rules).percentileFluidity, summary.fluidity.p1)
+    }
+
+    func testLowAchievedRateIsInvalidAndNeverPasses() {
+        let r = result(ScriptedProbeRunner(attainment: { _ in 1 }, sendRateFactor: { _ in 0.7 }), rate: 5)
+        XCTAssertFalse(r.valid)
+        XCTAssertFalse(r.passed)
+        XCTAssertEqual(r.attainmentPoint.attainment, 0, "an invalid probe counts as over capacity in the fit")
+        XCTAssertTrue(r.invalidReasons.contains { $0.contains("achieved rate") }, "\(r.invalidReasons)")
+    }
+
+    func testRisingTTFTIsRunawayBacklog() {
+        let r = result(ScriptedProbeRunner(attainment: { _ in 1 }, ttftGrowth: { _ in 0.05 }), rate: 5)
+        XCTAssertFalse(r.valid)
+        XCTAssertEqual(r.ttftRiseS ?? 0, 3, accuracy: 0.01)
+        XCTAssertTrue(r.invalidReasons.contains { $0.contains("runaway backlog: TTFT rose") }, "\(r.invalidReasons)")
+    }
+
+    func testSmallTTFTDriftIsNotBacklog() {
+        let r = result(ScriptedProbeRunner(attainment: { _ in 1 }, ttftGrowth: { _ in 0.001 }), rate: 5)
+        XCTAssertTrue(r.valid, "\(r.invalidReasons)")
+    }
+
+    func testOutstandingRequestsAreRunawayBacklog() {
+        var m = ScriptedProbeRunner(attainment: { _ in 1 }).measure(ProbeRequest(rate: 5))
+        for i in m.records.indices.suffix(10) {
+            m.records[i].status = .cancelled
+            m.records[i].chunkTimesS = []
+            m.records[i].chunkTokens = []
+        }
+        let r = ProbeResult(m, slo: slo, rules: rules)
+        XCTAssertEqual(r.outstanding, 10)
+        XCTAssertEqual(r.outstandingAtWindowEnd, 10)
+        XCTAssertFalse(r.valid)
+        XCTAssertTrue(r.invalidReasons.contains { $0.contains("still outstanding") }, "\(r.invalidReasons)")
+    }
+
+    func testTooFewRequestsAreInvalid() {
+        let r = result(ScriptedProbeRunner(attainment: { _ in 1 }, measurementS: 10, minRequests: 1), rate: 5)
+        XCTAssertEqual(r.requests, 50)
+        XCTAssertFalse(r.valid)
+        XCTAssertTrue(r.invalidReasons.contains { $0.contains("only 50 requests") })
+    }
+
+    func testClientLagMakesTheProbeInvalid() {
+        var m = ScriptedProbeRunner(attainment: { _ in 1 }).measure(ProbeRequest(rate: 5))
+        for i in m.records.indices { m.records[i].sentS = m.records[i].scheduledS + 0.05 }
+        let r = ProbeResult(m, slo: slo, rules: rules)
+        XCTAssertFalse(r.client.trustworthy)
+        XCTAssertFalse(r.valid)
+        XCTAssertTrue(r.invalidReasons.contains { $0.contains("client not trustworthy") }, "\(r.invalidReasons)")
+    }
+
+    func testErrorsAboveTheLimitFailTheSLO() {
+        let r = result(ScriptedProbeRunner(attainment: { _ in 1 }, errorRate: { _ in 0.05 }), rate: 5)
+        XCTAssertTrue(r.valid)
+        XCTAssertFalse(r.passed)
+        XCTAssertEqual(r.errors["http_error"], Int((r.errorRate * 300).rounded()))
+        XCTAssertTrue(r.slo.reasons.contains { $0.contains("error rate") }, "\(r.reasons)")
+        XCTAssertLessThan(r.slo.attainment, slo.attainmentLevel)
+    }
+
+    func testErrorsUnderALooseLimitStillCountAsZeroFluidity() {
+        let loose = SLO(maxErrorRate: 0.5)
+        let m = ScriptedProbeRunner(attainment: { _ in 1 }, errorRate: { _ in 0.05 }).measure(ProbeRequest(rate: 5))
+        let r = ProbeResult(m, slo: loose, rules: rules)
+        XCTAssertEqual(r.fluidity.first, 0)
+        XCTAssertFalse(r.passed, "failed requests count as fluidity 0, so P99 fluidity fails")
+    }
+
+    func testTTFTAndTBTPercentiles() {
+        let m = ScriptedProbeRunner(attainment: { _ in 1 }).measure(ProbeRequest(rate: 5))
+        let ok = SLO(kind: .ttftTBT(ttft: LatencyLimit(percentile: 99, limitS: 0.2), tbt: LatencyLimit(percentile: 99, limitS: 0.05)))
+        XCTAssertTrue(ProbeResult(m, slo: ok, rules: rules).passed)
+        let tight = SLO(kind: .ttftTBT(ttft: LatencyLimit(percentile: 99, limitS: 0.2), tbt: LatencyLimit(percentile: 90, limitS: 0.01)))
+        let r = ProbeResult(m, slo: tight, rules: rules)
+        XCTAssertFalse(r.passed)
+        XCTAssertTrue(r.slo.reasons.contains { $0.hasPrefix("TBT P90 20.0 ms") }, "\(r.reasons)")
+        // No token meets 10 ms: the worst condition maps to the lowest attainment its quantile allows.
+        XCTAssertEqual(r.slo.attainment, 1 - 0.01 / 0.1, accuracy: 1e-9)
+        XCTAssertLessThan(r.slo.attainment, tight.attainmentLevel)
+    }
+
+    func testTTFTAndTPOTPercentiles() {
+        let m = ScriptedProbeRunner(attainment: { _ in 1 }).measure(ProbeRequest(rate: 5))
+        let ok = SLO(kind: .ttftTPOT(ttft: LatencyLimit(percentile: 95, limitS: 0.2), tpot: LatencyLimit(percentile: 95, limitS: 0.03)))
+        XCTAssertTrue(ProbeResult(m, slo: ok, rules: rules).passed)
+        let slowTTFT = SLO(kind: .ttftTPOT(ttft: LatencyLimit(percentile: 95, limitS: 0.05), tpot: LatencyLimit(percentile: 95, limitS: 0.03)))
+        let r = ProbeResult(m, slo: slowTTFT, rules: rules)
+        XCTAssertFalse(r.passed)
+        XCTAssertTrue(r.slo.reasons.contains { $0.hasPrefix("TTFT P95 100.0 ms is above 50.0 ms") }, "\(r.reasons)")
+    }
+
+    func testNoRequestsFails() {
+        let m = ProbeMeasurement(request: ProbeRequest(rate: 1), records: [], windowStartS: 0, windowEndS: 60)
+        let r = ProbeResult(m, slo: slo, rules: rules)
+        XCTAssertFalse(r.passed)
+        XCTAssertTrue(r.reasons.contains("no requests were measured"))
+    }
+
+    func testDirectoryNamesCarryRateAndAttempt() {
+        XCTAssertEqual(ProbeRequest(rate: 4).directoryName, "rate-4.000")
+        XCTAssertEqual(ProbeRequest(rate: 3.14159, attempt: 2).directoryName, "rate-3.142-attempt-2")
+    }
+}
+
+final class WarmUpTests: XCTestCase {
+    func testWarmUpRequestsAreLeftOutOfTheVerdict() {
+        let m = ScriptedProbeRunner(attainment: { _ in 1 }).measure(ProbeRequest(rate: 5))
+        // Shift the window 10 s later and add a failing warm-up burst before it.
+        var shifted = m
+        shifted.records = m.records.map { r in
+            var r = r
+            r.scheduledS += 10
+            r.sentS = r.sentS.map { $0 + 10 }
+            r.chunkTimesS = r.chunkTimesS.map { $0 + 10 }
+            return r
+        }
+        shifted.records += (0..<50).map { RequestRecord(id: 1000 + $0, scheduledS: Double($0) / 5, sentS: Double($0) / 5, status: .timeout) }
+        shifted.windowStartS = 10
+        shifted.windowEndS = m.windowEndS + 10
+        let r = ProbeResult(shifted, slo: SLO(), rules: ValidityRules())
+        XCTAssertEqual(r.requests, m.records.count)
+        XCTAssertEqual(r.errorRate, 0)
+        XCTAssertTrue(r.passed, "\(r.reasons)")
+    }
+}
+
+final class ProbeHelpersTests: XCTestCase {
+    func testWindowStretchesToTheMinimumRequestCount() {
+        let w = ProbeWindow()
+        XCTAssertEqual(w.measurementS(rate: 10, minRequests: 100), 60)
+        XCTAssertEqual(w.measurementS(rate: 0.5, minRequests: 100), 200)
+    }
+
+    func testRepeatedProbesGetTheirOwnSeed() {
+        XCTAssertEqual(ProbeRequest(rate: 4).seed(workloadSeed: 7), 7)
+        let seeds = (0..<5).map { ProbeRequest(rate: 4, attempt: $0).seed(workloadSeed: 7) }
+        XCTAssertEqual(Set(seeds).count, 5)
+        XCTAssertEqual(ProbeRequest(rate: 4, attempt: 2).seed(workloadSeed: 7), seeds[2])
+    }
+}

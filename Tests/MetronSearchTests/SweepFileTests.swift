@@ -1,0 +1,287 @@
+import Foundation
+import MetronCore
+import MetronSearch
+import MetronStats
+import XCTest
+
+final class SweepFileTests: XCTestCase {
+    var dir: URL!
+
+    override func setUpWithError() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("metron-sweep-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try "num_prefill_tokens,num_decode_tokens,num_total_tokens,pd_ratio\n100,20,120,5\n300,50,350,6\n"
+            .write(to: dir.appendingPathComponent("trace.csv"), atomically: true, encoding: .utf8)
+    }
+
+    override func tearDown() { try? FileManager.default.removeItem(at: dir) }
+
+    let valid = """
+        name: quickstart
+        systems:
+          - name: sim-vllm
+            simulator:
+              hardware: a100
+              model: llama-3-8b
+              scheduler: vllm
+              tp: 2
+              max_batch_size: 128
+              chunked_prefill: true
+            hardware: A100-80GB
+            gpus: 2
+            usd_per_hour: 7.2
+          - name: prod
+            url: https://llm.example.com/v1
+            model: meta-llama/Llama-3-8B
+            api_key_env: PROD_KEY
+            gpus: 1
+        workloads:
+          - name: chat
+            arrival: {process: gamma, cv: 2}
+            prompt_tokens: {distribution: uniform, min: 128, max: 2048}
+            output_tokens: 256
+            seed: 7
+          - name: replay
+            trace: trace.csv
+            max_total_tokens: 4096
+        slos:
+          - name: p99-fluidity
+            type: fluidity
+            percentile: 99
+            fluidity_target: 0.9
+            tbt_deadline_s: 0.03
+            prefill_model: reference
+            reference_system: sim-vllm
+            ttft_slack_s: 0.25
+          - name: latency
+            type: ttft_tbt
+            ttft: {percentile: 99, limit_s: 2}
+            tbt: {percentile: 95, limit_s: 0.05}
+            prefill_model: fixed
+            ttft_deadline_s: 1.5
+            max_error_rate: 0.02
+        search:
+          strategy: bisect
+          start_rate: 0.5
+          relative_ci_width: 0.15
+          probe_budget: 10
+        probe:
+          duration_s: 30
+          warmup_s: 5
+          min_requests: 200
+        prefill:
+          lengths: [256, 1024, 4096]
+          requests_per_length: 3
+        """
+
+    func parse(_ text: String, environment: [String: String]? = nil) throws -> SweepFile {
+        try SweepFile.parse(text, file: "sweep.yaml", baseDirectory: dir, environment: environment)
+    }
+
+    func problems(_ text: String, environment: [String: String]? = nil) -> [InputProblem] {
+        do {
+            _ = try parse(text, environment: environment)
+            XCTFail("expected problems")
+            return []
+        } catch let error as InputFileError {
+            return error.problems
+        } catch {
+            XCTFail("unexpected \(error)")
+            return []
+        }
+    }
+
+    func replacing(_ old: String, with new: String) -> String {
+        precondition(valid.contains(old), old)
+        return valid.replacingOccurrences(of: old, with: new)
+    }
+
+    func testValidFileReadsEveryKey() throws {
+        let sweep = try parse(valid)
+        XCTAssertEqual(sweep.name, "quickstart")
+        XCTAssertEqual(sweep.systems.map(\.name), ["sim-vllm", "prod"])
+        guard case let .simulator(sim) = sweep.systems[0].target else { return XCTFail("simulator expected") }
+        XCTAssertEqual(sim.scheduler, "vllm")
+        XCTAssertEqual(sim.tensorParallel, 2)
+        XCTAssertEqual(sim.knobs, ["max_batch_size": .number(128), "chunked_prefill": .flag(true)])
+        XCTAssertEqual(sweep.systems[0].gpus, 2)
+        XCTAssertEqual(sweep.systems[0].usdPerHour, 7.2)
+        guard case let .endpoint(e) = sweep.systems[1].target else { return XCTFail("endpoint expected") }
+        XCTAssertEqual(e.url.absoluteString, "https://llm.example.com/v1")
+        XCTAssertEqual(e.apiKeyEnv, "PROD_KEY")
+        XCTAssertEqual(sweep.workloads[0].spec.arrival, .gamma(cv: 2))
+        XCTAssertEqual(sweep.workloads[0].spec.lengths, .distributions(prompt: .uniform(min: 128, max: 2048), output: .fixed(256)))
+        XCTAssertEqual(sweep.workloads[0].spec.seed, 7)
+        XCTAssertEqual(sweep.workloads[1].spec.lengths, .trace([TraceRow(promptTokens: 100, outputTokens: 20), TraceRow(promptTokens: 300, outputTokens: 50)]))
+        XCTAssertEqual(sweep.workloads[1].spec.maxTotalTokens, 4096)
+        XCTAssertEqual(sweep.slos[0].ttftDeadline, .referenceSystem("sim-vllm", slackS: 0.25))
+        XCTAssertEqual(sweep.slos[0].prefillSystem(for: "prod"), "sim-vllm")
+        XCTAssertEqual(sweep.slos[1].kind, .ttftTBT(ttft: LatencyLimit(percentile: 99, limitS: 2), tbt: LatencyLimit(percentile: 95, limitS: 0.05)))
+        XCTAssertEqual(sweep.slos[1].ttftDeadline, .fixed(1.5))
+        XCTAssertEqual(sweep.slos[1].maxErrorRate, 0.02)
+        XCTAssertEqual(sweep.search.strategy, .bisect)
+        XCTAssertEqual(sweep.search.startRate, 0.5)
+        XCTAssertEqual(sweep.search.probeBudget, 10)
+        XCTAssertEqual(sweep.probe.durationS, 30)
+        XCTAssertEqual(sweep.validity.minRequests, 200)
+        XCTAssertEqual(sweep.prefill, PrefillLadder(lengths: [256, 1024, 4096], requestsPerLength: 3))
+    }
+
+    func testSLOResolvesWithAPrefillModel() throws {
+        let sweep = try parse(valid)
+        XCTAssertThrowsError(try sweep.slos[0].resolve(prefill: nil))
+        let model = try PrefillModel.fit([256, 1024, 4096].map { PrefillSample(promptTokens: $0, ttftS: 0.01 + 1e-5 * Double($0)) })
+        let slo = try sweep.slos[0].resolve(prefill: model)
+        XCTAssertEqual(slo.deadlines.tbt, 0.03)
+        XCTAssertEqual(slo.deadlines.ttft.deadline(promptTokens: 1000), 0.01 + 0.01 + 0.25, accuracy: 1e-6)
+        XCTAssertEqual(try sweep.slos[1].resolve(prefill: nil).deadlines.ttft, .fixed(1.5))
+    }
+
+    func testUnknownKeysSuggestTheNearestKnownKey() {
+        let p = problems(replacing("  strategy: bisect", with: "  stratgy: bisect"))
+        XCTAssertEqual(p.count, 1)
+        XCTAssertEqual(p.first?.description, "sweep.yaml:45:3: search: unknown key 'stratgy'; did you mean 'strategy'?")
+    }
+
+    func testUnknownKeyWithoutNeighbourListsTheChoices() {
+        let p = problems(replacing("  warmup_s: 5", with: "  colour: blue"))
+        XCTAssertEqual(p.map(\.line), [51])
+        XCTAssertTrue(p[0].message.contains("unknown key 'colour'; expected one of duration_s, warmup_s"), p[0].message)
+    }
+
+    func testMisspeltSimulatorSettingIsCaughtDespiteOpenKnobs() {
+        let p = problems(replacing("      scheduler: vllm", with: "      schedulr: vllm"))
+        XCTAssertTrue(p.contains { $0.message.contains("unknown key 'schedulr'; did you mean 'scheduler'?") }, "\(p)")
+        XCTAssertTrue(p.contains { $0.message.contains("missing required key 'scheduler'") }, "\(p)")
+    }
+
+    func testWrongTypes() {
+        let p = problems(replacing("    gpus: 2", with: "    gpus: two").replacingOccurrences(of: "probe_budget: 10", with: "probe_budget: \"10\""))
+        XCTAssertEqual(p.map(\.message), [
+            "systems[0] ('sim-vllm').gpus: expected a whole number, got the text 'two'",
+            "search.probe_budget: expected a whole number, got the text '10'",
+        ])
+        XCTAssertEqual(p.map(\.line), [12, 48])
+        XCTAssertEqual(p.map(\.column), [11, 17])
+    }
+
+    func testMissingFields() {
+        let p = problems("""
+            name: s
+            systems:
+              - url: http://localhost:8000/v1
+            slos:
+              - name: a
+            """)
+        XCTAssertEqual(Set(p.map(\.message)), [
+            "sweep: missing required key 'workloads'",
+            "systems[0]: missing required key 'name'",
+        ])
+    }
+
+    func testImpossibleValues() {
+        let text = valid
+            .replacingOccurrences(of: "start_rate: 0.5", with: "start_rate: -2")
+            .replacingOccurrences(of: "    percentile: 99\n    fluidity_target", with: "    percentile: 120\n    fluidity_target")
+            .replacingOccurrences(of: "tbt_deadline_s: 0.03", with: "tbt_deadline_s: 0")
+            .replacingOccurrences(of: "usd_per_hour: 7.2", with: "usd_per_hour: -1")
+        let p = problems(text)
+        let messages = p.map(\.message)
+        XCTAssertTrue(messages.contains("search.start_rate: expected a number greater than 0, got -2"), "\(messages)")
+        XCTAssertTrue(messages.contains("slos[0] ('p99-fluidity').percentile: expected a number less than 100, got 120"), "\(messages)")
+        XCTAssertTrue(messages.contains("slos[0] ('p99-fluidity').tbt_deadline_s: expected a number greater than 0, got 0"), "\(messages)")
+        XCTAssertTrue(messages.contains("systems[0] ('sim-vllm').usd_per_hour: expected a number at least 0, got -1"), "\(messages)")
+        XCTAssertEqual(p.count, 4, "every problem reported together: \(messages)")
+        XCTAssertEqual(p.map(\.line), p.map(\.line).sorted(), "in file order")
+    }
+
+    func testUnreadableTraceFile() {
+        let p = problems(replacing("trace: trace.csv", with: "trace: missing.csv"))
+        XCTAssertEqual(p.count, 1)
+        XCTAssertEqual(p[0].line, 26)
+        XCTAssertTrue(p[0].message.hasPrefix("workloads[1] ('replay').trace: cannot read the trace file 'missing.csv'"), p[0].message)
+    }
+
+    func testBadTraceRowsAreReportedWithTheirLines() throws {
+        try "num_prefill_tokens,num_decode_tokens\n100,x\n".write(to: dir.appendingPathComponent("bad.csv"), atomically: true, encoding: .utf8)
+        let p = problems(replacing("trace: trace.csv", with: "trace: bad.csv"))
+        XCTAssertTrue(p[0].message.contains("bad.csv:2: num_decode_tokens must be a whole number"), p[0].message)
+    }
+
+    func testURLThatDoesNotParse() {
+        for bad in ["htp//llm.example.com", "ftp://llm.example.com", "https://", "not a url"] {
+            let p = problems(replacing("url: https://llm.example.com/v1", with: "url: \"\(bad)\""))
+            XCTAssertEqual(p.map(\.message), ["systems[1] ('prod').url: '\(bad)' is not a URL: expected http:// or https://, a host and an optional path"])
+            XCTAssertEqual(p.map(\.line), [15])
+        }
+    }
+
+    func testUnsetAPIKeyVariableWhenTheEnvironmentIsChecked() throws {
+        XCTAssertNoThrow(try parse(valid, environment: ["PROD_KEY": "secret"]))
+        let p = problems(valid, environment: [:])
+        XCTAssertEqual(p.map(\.message), ["systems[1] ('prod').api_key_env: the environment variable PROD_KEY is not set"])
+    }
+
+    func testReferenceSystemMustExist() {
+        let p = problems(replacing("reference_system: sim-vllm", with: "reference_system: sim-vlm"))
+        XCTAssertEqual(p.map(\.message), ["slos: 'p99-fluidity' takes its prefill model from system 'sim-vlm', which the sweep does not list; did you mean 'sim-vllm'?"])
+        XCTAssertEqual(p.map(\.line), [35])
+    }
+
+    func testSchedulerChoices() {
+        let p = problems(replacing("scheduler: vllm", with: "scheduler: sarathy"))
+        XCTAssertEqual(p.map(\.message), ["systems[0] ('sim-vllm').simulator.scheduler: expected one of vllm, sarathi, got 'sarathy'; did you mean 'sarathi'?"])
+    }
+
+    func testDuplicateNames() {
+        let p = problems(replacing("  - name: prod", with: "  - name: sim-vllm"))
+        XCTAssertEqual(p.map(\.message), ["systems[1]: the name 'sim-vllm' is already used by systems[0]; names must be unique"])
+    }
+
+    func testSyntaxErrorHasALocation() {
+        let p = problems("name: s\nsystems: [a, b\nworkloads: []\n")
+        XCTAssertEqual(p.count, 1)
+        XCTAssertTrue(p[0].message.hasPrefix("not valid YAML"), p[0].message)
+        XCTAssertGreaterThan(p[0].line, 1)
+    }
+
+    func testDuplicateKeyIsAProblem() {
+        let p = problems("name: a\nname: b\nsystems: []\n")
+        XCTAssertEqual(p.count, 1)
+        XCTAssertTrue(p[0].message.contains("duplicate key 'name'"), p[0].message)
+    }
+
+    func testEmptyFileAndWrongTopLevel() {
+        XCTAssertEqual(problems("").map(\.message), ["the sweep file is empty; expected keys name, systems, workloads, slos"])
+        XCTAssertTrue(problems("- a\n- b\n")[0].message.hasPrefix("sweep: expected a mapping"))
+    }
+
+    func testSLOTypeMismatchedKeys() {
+        let p = problems(replacing("    tbt: {percentile: 95, limit_s: 0.05}", with: "    tpot: {percentile: 95, limit_s: 0.05}"))
+        XCTAssertEqual(Set(p.map(\.message)), [
+            "slos[1] ('latency').tpot: a ttft_tbt SLO takes 'ttft' and 'tbt'",
+            "slos[1] ('latency'): a ttft_tbt SLO needs 'tbt': {percentile: 99, limit_s: ...}",
+        ])
+    }
+
+    func testLengthDistributionsAndArrivals() {
+        let p = problems(valid
+            .replacingOccurrences(of: "{distribution: uniform, min: 128, max: 2048}", with: "{distribution: uniform, min: 2048, max: 128}")
+            .replacingOccurrences(of: "{process: gamma, cv: 2}", with: "{process: gamma}"))
+        XCTAssertEqual(Set(p.map(\.message)), [
+            "workloads[0] ('chat').arrival: gamma arrivals need 'cv'",
+            "workloads[0] ('chat').prompt_tokens.max: expected at least min (2048), got 128",
+        ])
+    }
+
+    func testNamesMustBeUsableAsDirectories() {
+        let p = problems(replacing("name: quickstart", with: "name: ../escape"))
+        XCTAssertTrue(p[0].message.contains("is not a usable name"), p[0].message)
+    }
+
+    func testLoadReportsAnUnreadableFile() {
+        XCTAssertThrowsError(try SweepFile.load(path: dir.appendingPathComponent("nope.yaml").path)) {
+            XCTAssertTrue("\($0)".contains("cannot read the sweep file"))
+        }
+    }
+}

@@ -1,0 +1,117 @@
+import Foundation
+import MetronCore
+import MetronReport
+import MetronSearch
+import MetronSearchTesting
+import XCTest
+
+/// TTFT grows linearly with the prompt: 10 ms + 20 us per token.
+struct LinearPrefill: PrefillRunner {
+    func measure(promptTokens: Int, requests: Int) async throws -> [RequestRecord] {
+        (0..<requests).map { i in
+            let ttft = 0.01 + 2e-5 * Double(promptTokens)
+            return RequestRecord(id: i, scheduledS: Double(i), sentS: Double(i), chunkTimesS: [Double(i) + ttft], chunkTokens: [1],
+                                 requestedPromptTokens: promptTokens, promptTokens: promptTokens)
+        }
+    }
+}
+
+/// A runner that gives up after a number of probes, like a sweep killed halfway.
+final class DyingRunner: ProbeRunner, @unchecked Sendable {
+    let inner: ScriptedProbeRunner
+    private let lock = NSLock()
+    private var left: Int
+    init(_ inner: ScriptedProbeRunner, probes: Int) {
+        self.inner = inner
+        left = probes
+    }
+    func probe(_ request: ProbeRequest) async throws -> ProbeMeasurement {
+        let alive = lock.withLock { () -> Bool in left -= 1; return left >= 0 }
+        guard alive else { throw CancellationError() }
+        return inner.measure(request)
+    }
+}
+
+final class SweepRunTests: XCTestCase {
+    var root: URL!
+
+    override func setUp() {
+        root = FileManager.default.temporaryDirectory.appendingPathComponent("metron-sweeprun-\(UUID().uuidString)")
+    }
+
+    override func tearDown() { try? FileManager.default.removeItem(at: root) }
+
+    let yaml = """
+        name: pair
+        systems:
+          - {name: big, url: "http://127.0.0.1:9001/v1", gpus: 2, usd_per_hour: 8}
+          - {name: small, url: "http://127.0.0.1:9002/v1", gpus: 1, usd_per_hour: 2}
+        workloads:
+          - {name: chat}
+        slos:
+          - {name: p99, prefill_model: per_system, ttft_slack_s: 0.3}
+        search: {start_rate: 2}
+        prefill: {lengths: [256, 1024, 4096], requests_per_length: 2}
+        """
+
+    static func truth(_ system: SystemSpec) -> ScriptedProbeRunner {
+        ScriptedProbeRunner(attainment: ScriptedProbeRunner.logistic(midpoint: system.name == "big" ? 10 : 5, scale: 0.4), seed: 5)
+    }
+
+    func sweepRun(_ runner: @escaping @Sendable (SystemSpec) -> any ProbeRunner) throws -> SweepRun {
+        let sweep = try SweepFile.parse(yaml, file: "pair.yaml", baseDirectory: root)
+        return SweepRun(sweep: sweep, resultsRoot: root, makeRunner: { system, _ in runner(system) },
+                        prefillModel: { system in try await PrefillProfiler.profile(sweep.prefill, runner: LinearPrefill(), system: system.name) })
+    }
+
+    func testSweepWritesTheResultsLayoutAndRanksSystems() async throws {
+        let run = try sweepRun { Self.truth($0) }
+        let searches = try await run.run()
+        XCTAssertEqual(searches.map(\.system.name), ["big", "small"])
+        XCTAssertEqual(searches[0].deadlinesFrom, "prefill model of big")
+        let layout = run.layout
+        for system in ["big", "small"] {
+            XCTAssertNoThrow(try PrefillModel.load(from: layout.prefillModel(system: system)))
+            let result = try CapacityResult.read(from: layout.search(system: system, workload: "chat", slo: "p99"))
+            XCTAssertTrue(result.slo.ttftDeadline.contains("prefill polynomial"), result.slo.ttftDeadline)
+            for probe in result.probes {
+                let dir = layout.probes(system: system, workload: "chat").appendingPathComponent(probe.directory)
+                XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("requests.jsonl").path))
+            }
+        }
+        let csv = try String(contentsOf: layout.capacityCSV, encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(csv.count, 3)
+        XCTAssertTrue(csv[1].hasPrefix("big,"))
+        let rows = SweepRun.rows(searches, sweep: run.sweep)
+        let ranking = CapacityTable.ranking(rows)
+        XCTAssertTrue(ranking.contains("higher than small (intervals apart)"), ranking)
+    }
+
+    func testKilledSweepResumesAndProducesTheSameTable() async throws {
+        let complete = try await sweepRun { Self.truth($0) }.run()
+        let expected = try String(contentsOf: ResultsLayout(root: root, sweep: "pair").capacityCSV, encoding: .utf8)
+        try FileManager.default.removeItem(at: root)
+
+        // First attempt dies after five probes (the first system's search is cut short).
+        let dying = try sweepRun { DyingRunner(Self.truth($0), probes: 5) }
+        do {
+            _ = try await dying.run()
+            XCTFail("expected the sweep to stop")
+        } catch let error as SearchError {
+            XCTAssertEqual(error.completed.count, 5)
+        }
+        // The rerun measures only what is missing and ends with the same table.
+        let counters = ["big": CountingRunner(Self.truth(SystemSpec.named("big"))), "small": CountingRunner(Self.truth(SystemSpec.named("small")))]
+        let resumed = try await sweepRun { counters[$0.name]! }.run()
+        XCTAssertEqual(counters["big"]!.count, complete[0].result.probes.count - 5)
+        XCTAssertEqual(counters["small"]!.count, complete[1].result.probes.count)
+        XCTAssertEqual(resumed.map(\.result), complete.map(\.result))
+        XCTAssertEqual(try String(contentsOf: ResultsLayout(root: root, sweep: "pair").capacityCSV, encoding: .utf8), expected)
+    }
+}
+
+extension SystemSpec {
+    static func named(_ name: String) -> SystemSpec {
+        SystemSpec(name: name, target: .endpoint(Endpoint(url: URL(string: "http://localhost")!)), gpus: 1)
+    }
+}

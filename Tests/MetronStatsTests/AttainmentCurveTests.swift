@@ -1,0 +1,80 @@
+import MetronStats
+import XCTest
+
+final class AttainmentCurveTests: XCTestCase {
+    let truth = (midpoint: 10.0, scale: 0.5)
+    func truthAttainment(_ r: Double) -> Double { 1 / (1 + exp((r - truth.midpoint) / truth.scale)) }
+    var truthCapacity: Double { truth.midpoint + truth.scale * log(0.01 / 0.99) }
+
+    func testRecoversExactCurveFromNoiseFreeData() throws {
+        let points = stride(from: 6.0, through: 13.0, by: 1).map {
+            AttainmentPoint(rate: $0, attainment: truthAttainment($0), trials: 400)
+        }
+        let curve = try AttainmentCurve.fit(points)
+        XCTAssertEqual(curve.midpoint, truth.midpoint, accuracy: 1e-6)
+        XCTAssertEqual(curve.scale, truth.scale, accuracy: 1e-6)
+        XCTAssertEqual(curve.rate(atAttainment: 0.99), truthCapacity, accuracy: 1e-5)
+        XCTAssertEqual(curve.dispersion, 1)
+    }
+
+    func testIntervalCoversTrueCapacityUnderBinomialNoise() throws {
+        var covered = 0, fitted = 0
+        for seed in 1...60 {
+            let rng = RandomSource(seed: UInt64(seed))
+            let points = stride(from: 6.0, through: 12.0, by: 0.75).map { r -> AttainmentPoint in
+                let n = 300
+                return AttainmentPoint(rate: r, attainment: Double(rng.binomial(p: truthAttainment(r), trials: n)) / Double(n), trials: n)
+            }
+            guard let curve = try? AttainmentCurve.fit(points),
+                  let ci = curve.interval(atAttainment: 0.99, confidence: 0.95) else { continue }
+            fitted += 1
+            if ci.contains(truthCapacity) { covered += 1 }
+            XCTAssertLessThan(ci.upperBound - ci.lowerBound, 3, "seed \(seed): interval \(ci) is uselessly wide")
+        }
+        XCTAssertGreaterThanOrEqual(fitted, 58)
+        XCTAssertGreaterThanOrEqual(Double(covered) / Double(fitted), 0.88, "covered \(covered) of \(fitted)")
+    }
+
+    func testIntervalNarrowsWithMoreTrials() throws {
+        func width(_ n: Int) throws -> Double {
+            let points = stride(from: 6.0, through: 13.0, by: 1).map {
+                AttainmentPoint(rate: $0, attainment: truthAttainment($0), trials: n)
+            }
+            let ci = try XCTUnwrap(AttainmentCurve.fit(points).interval(atAttainment: 0.99, confidence: 0.95))
+            return ci.upperBound - ci.lowerBound
+        }
+        let small = try width(100), large = try width(10_000)
+        XCTAssertEqual(small / large, 10, accuracy: 0.5, "width scales as 1/sqrt(n)")
+    }
+
+    func testOverdispersedDataWidenTheInterval() throws {
+        // Alternating errors far beyond binomial noise must inflate the covariance.
+        let points = stride(from: 6.0, through: 13.0, by: 1).enumerated().map { i, r in
+            AttainmentPoint(rate: r, attainment: min(1, max(0, truthAttainment(r) + (i % 2 == 0 ? 0.08 : -0.08))), trials: 500)
+        }
+        let curve = try AttainmentCurve.fit(points)
+        XCTAssertGreaterThan(curve.dispersion, 2)
+    }
+
+    func testAllPassingHasNoTransition() {
+        let points = [4.0, 6, 8].map { AttainmentPoint(rate: $0, attainment: 1, trials: 100) }
+        XCTAssertThrowsError(try AttainmentCurve.fit(points)) { XCTAssertEqual($0 as? AttainmentCurve.FitError, .noTransition) }
+    }
+
+    func testOneRateIsTooFew() {
+        let points = [AttainmentPoint(rate: 5, attainment: 0.5, trials: 100), AttainmentPoint(rate: 5, attainment: 0.4, trials: 100)]
+        XCTAssertThrowsError(try AttainmentCurve.fit(points)) { XCTAssertEqual($0 as? AttainmentCurve.FitError, .tooFewPoints(1)) }
+    }
+
+    func testRejectsAttainmentOutsideZeroOne() {
+        let points = [AttainmentPoint(rate: 5, attainment: 1.5, trials: 100), AttainmentPoint(rate: 6, attainment: 0.4, trials: 100)]
+        XCTAssertThrowsError(try AttainmentCurve.fit(points))
+    }
+
+    func testBinomialSamplerIsSeeded() {
+        let a = RandomSource(seed: 7), b = RandomSource(seed: 7)
+        let xs = (0..<20).map { _ in a.binomial(p: 0.3, trials: 50) }
+        XCTAssertEqual(xs, (0..<20).map { _ in b.binomial(p: 0.3, trials: 50) })
+        XCTAssertEqual(Double(xs.reduce(0, +)) / 20, 15, accuracy: 3)
+    }
+}
