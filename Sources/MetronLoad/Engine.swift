@@ -139,8 +139,8 @@ final class Engine {
 
         let plan = job.plan
         runStart = metron_monotonic_seconds() + Self.leadIn
-        let planEnd = runStart + (plan.last?.arrival ?? 0)
-        let drainDeadline = planEnd + job.drainTimeout
+        // Set when the last request has been sent: the drain is bounded from then on.
+        var drainDeadline = Double.infinity
         var next = 0
         var stopping = false
         var lastFlush = runStart, lastProgress = runStart
@@ -155,14 +155,17 @@ final class Engine {
                 startedAny = true
                 now = metron_monotonic_seconds()
             }
-            if startedAny { drive(socket: curlSocketTimeout, mask: 0) }
+            if startedAny {
+                drive(socket: curlSocketTimeout, mask: 0)
+                if next == plan.count { drainDeadline = now + job.drainTimeout }
+            }
             expireFirstTokens(now: now)
 
             if next == plan.count, active.isEmpty { break }
             if stopping || now >= drainDeadline {
                 let reason = stopping
                     ? "the run was interrupted before the request finished"
-                    : "the run's final drain (\(job.drainTimeout) s after the last arrival) ended before the request finished"
+                    : "the run's final drain (\(job.drainTimeout) s after the last send) ended before the request finished"
                 cancelRemaining(from: next, reason: reason)
                 break
             }
@@ -195,6 +198,8 @@ final class Engine {
             let timeout: Int32
             if wake <= now {
                 timeout = 0
+            } else if !wake.isFinite {
+                timeout = -1
             } else {
                 _ = metron_timerfd_arm_absolute(timerFD, wake)
                 timeout = -1

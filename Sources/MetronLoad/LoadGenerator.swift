@@ -7,8 +7,8 @@ public struct LoadOptions: Sendable, Equatable {
     public var timeouts: RequestTimeouts
     /// Requests in flight at most; nil (the default) is a true open loop.
     public var maxInFlight: Int?
-    /// How long after the last scheduled arrival open requests may still finish; nil means the
-    /// total timeout.
+    /// How long after the last request was sent open requests may still finish; nil means the
+    /// total timeout plus a second, so each request's own timeout is what ends it.
     public var drainTimeout: Double?
     /// Ask for SCHED_FIFO on the engine thread.
     public var realtime: Bool
@@ -92,7 +92,7 @@ public struct LoadGenerator: Sendable {
         let job = EngineJob(
             plan: ordered, bodies: bodies, endpoint: target.endpointURL, headers: target.requestHeaders,
             insecure: target.insecure, timeouts: options.timeouts, maxInFlight: options.maxInFlight,
-            drainTimeout: options.drainTimeout ?? options.timeouts.total, realtime: options.realtime,
+            drainTimeout: options.drainTimeout ?? options.timeouts.total + 1, realtime: options.realtime,
             calibrationWakeups: options.calibrationWakeups)
 
         let wakeFD = eventfd(0, Int32(EFD_CLOEXEC))
@@ -103,7 +103,9 @@ public struct LoadGenerator: Sendable {
         thread.name = "metron-engine"
         thread.start()
 
-        return try await withTaskCancellationHandler {
+        // The events are collected by a task of their own: iterating an AsyncStream ends when the
+        // iterating task is cancelled, and a cancelled run must still deliver every record.
+        let collector = Task.detached { () -> (LoadResult, String?) in
             var result = LoadResult(records: [], calibrationLateness: [], runLateness: [])
             result.records.reserveCapacity(plan.count)
             var failure: String?
@@ -118,16 +120,19 @@ public struct LoadGenerator: Sendable {
                 case let .failed(message): failure = message
                 }
             }
-            if let failure { throw LoadConfigurationError("the load engine could not start: \(failure)") }
-            result.records.sort { $0.id < $1.id }
-            guard result.records.map(\.id) == plan.map(\.id).sorted() else {
-                throw LoadConfigurationError(
-                    "internal error: \(result.records.count) records for \(plan.count) planned requests")
-            }
-            return result
+            return (result, failure)
+        }
+        var (result, failure) = await withTaskCancellationHandler {
+            await collector.value
         } onCancel: {
             var one: UInt64 = 1
             _ = write(wakeFD, &one, 8)
         }
+        if let failure { throw LoadConfigurationError("the load engine could not start: \(failure)") }
+        result.records.sort { $0.id < $1.id }
+        guard result.records.map(\.id) == plan.map(\.id).sorted() else {
+            throw LoadConfigurationError("internal error: \(result.records.count) records for \(plan.count) planned requests")
+        }
+        return result
     }
 }

@@ -46,7 +46,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Total timeout per request, seconds.")
     var timeout: Double = 600
 
-    @Option(help: "How long open requests may finish after the last arrival, seconds (default: --timeout).")
+    @Option(help: "How long open requests may finish after the last send, seconds (default: --timeout plus 1).")
     var drainTimeout: Double?
 
     @Option(help: "Seconds of load before the measurement; its requests are recorded but not summarised.")
@@ -149,7 +149,7 @@ struct RunCommand: AsyncParsableCommand {
             url: url, api: api.rawValue, model: model, targetRate: rate ?? Double(plan.count) / measured,
             durationS: duration, warmupS: warmup, seed: workload.seed, workload: workload.summary, maxInFlight: maxInFlight,
             timeouts: ["connect_s": connectTimeout, "first_token_s": firstTokenTimeout, "total_s": timeout],
-            drainTimeoutS: drainTimeout ?? timeout, ttftDeadlineS: ttftDeadline, tbtDeadlineS: tbtDeadline,
+            drainTimeoutS: drainTimeout ?? timeout + 1, ttftDeadlineS: ttftDeadline, tbtDeadlineS: tbtDeadline,
             lagThresholdS: lagThreshold, promptCalibration: calibration, tokensPerWord: prompts.tokensPerWord,
             overheadTokens: prompts.overheadTokens, realtime: realtime,
             headerNames: headers.map { String($0.prefix { $0 != ":" }) }, startedAt: started,

@@ -30,19 +30,19 @@ final class ScriptedServer: Sendable {
 
     private let group: MultiThreadedEventLoopGroup
     private let channel: Channel
-    private let log: Mutex<[Request]>
+    private let log: RequestLog
     let port: Int
 
     init(responder: @escaping Responder) async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let log = Mutex<[Request]>([])
+        let log = RequestLog()
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
-                        RequestHandler(responder: responder, log: { request in log.withLock { $0.append(request) } }))
+                        RequestHandler(responder: responder, log: { request in log.append(request) }))
                 }
             }
         channel = try await bootstrap.bind(host: "127.0.0.1", port: 0).get()
@@ -53,7 +53,7 @@ final class ScriptedServer: Sendable {
 
     var url: String { "http://127.0.0.1:\(port)" }
 
-    var requests: [Request] { log.withLock { $0 } }
+    var requests: [Request] { log.all }
 
     func shutdown() async {
         try? await channel.close()
@@ -109,6 +109,13 @@ final class ScriptedServer: Sendable {
         default: return "Status"
         }
     }
+}
+
+/// Every request the server has read, in order.
+final class RequestLog: Sendable {
+    private let entries = Mutex<[ScriptedServer.Request]>([])
+    func append(_ request: ScriptedServer.Request) { entries.withLock { $0.append(request) } }
+    var all: [ScriptedServer.Request] { entries.withLock { $0 } }
 }
 
 /// Reads one request (headers and a Content-Length body), then plays the script for it.
