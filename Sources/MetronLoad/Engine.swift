@@ -30,7 +30,7 @@ public struct LoadProgress: Sendable, Equatable {
 }
 
 enum EngineEvent: Sendable {
-    case started(calibrationLateness: [Double], realtimeWarning: String?)
+    case started(calibrationLateness: [Double], realtimeWarning: String?, runStart: Double)
     case records([RequestRecord])
     case progress(LoadProgress)
     case finished(runLateness: [Double])
@@ -135,10 +135,9 @@ final class Engine {
         var realtimeWarning: String?
         if job.realtime { realtimeWarning = RealtimePriority.enable() }
         let calibration = measureTimerLateness(wakeups: job.calibrationWakeups)
-        out.yield(.started(calibrationLateness: calibration, realtimeWarning: realtimeWarning))
-
         let plan = job.plan
         runStart = metron_monotonic_seconds() + Self.leadIn
+        out.yield(.started(calibrationLateness: calibration, realtimeWarning: realtimeWarning, runStart: runStart))
         // Set when the last request has been sent: the drain is bounded from then on.
         var drainDeadline = Double.infinity
         var next = 0

@@ -48,6 +48,8 @@ public struct LoadResult: Sendable {
     public var runLateness: [Double]
     /// Set when real-time priority was asked for and refused.
     public var realtimeWarning: String?
+    /// CLOCK_MONOTONIC seconds of the run's time 0, to line records up with other clocks' logs.
+    public var runStartMonotonic: Double = 0
 
     /// All timer-lateness samples, as `RunSummary` takes them.
     public var timerLateness: [Double] { calibrationLateness + runLateness }
@@ -111,9 +113,10 @@ public struct LoadGenerator: Sendable {
             var failure: String?
             for await event in events {
                 switch event {
-                case let .started(lateness, warning):
+                case let .started(lateness, warning, runStart):
                     result.calibrationLateness = lateness
                     result.realtimeWarning = warning
+                    result.runStartMonotonic = runStart
                 case let .records(batch): result.records.append(contentsOf: batch)
                 case let .progress(progress): onProgress?(progress)
                 case let .finished(lateness): result.runLateness = lateness

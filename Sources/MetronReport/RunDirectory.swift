@@ -28,13 +28,17 @@ public struct RunSettings: Codable, Sendable, Equatable {
     public var startedAt: String
     /// Every timer-lateness sample of the run (calibration first), seconds.
     public var timerLatenessS: [Double]
+    /// CLOCK_MONOTONIC seconds of the records' time 0 (to compare with a server's own send log).
+    public var runStartMonotonicS: Double?
 
     public init(
         url: String, api: String, model: String, targetRate: Double?, durationS: Double, warmupS: Double, seed: UInt64,
         workload: String, maxInFlight: Int?, timeouts: [String: Double], drainTimeoutS: Double, ttftDeadlineS: Double,
         tbtDeadlineS: Double, lagThresholdS: Double, promptCalibration: String, tokensPerWord: Double,
-        overheadTokens: Double, realtime: Bool, headerNames: [String], startedAt: String, timerLatenessS: [Double]
+        overheadTokens: Double, realtime: Bool, headerNames: [String], startedAt: String, timerLatenessS: [Double],
+        runStartMonotonicS: Double? = nil
     ) {
+        self.runStartMonotonicS = runStartMonotonicS
         self.url = RunSettings.withoutCredentials(url)
         self.api = api
         self.model = model
@@ -65,7 +69,7 @@ public struct RunSettings: Codable, Sendable, Equatable {
         case tbtDeadlineS = "tbt_deadline_s", lagThresholdS = "lag_threshold_s"
         case promptCalibration = "prompt_calibration", tokensPerWord = "tokens_per_word"
         case overheadTokens = "overhead_tokens", headerNames = "header_names", startedAt = "started_at"
-        case timerLatenessS = "timer_lateness_s"
+        case timerLatenessS = "timer_lateness_s", runStartMonotonicS = "run_start_monotonic_s"
     }
 
     /// A URL with any `user:password@` removed.

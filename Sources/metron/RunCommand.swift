@@ -141,7 +141,18 @@ struct RunCommand: AsyncParsableCommand {
         let terminal = isatty(STDOUT_FILENO) == 1
         let started = ISO8601DateFormatter().string(from: Date())
         let progress: (@Sendable (LoadProgress) -> Void)? = terminal ? Self.printProgress : nil
-        let result = try await generator.run(plan: plan, onProgress: progress)
+        // Ctrl-C ends the run early; open and unsent requests are recorded as cancelled.
+        signal(SIGINT, SIG_IGN)
+        let run = Task { try await generator.run(plan: plan, onProgress: progress) }
+        let interrupt = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        interrupt.setEventHandler {
+            FileHandle.standardError.write(Data("\ninterrupted: ending the run, open requests are recorded as cancelled\n".utf8))
+            run.cancel()
+        }
+        interrupt.resume()
+        let result = try await run.value
+        interrupt.cancel()
+        signal(SIGINT, SIG_DFL)
         if terminal { print("") }
         if let warning = result.realtimeWarning { log("warning: \(warning)") }
 
@@ -153,12 +164,13 @@ struct RunCommand: AsyncParsableCommand {
             lagThresholdS: lagThreshold, promptCalibration: calibration, tokensPerWord: prompts.tokensPerWord,
             overheadTokens: prompts.overheadTokens, realtime: realtime,
             headerNames: headers.map { String($0.prefix { $0 != ":" }) }, startedAt: started,
-            timerLatenessS: result.timerLateness)
+            timerLatenessS: result.timerLateness, runStartMonotonicS: result.runStartMonotonic)
         let summary = settings.summary(of: result.records)
         try RunDirectory.write(records: result.records, summary: summary, settings: settings,
                                to: URL(fileURLWithPath: out, isDirectory: true))
         print(SummaryText.render(summary))
         print("wrote \(out)/\(RunDirectory.recordsFile), \(RunDirectory.summaryFile), \(RunDirectory.settingsFile)")
+        if run.isCancelled { throw ExitCode(130) }
     }
 
     /// One line, rewritten in place on a terminal.
