@@ -27,7 +27,14 @@ async def handle(reader, writer, args, log):
             await writer.drain()
             sends = []
             start = time.monotonic()
-            for i in range(tokens):
+            if args.events_per_write > 1:
+                # Throughput mode: no gaps, many events per write, no truth log.
+                block = CONTENT * args.events_per_write
+                for _ in range(tokens // args.events_per_write):
+                    writer.write(block)
+                    await writer.drain()
+                tokens = (tokens // args.events_per_write) * args.events_per_write
+            for i in range(tokens if args.events_per_write <= 1 else 0):
                 target = start + args.ttft + i * args.gap
                 delay = target - time.monotonic()
                 if delay > 0:
@@ -46,6 +53,8 @@ async def handle(reader, writer, args, log):
     finally:
         writer.close()
 
+CONTENT = None
+
 def sse_done():
     data = b"data: [DONE]\n\n"
     return b"%x\r\n%s\r\n" % (len(data), data)
@@ -56,7 +65,11 @@ async def main():
     p.add_argument("--gap", type=float, default=0.02, help="seconds between chunks")
     p.add_argument("--ttft", type=float, default=0.05, help="seconds before the first chunk")
     p.add_argument("--truth-log")
+    p.add_argument("--events-per-write", type=int, default=1,
+                   help="above 1: stream with no gaps, this many events per write (throughput mode)")
     args = p.parse_args()
+    global CONTENT
+    CONTENT = sse({"choices": [{"index": 0, "text": " tok"}]})
     log = open(args.truth_log, "w", buffering=1) if args.truth_log else None
     server = await asyncio.start_server(lambda r, w: handle(r, w, args, log), "127.0.0.1", args.port, backlog=4096)
     async with server:
