@@ -22,7 +22,10 @@ async def handle(reader, writer, args, log):
                     length = int(line.split(b":", 1)[1])
             body = json.loads(await reader.readexactly(length)) if length else {}
             tokens = int(body.get("max_tokens", 16))
-            tag = str(body.get("prompt", ""))[:24] if "prompt" in body else str(body.get("messages", ""))[:24]
+            prompt = body.get("prompt") or " ".join(m.get("content", "") for m in body.get("messages", []))
+            tag = str(prompt)[:24]
+            # A stand-in tokenizer: 1.3 tokens per word plus one, so calibration has something to fit.
+            prompt_tokens = round(1.3 * len(str(prompt).split())) + 1
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
             await writer.drain()
             sends = []
@@ -42,7 +45,7 @@ async def handle(reader, writer, args, log):
                 sends.append(time.monotonic())
                 writer.write(sse({"choices": [{"index": 0, "text": " tok"}]}))
                 await writer.drain()
-            writer.write(sse({"choices": [], "usage": {"prompt_tokens": 8, "completion_tokens": tokens}}))
+            writer.write(sse({"choices": [], "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": tokens}}))
             writer.write(sse_done())
             writer.write(b"0\r\n\r\n")
             await writer.drain()

@@ -98,6 +98,35 @@ final class CLITests: XCTestCase {
         XCTAssertLessThan(strict.fluidity.mean ?? 1, summary.fluidity.mean ?? 0)
     }
 
+    func testTraceArrivalsAndLengthsWithScaleAndMaximum() async throws {
+        let dir = try temporaryDirectory()
+        let trace = dir.appendingPathComponent("trace.csv")
+        try """
+            num_prefill_tokens,num_decode_tokens,num_total_tokens,pd_ratio,arrived_at
+            30,2,32,15,0.0
+            40,3,43,13.3,0.05
+            5000,4,5004,1250,0.125
+            20,5,25,4,0.3125
+            """.write(to: trace, atomically: true, encoding: .utf8)
+        let server = try await ScriptedServer { request in
+            let output = request.json["max_tokens"] as? Int ?? 1
+            return ScriptedServer.stream(Array(repeating: Events.text(), count: output) + [Events.done])
+        }
+        let out = dir.appendingPathComponent("run")
+        let result = try await metron([
+            "run", "--url", server.url, "--model", "m", "--duration", "1", "--arrival", "trace", "--trace", trace.path,
+            "--output-scale", "2", "--max-total-tokens", "1000", "--tokens-per-word", "1", "--out", out.path,
+        ])
+        await server.shutdown()
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let records = try RunDirectory.readRecords(from: out)
+        XCTAssertEqual(records.map(\.scheduledS), [0, 0.05, 0.125, 0.3125], "sub-second trace offsets are kept")
+        XCTAssertTrue(records.allSatisfy { $0.status == .ok })
+        XCTAssertTrue(records.allSatisfy { $0.requestedPromptTokens != 5000 }, "the row over the maximum is skipped")
+        XCTAssertTrue(records.allSatisfy { [4, 6, 10].contains($0.requestedOutputTokens) }, "output lengths doubled")
+        XCTAssertTrue(records.allSatisfy { $0.chunkTokens.reduce(0, +) == $0.requestedOutputTokens })
+    }
+
     func testBadUsageExitsWithStatusTwoAndSaysWhat() async throws {
         let cases: [([String], String)] = [
             (["run", "--url", "http://h", "--model", "m", "--rate", "-1", "--duration", "1", "--out", "x"], "--rate"),
@@ -111,6 +140,12 @@ final class CLITests: XCTestCase {
             (["run", "--url", "http://h", "--model", "m", "--duration", "1", "--out", "x"], "--rate is required"),
             (["run", "--model", "m", "--rate", "1", "--duration", "1", "--out", "x"], "--url"),
             (["report", "/nonexistent/metron-dir"], "no such directory"),
+            (["run", "--url", "http://h", "--model", "m", "--duration", "1", "--out", "x", "--arrival", "trace"],
+             "--arrival trace needs --trace"),
+            (["run", "--url", "http://h", "--model", "m", "--rate", "1", "--duration", "1", "--out", "x", "--cv", "2"],
+             "--cv applies only to --arrival gamma"),
+            (["run", "--url", "http://h", "--model", "m", "--rate", "1", "--duration", "1", "--out", "x",
+              "--header", "broken"], "--header"),
         ]
         for (arguments, expected) in cases {
             let result = try await metron(arguments)

@@ -278,10 +278,10 @@ final class EngineTests: XCTestCase {
              ScriptedServer.lastChunk]
         }) { server in
             let plan = try WorkloadSpec(arrival: .constant, lengths: .distributions(prompt: .fixed(8), output: .fixed(3)))
-                .plan(rate: 100, duration: 2)
-            XCTAssertEqual(plan.count, 200)
+                .plan(rate: 100, duration: 3)
+            XCTAssertEqual(plan.count, 300)
             let records = try await run(server, plan: plan, options: LoadOptions(calibrationWakeups: 0)).records
-            XCTAssertEqual(records.filter { $0.status == .ok }.count, 200, records.compactMap(\.error).first ?? "")
+            XCTAssertEqual(records.filter { $0.status == .ok }.count, 300, records.compactMap(\.error).first ?? "")
             let summary = RunSummary(records: records, targetRate: 100, deadlines: .referenceDefault)
             let achieved = try XCTUnwrap(summary.achievedRate), offered = try XCTUnwrap(summary.offeredRate)
             XCTAssertEqual(offered, 100, accuracy: 1e-6)
