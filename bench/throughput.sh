@@ -10,7 +10,7 @@ STREAMS=${STREAMS:-64}
 CHUNKS=${CHUNKS:-20000}     # content chunks per request
 OUT=bench/out/throughput-$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$OUT"
-python3 bench/stream_server.py --port "$PORT" --events-per-write 200 &
+python3 bench/stream_server.py --port "$PORT" --events-per-write "${EVENTS_PER_WRITE:-200}" --gap 0 --ttft 0 &
 server_pid=$!
 trap 'kill $server_pid 2>/dev/null || true' EXIT
 sleep 1

@@ -3,6 +3,8 @@
 # server (bench/stream_server.py, which logs its own send time of every chunk), at 1, 64, 256 and
 # 1024 concurrent streams. Run from the package root after `swift build -c release`:
 #   bench/timestamp_error.sh [path/to/metron] [streams...]
+# METRON_FLAGS=--realtime adds metron flags; PYTHON_PREFIX="chrt -f 50" runs the Python client under
+# the same real-time priority.
 # Results: bench/out/timestamp-error-<time>/results.jsonl (one line per client and stream count).
 set -euo pipefail
 BIN=${1:-.build/release/metron}
@@ -37,13 +39,13 @@ for n in $STREAMS; do
     start_server "$OUT/truth-metron-$n.jsonl"
     "$BIN" run --url "http://127.0.0.1:$PORT" --model m --rate "$rate" --duration "$duration" \
         --arrival constant --prompt-length 40 --output-length "$TOKENS" --tokens-per-word 1 \
-        --out "$OUT/metron-$n" > "$OUT/metron-$n.log" 2>&1
+        --out "$OUT/metron-$n" ${METRON_FLAGS:-} > "$OUT/metron-$n.log" 2>&1
     stop_server
     python3 bench/timestamp_error.py --truth "$OUT/truth-metron-$n.jsonl" --metron "$OUT/metron-$n" \
         --label "metron streams=$n" | tee -a "$OUT/results.jsonl"
 
     start_server "$OUT/truth-python-$n.jsonl"
-    python3 bench/aiohttp_client.py --url "http://127.0.0.1:$PORT/v1/completions" --rate "$rate" \
+    ${PYTHON_PREFIX:-} python3 bench/aiohttp_client.py --url "http://127.0.0.1:$PORT/v1/completions" --rate "$rate" \
         --duration "$duration" --output-tokens "$TOKENS" --out "$OUT/python-$n.jsonl"
     stop_server
     python3 bench/timestamp_error.py --truth "$OUT/truth-python-$n.jsonl" --python "$OUT/python-$n.jsonl" \
