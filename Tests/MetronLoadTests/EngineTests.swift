@@ -167,6 +167,39 @@ final class EngineTests: XCTestCase {
         XCTAssertTrue(r.error?.contains("curl error 7") == true, r.error ?? "")
     }
 
+    /// A listening socket whose accept queue is full drops new SYNs, so the connect never completes.
+    func testConnectTimeout() async throws {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(listener, $0, length) == 0 && listen(listener, 0) == 0 && getsockname(listener, $0, &length) == 0
+            }
+        }
+        XCTAssertTrue(bound)
+        var fillers: [Int32] = []
+        defer { (fillers + [listener]).forEach { close($0) } }
+        for _ in 0..<3 {
+            let filler = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+            _ = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(filler, $0, length) }
+            }
+            fillers.append(filler)
+        }
+        usleep(100_000)
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        let generator = LoadGenerator(
+            target: ServerTarget(url: "http://127.0.0.1:\(port)", model: "m"),
+            options: LoadOptions(timeouts: RequestTimeouts(connect: 0.3), calibrationWakeups: 0))
+        let r = try await generator.run(plan: [PlannedRequest(id: 0, arrival: 0, promptTokens: 4, outputTokens: 4)]).records[0]
+        XCTAssertEqual(r.status, .timeout)
+        XCTAssertTrue(r.error?.contains("connect timeout") == true, r.error ?? "")
+        XCTAssertNil(r.httpStatus)
+    }
+
     func testMidStreamDisconnect() async throws {
         try await withServer({ _ in
             [ScriptedServer.head(), ScriptedServer.chunk(Events.text()), ScriptedServer.chunk(Events.text()), .sleep(0.05), .close]
