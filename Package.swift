@@ -68,6 +68,12 @@ let package = Package(
         .testTarget(name: "MetronSearchTests", dependencies: [
             "MetronSearch", "MetronSearchTesting", "MetronReport", "MetronCore", "MetronStats",
         ]),
+        // Runs the engine against a scripted streaming server on 127.0.0.1, and the built binary.
+        .testTarget(name: "MetronLoadTests", dependencies: [
+            "MetronLoad", "MetronCore", "MetronReport", "metron",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -18,6 +18,13 @@ static inline CURLcode metron_easy_set_header_function(CURL *h, curl_write_callb
 static inline CURLcode metron_easy_get_long(CURL *h, CURLINFO i, long *v) { return curl_easy_getinfo(h, i, v); }
 static inline CURLcode metron_easy_get_ptr(CURL *h, CURLINFO i, char **v) { return curl_easy_getinfo(h, i, v); }
 
+static inline CURLcode metron_easy_get_double(CURL *h, CURLINFO i, double *v) { return curl_easy_getinfo(h, i, v); }
+static inline CURLcode metron_easy_get_private(CURL *h, void **v) { return curl_easy_getinfo(h, CURLINFO_PRIVATE, v); }
+// CURLMsg.data is a union; these read its two members without importing the union.
+static inline CURL *metron_msg_easy(CURLMsg *m) { return m->easy_handle; }
+static inline CURLcode metron_msg_result(CURLMsg *m) { return m->data.result; }
+static inline int metron_msg_is_done(CURLMsg *m) { return m->msg == CURLMSG_DONE; }
+
 static inline CURLMcode metron_multi_set_long(CURLM *m, CURLMoption o, long v) { return curl_multi_setopt(m, o, v); }
 static inline CURLMcode metron_multi_set_ptr(CURLM *m, CURLMoption o, void *v) { return curl_multi_setopt(m, o, v); }
 static inline CURLMcode metron_multi_set_socket_function(CURLM *m, curl_socket_callback f) {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 @main
 struct Metron: AsyncParsableCommand {
@@ -9,5 +10,25 @@ struct Metron: AsyncParsableCommand {
             FluidityCommand.self,
             ServeSimCommand.self,
             ValidateCommand.self,
+            RunCommand.self,
+            ReportCommand.self,
         ])
+
+    /// Bad usage exits with status 2 (not ArgumentParser's 64), so scripts can tell it from failures.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(2)
+            }
+            exit(withError: error)
+        }
+    }
 }

@@ -1,0 +1,155 @@
+import CCurl
+import Foundation
+
+/// How prompt lengths were calibrated against the server's own token count.
+public struct PromptCalibration: Sendable, Equatable, Codable {
+    public enum Method: String, Sendable, Codable {
+        /// The server's `POST /tokenize` endpoint.
+        case tokenize
+        /// `usage.prompt_tokens` of one-token streaming requests.
+        case usage
+    }
+
+    public var method: Method
+    /// (corpus words, server tokens) pairs measured.
+    public var samples: [[Int]]
+    public var builder: PromptBuilder
+
+    /// Corpus word counts of the two calibration prompts.
+    public static let sampleWords = [64, 512]
+
+    /// Measures two prompt lengths with the server and fits tokens = overhead + slope x words.
+    public static func measure(target: ServerTarget, shape: RequestShape, timeout: Double = 60) throws -> PromptCalibration {
+        let client = BlockingHTTP(target: target, timeout: timeout)
+        let texts = sampleWords.map { PromptBuilder.text(id: 0, words: $0) }
+        var method = Method.tokenize
+        var counts = texts.compactMap { client.tokenizeCount(text: $0, api: target.api) }
+        if counts.count != texts.count {
+            method = .usage
+            counts = try texts.map { try client.usagePromptTokens(text: $0, shape: shape) }
+        }
+        let (w0, w1) = (Double(sampleWords[0]), Double(sampleWords[1]))
+        let slope = Double(counts[1] - counts[0]) / (w1 - w0)
+        guard slope > 0 else {
+            throw LoadConfigurationError(
+                "prompt calibration failed: the server counted \(counts[0]) tokens for \(sampleWords[0]) words and "
+                    + "\(counts[1]) for \(sampleWords[1]); set --tokens-per-word to skip calibration")
+        }
+        let overhead = Double(counts[0]) - slope * w0
+        return PromptCalibration(
+            method: method, samples: zip(sampleWords, counts).map { [$0, $1] },
+            builder: PromptBuilder(tokensPerWord: slope, overheadTokens: overhead))
+    }
+}
+
+/// One request at a time with curl's easy interface, for set-up steps only (never for load).
+struct BlockingHTTP {
+    var target: ServerTarget
+    var timeout: Double
+
+    final class Sink {
+        var bytes: [UInt8] = []
+    }
+
+    /// POSTs a JSON body; returns the status and the body, or throws on a transport failure.
+    func post(url: String, body: [UInt8]) throws -> (status: Int, body: [UInt8]) {
+        MetronCurl.initialize()
+        guard let easy = curl_easy_init() else { throw LoadConfigurationError("curl_easy_init failed") }
+        defer { curl_easy_cleanup(easy) }
+        var headers: UnsafeMutablePointer<curl_slist>?
+        for header in target.requestHeaders { headers = curl_slist_append(headers, header) }
+        defer { curl_slist_free_all(headers) }
+        let sink = Sink()
+        let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
+        errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
+        defer { errorBuffer.deallocate() }
+        return try withExtendedLifetime(sink) {
+            try body.withUnsafeBytes { raw in
+                _ = metron_easy_set_string(easy, CURLOPT_URL, url)
+                _ = metron_easy_set_long(easy, CURLOPT_POST, 1)
+                _ = metron_easy_set_ptr(easy, CURLOPT_POSTFIELDS, UnsafeMutableRawPointer(mutating: raw.baseAddress))
+                _ = metron_easy_set_off(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(raw.count))
+                _ = metron_easy_set_slist(easy, CURLOPT_HTTPHEADER, headers)
+                _ = metron_easy_set_write_function(easy, sinkCallback)
+                _ = metron_easy_set_ptr(easy, CURLOPT_WRITEDATA, Unmanaged.passUnretained(sink).toOpaque())
+                _ = metron_easy_set_ptr(easy, CURLOPT_ERRORBUFFER, errorBuffer)
+                _ = metron_easy_set_long(easy, CURLOPT_NOSIGNAL, 1)
+                _ = metron_easy_set_long(easy, CURLOPT_TIMEOUT_MS, Int(timeout * 1000))
+                if target.insecure {
+                    _ = metron_easy_set_long(easy, CURLOPT_SSL_VERIFYPEER, 0)
+                    _ = metron_easy_set_long(easy, CURLOPT_SSL_VERIFYHOST, 0)
+                }
+                let code = curl_easy_perform(easy)
+                guard code == CURLE_OK else {
+                    let detail = String(cString: errorBuffer)
+                    throw LoadConfigurationError(
+                        "POST \(url) failed: " + (detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail))
+                }
+                var status = 0
+                _ = metron_easy_get_long(easy, CURLINFO_RESPONSE_CODE, &status)
+                return (status, sink.bytes)
+            }
+        }
+    }
+
+    /// The server's token count from `POST /tokenize` (vLLM and SGLang shape, then llama.cpp's), or nil.
+    func tokenizeCount(text: String, api: APIKind) -> Int? {
+        var bodies: [[String: Any]] = []
+        switch api {
+        case .completions:
+            bodies = [["model": target.model, "prompt": text], ["content": text]]
+        case .chat:
+            bodies = [["model": target.model, "messages": [["role": "user", "content": text]]]]
+        }
+        for fields in bodies {
+            guard let body = try? JSONSerialization.data(withJSONObject: fields),
+                  let answer = try? post(url: target.rootURL + "/tokenize", body: Array(body)),
+                  (200..<300).contains(answer.status),
+                  let object = (try? JSONSerialization.jsonObject(with: Data(answer.body))) as? [String: Any]
+            else { continue }
+            if let count = object["count"] as? Int { return count }
+            if let tokens = object["tokens"] as? [Any] { return tokens.count }
+        }
+        return nil
+    }
+
+    /// `usage.prompt_tokens` of a one-token streaming request.
+    func usagePromptTokens(text: String, shape: RequestShape) throws -> Int {
+        let builder = RequestBuilder(target: target, shape: RequestShape(extraBody: shape.extraBody))
+        let answer = try post(url: target.endpointURL, body: try builder.body(prompt: text, maxTokens: 1))
+        guard (200..<300).contains(answer.status) else {
+            throw LoadConfigurationError(
+                "prompt calibration request to \(target.endpointURL) got HTTP \(answer.status): "
+                    + String(decoding: answer.body.prefix(300), as: UTF8.self))
+        }
+        var scanner = SSEScanner()
+        var accounting = StreamAccounting()
+        let consume: (SSEScanner.Event) -> Void = { event in accounting.consume(ChunkScanner.scan(event.data), at: 0) }
+        scanner.feed(answer.body, onEvent: consume)
+        scanner.finish(onEvent: consume)
+        guard let prompt = accounting.promptTokens else {
+            throw LoadConfigurationError(
+                "prompt calibration: \(target.endpointURL) reported no usage.prompt_tokens and has no /tokenize; "
+                    + "set --tokens-per-word to skip calibration")
+        }
+        return prompt
+    }
+}
+
+private let sinkCallback: curl_write_callback = { pointer, size, count, userdata in
+    let length = size * count
+    guard let userdata, let pointer else { return length }
+    let sink = Unmanaged<BlockingHTTP.Sink>.fromOpaque(userdata).takeUnretainedValue()
+    sink.bytes.append(contentsOf: UnsafeRawBufferPointer(start: pointer, count: length))
+    return length
+}
+
+/// libcurl's process-wide set-up, done once.
+enum MetronCurl {
+    private static let ready: Bool = {
+        signal(SIGPIPE, SIG_IGN)
+        return curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK
+    }()
+
+    static func initialize() { _ = ready }
+}

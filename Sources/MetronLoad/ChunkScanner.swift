@@ -1,0 +1,124 @@
+/// What the load generator needs from one streamed OpenAI-style JSON chunk, found by a byte scan
+/// instead of a JSON decode: decoding every event costs as much as the whole network path.
+///
+/// The scan looks for the keys `"text"`, `"content"` and `"reasoning_content"` (a non-empty string
+/// value means the chunk carries output), `"usage"` (an object with `prompt_tokens` and
+/// `completion_tokens`) and `"error"` (a non-null value means the server reported a failure
+/// mid-stream). A key is only taken where its opening quote is not escaped, so text inside string
+/// values cannot be mistaken for a key.
+public struct ChunkFacts: Sendable, Equatable {
+    public enum Kind: Sendable, Equatable {
+        /// The `[DONE]` sentinel.
+        case done
+        /// A JSON object (possibly without content, e.g. role-only or usage-only).
+        case chunk
+        /// The server reported an error inside the stream; the payload is kept as the error text.
+        case error(String)
+        /// Not a JSON object at all.
+        case malformed(String)
+    }
+
+    public var kind: Kind
+    public var hasContent = false
+    public var promptTokens: Int?
+    public var completionTokens: Int?
+
+    public init(kind: Kind, hasContent: Bool = false, promptTokens: Int? = nil, completionTokens: Int? = nil) {
+        self.kind = kind
+        self.hasContent = hasContent
+        self.promptTokens = promptTokens
+        self.completionTokens = completionTokens
+    }
+}
+
+public enum ChunkScanner {
+    private static let contentKeys: [[UInt8]] = [
+        Array(#""text""#.utf8), Array(#""content""#.utf8), Array(#""reasoning_content""#.utf8),
+    ]
+    private static let usageKey = Array(#""usage""#.utf8)
+    private static let errorKey = Array(#""error""#.utf8)
+    private static let promptKey = Array(#""prompt_tokens""#.utf8)
+    private static let completionKey = Array(#""completion_tokens""#.utf8)
+    private static let doneSentinel = Array("[DONE]".utf8)
+
+    public static func scan(_ data: [UInt8]) -> ChunkFacts {
+        data.withUnsafeBufferPointer { scan($0) }
+    }
+
+    public static func scan(_ bytes: UnsafeBufferPointer<UInt8>) -> ChunkFacts {
+        var lo = 0, hi = bytes.count
+        while lo < hi, isSpace(bytes[lo]) { lo += 1 }
+        while hi > lo, isSpace(bytes[hi - 1]) { hi -= 1 }
+        let body = UnsafeBufferPointer(rebasing: bytes[lo..<hi])
+        if body.elementsEqual(doneSentinel) { return ChunkFacts(kind: .done) }
+        guard body.first == UInt8(ascii: "{"), body.last == UInt8(ascii: "}") else {
+            return ChunkFacts(kind: .malformed("not a JSON object: " + excerpt(body)))
+        }
+        if let v = valueStart(of: errorKey, in: body), !startsWith(body, at: v, "null") {
+            return ChunkFacts(kind: .error(excerpt(body)))
+        }
+        var facts = ChunkFacts(kind: .chunk)
+        for key in contentKeys {
+            if let v = valueStart(of: key, in: body), v + 1 < body.count,
+               body[v] == UInt8(ascii: "\""), body[v + 1] != UInt8(ascii: "\"") {
+                facts.hasContent = true
+                break
+            }
+        }
+        if let u = valueStart(of: usageKey, in: body), body[u] == UInt8(ascii: "{") {
+            let usage = UnsafeBufferPointer(rebasing: body[u...])
+            facts.promptTokens = valueStart(of: promptKey, in: usage).flatMap { integer(in: usage, at: $0) }
+            facts.completionTokens = valueStart(of: completionKey, in: usage).flatMap { integer(in: usage, at: $0) }
+        }
+        return facts
+    }
+
+    /// Index of the first non-space byte after `"key":`, or nil when the key is absent.
+    static func valueStart(of key: [UInt8], in bytes: UnsafeBufferPointer<UInt8>) -> Int? {
+        var i = 0
+        let n = bytes.count, k = key.count
+        while i + k <= n {
+            if bytes[i] == key[0], (i == 0 || bytes[i - 1] != UInt8(ascii: "\\")),
+               matches(bytes, at: i, key) {
+                var j = i + k
+                while j < n, isSpace(bytes[j]) { j += 1 }
+                if j < n, bytes[j] == UInt8(ascii: ":") {
+                    j += 1
+                    while j < n, isSpace(bytes[j]) { j += 1 }
+                    if j < n { return j }
+                }
+            }
+            i += 1
+        }
+        return nil
+    }
+
+    private static func matches(_ bytes: UnsafeBufferPointer<UInt8>, at i: Int, _ key: [UInt8]) -> Bool {
+        for (offset, b) in key.enumerated() where bytes[i + offset] != b { return false }
+        return true
+    }
+
+    private static func startsWith(_ bytes: UnsafeBufferPointer<UInt8>, at i: Int, _ word: String) -> Bool {
+        let w = Array(word.utf8)
+        return i + w.count <= bytes.count && matches(bytes, at: i, w)
+    }
+
+    private static func integer(in bytes: UnsafeBufferPointer<UInt8>, at start: Int) -> Int? {
+        var value = 0, i = start, digits = 0
+        while i < bytes.count, bytes[i] >= UInt8(ascii: "0"), bytes[i] <= UInt8(ascii: "9"), digits < 18 {
+            value = value * 10 + Int(bytes[i] - UInt8(ascii: "0"))
+            i += 1
+            digits += 1
+        }
+        return digits > 0 ? value : nil
+    }
+
+    private static func isSpace(_ b: UInt8) -> Bool {
+        b == UInt8(ascii: " ") || b == UInt8(ascii: "\n") || b == UInt8(ascii: "\r") || b == UInt8(ascii: "\t")
+    }
+
+    static func excerpt(_ bytes: UnsafeBufferPointer<UInt8>, limit: Int = 300) -> String {
+        let text = String(decoding: bytes.prefix(limit), as: UTF8.self)
+        return bytes.count > limit ? text + "..." : text
+    }
+}

@@ -1,0 +1,141 @@
+import CLinux
+import Foundation
+import MetronCore
+
+/// How a run treats its requests, beyond the server and the plan.
+public struct LoadOptions: Sendable, Equatable {
+    public var timeouts: RequestTimeouts
+    /// Requests in flight at most; nil (the default) is a true open loop.
+    public var maxInFlight: Int?
+    /// How long after the last request was sent open requests may still finish; nil means the
+    /// total timeout plus a second, so each request's own timeout is what ends it.
+    public var drainTimeout: Double?
+    /// Ask for SCHED_FIFO on the engine thread.
+    public var realtime: Bool
+    /// Timer wake-ups measured before the run (1 ms each).
+    public var calibrationWakeups: Int
+
+    public init(
+        timeouts: RequestTimeouts = RequestTimeouts(), maxInFlight: Int? = nil, drainTimeout: Double? = nil,
+        realtime: Bool = false, calibrationWakeups: Int = 200
+    ) {
+        self.timeouts = timeouts
+        self.maxInFlight = maxInFlight
+        self.drainTimeout = drainTimeout
+        self.realtime = realtime
+        self.calibrationWakeups = calibrationWakeups
+    }
+
+    public func validate() throws {
+        try timeouts.validate()
+        if let cap = maxInFlight, cap < 1 {
+            throw LoadConfigurationError("--max-in-flight must be at least 1, got \(cap)")
+        }
+        if let drain = drainTimeout, !(drain >= 0 && drain.isFinite) {
+            throw LoadConfigurationError("--drain-timeout must be zero or more seconds, got \(drain)")
+        }
+        guard calibrationWakeups >= 0 else { throw LoadConfigurationError("calibration wake-ups must be >= 0") }
+    }
+}
+
+/// What one run produced: exactly one record per planned request, and the client's health.
+public struct LoadResult: Sendable {
+    /// Sorted by request id.
+    public var records: [RequestRecord]
+    /// Timer lateness measured before the run, seconds.
+    public var calibrationLateness: [Double]
+    /// Lateness of every timer wake-up for a scheduled arrival during the run, seconds.
+    public var runLateness: [Double]
+    /// Set when real-time priority was asked for and refused.
+    public var realtimeWarning: String?
+    /// CLOCK_MONOTONIC seconds of the run's time 0, to line records up with other clocks' logs.
+    public var runStartMonotonic: Double = 0
+
+    /// All timer-lateness samples, as `RunSummary` takes them.
+    public var timerLateness: [Double] { calibrationLateness + runLateness }
+}
+
+/// The open-loop streaming load generator: sends every planned request at its scheduled time,
+/// whatever the server does, and records each one.
+public struct LoadGenerator: Sendable {
+    public var target: ServerTarget
+    public var shape: RequestShape
+    public var prompts: PromptBuilder
+    public var options: LoadOptions
+
+    public init(target: ServerTarget, shape: RequestShape = RequestShape(), prompts: PromptBuilder = PromptBuilder(),
+                options: LoadOptions = LoadOptions()) {
+        self.target = target
+        self.shape = shape
+        self.prompts = prompts
+        self.options = options
+    }
+
+    /// Runs one plan (arrival offsets in seconds from the run's start) and returns its records.
+    /// Cancelling the task ends the run early; requests still open are recorded as `cancelled`.
+    /// Throws only for configuration problems, never for failures of the server.
+    public func run(plan: [PlannedRequest], onProgress: (@Sendable (LoadProgress) -> Void)? = nil) async throws -> LoadResult {
+        try target.validate()
+        try shape.validate()
+        try options.validate()
+        guard Set(plan.map(\.id)).count == plan.count else {
+            throw LoadConfigurationError("the plan has duplicate request ids")
+        }
+        guard plan.allSatisfy({ $0.arrival >= 0 && $0.arrival.isFinite }) else {
+            throw LoadConfigurationError("every planned arrival must be a finite offset >= 0 s")
+        }
+        MetronCurl.initialize()
+        let ordered = plan.enumerated().sorted { ($0.element.arrival, $0.offset) < ($1.element.arrival, $1.offset) }
+            .map(\.element)
+        let builder = RequestBuilder(target: target, shape: shape)
+        let bodies = try ordered.map {
+            try builder.body(prompt: prompts.prompt(id: $0.id, tokens: $0.promptTokens), maxTokens: $0.outputTokens)
+        }
+        let job = EngineJob(
+            plan: ordered, bodies: bodies, endpoint: target.endpointURL, headers: target.requestHeaders,
+            insecure: target.insecure, timeouts: options.timeouts, maxInFlight: options.maxInFlight,
+            drainTimeout: options.drainTimeout ?? options.timeouts.total + 1, realtime: options.realtime,
+            calibrationWakeups: options.calibrationWakeups)
+
+        let wakeFD = eventfd(0, Int32(EFD_CLOEXEC))
+        guard wakeFD >= 0 else { throw LoadConfigurationError("eventfd failed: errno \(metron_errno())") }
+        defer { close(wakeFD) }
+        let (events, continuation) = AsyncStream<EngineEvent>.makeStream(bufferingPolicy: .unbounded)
+        let thread = Thread { Engine.run(job: job, wakeFD: wakeFD, out: continuation) }
+        thread.name = "metron-engine"
+        thread.start()
+
+        // The events are collected by a task of their own: iterating an AsyncStream ends when the
+        // iterating task is cancelled, and a cancelled run must still deliver every record.
+        let collector = Task.detached { () -> (LoadResult, String?) in
+            var result = LoadResult(records: [], calibrationLateness: [], runLateness: [])
+            result.records.reserveCapacity(plan.count)
+            var failure: String?
+            for await event in events {
+                switch event {
+                case let .started(lateness, warning, runStart):
+                    result.calibrationLateness = lateness
+                    result.realtimeWarning = warning
+                    result.runStartMonotonic = runStart
+                case let .records(batch): result.records.append(contentsOf: batch)
+                case let .progress(progress): onProgress?(progress)
+                case let .finished(lateness): result.runLateness = lateness
+                case let .failed(message): failure = message
+                }
+            }
+            return (result, failure)
+        }
+        var (result, failure) = await withTaskCancellationHandler {
+            await collector.value
+        } onCancel: {
+            var one: UInt64 = 1
+            _ = write(wakeFD, &one, 8)
+        }
+        if let failure { throw LoadConfigurationError("the load engine could not start: \(failure)") }
+        result.records.sort { $0.id < $1.id }
+        guard result.records.map(\.id) == plan.map(\.id).sorted() else {
+            throw LoadConfigurationError("internal error: \(result.records.count) records for \(plan.count) planned requests")
+        }
+        return result
+    }
+}

@@ -1,0 +1,151 @@
+import Foundation
+
+/// The OpenAI-compatible API a run streams from.
+public enum APIKind: String, Sendable, CaseIterable, Codable {
+    case completions
+    case chat
+
+    var pathSuffix: String { self == .completions ? "/completions" : "/chat/completions" }
+}
+
+/// A problem with the load generator's configuration (never a server failure: those are records).
+public struct LoadConfigurationError: Error, CustomStringConvertible, Equatable {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// Where and how to send requests. The API key is held only in memory: it is never part of
+/// `description`, `run.json` or any log.
+public struct ServerTarget: Sendable, CustomStringConvertible {
+    /// A base URL (`http://host:8000`), a `.../v1` URL, or the full endpoint URL.
+    public var url: String
+    public var api: APIKind
+    public var model: String
+    /// Extra request headers as `Name: value`.
+    public var headers: [String]
+    public var apiKey: String?
+    /// Skip TLS certificate and host verification (off unless asked for).
+    public var insecure: Bool
+
+    public init(
+        url: String, api: APIKind = .completions, model: String, headers: [String] = [], apiKey: String? = nil,
+        insecure: Bool = false
+    ) {
+        self.url = url
+        self.api = api
+        self.model = model
+        self.headers = headers
+        self.apiKey = apiKey
+        self.insecure = insecure
+    }
+
+    public var description: String { "\(api.rawValue) API at \(endpointURL) (model \(model))" }
+
+    /// The streaming endpoint: `/v1/completions` or `/v1/chat/completions` appended to a base URL.
+    public var endpointURL: String {
+        let base = url.hasSuffix("/") ? String(url.dropLast()) : url
+        if base.hasSuffix("/chat/completions") || base.hasSuffix("/completions") { return base }
+        if base.hasSuffix("/v1") { return base + api.pathSuffix }
+        return base + "/v1" + api.pathSuffix
+    }
+
+    /// The server's root (scheme, host and port), for endpoints such as `/tokenize`.
+    public var rootURL: String {
+        guard let components = URLComponents(string: url), let scheme = components.scheme, let host = components.host
+        else { return url }
+        let port = components.port.map { ":\($0)" } ?? ""
+        return "\(scheme)://\(host)\(port)"
+    }
+
+    public func validate() throws {
+        guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
+              scheme == "http" || scheme == "https", components.host?.isEmpty == false
+        else {
+            throw LoadConfigurationError("--url must be an http:// or https:// URL with a host, got '\(url)'")
+        }
+        guard !model.isEmpty else { throw LoadConfigurationError("--model must not be empty") }
+        for header in headers {
+            guard let colon = header.firstIndex(of: ":"), colon != header.startIndex,
+                  !header[..<colon].contains(where: { $0 == " " || $0 == "\t" })
+            else {
+                throw LoadConfigurationError("--header must look like 'Name: value', got '\(header)'")
+            }
+            if header.contains("\r") || header.contains("\n") {
+                throw LoadConfigurationError("--header must be one line, got '\(header.prefix(60))'")
+            }
+        }
+        if let key = apiKey, key.contains(where: { $0 == "\r" || $0 == "\n" }) {
+            throw LoadConfigurationError("the API key must be one line")
+        }
+    }
+
+    /// Every header of a request, `Expect:` empty so large bodies are not held back a second
+    /// waiting for `100 Continue`.
+    var requestHeaders: [String] {
+        var all = ["Content-Type: application/json", "Accept: text/event-stream", "Expect:"]
+        if let key = apiKey { all.append("Authorization: Bearer \(key)") }
+        return all + headers
+    }
+}
+
+/// The fields of each request body beyond the prompt.
+public struct RequestShape: Sendable, Equatable {
+    /// Ask the server to ignore end-of-sequence tokens (vLLM, SGLang, llama.cpp's `ignore_eos`).
+    public var ignoreEOS: Bool
+    /// Send `min_tokens` equal to `max_tokens` (vLLM), another way to get the full output length.
+    public var minTokens: Bool
+    /// A JSON object whose fields are merged into every body last, so they override the defaults.
+    public var extraBody: String?
+
+    public init(ignoreEOS: Bool = false, minTokens: Bool = false, extraBody: String? = nil) {
+        self.ignoreEOS = ignoreEOS
+        self.minTokens = minTokens
+        self.extraBody = extraBody
+    }
+
+    public func validate() throws { _ = try extraFields() }
+
+    func extraFields() throws -> [String: Any] {
+        guard let extraBody else { return [:] }
+        let object: Any
+        do {
+            object = try JSONSerialization.jsonObject(with: Data(extraBody.utf8))
+        } catch {
+            throw LoadConfigurationError("--extra-body is not valid JSON: \(extraBody.prefix(80))")
+        }
+        guard let fields = object as? [String: Any] else {
+            throw LoadConfigurationError("--extra-body must be a JSON object, got: \(extraBody.prefix(80))")
+        }
+        return fields
+    }
+}
+
+/// Builds request bodies for the streaming endpoints.
+public struct RequestBuilder: Sendable {
+    public var target: ServerTarget
+    public var shape: RequestShape
+
+    public init(target: ServerTarget, shape: RequestShape) {
+        self.target = target
+        self.shape = shape
+    }
+
+    /// A streaming body asking for `maxTokens` output tokens with usage in the stream.
+    public func body(prompt: String, maxTokens: Int) throws -> [UInt8] {
+        var fields: [String: Any] = [
+            "model": target.model,
+            "max_tokens": maxTokens,
+            "stream": true,
+            "stream_options": ["include_usage": true],
+        ]
+        switch target.api {
+        case .completions: fields["prompt"] = prompt
+        case .chat: fields["messages"] = [["role": "user", "content": prompt]]
+        }
+        if shape.ignoreEOS { fields["ignore_eos"] = true }
+        if shape.minTokens { fields["min_tokens"] = maxTokens }
+        for (key, value) in try shape.extraFields() { fields[key] = value }
+        return Array(try JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys]))
+    }
+}

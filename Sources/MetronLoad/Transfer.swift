@@ -1,0 +1,155 @@
+import CCurl
+import Foundation
+import CLinux
+import MetronCore
+
+/// One request in flight: its curl handle, body, stream state and record. Lives on the engine thread.
+final class Transfer {
+    let index: Int
+    var record: RequestRecord
+    let easy: UnsafeMutableRawPointer
+    let body: UnsafeMutableRawBufferPointer
+    let errorBuffer: UnsafeMutablePointer<CChar>
+    let runStart: Double
+    var scanner = SSEScanner()
+    var accounting = StreamAccounting()
+    /// 0 until the status line has been read.
+    var httpStatus = 0
+    /// The body of a non-2xx answer, kept (up to a limit) as the error text.
+    var errorBody: [UInt8] = []
+    var lastReceive: Double?
+    /// Set when the engine ends the transfer itself (first-token timeout, drain, interrupt).
+    var abort: (status: RequestStatus, message: String)?
+
+    static let errorBodyLimit = 4096
+
+    init(index: Int, record: RequestRecord, body: [UInt8], runStart: Double) throws {
+        guard let easy = curl_easy_init() else { throw LoadConfigurationError("curl_easy_init failed") }
+        self.index = index
+        self.record = record
+        self.easy = easy
+        self.runStart = runStart
+        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, body.count), alignment: 1)
+        body.withUnsafeBytes { copy.copyMemory(from: $0) }
+        self.body = copy
+        errorBuffer = .allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
+        errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
+    }
+
+    deinit {
+        curl_easy_cleanup(easy)
+        body.deallocate()
+        errorBuffer.deallocate()
+    }
+
+    /// Bytes of the response body, stamped by the caller before anything else happens.
+    func receive(_ bytes: UnsafeRawBufferPointer, at now: Double) {
+        if httpStatus == 0 {
+            var code = 0
+            _ = metron_easy_get_long(easy, CURLINFO_RESPONSE_CODE, &code)
+            httpStatus = code
+        }
+        guard (200..<300).contains(httpStatus) else {
+            let room = Self.errorBodyLimit - errorBody.count
+            if room > 0 { errorBody.append(contentsOf: bytes.prefix(room)) }
+            return
+        }
+        let t = now - runStart
+        lastReceive = t
+        scanner.feed(bytes) { event in
+            event.data.withUnsafeBufferPointer { accounting.consume(ChunkScanner.scan($0), at: t) }
+        }
+    }
+
+    var hasFirstToken: Bool { !accounting.chunkTimes.isEmpty }
+
+    /// Completes the record from curl's result code.
+    func finish(result: CURLcode, timeouts: RequestTimeouts) -> RequestRecord {
+        if let t = lastReceive {
+            scanner.finish { event in
+                event.data.withUnsafeBufferPointer { accounting.consume(ChunkScanner.scan($0), at: t) }
+            }
+        }
+        accounting.reconcile()
+        if httpStatus == 0 {
+            var code = 0
+            _ = metron_easy_get_long(easy, CURLINFO_RESPONSE_CODE, &code)
+            httpStatus = code
+        }
+        var r = record
+        r.chunkTimesS = accounting.chunkTimes
+        r.chunkTokens = accounting.chunkTokens
+        r.promptTokens = accounting.promptTokens
+        r.outputTokens = accounting.chunkTimes.isEmpty && accounting.reportedCompletionTokens == nil
+            ? nil : accounting.outputTokens
+        r.httpStatus = httpStatus > 0 ? httpStatus : nil
+        let (status, message) = classify(result: result, timeouts: timeouts)
+        r.status = status
+        r.error = message
+        return r
+    }
+
+    private func classify(result: CURLcode, timeouts: RequestTimeouts) -> (RequestStatus, String?) {
+        if let abort { return (abort.status, abort.message) }
+        let curlText = curlError(result)
+        if httpStatus > 0, !(200..<300).contains(httpStatus) {
+            let text = String(decoding: errorBody, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            return (.httpError, "HTTP \(httpStatus)" + (text.isEmpty ? "" : ": \(text)"))
+        }
+        switch result {
+        case CURLE_OK:
+            if let problem = accounting.streamError { return (.streamError, problem) }
+            if accounting.chunkTimes.isEmpty {
+                if httpStatus == 0 { return (.connectionError, "no HTTP response") }
+                return (.streamError, "the stream ended without a content chunk (\(accounting.events) events)")
+            }
+            return (.ok, nil)
+        case CURLE_OPERATION_TIMEDOUT:
+            var connectTime = 0.0
+            _ = metron_easy_get_double(easy, CURLINFO_CONNECT_TIME, &connectTime)
+            if connectTime == 0 {
+                return (.timeout, "connect timeout (\(timeouts.connect) s): \(curlText)")
+            }
+            return (.timeout, "total timeout (\(timeouts.total) s): \(curlText)")
+        default:
+            if httpStatus > 0 {
+                let problem = accounting.streamError.map { "; \($0)" } ?? ""
+                return (.streamError, "stream broke after \(accounting.chunkTimes.count) content chunks: \(curlText)\(problem)")
+            }
+            return (.connectionError, curlText)
+        }
+    }
+
+    private func curlError(_ code: CURLcode) -> String {
+        let detail = String(cString: errorBuffer)
+        let name = String(cString: curl_easy_strerror(code))
+        return detail.isEmpty ? "curl error \(code.rawValue): \(name)" : "curl error \(code.rawValue): \(detail)"
+    }
+}
+
+/// Per-request time limits, seconds.
+public struct RequestTimeouts: Sendable, Equatable, Codable {
+    public var connect: Double
+    /// From send to the first content chunk.
+    public var firstToken: Double
+    /// From send to the end of the stream.
+    public var total: Double
+
+    public init(connect: Double = 10, firstToken: Double = 120, total: Double = 600) {
+        self.connect = connect
+        self.firstToken = firstToken
+        self.total = total
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case connect = "connect_s", firstToken = "first_token_s", total = "total_s"
+    }
+
+    public func validate() throws {
+        for (name, value) in [("connect", connect), ("first-token", firstToken), ("total", total)] {
+            guard value > 0, value.isFinite else {
+                throw LoadConfigurationError("the \(name) timeout must be a positive number of seconds, got \(value)")
+            }
+        }
+    }
+}

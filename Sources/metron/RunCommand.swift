@@ -1,0 +1,210 @@
+import ArgumentParser
+import Foundation
+import MetronCore
+import MetronLoad
+import MetronReport
+
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Send an open-loop streaming load to an OpenAI-compatible server and record every request.",
+        discussion: """
+            Arrivals are planned before the run and each request is sent at its scheduled time whatever \
+            the server does. Writes DIR/requests.jsonl (one record per request), DIR/summary.json and \
+            DIR/run.json (settings, no secrets). Failures of the server are recorded, not fatal.
+            """)
+
+    @Option(help: "Server URL: http://host:port, .../v1, or the full endpoint URL.")
+    var url: String
+
+    @Option(help: "Model name sent in every request.")
+    var model: String
+
+    @Option(help: "Target request rate, requests per second (not needed with --arrival trace).")
+    var rate: Double?
+
+    @Option(help: "Seconds of measured load (after the warm-up).")
+    var duration: Double
+
+    @Option(help: "Results directory (created if missing).")
+    var out: String
+
+    @OptionGroup var workload: WorkloadOptions
+
+    @Option(help: "API: completions or chat.")
+    var api: APIKind = .completions
+
+    @Option(help: "Cap on requests in flight (default: none, a true open loop); reported in the summary.")
+    var maxInFlight: Int?
+
+    @Option(help: "Connect timeout per request, seconds.")
+    var connectTimeout: Double = 10
+
+    @Option(help: "Timeout from send to the first content chunk, seconds.")
+    var firstTokenTimeout: Double = 120
+
+    @Option(help: "Total timeout per request, seconds.")
+    var timeout: Double = 600
+
+    @Option(help: "How long open requests may finish after the last send, seconds (default: --timeout plus 1).")
+    var drainTimeout: Double?
+
+    @Option(help: "Seconds of load before the measurement; its requests are recorded but not summarised.")
+    var warmup: Double = 0
+
+    @Option(help: "First-token deadline D_p for the fluidity-index, seconds.")
+    var ttftDeadline: Double = 0.3
+
+    @Option(help: "Per-token deadline D_d for the fluidity-index, seconds.")
+    var tbtDeadline: Double = 0.03
+
+    @Option(help: "p99 client lag or timer lateness above which the run is flagged untrustworthy, seconds.")
+    var lagThreshold: Double = RunSummary.defaultLagThreshold
+
+    @Option(name: .customLong("header"), help: "Extra request header 'Name: value' (repeatable).")
+    var headers: [String] = []
+
+    @Option(help: "Name of an environment variable holding the API key (sent as a bearer token).")
+    var apiKeyEnv: String?
+
+    @Option(help: "File holding the API key (sent as a bearer token).")
+    var apiKeyFile: String?
+
+    @Flag(help: "Do not verify TLS certificates and host names.")
+    var insecure = false
+
+    @Option(help: "JSON object merged into every request body, e.g. '{\"temperature\":0}'.")
+    var extraBody: String?
+
+    @Flag(help: "Send ignore_eos: true so the server produces the full output length.")
+    var ignoreEos = false
+
+    @Flag(help: "Send min_tokens equal to max_tokens.")
+    var minTokens = false
+
+    @Option(help: "Server tokens per corpus word; skips the prompt calibration against the server.")
+    var tokensPerWord: Double?
+
+    @Flag(help: "Ask for real-time (SCHED_FIFO) priority for the engine thread.")
+    var realtime = false
+
+    func validate() throws {
+        if let rate, !(rate > 0 && rate.isFinite) { throw ValidationError("--rate must be a positive number, got \(rate)") }
+        if rate == nil, workload.arrival != .trace { throw ValidationError("--rate is required (except with --arrival trace)") }
+        guard duration > 0, duration.isFinite else { throw ValidationError("--duration must be positive, got \(duration)") }
+        guard warmup >= 0, warmup.isFinite else { throw ValidationError("--warmup must be zero or more seconds, got \(warmup)") }
+        guard ttftDeadline > 0, tbtDeadline > 0 else { throw ValidationError("--ttft-deadline and --tbt-deadline must be positive") }
+        guard lagThreshold > 0 else { throw ValidationError("--lag-threshold must be positive, got \(lagThreshold)") }
+        if let tokensPerWord, !(tokensPerWord > 0 && tokensPerWord.isFinite) {
+            throw ValidationError("--tokens-per-word must be positive, got \(tokensPerWord)")
+        }
+        if apiKeyEnv != nil, apiKeyFile != nil { throw ValidationError("give --api-key-env or --api-key-file, not both") }
+        if let apiKeyEnv, ProcessInfo.processInfo.environment[apiKeyEnv]?.isEmpty ?? true {
+            throw ValidationError("--api-key-env \(apiKeyEnv): the environment variable is not set or empty")
+        }
+        if let apiKeyFile, !FileManager.default.isReadableFile(atPath: apiKeyFile) {
+            throw ValidationError("--api-key-file \(apiKeyFile): no such file or not readable")
+        }
+        if out.isEmpty { throw ValidationError("--out must name a directory") }
+        do {
+            try target(apiKey: nil).validate()
+            try shape.validate()
+            try options.validate()
+        } catch let error as LoadConfigurationError {
+            throw ValidationError(error.message)
+        }
+    }
+
+    func run() async throws {
+        let target = target(apiKey: try apiKey())
+        let spec = try workload.spec()
+        let measured = warmup + duration
+        let planRate = rate ?? 1
+        let plan: [PlannedRequest]
+        do { plan = try spec.plan(rate: planRate, duration: measured) } catch { throw ValidationError("\(error)") }
+        guard !plan.isEmpty else { throw ValidationError("the workload plans no request in \(measured) s") }
+
+        let calibration: String
+        let prompts: PromptBuilder
+        if let tokensPerWord {
+            prompts = PromptBuilder(tokensPerWord: tokensPerWord)
+            calibration = "given: --tokens-per-word \(tokensPerWord)"
+        } else {
+            let measuredCalibration = try PromptCalibration.measure(target: target, shape: shape, timeout: timeout)
+            prompts = measuredCalibration.builder
+            calibration = "\(measuredCalibration.method.rawValue): " + measuredCalibration.samples
+                .map { "\($0[0]) words = \($0[1]) tokens" }.joined(separator: ", ")
+        }
+        log("metron run: \(plan.count) requests over \(format(measured)) s to \(target); prompt calibration \(calibration)")
+
+        let generator = LoadGenerator(target: target, shape: shape, prompts: prompts, options: options)
+        let terminal = isatty(STDOUT_FILENO) == 1
+        let started = ISO8601DateFormatter().string(from: Date())
+        let progress: (@Sendable (LoadProgress) -> Void)? = terminal ? Self.printProgress : nil
+        // Ctrl-C ends the run early; open and unsent requests are recorded as cancelled.
+        signal(SIGINT, SIG_IGN)
+        let run = Task { try await generator.run(plan: plan, onProgress: progress) }
+        let interrupt = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        interrupt.setEventHandler {
+            FileHandle.standardError.write(Data("\ninterrupted: ending the run, open requests are recorded as cancelled\n".utf8))
+            run.cancel()
+        }
+        interrupt.resume()
+        let result = try await run.value
+        interrupt.cancel()
+        signal(SIGINT, SIG_DFL)
+        if terminal { print("") }
+        if let warning = result.realtimeWarning { log("warning: \(warning)") }
+
+        let settings = RunSettings(
+            url: url, api: api.rawValue, model: model, targetRate: rate ?? Double(plan.count) / measured,
+            durationS: duration, warmupS: warmup, seed: workload.seed, workload: workload.summary, maxInFlight: maxInFlight,
+            timeouts: ["connect_s": connectTimeout, "first_token_s": firstTokenTimeout, "total_s": timeout],
+            drainTimeoutS: drainTimeout ?? timeout + 1, ttftDeadlineS: ttftDeadline, tbtDeadlineS: tbtDeadline,
+            lagThresholdS: lagThreshold, promptCalibration: calibration, tokensPerWord: prompts.tokensPerWord,
+            overheadTokens: prompts.overheadTokens, realtime: realtime,
+            headerNames: headers.map { String($0.prefix { $0 != ":" }) }, startedAt: started,
+            timerLatenessS: result.timerLateness, runStartMonotonicS: result.runStartMonotonic)
+        let summary = settings.summary(of: result.records)
+        try RunDirectory.write(records: result.records, summary: summary, settings: settings,
+                               to: URL(fileURLWithPath: out, isDirectory: true))
+        print(SummaryText.render(summary))
+        print("wrote \(out)/\(RunDirectory.recordsFile), \(RunDirectory.summaryFile), \(RunDirectory.settingsFile)")
+        if run.isCancelled { throw ExitCode(130) }
+    }
+
+    /// One line, rewritten in place on a terminal.
+    @Sendable static func printProgress(_ p: LoadProgress) {
+        let line = String(format: "\r  %6.1f s  sent %d/%d  finished %d  in flight %d   ", p.elapsed, p.sent, p.planned,
+                          p.finished, p.inFlight)
+        FileHandle.standardOutput.write(Data(line.utf8))
+    }
+
+    private var shape: RequestShape { RequestShape(ignoreEOS: ignoreEos, minTokens: minTokens, extraBody: extraBody) }
+
+    private var options: LoadOptions {
+        LoadOptions(timeouts: RequestTimeouts(connect: connectTimeout, firstToken: firstTokenTimeout, total: timeout),
+                    maxInFlight: maxInFlight, drainTimeout: drainTimeout, realtime: realtime)
+    }
+
+    private func target(apiKey: String?) -> ServerTarget {
+        ServerTarget(url: url, api: api, model: model, headers: headers, apiKey: apiKey, insecure: insecure)
+    }
+
+    /// The key from the environment or a file, trimmed; never printed.
+    private func apiKey() throws -> String? {
+        if let apiKeyEnv { return ProcessInfo.processInfo.environment[apiKeyEnv]?.trimmingCharacters(in: .whitespacesAndNewlines) }
+        guard let apiKeyFile else { return nil }
+        guard let data = FileManager.default.contents(atPath: apiKeyFile) else {
+            throw ValidationError("--api-key-file \(apiKeyFile): cannot read")
+        }
+        let key = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !key.isEmpty else { throw ValidationError("--api-key-file \(apiKeyFile): the file is empty") }
+        return key
+    }
+
+    private func log(_ message: String) { FileHandle.standardError.write(Data((message + "\n").utf8)) }
+    private func format(_ v: Double) -> String { String(format: "%g", v) }
+}
+
+extension APIKind: ExpressibleByArgument {}

@@ -1,0 +1,174 @@
+import Foundation
+import MetronCore
+import MetronReport
+import XCTest
+
+/// Runs the built `metron` binary end to end against the scripted server.
+final class CLITests: XCTestCase {
+    struct Outcome {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    private var binary: URL { Bundle.main.bundleURL.appendingPathComponent("metron") }
+
+    private func metron(_ arguments: [String], environment: [String: String] = [:]) async throws -> Outcome {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        // Read on other threads so a full pipe cannot stall the child.
+        async let stdout = Task.detached { out.fileHandleForReading.readDataToEndOfFile() }.value
+        async let stderr = Task.detached { err.fileHandleForReading.readDataToEndOfFile() }.value
+        let (o, e) = await (stdout, stderr)
+        process.waitUntilExit()
+        return Outcome(status: process.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
+                       stderr: String(decoding: e, as: UTF8.self))
+    }
+
+    private func temporaryDirectory() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("metron-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(at: url) }
+        return url
+    }
+
+    func testRunWritesRecordsSummaryAndSettingsAndReportRecomputesThem() async throws {
+        let secret = "sk-do-not-leak-4711"
+        let server = try await ScriptedServer { request in
+            if request.path == "/tokenize" { return ScriptedServer.json(status: 404, "{}") }
+            let words = ((request.json["prompt"] as? String) ?? "").split(separator: " ").count
+            let fails = requestID(request) == 3
+            if fails { return ScriptedServer.json(status: 503, #"{"error":"overloaded"}"#) }
+            let output = request.json["max_tokens"] as? Int ?? 1
+            return ScriptedServer.stream(
+                Array(repeating: Events.text(), count: output) + [Events.usage(prompt: words + 3, completion: output), Events.done])
+        }
+        let out = try temporaryDirectory().appendingPathComponent("run")
+        let result = try await metron([
+            "run", "--url", server.url, "--model", "m", "--rate", "10", "--duration", "1", "--warmup", "0.5",
+            "--arrival", "constant", "--prompt-length", "uniform:40:80", "--output-length", "3",
+            "--api-key-env", "METRON_TEST_KEY", "--header", "X-Run: cli", "--ttft-deadline", "0.5", "--out", out.path,
+        ], environment: ["METRON_TEST_KEY": secret])
+        let requests = server.requests
+        await server.shutdown()
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("requests  10"), result.stdout)
+        XCTAssertTrue(result.stderr.contains("prompt calibration usage"), result.stderr)
+
+        let records = try RunDirectory.readRecords(from: out)
+        XCTAssertEqual(records.count, 15, "warm-up requests are recorded too")
+        XCTAssertEqual(records.filter { $0.status == .httpError }.map(\.id), [3])
+        for r in records where r.status == .ok {
+            XCTAssertEqual(r.chunkTokens, [1, 1, 1])
+            XCTAssertEqual(Double(r.promptTokens ?? 0), Double(r.requestedPromptTokens), accuracy: 3, "calibrated prompt lengths")
+        }
+        let summaryData = try Data(contentsOf: out.appendingPathComponent("summary.json"))
+        let summary = try JSONDecoder().decode(RunSummary.self, from: summaryData)
+        XCTAssertEqual(summary.requests, 10, "the warm-up is left out of the summary")
+        XCTAssertEqual(summary.targetRate, 10)
+        XCTAssertEqual(summary.fluidity.ttftDeadline, "fixed D_p = 0.5 s")
+
+        let settings = try RunDirectory.readSettings(from: out)
+        XCTAssertEqual(settings.warmupS, 0.5)
+        XCTAssertEqual(settings.headerNames, ["X-Run"])
+        XCTAssertFalse(settings.timerLatenessS.isEmpty)
+        for name in ["requests.jsonl", "summary.json", "run.json"] {
+            let text = try String(contentsOf: out.appendingPathComponent(name), encoding: .utf8)
+            XCTAssertFalse(text.contains(secret), "\(name) must not hold the API key")
+        }
+        XCTAssertFalse(result.stdout.contains(secret) || result.stderr.contains(secret))
+        XCTAssertTrue(requests.filter { $0.path == "/v1/completions" && ($0.json["max_tokens"] as? Int) == 3 }
+            .allSatisfy { $0.headers["authorization"] == "Bearer \(secret)" && $0.headers["x-run"] == "cli" })
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out.path).sorted(),
+                       ["requests.jsonl", "run.json", "summary.json"], "no temporary files left")
+
+        let report = try await metron(["report", out.path, "--json"])
+        XCTAssertEqual(report.status, 0, report.stderr)
+        let recomputed = try JSONDecoder().decode(RunSummary.self, from: Data(report.stdout.utf8))
+        XCTAssertEqual(recomputed, summary)
+
+        let stricter = try await metron(["report", out.path, "--json", "--ttft-deadline", "0.000001"])
+        let strict = try JSONDecoder().decode(RunSummary.self, from: Data(stricter.stdout.utf8))
+        XCTAssertLessThan(strict.fluidity.mean ?? 1, summary.fluidity.mean ?? 0)
+    }
+
+    func testTraceArrivalsAndLengthsWithScaleAndMaximum() async throws {
+        let dir = try temporaryDirectory()
+        let trace = dir.appendingPathComponent("trace.csv")
+        try """
+            num_prefill_tokens,num_decode_tokens,num_total_tokens,pd_ratio,arrived_at
+            30,2,32,15,0.0
+            40,3,43,13.3,0.05
+            5000,4,5004,1250,0.125
+            20,5,25,4,0.3125
+            """.write(to: trace, atomically: true, encoding: .utf8)
+        let server = try await ScriptedServer { request in
+            let output = request.json["max_tokens"] as? Int ?? 1
+            return ScriptedServer.stream(Array(repeating: Events.text(), count: output) + [Events.done])
+        }
+        let out = dir.appendingPathComponent("run")
+        let result = try await metron([
+            "run", "--url", server.url, "--model", "m", "--duration", "1", "--arrival", "trace", "--trace", trace.path,
+            "--output-scale", "2", "--max-total-tokens", "1000", "--tokens-per-word", "1", "--out", out.path,
+        ])
+        await server.shutdown()
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let records = try RunDirectory.readRecords(from: out)
+        XCTAssertEqual(records.map(\.scheduledS), [0, 0.05, 0.125, 0.3125], "sub-second trace offsets are kept")
+        XCTAssertTrue(records.allSatisfy { $0.status == .ok })
+        XCTAssertTrue(records.allSatisfy { $0.requestedPromptTokens != 5000 }, "the row over the maximum is skipped")
+        XCTAssertTrue(records.allSatisfy { [4, 6, 10].contains($0.requestedOutputTokens) }, "output lengths doubled")
+        XCTAssertTrue(records.allSatisfy { $0.chunkTokens.reduce(0, +) == $0.requestedOutputTokens })
+    }
+
+    func testBadUsageExitsWithStatusTwoAndSaysWhat() async throws {
+        let cases: [([String], String)] = [
+            (["run", "--url", "http://h", "--model", "m", "--rate", "-1", "--duration", "1", "--out", "x"], "--rate"),
+            (["run", "--url", "ftp://h", "--model", "m", "--rate", "1", "--duration", "1", "--out", "x"], "--url"),
+            (["run", "--url", "http://h", "--model", "m", "--rate", "1", "--duration", "1", "--out", "x",
+              "--prompt-length", "uniform:9:3"], "MIN is above MAX"),
+            (["run", "--url", "http://h", "--model", "m", "--rate", "1", "--duration", "1", "--out", "x",
+              "--extra-body", "[1]"], "--extra-body"),
+            (["run", "--url", "http://h", "--model", "m", "--rate", "1", "--duration", "1", "--out", "x",
+              "--api-key-env", "METRON_SURELY_UNSET_VARIABLE"], "METRON_SURELY_UNSET_VARIABLE"),
+            (["run", "--url", "http://h", "--model", "m", "--duration", "1", "--out", "x"], "--rate is required"),
+            (["run", "--model", "m", "--rate", "1", "--duration", "1", "--out", "x"], "--url"),
+            (["report", "/nonexistent/metron-dir"], "no such directory"),
+            (["run", "--url", "http://h", "--model", "m", "--duration", "1", "--out", "x", "--arrival", "trace"],
+             "--arrival trace needs --trace"),
+            (["run", "--url", "http://h", "--model", "m", "--rate", "1", "--duration", "1", "--out", "x", "--cv", "2"],
+             "--cv applies only to --arrival gamma"),
+            (["run", "--url", "http://h", "--model", "m", "--rate", "1", "--duration", "1", "--out", "x",
+              "--header", "broken"], "--header"),
+        ]
+        for (arguments, expected) in cases {
+            let result = try await metron(arguments)
+            XCTAssertEqual(result.status, 2, "\(arguments): \(result.stderr)")
+            XCTAssertTrue(result.stderr.contains(expected), "\(arguments): \(result.stderr)")
+        }
+    }
+
+    func testReportNamesTheBadLine() async throws {
+        let dir = try temporaryDirectory()
+        let settings = RunSettings(
+            url: "http://u:p@h", api: "completions", model: "m", targetRate: 1, durationS: 1, warmupS: 0, seed: 1,
+            workload: "w", maxInFlight: nil, timeouts: [:], drainTimeoutS: 1, ttftDeadlineS: 0.3, tbtDeadlineS: 0.03,
+            lagThresholdS: 0.01, promptCalibration: "given", tokensPerWord: 1, overheadTokens: 0, realtime: false,
+            headerNames: [], startedAt: "now", timerLatenessS: [])
+        XCTAssertEqual(settings.url, "http://h", "credentials in the URL are not kept")
+        let record = RequestRecord(id: 0, scheduledS: 0, sentS: 0, chunkTimesS: [0.1], chunkTokens: [1])
+        try RunDirectory.write(records: [record], summary: settings.summary(of: [record]), settings: settings, to: dir)
+        let path = dir.appendingPathComponent("requests.jsonl")
+        let good = try String(contentsOf: path, encoding: .utf8)
+        try (good + "{\"id\": 1}\n").write(to: path, atomically: true, encoding: .utf8)
+        let result = try await metron(["report", dir.path])
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertTrue(result.stderr.contains("requests.jsonl:2"), result.stderr)
+    }
+}

@@ -1,0 +1,207 @@
+import XCTest
+@testable import MetronLoad
+
+final class ChunkScannerTests: XCTestCase {
+    private func facts(_ text: String) -> ChunkFacts { ChunkScanner.scan(Array(text.utf8)) }
+
+    func testDone() {
+        XCTAssertEqual(facts("[DONE]").kind, .done)
+        XCTAssertEqual(facts("  [DONE] \n").kind, .done)
+    }
+
+    func testCompletionsChunkWithText() {
+        let f = facts(#"{"id":"c","object":"text_completion","choices":[{"index":0,"text":" the","logprobs":null,"finish_reason":null}],"usage":null}"#)
+        XCTAssertEqual(f.kind, .chunk)
+        XCTAssertTrue(f.hasContent)
+        XCTAssertNil(f.completionTokens)
+    }
+
+    func testChatContentWithSpacesAroundColon() {
+        XCTAssertTrue(facts(#"{"choices": [{"delta" : {"content" : "Hi"}}]}"#).hasContent)
+    }
+
+    func testRoleOnlyAndEmptyChunksCarryNoContent() {
+        XCTAssertFalse(facts(#"{"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}"#).hasContent)
+        XCTAssertFalse(facts(#"{"choices":[{"index":0,"delta":{"role":"assistant"}}]}"#).hasContent)
+        XCTAssertFalse(facts(#"{"choices":[{"index":0,"delta":{"content":null},"finish_reason":"stop"}]}"#).hasContent)
+        XCTAssertFalse(facts(#"{"choices":[{"index":0,"text":"","finish_reason":"length"}]}"#).hasContent)
+    }
+
+    func testReasoningContentCounts() {
+        XCTAssertTrue(facts(#"{"choices":[{"delta":{"reasoning_content":"hmm"}}]}"#).hasContent)
+    }
+
+    func testUsageOnlyChunk() {
+        let f = facts(#"{"choices":[],"usage":{"prompt_tokens":37,"completion_tokens":12,"total_tokens":49,"completion_tokens_details":null}}"#)
+        XCTAssertEqual(f.kind, .chunk)
+        XCTAssertFalse(f.hasContent)
+        XCTAssertEqual(f.promptTokens, 37)
+        XCTAssertEqual(f.completionTokens, 12)
+    }
+
+    func testKeysInsideStringValuesAreNotKeys() {
+        // The text mentions "usage" and "error" with escaped quotes: neither is a key.
+        let f = facts(#"{"choices":[{"text":"say \"usage\": {\"completion_tokens\": 99} \"error\": 1"}]}"#)
+        XCTAssertEqual(f.kind, .chunk)
+        XCTAssertTrue(f.hasContent)
+        XCTAssertNil(f.completionTokens)
+    }
+
+    func testErrorEvent() {
+        guard case let .error(text) = facts(#"{"error":{"message":"out of memory","code":500}}"#).kind else {
+            return XCTFail("expected an error")
+        }
+        XCTAssertTrue(text.contains("out of memory"))
+        XCTAssertEqual(facts(#"{"error":null,"choices":[{"text":"a"}]}"#).kind, .chunk)
+    }
+
+    func testMalformed() {
+        guard case .malformed = facts("{\"choices\":[{\"text\":\"a\"").kind else { return XCTFail("truncated JSON") }
+        guard case .malformed = facts("hello").kind else { return XCTFail("plain text") }
+    }
+}
+
+final class StreamAccountingTests: XCTestCase {
+    private func content(_ usage: Int? = nil) -> ChunkFacts {
+        ChunkFacts(kind: .chunk, hasContent: true, completionTokens: usage)
+    }
+
+    func testOneTokenPerChunkThenFinalUsageGoesToLastChunk() {
+        var a = StreamAccounting()
+        a.consume(ChunkFacts(kind: .chunk), at: 0.1) // role-only
+        a.consume(content(), at: 0.2)
+        a.consume(content(), at: 0.3)
+        a.consume(content(), at: 0.4)
+        a.consume(ChunkFacts(kind: .chunk, promptTokens: 20, completionTokens: 5), at: 0.5)
+        a.consume(ChunkFacts(kind: .done), at: 0.5)
+        a.reconcile()
+        XCTAssertEqual(a.chunkTimes, [0.2, 0.3, 0.4])
+        XCTAssertEqual(a.chunkTokens, [1, 1, 3])
+        XCTAssertEqual(a.outputTokens, 5)
+        XCTAssertEqual(a.promptTokens, 20)
+        XCTAssertTrue(a.sawDone)
+    }
+
+    func testUsageInLastContentChunk() {
+        var a = StreamAccounting()
+        a.consume(content(), at: 1)
+        a.consume(content(), at: 2)
+        a.consume(ChunkFacts(kind: .chunk, hasContent: true, promptTokens: 8, completionTokens: 6), at: 3)
+        a.reconcile()
+        XCTAssertEqual(a.chunkTokens, [1, 1, 4])
+        XCTAssertEqual(a.outputTokens, 6)
+    }
+
+    func testPerChunkCumulativeUsage() {
+        var a = StreamAccounting()
+        a.consume(content(2), at: 1)
+        a.consume(content(5), at: 2)
+        a.consume(content(6), at: 3)
+        a.consume(ChunkFacts(kind: .chunk, completionTokens: 6), at: 4)
+        a.reconcile()
+        XCTAssertEqual(a.chunkTokens, [2, 3, 1])
+        XCTAssertEqual(a.outputTokens, 6)
+    }
+
+    func testServerCountsFewerTokensThanChunks() {
+        var a = StreamAccounting()
+        for t in 1...4 { a.consume(content(), at: Double(t)) }
+        a.consume(ChunkFacts(kind: .chunk, completionTokens: 3), at: 5)
+        a.reconcile()
+        XCTAssertEqual(a.chunkTokens, [1, 1, 1, 1])
+        XCTAssertEqual(a.outputTokens, 3)
+    }
+
+    func testNothingCountsAfterDoneAndFirstErrorIsKept() {
+        var a = StreamAccounting()
+        a.consume(ChunkFacts(kind: .malformed("x")), at: 1)
+        a.consume(ChunkFacts(kind: .error("y")), at: 1)
+        a.consume(ChunkFacts(kind: .done), at: 2)
+        a.consume(content(), at: 3)
+        XCTAssertEqual(a.streamError, "malformed chunk: x")
+        XCTAssertTrue(a.chunkTimes.isEmpty)
+    }
+}
+
+final class RequestBuilderTests: XCTestCase {
+    private func decode(_ bytes: [UInt8]) throws -> [String: Any] {
+        try XCTUnwrap(JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
+    }
+
+    func testCompletionsBody() throws {
+        let target = ServerTarget(url: "http://h:1", model: "m")
+        let body = try decode(RequestBuilder(target: target, shape: RequestShape()).body(prompt: "hi", maxTokens: 7))
+        XCTAssertEqual(body["prompt"] as? String, "hi")
+        XCTAssertEqual(body["max_tokens"] as? Int, 7)
+        XCTAssertEqual(body["stream"] as? Bool, true)
+        XCTAssertEqual((body["stream_options"] as? [String: Any])?["include_usage"] as? Bool, true)
+        XCTAssertNil(body["ignore_eos"])
+        XCTAssertNil(body["messages"])
+    }
+
+    func testChatBodyWithSwitchesAndExtraFieldsOverriding() throws {
+        let target = ServerTarget(url: "http://h:1/v1", api: .chat, model: "m")
+        let shape = RequestShape(ignoreEOS: true, minTokens: true, extraBody: #"{"temperature":0,"max_tokens":3}"#)
+        let body = try decode(RequestBuilder(target: target, shape: shape).body(prompt: "hi", maxTokens: 7))
+        let messages = try XCTUnwrap(body["messages"] as? [[String: Any]])
+        XCTAssertEqual(messages.first?["content"] as? String, "hi")
+        XCTAssertEqual(messages.first?["role"] as? String, "user")
+        XCTAssertEqual(body["ignore_eos"] as? Bool, true)
+        XCTAssertEqual(body["min_tokens"] as? Int, 7)
+        XCTAssertEqual(body["temperature"] as? Int, 0)
+        XCTAssertEqual(body["max_tokens"] as? Int, 3)
+    }
+
+    func testEndpointURLs() {
+        XCTAssertEqual(ServerTarget(url: "http://h:8000", model: "m").endpointURL, "http://h:8000/v1/completions")
+        XCTAssertEqual(ServerTarget(url: "http://h:8000/", api: .chat, model: "m").endpointURL,
+                       "http://h:8000/v1/chat/completions")
+        XCTAssertEqual(ServerTarget(url: "https://api.x.com/v1", api: .chat, model: "m").endpointURL,
+                       "https://api.x.com/v1/chat/completions")
+        XCTAssertEqual(ServerTarget(url: "http://h/custom/completions", model: "m").endpointURL,
+                       "http://h/custom/completions")
+        XCTAssertEqual(ServerTarget(url: "http://h:8000/v1", model: "m").rootURL, "http://h:8000")
+    }
+
+    func testValidationMessages() {
+        XCTAssertThrowsError(try ServerTarget(url: "ftp://h", model: "m").validate()) {
+            XCTAssertTrue("\($0)".contains("--url"))
+        }
+        XCTAssertThrowsError(try ServerTarget(url: "http://h", model: "m", headers: ["NoColon"]).validate()) {
+            XCTAssertTrue("\($0)".contains("--header"))
+        }
+        XCTAssertThrowsError(try RequestShape(extraBody: "[1]").validate()) {
+            XCTAssertTrue("\($0)".contains("JSON object"))
+        }
+        XCTAssertThrowsError(try RequestShape(extraBody: "{").validate()) {
+            XCTAssertTrue("\($0)".contains("not valid JSON"))
+        }
+        XCTAssertThrowsError(try LoadOptions(maxInFlight: 0).validate())
+        XCTAssertThrowsError(try LoadOptions(timeouts: RequestTimeouts(firstToken: -1)).validate())
+    }
+
+    func testHeadersCarryEmptyExpectAndBearerToken() {
+        let headers = ServerTarget(url: "http://h", model: "m", headers: ["X-A: 1"], apiKey: "sk-1").requestHeaders
+        XCTAssertTrue(headers.contains("Expect:"))
+        XCTAssertTrue(headers.contains("Authorization: Bearer sk-1"))
+        XCTAssertTrue(headers.contains("X-A: 1"))
+        XCTAssertFalse(ServerTarget(url: "http://h", model: "m", apiKey: "sk-1").description.contains("sk-1"))
+    }
+}
+
+final class PromptBuilderTests: XCTestCase {
+    func testWordCountsFollowTheCalibration() {
+        let b = PromptBuilder(tokensPerWord: 1.5, overheadTokens: 10)
+        XCTAssertEqual(b.wordCount(forTokens: 160), 100)
+        XCTAssertEqual(b.wordCount(forTokens: 1), 1)
+        let prompt = b.prompt(id: 3, tokens: 160)
+        XCTAssertEqual(prompt.split(separator: " ").count, 102) // "Request 3:" plus 100 words
+        XCTAssertTrue(prompt.hasPrefix("Request 3: "))
+    }
+
+    func testPromptsDifferFromTheirStart() {
+        let b = PromptBuilder()
+        XCTAssertNotEqual(b.prompt(id: 1, tokens: 50).dropFirst(11).prefix(20), b.prompt(id: 2, tokens: 50).dropFirst(11).prefix(20))
+        XCTAssertEqual(b.prompt(id: 5, tokens: 5000), b.prompt(id: 5, tokens: 5000))
+    }
+}
