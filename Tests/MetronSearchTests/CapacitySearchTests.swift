@@ -79,6 +79,19 @@ final class CapacitySearchTests: XCTestCase {
         XCTAssertEqual(result.ciHigh, 5.005)
     }
 
+    func testStepDropStopsOnANarrowBracket() async throws {
+        let step = ScriptedProbeRunner(attainment: { $0 < 5 ? 1 : 0 })
+        let result = try await CapacitySearch(runner: step, slo: SLO(), settings: settings()).run()
+        XCTAssertEqual(result.stopReason, .bracketWithinWidth)
+        XCTAssertEqual(result.intervalMethod, .bracket)
+        let lo = try XCTUnwrap(result.ciLow), hi = try XCTUnwrap(result.ciHigh)
+        XCTAssertLessThan(lo, 5)
+        XCTAssertGreaterThanOrEqual(hi, 5)
+        XCTAssertLessThanOrEqual((hi - lo) / lo, 0.1)
+        XCTAssertEqual(result.maxQPS, lo)
+        XCTAssertTrue(result.warnings.contains { $0.contains("bracket between probes") })
+    }
+
     func testInvalidProbesNeverPass() async throws {
         // Every request meets its deadlines, but above 5 req/s the client sends only 70 % of the load.
         let r = ScriptedProbeRunner(attainment: { _ in 1 }, sendRateFactor: { $0 > 5 ? 0.7 : 1 })
