@@ -417,6 +417,15 @@ struct SweepParser {
         let outputScale = check(m["output_scale"].flatMap { reader.number($0, "\(where_).output_scale", .above(0)) }, "output_scale") ?? 1
         let maxTotal = check(m["max_total_tokens"].flatMap { reader.integer($0, "\(where_).max_total_tokens", atLeast: 2) }, "max_total_tokens")
         let seed = check(m["seed"].flatMap { reader.integer($0, "\(where_).seed", atLeast: 0) }, "seed") ?? 1
+        if let rows = trace, let cap = maxTotal {
+            let fitting = rows.filter { r in
+                Int((Double(r.promptTokens) * promptScale).rounded()) + Int((Double(r.outputTokens) * outputScale).rounded()) <= cap
+            }
+            if fitting.isEmpty {
+                reader.problem(at: m["max_total_tokens"], "\(where_).max_total_tokens: no row of the trace fits in \(cap) tokens (prompt + output)")
+                ok = false
+            }
+        }
         guard ok, let name, let lengths, let arrival else { return nil }
         let spec = WorkloadSpec(arrival: arrival, lengths: lengths, promptScale: promptScale, outputScale: outputScale,
                                 maxTotalTokens: maxTotal, seed: UInt64(seed))

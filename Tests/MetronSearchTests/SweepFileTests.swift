@@ -208,6 +208,11 @@ final class SweepFileTests: XCTestCase {
         XCTAssertTrue(p[0].message.contains("bad.csv:2: num_decode_tokens must be a whole number"), p[0].message)
     }
 
+    func testTraceRowsMustFitTheTokenCap() {
+        let p = problems(replacing("max_total_tokens: 4096", with: "max_total_tokens: 100"))
+        XCTAssertEqual(p.map(\.message), ["workloads[1] ('replay').max_total_tokens: no row of the trace fits in 100 tokens (prompt + output)"])
+    }
+
     func testURLThatDoesNotParse() {
         for bad in ["htp//llm.example.com", "ftp://llm.example.com", "https://", "not a url"] {
             let p = problems(replacing("url: https://llm.example.com/v1", with: "url: \"\(bad)\""))
