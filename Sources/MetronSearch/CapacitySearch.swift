@@ -221,7 +221,7 @@ public struct CapacitySearch: Sendable {
                 // drop. Probe a little further above, a little more each time.
                 guard narrow else { return middle }
                 let above = probes.filter { $0.rate > f * 1.001 }.count
-                return min(f * (1 + settings.relativeCIWidth * pow(2, Double(above))), settings.maxRate)
+                return min(f * (1 + settings.relativeCIWidth * pow(2, Double(min(above, 4)))), settings.maxRate)
             }
             guard hi - lo <= f - p || narrow else { return middle }
             // On the fitted boundary; if a probe is already there, a quarter interval to alternate sides.
