@@ -70,6 +70,13 @@ public struct SearchError: Error, CustomStringConvertible {
     }
 }
 
+/// Every request of a probe failed to connect.
+public struct ServerUnreachable: Error, CustomStringConvertible {
+    public var requests: Int
+    public var detail: String
+    public var description: String { "the server is unreachable: all \(requests) requests failed to connect\(detail)" }
+}
+
 /// The answer of a search.
 public struct CapacityEstimate: Sendable, Equatable {
     /// Maximum sustainable requests per second; nil when no probe passed.
@@ -136,6 +143,11 @@ public struct CapacitySearch: Sendable {
                 measurement = try await search.runner.probe(request)
             } catch {
                 throw SearchError(request: request, underlying: error, completed: probes)
+            }
+            if measurement.serverUnreachable {
+                let sample = measurement.windowRecords.first?.error.map { ": \($0)" } ?? ""
+                throw SearchError(request: request, underlying: ServerUnreachable(
+                    requests: measurement.windowRecords.count, detail: sample), completed: probes)
             }
             var result = ProbeResult(measurement, slo: search.slo, rules: search.rules)
             result.request = request

@@ -181,6 +181,37 @@ final class CapacitySearchTests: XCTestCase {
         }
     }
 
+    struct RefusingRunner: ProbeRunner {
+        let inner: ScriptedProbeRunner
+        let downFrom: Double
+        func probe(_ request: ProbeRequest) async throws -> ProbeMeasurement {
+            var m = inner.measure(request)
+            if request.rate >= downFrom {
+                m.records = m.records.map {
+                    RequestRecord(id: $0.id, scheduledS: $0.scheduledS, status: .connectionError, error: "connection refused")
+                }
+            }
+            return m
+        }
+    }
+
+    func testUnreachableServerStopsTheSearchAndIsNotCached() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("metron-down-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let cache = ProbeCache(directory: dir, fingerprint: "f")
+        let runner = CachingProbeRunner(inner: RefusingRunner(inner: runner(seed: 1), downFrom: 8), cache: cache, deadlines: .referenceDefault)
+        do {
+            _ = try await CapacitySearch(runner: runner, slo: SLO(), settings: settings()).run()
+            XCTFail("expected the search to stop")
+        } catch let error as SearchError {
+            XCTAssertEqual(error.completed.map(\.rate), [2, 4])
+            XCTAssertTrue(error.description.contains("the server is unreachable: all 480 requests failed to connect: connection refused"),
+                          error.description)
+        }
+        XCTAssertNotNil(cache.load(ProbeRequest(rate: 4)))
+        XCTAssertNil(cache.load(ProbeRequest(rate: 8)), "a probe of a server that was down is measured again next time")
+    }
+
     func testCapacityJSONHasTheContractKeys() async throws {
         let result = try await CapacitySearch(runner: runner(seed: 2), slo: SLO(), settings: settings()).run()
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("metron-capacity-\(UUID().uuidString)")
