@@ -45,6 +45,9 @@ public enum StopReason: String, Sendable, Codable {
     case belowMinRate = "fails_at_min_rate"
     case bisectGranularity = "bisect_granularity_reached"
     case bisectMaxIterations = "bisect_max_iterations_reached"
+    /// No curve fits (a step-like drop), but the bracket between a pass and a failure is already
+    /// narrower than the requested width, and probes above it failed too.
+    case bracketWithinWidth = "bracket_within_requested_width"
 }
 
 /// How the interval was obtained.
@@ -67,6 +70,13 @@ public struct SearchError: Error, CustomStringConvertible {
     }
 }
 
+/// Every request of a probe failed to connect.
+public struct ServerUnreachable: Error, CustomStringConvertible {
+    public var requests: Int
+    public var detail: String
+    public var description: String { "the server is unreachable: all \(requests) requests failed to connect\(detail)" }
+}
+
 /// The answer of a search.
 public struct CapacityEstimate: Sendable, Equatable {
     /// Maximum sustainable requests per second; nil when no probe passed.
@@ -75,6 +85,9 @@ public struct CapacityEstimate: Sendable, Equatable {
     public var ciHigh: Double?
     public var method: IntervalMethod
     public var curve: AttainmentCurve?
+    /// Where a fitted curve crosses the level even when that lies outside the probed range (then it
+    /// is not the answer, only a direction for the next probe).
+    var curveCrossing: Double?
 
     public var relativeWidth: Double? {
         guard let q = maxQPS, q > 0, let lo = ciLow, let hi = ciHigh else { return nil }
@@ -131,6 +144,11 @@ public struct CapacitySearch: Sendable {
             } catch {
                 throw SearchError(request: request, underlying: error, completed: probes)
             }
+            if measurement.serverUnreachable {
+                let sample = measurement.windowRecords.first?.error.map { ": \($0)" } ?? ""
+                throw SearchError(request: request, underlying: ServerUnreachable(
+                    requests: measurement.windowRecords.count, detail: sample), completed: probes)
+            }
             var result = ProbeResult(measurement, slo: search.slo, rules: search.rules)
             result.request = request
             probes.append(result)
@@ -177,6 +195,13 @@ public struct CapacitySearch: Sendable {
                    probes.filter({ (lo...hi).contains($0.rate) }).count >= 2 {
                     return .converged
                 }
+                // A step: no curve, a bracket narrower than asked, and two probes above it failed as well.
+                let (pass, fail) = bracket
+                if estimate.method == .bracket, estimate.curveCrossing == nil, let p = pass, let f = fail,
+                   (f - p) / p <= settings.relativeCIWidth,
+                   probes.filter({ $0.rate > f * 1.001 && !$0.passed }).count >= 2 {
+                    return .bracketWithinWidth
+                }
                 guard budgetLeft else { return .budgetSpent }
                 _ = try await run(nextRate(estimate))
             }
@@ -184,7 +209,8 @@ public struct CapacitySearch: Sendable {
 
         /// The fitted boundary, while the fit knows more than the bracket; otherwise the geometric
         /// middle of the bracket. When a probe already sits at the boundary, step a quarter interval to
-        /// alternate sides (spread around the boundary pins the curve's slope).
+        /// alternate sides (spread around the boundary pins the curve's slope, and keeps probes inside
+        /// the interval).
         func nextRate(_ estimate: CapacityEstimate) -> Double {
             let (pass, fail) = bracket
             // Keep a bracket first: a pass above every failure (or no pass at all) means bracketing again.
@@ -197,17 +223,23 @@ public struct CapacitySearch: Sendable {
             guard estimate.method == .logisticProfile, let q = estimate.maxQPS, let lo = estimate.ciLow,
                   let hi = estimate.ciHigh
             else {
+                let rates = probes.map(\.rate)
+                // The curve crosses outside the probed range (a gentle drop that lucky passes hid):
+                // go and look there, one growth step at a time.
+                if let c = estimate.curveCrossing, let low = rates.min(), let high = rates.max(), c < low || c > high {
+                    return min(max(c, low / settings.growthFactor, settings.minRate), high * settings.growthFactor, settings.maxRate)
+                }
                 // No curve yet: the probes sit on either side of a noisy boundary with nothing on the
                 // drop. Probe a little further above, a little more each time.
                 guard narrow else { return middle }
                 let above = probes.filter { $0.rate > f * 1.001 }.count
-                return min(f * (1 + settings.relativeCIWidth * pow(2, Double(min(above, 3)))), settings.maxRate)
+                return min(f * (1 + settings.relativeCIWidth * pow(2, Double(min(above, 4)))), settings.maxRate)
             }
             guard hi - lo <= f - p || narrow else { return middle }
             // On the fitted boundary; if a probe is already there, a quarter interval to alternate sides.
             var next = q
-            if probes.contains(where: { abs($0.rate - q) <= 0.01 * q }) {
-                let step = min(max((hi - lo) / 4, 0.01 * q), 0.1 * q)
+            if probes.contains(where: { abs($0.rate - q) <= max((hi - lo) / 8, 0.001 * q) }) {
+                let step = min(max((hi - lo) / 4, 0.002 * q), 0.1 * q)
                 next = probes.count % 2 == 0 ? q + step : q - step
             }
             return min(max(next, p / settings.growthFactor, settings.minRate), f * settings.growthFactor, settings.maxRate)
@@ -217,8 +249,10 @@ public struct CapacitySearch: Sendable {
             let level = search.slo.attainmentLevel
             let points = probes.map(\.attainmentPoint)
             let rates = probes.map(\.rate)
+            var crossing: Double?
             if let curve = try? AttainmentCurve.fit(points), let low = rates.min(), let high = rates.max() {
                 let q = curve.rate(atAttainment: level)
+                crossing = q.isFinite ? q : nil
                 // Trust the curve only inside the probed range: beyond it the logistic is a guess.
                 if q > 0, q >= low, q <= high,
                    let ci = curve.profileInterval(atAttainment: level, confidence: settings.confidence, points: points,
@@ -227,7 +261,8 @@ public struct CapacitySearch: Sendable {
                 }
             }
             let (pass, fail) = bracket
-            return CapacityEstimate(maxQPS: pass, ciLow: pass, ciHigh: pass == nil ? nil : fail, method: .bracket, curve: nil)
+            return CapacityEstimate(maxQPS: pass, ciLow: pass, ciHigh: pass == nil ? nil : fail, method: .bracket, curve: nil,
+                                    curveCrossing: crossing)
         }
 
         // MARK: bisect

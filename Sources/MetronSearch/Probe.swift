@@ -56,6 +56,13 @@ public struct ProbeMeasurement: Sendable, Equatable {
     public var windowRecords: [RequestRecord] {
         records.filter { $0.scheduledS >= windowStartS && $0.scheduledS < windowEndS }
     }
+
+    /// Not one request of the window reached the server: it is down, not slow. Such a probe stops the
+    /// search instead of counting as a failure, and is never cached.
+    public var serverUnreachable: Bool {
+        let window = windowRecords
+        return !window.isEmpty && window.allSatisfy { $0.status == .connectionError }
+    }
 }
 
 /// Runs probes. Adapters implement it for the HTTP load generator and the virtual-time serving model;

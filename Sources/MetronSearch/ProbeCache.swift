@@ -100,6 +100,8 @@ public struct CachingProbeRunner: ProbeRunner {
             return cached
         }
         let m = try await inner.probe(request)
+        // A probe against a server that was down says nothing about the server: measure it again next time.
+        if m.serverUnreachable { return m }
         try cache.store(m, summary: RunSummary(
             records: m.windowRecords, targetRate: request.rate, deadlines: deadlines, timerLateness: m.timerLatenessS,
             maxInFlight: m.maxInFlight))

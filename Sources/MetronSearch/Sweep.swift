@@ -123,6 +123,22 @@ public struct SweepRun: Sendable {
     }
 }
 
+extension SweepRun {
+    /// The terminal ranking: one table per (workload, SLO), since capacities under different
+    /// workloads or SLOs are not comparable.
+    public static func rankings(_ searches: [SweepSearch], confidence: Double = 0.95) -> String {
+        var groups: [(key: String, rows: [SystemCapacity])] = []
+        for s in searches {
+            let key = "workload \(s.workload), SLO \(s.slo): \(s.result.slo.description)"
+            let row = s.result.systemCapacity(system: s.system.name, gpus: s.system.gpus, usdPerHour: s.system.usdPerHour)
+            if let i = groups.firstIndex(where: { $0.key == key }) { groups[i].rows.append(row) } else { groups.append((key, [row])) }
+        }
+        let simulated = searches.contains { $0.result.simulated }
+        let banner = simulated ? "SIMULATED: virtual-time serving model, not real servers\n" : ""
+        return banner + groups.map { "\($0.key)\n" + CapacityTable.ranking($0.rows, confidence: confidence) }.joined(separator: "\n")
+    }
+}
+
 extension ProbeResult {
     /// One line per probe for a terminal.
     public var progressLine: String {

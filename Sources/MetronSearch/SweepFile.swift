@@ -417,6 +417,15 @@ struct SweepParser {
         let outputScale = check(m["output_scale"].flatMap { reader.number($0, "\(where_).output_scale", .above(0)) }, "output_scale") ?? 1
         let maxTotal = check(m["max_total_tokens"].flatMap { reader.integer($0, "\(where_).max_total_tokens", atLeast: 2) }, "max_total_tokens")
         let seed = check(m["seed"].flatMap { reader.integer($0, "\(where_).seed", atLeast: 0) }, "seed") ?? 1
+        if let rows = trace, let cap = maxTotal {
+            let fitting = rows.filter { r in
+                Int((Double(r.promptTokens) * promptScale).rounded()) + Int((Double(r.outputTokens) * outputScale).rounded()) <= cap
+            }
+            if fitting.isEmpty {
+                reader.problem(at: m["max_total_tokens"], "\(where_).max_total_tokens: no row of the trace fits in \(cap) tokens (prompt + output)")
+                ok = false
+            }
+        }
         guard ok, let name, let lengths, let arrival else { return nil }
         let spec = WorkloadSpec(arrival: arrival, lengths: lengths, promptScale: promptScale, outputScale: outputScale,
                                 maxTotalTokens: maxTotal, seed: UInt64(seed))
@@ -504,7 +513,7 @@ struct SweepParser {
     // MARK: SLOs
 
     func slo(_ node: Node, _ path: String) -> (name: String, value: SLOSpec)? {
-        let known = ["name", "type", "percentile", "fluidity_target", "tbt_deadline_s", "prefill_model", "reference_system",
+        let known = ["name", "type", "percentile", "quantile", "fluidity_target", "tbt_deadline_s", "prefill_model", "reference_system",
                      "ttft_slack_s", "ttft_deadline_s", "max_error_rate", "ttft", "tbt", "tpot"]
         guard let m = reader.mapping(node, path, known: known, required: ["name"]) else { return nil }
         let name = m["name"].flatMap { reader.name($0, "\(path).name") }
@@ -527,11 +536,11 @@ struct SweepParser {
         switch type {
         case "fluidity":
             unused(["ttft", "tbt", "tpot"], "only ttft_tbt and ttft_tpot SLOs take this key")
-            let p = field("percentile") { reader.number($0, "\(where_).percentile", .above(0), .below(100)) } ?? 99
+            let p = percentile(m, where_, &ok) ?? 99
             let target = field("fluidity_target") { reader.number($0, "\(where_).fluidity_target", .above(0), .atMost(1)) } ?? 0.9
             kind = .fluidity(percentile: p, target: target)
         case let .some(type) where type == "ttft_tbt" || type == "ttft_tpot":
-            unused(["percentile", "fluidity_target"], "only fluidity SLOs take this key")
+            unused(["percentile", "quantile", "fluidity_target"], "only fluidity SLOs take this key")
             let second = type == "ttft_tbt" ? "tbt" : "tpot"
             unused([type == "ttft_tbt" ? "tpot" : "tbt"], "a \(type) SLO takes 'ttft' and '\(second)'")
             for key in ["ttft", second] where m[key] == nil {
@@ -568,11 +577,34 @@ struct SweepParser {
     }
 
     func latency(_ node: Node, _ path: String) -> LatencyLimit? {
-        guard let m = reader.mapping(node, path, known: ["percentile", "limit_s"], required: ["percentile", "limit_s"]) else { return nil }
-        let p = m["percentile"].flatMap { reader.number($0, "\(path).percentile", .above(0), .below(100)) }
+        guard let m = reader.mapping(node, path, known: ["percentile", "quantile", "limit_s"], required: ["limit_s"]) else { return nil }
+        var ok = true
+        let p = percentile(m, path, &ok)
+        if m["percentile"] == nil && m["quantile"] == nil {
+            reader.problem(at: node, "\(path): missing required key 'percentile' (0 < p < 100) or 'quantile' (0 < q < 1)")
+        }
         let limit = m["limit_s"].flatMap { reader.number($0, "\(path).limit_s", .above(0), unit: "seconds") }
-        guard let p, let limit else { return nil }
+        guard ok, let p, let limit else { return nil }
         return LatencyLimit(percentile: p, limitS: limit)
+    }
+
+    /// `percentile: 99` or, equivalently, `quantile: 0.99`; nil when neither is given.
+    func percentile(_ m: [String: Node], _ path: String, _ ok: inout Bool) -> Double? {
+        switch (m["percentile"], m["quantile"]) {
+        case (nil, nil): return nil
+        case (_?, _?):
+            reader.problem(at: m["quantile"], "\(path): give either 'percentile' or 'quantile', not both")
+            ok = false
+            return nil
+        case let (p?, nil):
+            let v = reader.number(p, "\(path).percentile", .above(0), .below(100))
+            if v == nil { ok = false }
+            return v
+        case let (nil, q?):
+            let v = reader.number(q, "\(path).quantile", .above(0), .below(1)).map { $0 * 100 }
+            if v == nil { ok = false }
+            return v
+        }
     }
 
     // MARK: settings

@@ -79,6 +79,19 @@ final class CapacitySearchTests: XCTestCase {
         XCTAssertEqual(result.ciHigh, 5.005)
     }
 
+    func testStepDropStopsOnANarrowBracket() async throws {
+        let step = ScriptedProbeRunner(attainment: { $0 < 5 ? 1 : 0 })
+        let result = try await CapacitySearch(runner: step, slo: SLO(), settings: settings()).run()
+        XCTAssertEqual(result.stopReason, .bracketWithinWidth)
+        XCTAssertEqual(result.intervalMethod, .bracket)
+        let lo = try XCTUnwrap(result.ciLow), hi = try XCTUnwrap(result.ciHigh)
+        XCTAssertLessThan(lo, 5)
+        XCTAssertGreaterThanOrEqual(hi, 5)
+        XCTAssertLessThanOrEqual((hi - lo) / lo, 0.1)
+        XCTAssertEqual(result.maxQPS, lo)
+        XCTAssertTrue(result.warnings.contains { $0.contains("bracket between probes") })
+    }
+
     func testInvalidProbesNeverPass() async throws {
         // Every request meets its deadlines, but above 5 req/s the client sends only 70 % of the load.
         let r = ScriptedProbeRunner(attainment: { _ in 1 }, sendRateFactor: { $0 > 5 ? 0.7 : 1 })
@@ -166,6 +179,37 @@ final class CapacitySearchTests: XCTestCase {
             XCTAssertEqual(error.completed.map(\.rate), [2, 4])
             XCTAssertTrue(error.description.contains("8.000 req/s could not be run"), error.description)
         }
+    }
+
+    struct RefusingRunner: ProbeRunner {
+        let inner: ScriptedProbeRunner
+        let downFrom: Double
+        func probe(_ request: ProbeRequest) async throws -> ProbeMeasurement {
+            var m = inner.measure(request)
+            if request.rate >= downFrom {
+                m.records = m.records.map {
+                    RequestRecord(id: $0.id, scheduledS: $0.scheduledS, status: .connectionError, error: "connection refused")
+                }
+            }
+            return m
+        }
+    }
+
+    func testUnreachableServerStopsTheSearchAndIsNotCached() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("metron-down-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let cache = ProbeCache(directory: dir, fingerprint: "f")
+        let runner = CachingProbeRunner(inner: RefusingRunner(inner: runner(seed: 1), downFrom: 8), cache: cache, deadlines: .referenceDefault)
+        do {
+            _ = try await CapacitySearch(runner: runner, slo: SLO(), settings: settings()).run()
+            XCTFail("expected the search to stop")
+        } catch let error as SearchError {
+            XCTAssertEqual(error.completed.map(\.rate), [2, 4])
+            XCTAssertTrue(error.description.contains("the server is unreachable: all 480 requests failed to connect: connection refused"),
+                          error.description)
+        }
+        XCTAssertNotNil(cache.load(ProbeRequest(rate: 4)))
+        XCTAssertNil(cache.load(ProbeRequest(rate: 8)), "a probe of a server that was down is measured again next time")
     }
 
     func testCapacityJSONHasTheContractKeys() async throws {

@@ -208,6 +208,22 @@ final class SweepFileTests: XCTestCase {
         XCTAssertTrue(p[0].message.contains("bad.csv:2: num_decode_tokens must be a whole number"), p[0].message)
     }
 
+    func testQuantileIsAnAlternativeToPercentile() throws {
+        let sweep = try parse(replacing("    percentile: 99\n    fluidity_target", with: "    quantile: 0.95\n    fluidity_target")
+            .replacingOccurrences(of: "ttft: {percentile: 99, limit_s: 2}", with: "ttft: {quantile: 0.9, limit_s: 2}"))
+        XCTAssertEqual(sweep.slos[0].kind, .fluidity(percentile: 95, target: 0.9))
+        XCTAssertEqual(sweep.slos[1].kind, .ttftTBT(ttft: LatencyLimit(percentile: 90, limitS: 2), tbt: LatencyLimit(percentile: 95, limitS: 0.05)))
+        let both = problems(replacing("    percentile: 99\n    fluidity_target", with: "    percentile: 99\n    quantile: 1.5\n    fluidity_target"))
+        XCTAssertEqual(both.map(\.message), ["slos[0] ('p99-fluidity'): give either 'percentile' or 'quantile', not both"])
+        let neither = problems(replacing("ttft: {percentile: 99, limit_s: 2}", with: "ttft: {limit_s: 2}"))
+        XCTAssertEqual(neither.map(\.message), ["slos[1] ('latency').ttft: missing required key 'percentile' (0 < p < 100) or 'quantile' (0 < q < 1)"])
+    }
+
+    func testTraceRowsMustFitTheTokenCap() {
+        let p = problems(replacing("max_total_tokens: 4096", with: "max_total_tokens: 100"))
+        XCTAssertEqual(p.map(\.message), ["workloads[1] ('replay').max_total_tokens: no row of the trace fits in 100 tokens (prompt + output)"])
+    }
+
     func testURLThatDoesNotParse() {
         for bad in ["htp//llm.example.com", "ftp://llm.example.com", "https://", "not a url"] {
             let p = problems(replacing("url: https://llm.example.com/v1", with: "url: \"\(bad)\""))

@@ -83,7 +83,9 @@ final class SweepRunTests: XCTestCase {
         XCTAssertEqual(csv.count, 3)
         XCTAssertTrue(csv[1].hasPrefix("big,"))
         let rows = SweepRun.rows(searches, sweep: run.sweep)
-        let ranking = CapacityTable.ranking(rows)
+        XCTAssertEqual(rows.map(\.system), ["big", "small"])
+        let ranking = SweepRun.rankings(searches)
+        XCTAssertTrue(ranking.hasPrefix("workload chat, SLO p99: P99 fluidity-index >= 0.9"), ranking)
         XCTAssertTrue(ranking.contains("higher than small (intervals apart)"), ranking)
     }
 
