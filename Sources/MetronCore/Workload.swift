@@ -9,8 +9,21 @@ public enum ArrivalProcess: Sendable, Equatable {
     case gamma(cv: Double)
     /// Equal gaps.
     case constant
-    /// Replay offsets (seconds from the start) from a trace; the rate scales time when given.
+    /// Replay arrival offsets (seconds) from a trace, keeping their sub-second pattern: time is
+    /// stretched or compressed so that the trace's mean rate becomes the requested rate, and the
+    /// trace repeats when the run is longer than it.
     case trace(offsets: [Double])
+}
+
+extension ArrivalProcess {
+    /// A trace's own mean rate: arrivals over their span plus one mean gap (the gap that separates
+    /// one repetition of the trace from the next). Nil for other processes.
+    public var traceRate: Double? {
+        guard case let .trace(offsets) = self, let first = offsets.min(), let last = offsets.max(), last > first
+        else { return nil }
+        let n = Double(offsets.count)
+        return n / ((last - first) * n / (n - 1))
+    }
 }
 
 /// How many tokens a request has, for prompts or outputs.
@@ -99,6 +112,11 @@ extension WorkloadSpec {
         guard promptScale > 0, outputScale > 0 else { throw WorkloadError.invalid("scale factors must be positive") }
         if case let .distributions(p, o) = lengths { try p.validate("prompt"); try o.validate("output") }
         if case let .trace(rows) = lengths, rows.isEmpty { throw WorkloadError.invalid("length trace has no rows") }
+        if case let .trace(offsets) = arrival {
+            guard offsets.count >= 2, offsets.allSatisfy({ $0.isFinite }), offsets.max()! > offsets.min()! else {
+                throw WorkloadError.invalid("an arrival trace needs at least two distinct finite arrival times")
+            }
+        }
     }
 
     func arrivalTimes(rate: Double, duration: Double) -> [Double] {
@@ -107,7 +125,19 @@ extension WorkloadSpec {
         times.reserveCapacity(Int(rate * duration * 1.2) + 16)
         switch arrival {
         case let .trace(offsets):
-            return offsets.filter { $0 >= 0 && $0 < duration }.sorted()
+            let sorted = offsets.sorted()
+            guard let first = sorted.first, let nativeRate = arrival.traceRate else { return [] }
+            let span = Double(sorted.count) / nativeRate
+            let scale = nativeRate / rate
+            var pass = 0.0
+            while true {
+                for t in sorted {
+                    let scaled = pass + (t - first) * scale
+                    if scaled >= duration { return times }
+                    times.append(scaled)
+                }
+                pass += span * scale
+            }
         case .constant:
             var t = 0.0, i = 0
             while t < duration { times.append(t); i += 1; t = Double(i) / rate }

@@ -119,7 +119,8 @@ struct RunCommand: AsyncParsableCommand {
         let target = target(apiKey: try apiKey())
         let spec = try workload.spec()
         let measured = warmup + duration
-        let planRate = rate ?? 1
+        // A trace replays at its own pace unless a rate is asked for.
+        let planRate = rate ?? spec.arrival.traceRate ?? 1
         let plan: [PlannedRequest]
         do { plan = try spec.plan(rate: planRate, duration: measured) } catch { throw ValidationError("\(error)") }
         guard !plan.isEmpty else { throw ValidationError("the workload plans no request in \(measured) s") }

@@ -27,9 +27,15 @@ final class WorkloadTests: XCTestCase {
         XCTAssertEqual(plan.map(\.id), Array(0..<8))
     }
 
-    func testTraceArrivalsKeepSubSecondPrecision() throws {
-        let plan = try WorkloadSpec(arrival: .trace(offsets: [0.125, 0.5, 1.75, 9])).plan(rate: 1, duration: 5)
-        XCTAssertEqual(plan.map(\.arrival), [0.125, 0.5, 1.75])
+    func testTraceArrivalsKeepTheirPatternScaledToTheRate() throws {
+        // Four arrivals over 3 s: a mean rate of 4 / 4 s (one gap added between repetitions) = 1/s.
+        let offsets = [10.0, 10.25, 10.5, 13]
+        let same = try WorkloadSpec(arrival: .trace(offsets: offsets)).plan(rate: 1, duration: 8)
+        XCTAssertEqual(same.map(\.arrival), [0, 0.25, 0.5, 3, 4, 4.25, 4.5, 7])
+        let twice = try WorkloadSpec(arrival: .trace(offsets: offsets)).plan(rate: 2, duration: 4)
+        XCTAssertEqual(twice.map(\.arrival), [0, 0.125, 0.25, 1.5, 2, 2.125, 2.25, 3.5])
+        XCTAssertThrowsError(try WorkloadSpec(arrival: .trace(offsets: [1])).plan(rate: 1, duration: 1))
+        XCTAssertThrowsError(try WorkloadSpec(arrival: .trace(offsets: [2, 2])).plan(rate: 1, duration: 1))
     }
 
     func testSameSeedSameLengthsAtEveryRate() throws {
