@@ -105,12 +105,29 @@ public struct SimulatorConfig: Codable, Sendable, Equatable {
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.init(
-            hardware: try c.decode(HardwareProfile.self, forKey: .hardware),
-            model: try c.decode(ModelProfile.self, forKey: .model),
+            hardware: try Self.decodeProfile(
+                c, .hardware, named: HardwareProfile.named, known: HardwareProfile.builtIn.map(\.name)),
+            model: try Self.decodeProfile(
+                c, .model, named: ModelProfile.named, known: ModelProfile.builtIn.map(\.name)),
             tensorParallel: try c.decodeIfPresent(Int.self, forKey: .tensorParallel) ?? 1,
             scheduler: try c.decodeIfPresent(SchedulerConfig.self, forKey: .scheduler) ?? SchedulerConfig(kind: .vllm),
             efficiency: try c.decodeIfPresent(EfficiencyConstants.self, forKey: .efficiency) ?? .standard,
             seed: try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? 1)
+    }
+
+    /// A profile given whole, or by a built-in profile's name ("hardware: H100").
+    private static func decodeProfile<P: Decodable>(
+        _ c: KeyedDecodingContainer<CodingKeys>, _ key: CodingKeys, named: (String) -> P?, known: [String]
+    ) throws -> P {
+        if let name = try? c.decode(String.self, forKey: key) {
+            guard let profile = named(name) else {
+                throw DecodingError.dataCorruptedError(
+                    forKey: key, in: c,
+                    debugDescription: "unknown built-in \(key.stringValue) \(name); known: \(known.joined(separator: ", "))")
+            }
+            return profile
+        }
+        return try c.decode(P.self, forKey: key)
     }
 
     /// The cost model, after checking every part of the configuration (all problems reported together).

@@ -329,6 +329,15 @@ final class ServingModelTests: XCTestCase {
         let again = try JSONDecoder().decode(SimulatorConfig.self, from: JSONEncoder().encode(cfg))
         XCTAssertEqual(again, cfg)
 
+        let byName = try JSONDecoder().decode(
+            SimulatorConfig.self, from: Data(#"{"hardware": "H100", "model": "llama-3-8b", "tensor_parallel": 2}"#.utf8))
+        XCTAssertEqual(byName.hardware, .h100)
+        XCTAssertEqual(byName.model, .llama3_8b)
+        XCTAssertEqual(byName.scheduler.kind, .vllm)
+        XCTAssertThrowsError(
+            try JSONDecoder().decode(SimulatorConfig.self, from: Data(#"{"hardware": "TPU", "model": "llama-3-8b"}"#.utf8))
+        ) { XCTAssertTrue("\($0)".contains("unknown built-in hardware TPU"), "\($0)") }
+
         var bad = cfg
         bad.model.kvHeads = 3
         bad.tensorParallel = 0
