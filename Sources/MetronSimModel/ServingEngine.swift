@@ -161,8 +161,10 @@ public struct ServingRequest: Sendable, Equatable {
 public enum Rejection: Error, Sendable, Equatable, CustomStringConvertible {
     case tooLong(tokens: Int, limit: Int)
     case exceedsKVCache(tokens: Int, capacity: Int)
-    case exceedsBatchedTokens(promptTokens: Int, limit: Int)
+    case exceedsBatchedTokens(tokens: Int, limit: Int)
     case empty
+    /// The server is shutting down.
+    case stopping
 
     public var description: String {
         switch self {
@@ -170,10 +172,12 @@ public enum Rejection: Error, Sendable, Equatable, CustomStringConvertible {
             return "this model's maximum context length is \(limit) tokens; the request needs \(tokens)"
         case let .exceedsKVCache(tokens, capacity):
             return "the request needs \(tokens) tokens of KV cache; the server holds \(capacity)"
-        case let .exceedsBatchedTokens(prompt, limit):
-            return "the prompt has \(prompt) tokens; at most \(limit) are batched per iteration"
+        case let .exceedsBatchedTokens(tokens, limit):
+            return "prompt plus output is \(tokens) tokens; at most \(limit) are prefilled in one iteration"
         case .empty:
             return "prompt and output must each have at least one token"
+        case .stopping:
+            return "the server is stopping"
         }
     }
 }
@@ -271,7 +275,7 @@ public struct ServingEngine: Sendable {
         }
         // A preempted request re-prefills its prompt plus output, so the whole sequence must fit a batch.
         if config.scheduler.kind == .vllm, total > maxBatchedTokens {
-            return .exceedsBatchedTokens(promptTokens: promptTokens, limit: maxBatchedTokens)
+            return .exceedsBatchedTokens(tokens: total, limit: maxBatchedTokens)
         }
         return nil
     }

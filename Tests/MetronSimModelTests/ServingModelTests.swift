@@ -235,6 +235,15 @@ final class ServingModelTests: XCTestCase {
         XCTAssertEqual(records[0].httpStatus, 400)
         XCTAssertTrue(records[0].error?.contains("maximum context length is 8192") ?? false)
         XCTAssertEqual(records[1].status, .ok)
+
+        // With vllm a preempted request re-prefills prompt plus output in one iteration, so both must fit.
+        let capped = config(SchedulerConfig(kind: .vllm, maxBatchedTokens: 1000))
+        let engine = try ServingEngine(config: capped)
+        XCTAssertEqual(
+            engine.rejection(promptTokens: 900, outputTokens: 200), .exceedsBatchedTokens(tokens: 1100, limit: 1000))
+        XCTAssertNil(engine.rejection(promptTokens: 800, outputTokens: 200))
+        let chunked = try ServingEngine(config: config(SchedulerConfig(kind: .sarathi, maxBatchedTokens: 1000)))
+        XCTAssertNil(chunked.rejection(promptTokens: 900, outputTokens: 200))
     }
 
     func testDrainLimitCancelsUnfinishedRequests() throws {
