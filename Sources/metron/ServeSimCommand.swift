@@ -76,7 +76,8 @@ struct ServeSimCommand: AsyncParsableCommand {
     @Option(help: "Length of a slow-headers delay.")
     var slowHeadersSeconds = 1.0
 
-    @Flag(help: "Print the model's Yi-34B prefill times on 2 x H100 next to the paper's, then exit.")
+    @Flag(
+        help: "Print the model's Yi-34B prefill times on 2 x H100 next to the paper's, and figures for some deployments, then exit.")
     var printCalibration = false
 
     /// Bad flags exit with status 2 (the usual status for a command-line usage error), every problem listed.
@@ -185,6 +186,8 @@ struct ServeSimCommand: AsyncParsableCommand {
         if printCalibration {
             print("Yi-34B prefill on 2 x H100 (paper's figure vs this model):")
             print(Calibration.table(try Calibration.yi34bPrefill()))
+            print("\nStandard constants on some deployments:")
+            print(try Calibration.deploymentTable())
             return
         }
         let signals = TerminationSignals()

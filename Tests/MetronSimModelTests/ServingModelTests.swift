@@ -305,6 +305,12 @@ final class ServingModelTests: XCTestCase {
         }
     }
 
+    func testEverySampleDeploymentFits() throws {
+        let table = try Calibration.deploymentTable()
+        XCTAssertEqual(table.split(separator: "\n").count, 2 + Calibration.sampleDeployments.count)
+        XCTAssertTrue(table.contains("| llama-3-8b on 1 × H100-80GB | 411520 |"), table)
+    }
+
     func testProfilesByNameAndFromJSON() throws {
         XCTAssertEqual(HardwareProfile.named("h100"), .h100)
         XCTAssertEqual(HardwareProfile.named("A100_80GB"), .a100)
