@@ -28,7 +28,7 @@ let package = Package(
         .target(name: "MetronSimModel", dependencies: ["MetronCore"]),
         // The simulator's HTTP front on SwiftNIO.
         .target(name: "MetronSim", dependencies: [
-            "MetronSimModel", "MetronCore",
+            "MetronSimModel", "MetronCore", "MetronStats",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -47,7 +47,7 @@ final class EngineDriver {
 
     /// Queues a request whose tokens go to `sink`.
     func submit(number: Int, promptTokens: Int, outputTokens: Int, sink: any TokenSink) -> Rejection? {
-        guard !stopped else { return .empty }
+        guard !stopped else { return .stopping }
         if let why = engine.submit(ServingRequest(id: number, promptTokens: promptTokens, outputTokens: outputTokens)) {
             return why
         }

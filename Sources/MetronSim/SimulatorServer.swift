@@ -63,7 +63,10 @@ public final class SimulatorServer: Sendable {
     private let channel: any Channel
     private let driver: NIOLoopBound<EngineDriver>
 
-    private init(url: String, port: Int, group: MultiThreadedEventLoopGroup, channel: any Channel, driver: NIOLoopBound<EngineDriver>) {
+    private init(
+        url: String, port: Int, group: MultiThreadedEventLoopGroup, channel: any Channel,
+        driver: NIOLoopBound<EngineDriver>
+    ) {
         self.url = url
         self.port = port
         self.group = group
@@ -94,7 +97,8 @@ public final class SimulatorServer: Sendable {
                 .bind(host: options.host, port: options.port).get()
             let port = channel.localAddress?.port ?? options.port
             let host = options.host.contains(":") ? "[\(options.host)]" : options.host
-            return SimulatorServer(url: "http://\(host):\(port)", port: port, group: group, channel: channel, driver: driver)
+            return SimulatorServer(
+                url: "http://\(host):\(port)", port: port, group: group, channel: channel, driver: driver)
         } catch {
             try? await group.shutdownGracefully()
             throw error

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The model's prefill times against published measurements.
 public enum Calibration {
     public struct Row: Sendable, Equatable {
@@ -30,6 +32,32 @@ public enum Calibration {
             lines.append(
                 pad(String(row.promptTokens), 13) + "  " + pad(format(row.measuredS), 7) + "  "
                     + pad(format(row.modelS), 7) + "  " + (error >= 0 ? "+" : "") + String(Int(error)) + " %")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// Deployments worth a glance: each fits its GPUs with the standard constants.
+    public static let sampleDeployments: [(hardware: HardwareProfile, model: ModelProfile, tensorParallel: Int)] = [
+        (.a100, .llama3_8b, 1), (.h100, .llama3_8b, 1), (.h200, .llama3_8b, 1), (.l40s, .llama3_8b, 1),
+        (.h100, .llama3_70b, 4), (.a100, .llama3_70b, 4), (.h100, .mixtral8x7b, 2), (.h100, .yi34b, 2),
+        (.l40s, .yi34b, 4),
+    ]
+
+    /// A Markdown table of KV-cache capacity, prefill and decode times of `sampleDeployments`.
+    public static func deploymentTable(efficiency: EfficiencyConstants = .standard) throws -> String {
+        func ms(_ seconds: Double) -> String { String(format: "%.1f ms", seconds * 1000) }
+        var lines = [
+            "| deployment | KV cache tokens | prefill 1K | prefill 8K | decode, batch 1 (1K ctx) | decode, batch 64 (1K ctx) |",
+            "|---|---|---|---|---|---|",
+        ]
+        for (h, m, tp) in sampleDeployments {
+            let c = try CostModel(hardware: h, model: m, tensorParallel: tp, efficiency: efficiency)
+            let cells = [
+                "\(m.name) on \(tp) × \(h.name)", "\(c.kvCacheTokens)", ms(c.prefillTime(promptTokens: 1024)),
+                ms(c.prefillTime(promptTokens: 8192)), ms(c.decodeTime(batch: 1, context: 1024)),
+                ms(c.decodeTime(batch: 64, context: 1024)),
+            ]
+            lines.append("| " + cells.joined(separator: " | ") + " |")
         }
         return lines.joined(separator: "\n")
     }

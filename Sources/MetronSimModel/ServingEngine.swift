@@ -105,12 +105,29 @@ public struct SimulatorConfig: Codable, Sendable, Equatable {
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.init(
-            hardware: try c.decode(HardwareProfile.self, forKey: .hardware),
-            model: try c.decode(ModelProfile.self, forKey: .model),
+            hardware: try Self.decodeProfile(
+                c, .hardware, named: HardwareProfile.named, known: HardwareProfile.builtIn.map(\.name)),
+            model: try Self.decodeProfile(
+                c, .model, named: ModelProfile.named, known: ModelProfile.builtIn.map(\.name)),
             tensorParallel: try c.decodeIfPresent(Int.self, forKey: .tensorParallel) ?? 1,
             scheduler: try c.decodeIfPresent(SchedulerConfig.self, forKey: .scheduler) ?? SchedulerConfig(kind: .vllm),
             efficiency: try c.decodeIfPresent(EfficiencyConstants.self, forKey: .efficiency) ?? .standard,
             seed: try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? 1)
+    }
+
+    /// A profile given whole, or by a built-in profile's name ("hardware: H100").
+    private static func decodeProfile<P: Decodable>(
+        _ c: KeyedDecodingContainer<CodingKeys>, _ key: CodingKeys, named: (String) -> P?, known: [String]
+    ) throws -> P {
+        if let name = try? c.decode(String.self, forKey: key) {
+            guard let profile = named(name) else {
+                throw DecodingError.dataCorruptedError(
+                    forKey: key, in: c,
+                    debugDescription: "unknown built-in \(key.stringValue) \(name); known: \(known.joined(separator: ", "))")
+            }
+            return profile
+        }
+        return try c.decode(P.self, forKey: key)
     }
 
     /// The cost model, after checking every part of the configuration (all problems reported together).
@@ -144,8 +161,10 @@ public struct ServingRequest: Sendable, Equatable {
 public enum Rejection: Error, Sendable, Equatable, CustomStringConvertible {
     case tooLong(tokens: Int, limit: Int)
     case exceedsKVCache(tokens: Int, capacity: Int)
-    case exceedsBatchedTokens(promptTokens: Int, limit: Int)
+    case exceedsBatchedTokens(tokens: Int, limit: Int)
     case empty
+    /// The server is shutting down.
+    case stopping
 
     public var description: String {
         switch self {
@@ -153,10 +172,12 @@ public enum Rejection: Error, Sendable, Equatable, CustomStringConvertible {
             return "this model's maximum context length is \(limit) tokens; the request needs \(tokens)"
         case let .exceedsKVCache(tokens, capacity):
             return "the request needs \(tokens) tokens of KV cache; the server holds \(capacity)"
-        case let .exceedsBatchedTokens(prompt, limit):
-            return "the prompt has \(prompt) tokens; at most \(limit) are batched per iteration"
+        case let .exceedsBatchedTokens(tokens, limit):
+            return "prompt plus output is \(tokens) tokens; at most \(limit) are prefilled in one iteration"
         case .empty:
             return "prompt and output must each have at least one token"
+        case .stopping:
+            return "the server is stopping"
         }
     }
 }
@@ -254,7 +275,7 @@ public struct ServingEngine: Sendable {
         }
         // A preempted request re-prefills its prompt plus output, so the whole sequence must fit a batch.
         if config.scheduler.kind == .vllm, total > maxBatchedTokens {
-            return .exceedsBatchedTokens(promptTokens: promptTokens, limit: maxBatchedTokens)
+            return .exceedsBatchedTokens(tokens: total, limit: maxBatchedTokens)
         }
         return nil
     }

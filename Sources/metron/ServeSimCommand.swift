@@ -14,20 +14,27 @@ struct ServeSimCommand: AsyncParsableCommand {
             cleanly on SIGINT or SIGTERM. The formulas, constants and endpoints are in docs/SIMULATOR.md.
             """)
 
-    @Option(help: "GPU profile: \(HardwareProfile.builtIn.map(\.name).joined(separator: ", ")).")
-    var hardware = "H100"
+    @Option(help: "GPU profile: \(HardwareProfile.builtIn.map(\.name).joined(separator: ", ")) (default H100).")
+    var hardware: String?
 
-    @Option(help: "Model profile: \(ModelProfile.builtIn.map(\.name).joined(separator: ", ")).")
-    var model = "llama-3-8b"
+    @Option(help: "Model profile: \(ModelProfile.builtIn.map(\.name).joined(separator: ", ")) (default llama-3-8b).")
+    var model: String?
 
-    @Option(help: "Scheduler: vllm (prefill-first) or sarathi (chunked prefill).")
-    var scheduler = "vllm"
+    @Option(help: "Scheduler: vllm (prefill-first, the default) or sarathi (chunked prefill).")
+    var scheduler: String?
 
-    @Option(name: .customLong("tp"), help: "Tensor-parallel degree (GPUs).")
-    var tensorParallel = 1
+    @Option(name: .customLong("tp"), help: "Tensor-parallel degree (GPUs, default 1).")
+    var tensorParallel: Int?
 
-    @Option(help: "Most sequences running at once.")
-    var maxBatchSize = 256
+    @Option(help: "Most sequences running at once (default 256).")
+    var maxBatchSize: Int?
+
+    @Option(
+        help: """
+            A JSON simulator configuration (hardware, model, tensor_parallel, scheduler, efficiency, seed; \
+            see docs/SIMULATOR.md) instead of the profile and scheduler flags.
+            """)
+    var config: String?
 
     @Option(help: "vllm: most prompt tokens per prefill iteration (default: the model's maximum length).")
     var maxBatchedTokens: Int?
@@ -37,8 +44,8 @@ struct ServeSimCommand: AsyncParsableCommand {
         help: "sarathi: tokens per iteration, decodes included (default 512).")
     var tokenBudget: Int?
 
-    @Option(help: "Seed of the injected faults.")
-    var seed: UInt64 = 1
+    @Option(help: "Seed of the injected faults (default 1, or the configuration file's).")
+    var seed: UInt64?
 
     @Option(help: "Address to bind.")
     var host = "127.0.0.1"
@@ -69,7 +76,8 @@ struct ServeSimCommand: AsyncParsableCommand {
     @Option(help: "Length of a slow-headers delay.")
     var slowHeadersSeconds = 1.0
 
-    @Flag(help: "Print the model's Yi-34B prefill times on 2 x H100 next to the paper's, then exit.")
+    @Flag(
+        help: "Print the model's Yi-34B prefill times on 2 x H100 next to the paper's, and figures for some deployments, then exit.")
     var printCalibration = false
 
     /// Bad flags exit with status 2 (the usual status for a command-line usage error), every problem listed.
@@ -86,19 +94,6 @@ struct ServeSimCommand: AsyncParsableCommand {
 
     /// The server options, with every problem of the flags reported together.
     func options() throws -> SimulatorServerOptions {
-        var problems: [String] = []
-        let hardwareProfile = HardwareProfile.named(hardware)
-        if hardwareProfile == nil {
-            problems.append(
-                "unknown --hardware \(hardware); choose one of \(HardwareProfile.builtIn.map(\.name).joined(separator: ", "))")
-        }
-        let modelProfile = ModelProfile.named(model)
-        if modelProfile == nil {
-            problems.append(
-                "unknown --model \(model); choose one of \(ModelProfile.builtIn.map(\.name).joined(separator: ", "))")
-        }
-        let kind = SchedulerKind(rawValue: scheduler.lowercased())
-        if kind == nil { problems.append("unknown --scheduler \(scheduler); choose vllm or sarathi") }
         var faults = FaultConfig()
         faults.errorRate = errorRate
         faults.disconnectRate = disconnectRate
@@ -108,21 +103,14 @@ struct ServeSimCommand: AsyncParsableCommand {
         faults.noDoneRate = noDoneRate
         faults.slowHeadersRate = slowHeadersRate
         faults.slowHeadersSeconds = slowHeadersSeconds
-        if kind == .sarathi, maxBatchedTokens != nil {
-            problems.append("--max-batched-tokens applies to the vllm scheduler; sarathi uses --token-budget")
+        var problems: [String] = []
+        var config: SimulatorConfig
+        do {
+            config = try self.config.map(loadConfig) ?? configFromFlags()
+        } catch let error as ValidationError {
+            throw ValidationError(([error.message] + faults.problems()).joined(separator: "\n"))
         }
-        if kind == .vllm, tokenBudget != nil {
-            problems.append("--token-budget/--chunk-size applies to the sarathi scheduler; vllm uses --max-batched-tokens")
-        }
-        guard let hardwareProfile, let modelProfile, let kind else {
-            throw ValidationError((problems + faults.problems()).joined(separator: "\n"))
-        }
-        let config = SimulatorConfig(
-            hardware: hardwareProfile, model: modelProfile, tensorParallel: tensorParallel,
-            scheduler: SchedulerConfig(
-                kind: kind, maxBatchSize: maxBatchSize, maxBatchedTokens: maxBatchedTokens,
-                tokenBudget: tokenBudget ?? 512),
-            seed: seed)
+        if let seed { config.seed = seed }
         let options = SimulatorServerOptions(
             simulator: config, host: host, port: port, truthLogPath: truthLog, faults: faults,
             servedModelName: servedModelName)
@@ -137,50 +125,129 @@ struct ServeSimCommand: AsyncParsableCommand {
         return options
     }
 
+    /// The deployment from the profile and scheduler flags.
+    private func configFromFlags() throws -> SimulatorConfig {
+        var problems: [String] = []
+        let hardwareName = hardware ?? "H100", modelName = model ?? "llama-3-8b"
+        let hardwareProfile = HardwareProfile.named(hardwareName)
+        if hardwareProfile == nil {
+            problems.append(
+                "unknown --hardware \(hardwareName); choose one of \(HardwareProfile.builtIn.map(\.name).joined(separator: ", "))")
+        }
+        let modelProfile = ModelProfile.named(modelName)
+        if modelProfile == nil {
+            problems.append(
+                "unknown --model \(modelName); choose one of \(ModelProfile.builtIn.map(\.name).joined(separator: ", "))")
+        }
+        let kind = SchedulerKind(rawValue: (scheduler ?? "vllm").lowercased())
+        if kind == nil { problems.append("unknown --scheduler \(scheduler ?? ""); choose vllm or sarathi") }
+        if kind == .sarathi, maxBatchedTokens != nil {
+            problems.append("--max-batched-tokens applies to the vllm scheduler; sarathi uses --token-budget")
+        }
+        if kind == .vllm, tokenBudget != nil {
+            problems.append("--token-budget/--chunk-size applies to the sarathi scheduler; vllm uses --max-batched-tokens")
+        }
+        guard let hardwareProfile, let modelProfile, let kind, problems.isEmpty else {
+            throw ValidationError(problems.joined(separator: "\n"))
+        }
+        return SimulatorConfig(
+            hardware: hardwareProfile, model: modelProfile, tensorParallel: tensorParallel ?? 1,
+            scheduler: SchedulerConfig(
+                kind: kind, maxBatchSize: maxBatchSize ?? 256, maxBatchedTokens: maxBatchedTokens,
+                tokenBudget: tokenBudget ?? 512))
+    }
+
+    /// The deployment from a JSON file; the flags it replaces must not be given too.
+    private func loadConfig(_ path: String) throws -> SimulatorConfig {
+        let replaced: [(String, Bool)] = [
+            ("--hardware", hardware != nil), ("--model", model != nil), ("--scheduler", scheduler != nil),
+            ("--tp", tensorParallel != nil), ("--max-batch-size", maxBatchSize != nil),
+            ("--max-batched-tokens", maxBatchedTokens != nil), ("--token-budget", tokenBudget != nil),
+        ]
+        let clashes = replaced.filter(\.1).map(\.0)
+        if !clashes.isEmpty {
+            throw ValidationError("--config sets the deployment; drop \(clashes.joined(separator: ", "))")
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ValidationError("--config \(path): no such file or not readable")
+        }
+        do {
+            return try JSONDecoder().decode(SimulatorConfig.self, from: data)
+        } catch let DecodingError.keyNotFound(key, context) {
+            throw ValidationError("--config \(path): missing \(fieldPath(context.codingPath + [key]))")
+        } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context),
+            let DecodingError.dataCorrupted(context)
+        {
+            throw ValidationError("--config \(path): \(fieldPath(context.codingPath)): \(context.debugDescription)")
+        }
+    }
+
     func run() async throws {
         if printCalibration {
             print("Yi-34B prefill on 2 x H100 (paper's figure vs this model):")
             print(Calibration.table(try Calibration.yi34bPrefill()))
+            print("\nStandard constants on some deployments:")
+            print(try Calibration.deploymentTable())
             return
         }
+        let signals = TerminationSignals()
         let server = try await SimulatorServer.start(try options())
         // Unbuffered, so a parent process reading the pipe sees the line at once.
         FileHandle.standardOutput.write(Data("listening on \(server.url)\n".utf8))
-        let signal = await waitForTermination()
+        let signal = await signals.wait()
         FileHandle.standardError.write(Data("serve-sim: signal \(signal), stopping\n".utf8))
         try await server.stop()
     }
 }
 
-/// Resumes a continuation once, whichever signal comes first.
-private final class SignalWaiter: Sendable {
-    private let pending = Mutex<CheckedContinuation<Int32, Never>?>(nil)
-
-    func set(_ continuation: CheckedContinuation<Int32, Never>) { pending.withLock { $0 = continuation } }
-
-    func fire(_ signal: Int32) {
-        pending.withLock { continuation in
-            continuation?.resume(returning: signal)
-            continuation = nil
-        }
-    }
+/// A decoding path as `model.hidden_size`.
+private func fieldPath(_ path: [any CodingKey]) -> String {
+    path.isEmpty ? "the top level" : path.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
 }
 
-/// Suspends until SIGINT or SIGTERM arrives; returns its number.
-private func waitForTermination() async -> Int32 {
-    let waiter = SignalWaiter()
-    let queue = DispatchQueue(label: "metron.signals")
-    var sources: [any DispatchSourceSignal] = []
-    for sig in [SIGINT, SIGTERM] {
-        signal(sig, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
-        source.setEventHandler { waiter.fire(sig) }
-        sources.append(source)
+/// SIGINT and SIGTERM, caught from creation on (so a signal that comes while the server starts is not
+/// fatal); `wait()` returns the first one's number.
+private final class TerminationSignals {
+    /// What the signal handlers share with the waiting task.
+    private final class Received: Sendable {
+        struct State {
+            var waiter: CheckedContinuation<Int32, Never>?
+            var signal: Int32?
+        }
+        let state = Mutex(State())
+
+        func fire(_ signal: Int32) {
+            state.withLock { s in
+                guard s.signal == nil else { return }
+                s.signal = signal
+                s.waiter?.resume(returning: signal)
+                s.waiter = nil
+            }
+        }
     }
-    let number = await withCheckedContinuation { (continuation: CheckedContinuation<Int32, Never>) in
-        waiter.set(continuation)
-        sources.forEach { $0.resume() }
+
+    private let received = Received()
+    private var sources: [any DispatchSourceSignal] = []
+
+    init() {
+        let queue = DispatchQueue(label: "metron.signals")
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
+            source.setEventHandler { [received] in received.fire(sig) }
+            source.resume()
+            sources.append(source)
+        }
     }
-    sources.forEach { $0.cancel() }
-    return number
+
+    func wait() async -> Int32 {
+        let received = self.received
+        let number = await withCheckedContinuation { (continuation: CheckedContinuation<Int32, Never>) in
+            received.state.withLock { s in
+                if let signal = s.signal { continuation.resume(returning: signal) } else { s.waiter = continuation }
+            }
+        }
+        sources.forEach { $0.cancel() }
+        return number
+    }
 }

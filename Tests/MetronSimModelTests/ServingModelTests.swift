@@ -235,6 +235,15 @@ final class ServingModelTests: XCTestCase {
         XCTAssertEqual(records[0].httpStatus, 400)
         XCTAssertTrue(records[0].error?.contains("maximum context length is 8192") ?? false)
         XCTAssertEqual(records[1].status, .ok)
+
+        // With vllm a preempted request re-prefills prompt plus output in one iteration, so both must fit.
+        let capped = config(SchedulerConfig(kind: .vllm, maxBatchedTokens: 1000))
+        let engine = try ServingEngine(config: capped)
+        XCTAssertEqual(
+            engine.rejection(promptTokens: 900, outputTokens: 200), .exceedsBatchedTokens(tokens: 1100, limit: 1000))
+        XCTAssertNil(engine.rejection(promptTokens: 800, outputTokens: 200))
+        let chunked = try ServingEngine(config: config(SchedulerConfig(kind: .sarathi, maxBatchedTokens: 1000)))
+        XCTAssertNil(chunked.rejection(promptTokens: 900, outputTokens: 200))
     }
 
     func testDrainLimitCancelsUnfinishedRequests() throws {
@@ -296,6 +305,12 @@ final class ServingModelTests: XCTestCase {
         }
     }
 
+    func testEverySampleDeploymentFits() throws {
+        let table = try Calibration.deploymentTable()
+        XCTAssertEqual(table.split(separator: "\n").count, 2 + Calibration.sampleDeployments.count)
+        XCTAssertTrue(table.contains("| llama-3-8b on 1 × H100-80GB | 411520 |"), table)
+    }
+
     func testProfilesByNameAndFromJSON() throws {
         XCTAssertEqual(HardwareProfile.named("h100"), .h100)
         XCTAssertEqual(HardwareProfile.named("A100_80GB"), .a100)
@@ -328,6 +343,15 @@ final class ServingModelTests: XCTestCase {
         XCTAssertNoThrow(try cfg.costModel())
         let again = try JSONDecoder().decode(SimulatorConfig.self, from: JSONEncoder().encode(cfg))
         XCTAssertEqual(again, cfg)
+
+        let byName = try JSONDecoder().decode(
+            SimulatorConfig.self, from: Data(#"{"hardware": "H100", "model": "llama-3-8b", "tensor_parallel": 2}"#.utf8))
+        XCTAssertEqual(byName.hardware, .h100)
+        XCTAssertEqual(byName.model, .llama3_8b)
+        XCTAssertEqual(byName.scheduler.kind, .vllm)
+        XCTAssertThrowsError(
+            try JSONDecoder().decode(SimulatorConfig.self, from: Data(#"{"hardware": "TPU", "model": "llama-3-8b"}"#.utf8))
+        ) { XCTAssertTrue("\($0)".contains("unknown built-in hardware TPU"), "\($0)") }
 
         var bad = cfg
         bad.model.kvHeads = 3

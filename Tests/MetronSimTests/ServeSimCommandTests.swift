@@ -80,4 +80,38 @@ final class ServeSimCommandTests: XCTestCase {
         XCTAssertTrue(
             String(decoding: badPathErr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).contains("--truth-log"))
     }
+
+    func testCustomConfigurationFile() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("metron-cfg-\(UUID().uuidString).json")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try Data("""
+            {"hardware": {"name": "my-gpu", "peak_tflops": 100, "memory_bandwidth_gb_s": 1000, "memory_gb": 40},
+             "model": {"name": "small", "layers": 4, "hidden_size": 512, "attention_heads": 8,
+                       "vocab_size": 1000, "params_billion": 0.05, "max_model_len": 2048},
+             "scheduler": {"kind": "sarathi"}}
+            """.utf8).write(to: file)
+        let (process, out, _) = try run(["--config", file.path])
+        defer { if process.isRunning { process.terminate() } }
+        var line = Data()
+        while let byte = try out.fileHandleForReading.read(upToCount: 1), !byte.isEmpty, byte != Data("\n".utf8) {
+            line.append(byte)
+        }
+        XCTAssertTrue(String(decoding: line, as: UTF8.self).hasPrefix("listening on http://"))
+        process.terminate()
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0)
+
+        let (clash, _, clashErr) = try run(["--config", file.path, "--model", "llama-3-8b"])
+        clash.waitUntilExit()
+        XCTAssertEqual(clash.terminationStatus, 2)
+        XCTAssertTrue(String(decoding: clashErr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).contains("drop --model"))
+
+        try Data(#"{"hardware": {"name": "g", "peak_tflops": 1, "memory_bandwidth_gb_s": 1, "memory_gb": 1}, "model": {"name": "m"}}"#.utf8)
+            .write(to: file)
+        let (bad, _, badErr) = try run(["--config", file.path])
+        bad.waitUntilExit()
+        XCTAssertEqual(bad.terminationStatus, 2)
+        let message = String(decoding: badErr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertTrue(message.contains("missing model."), message)
+    }
 }

@@ -96,6 +96,8 @@ private final class Collector: ChannelInboundHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
+        // Stamped before the write, so the server can never have the request earlier than this.
+        result.sentAt = monotonicSeconds()
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         if let body {
             var buffer = context.channel.allocator.buffer(capacity: body.utf8.count)
@@ -103,7 +105,6 @@ private final class Collector: ChannelInboundHandler {
             context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
         }
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-        result.sentAt = monotonicSeconds()
         context.fireChannelActive()
     }
 
