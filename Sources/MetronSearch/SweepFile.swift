@@ -1,5 +1,6 @@
 import Foundation
 import MetronCore
+import MetronSimModel
 import Yams
 
 /// An OpenAI-compatible server to measure.
@@ -19,31 +20,26 @@ public struct Endpoint: Sendable, Equatable {
     }
 }
 
-/// A value passed through to the built-in simulator.
-public enum KnobValue: Sendable, Equatable {
-    case number(Double)
-    case text(String)
-    case flag(Bool)
-}
-
-/// The built-in simulator as a system.
+/// The built-in simulator as a system: profile names for reports and the checked configuration.
 public struct SimulatorSpec: Sendable, Equatable {
     public var hardware: String
     public var model: String
     public var scheduler: String
     public var tensorParallel: Int
-    /// Further settings of the serving model, passed on as written.
-    public var knobs: [String: KnobValue]
+    /// The serving model's full configuration (built-in or custom profiles, scheduler knobs).
+    public var config: SimulatorConfig
 
-    public init(hardware: String, model: String, scheduler: String, tensorParallel: Int = 1, knobs: [String: KnobValue] = [:]) {
-        self.hardware = hardware
-        self.model = model
-        self.scheduler = scheduler
-        self.tensorParallel = tensorParallel
-        self.knobs = knobs
+    public init(config: SimulatorConfig) {
+        hardware = config.hardware.name
+        model = config.model.name
+        scheduler = config.scheduler.kind.rawValue
+        tensorParallel = config.tensorParallel
+        self.config = config
     }
 
-    public static let schedulers = ["vllm", "sarathi"]
+    public static let schedulers = SchedulerKind.allCases.map(\.rawValue)
+    /// Keys of the `simulator:` block that are scheduler knobs.
+    static let schedulerKnobs = ["max_batch_size", "max_batched_tokens", "token_budget", "watermark"]
 }
 
 public enum SystemTarget: Sendable, Equatable {
@@ -349,28 +345,54 @@ struct SweepParser {
         return Endpoint(url: url, model: model, apiKeyEnv: keyEnv, apiKeyFile: keyFile)
     }
 
+    /// `hardware` and `model` are built-in profile names or whole custom profiles (mappings);
+    /// scheduler knobs and `efficiency` constants sit beside them. The simulator's own decoder checks
+    /// the result, so every problem it finds is reported at this block.
     func simulator(_ node: Node, _ path: String) -> SimulatorSpec? {
-        let known = ["hardware", "model", "scheduler", "tp"]
-        guard let m = reader.mapping(node, path, known: known, required: ["hardware", "model", "scheduler"], openKeys: true)
-        else { return nil }
-        let hardware = m["hardware"].flatMap { reader.string($0, "\(path).hardware") }
-        let model = m["model"].flatMap { reader.string($0, "\(path).model") }
-        let scheduler = m["scheduler"].flatMap { reader.oneOf($0, "\(path).scheduler", SimulatorSpec.schedulers) }
-        let tp = m["tp"].map { reader.integer($0, "\(path).tp", atLeast: 1) } ?? 1
-        var knobs: [String: KnobValue] = [:]
-        for (key, value) in m where !known.contains(key) {
-            guard case let .scalar(s) = value else {
-                reader.problem(at: value, "\(path).\(key): a simulator setting must be a number, text or true/false, got \(YAMLReader.kind(value))")
-                continue
-            }
-            switch YAMLReader.tag(value) {
-            case .int, .float: knobs[key] = Double(s.string).map(KnobValue.number) ?? .text(s.string)
-            case .bool: knobs[key] = .flag(value.bool ?? false)
-            default: knobs[key] = .text(s.string)
+        let known = ["hardware", "model", "scheduler", "tp", "efficiency", "seed"] + SimulatorSpec.schedulerKnobs
+        guard let m = reader.mapping(node, path, known: known, required: ["hardware", "model", "scheduler"]) else { return nil }
+        for key in ["hardware", "model"] {
+            if let value = m[key], case .sequence = value {
+                reader.problem(at: value, "\(path).\(key): expected a built-in profile name or a mapping of profile fields, got a list")
             }
         }
-        guard let hardware, let model, let scheduler, let tp else { return nil }
-        return SimulatorSpec(hardware: hardware, model: model, scheduler: scheduler, tensorParallel: tp, knobs: knobs)
+        let scheduler = m["scheduler"].flatMap { reader.oneOf($0, "\(path).scheduler", SimulatorSpec.schedulers) }
+        let tp = m["tp"].map { reader.integer($0, "\(path).tp", atLeast: 1) } ?? 1
+        guard let scheduler, let tp, let hardware = m["hardware"], let model = m["model"] else { return nil }
+        var schedulerJSON: [String: Any] = ["kind": scheduler]
+        for key in SimulatorSpec.schedulerKnobs { if let v = m[key] { schedulerJSON[key] = YAMLReader.jsonValue(v) } }
+        var json: [String: Any] = [
+            "hardware": YAMLReader.jsonValue(hardware), "model": YAMLReader.jsonValue(model), "tensor_parallel": tp,
+            "scheduler": schedulerJSON,
+        ]
+        if let e = m["efficiency"] { json["efficiency"] = YAMLReader.jsonValue(e) }
+        if let seed = m["seed"] { json["seed"] = YAMLReader.jsonValue(seed) }
+        do {
+            let data = try JSONSerialization.data(withJSONObject: json)
+            let config = try JSONDecoder().decode(SimulatorConfig.self, from: data)
+            _ = try config.costModel()
+            return SimulatorSpec(config: config)
+        } catch let error as DecodingError {
+            reader.problem(at: node, "\(path): \(Self.describe(error))")
+        } catch {
+            reader.problem(at: node, "\(path): \(error)")
+        }
+        return nil
+    }
+
+    /// A decoding error of the simulator configuration, in the sweep file's terms.
+    static func describe(_ error: DecodingError) -> String {
+        func at(_ path: [CodingKey]) -> String {
+            let keys = path.map(\.stringValue).filter { $0 != "scheduler" || path.count == 1 }
+            return keys.isEmpty ? "" : "\(keys.joined(separator: ".")): "
+        }
+        switch error {
+        case let .keyNotFound(key, context): return "\(at(context.codingPath))missing '\(key.stringValue)'"
+        case let .typeMismatch(type, context): return "\(at(context.codingPath))expected \(type == String.self ? "text" : "a number")"
+        case let .valueNotFound(_, context): return "\(at(context.codingPath))a value is required"
+        case let .dataCorrupted(context): return "\(at(context.codingPath))\(context.debugDescription)"
+        @unknown default: return "\(error)"
+        }
     }
 
     func resolve(_ path: String) -> URL {

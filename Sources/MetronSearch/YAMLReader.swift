@@ -44,6 +44,26 @@ final class YAMLReader {
     /// The resolved tag of a node (plain scalars resolve to int, float, bool, null or str).
     static func tag(_ node: Node) -> Tag.Name { Tag.Name(rawValue: node.tag.rawValue) }
 
+    /// A node as a JSONSerialization value (numbers, booleans, null, text, lists, mappings).
+    static func jsonValue(_ node: Node) -> Any {
+        switch node {
+        case let .mapping(m):
+            var object: [String: Any] = [:]
+            for (k, v) in m { object[k.string ?? "\(k)"] = jsonValue(v) }
+            return object
+        case let .sequence(s): return s.map(jsonValue)
+        case let .scalar(s):
+            switch tag(node) {
+            case .int: return Int(s.string).map { $0 as Any } ?? (Double(s.string) ?? 0) as Any
+            case .float: return Double(s.string) ?? Double.nan
+            case .bool: return node.bool ?? false
+            case .null: return NSNull()
+            default: return s.string
+            }
+        case .alias: return NSNull()
+        }
+    }
+
     /// A short description of what a node is, for "got ..." in messages.
     static func kind(_ node: Node) -> String {
         switch node {

@@ -10,7 +10,7 @@ final class SweepFileFuzzTests: XCTestCase {
         name: fuzz
         systems:
           - name: a
-            simulator: {hardware: a100, model: m, scheduler: vllm, tp: 1, knob: 3}
+            simulator: {hardware: a100, model: llama-3-8b, scheduler: vllm, tp: 1, max_batch_size: 3}
             gpus: 1
             usd_per_hour: 2.5
           - name: b

@@ -26,7 +26,7 @@ final class SweepFileTests: XCTestCase {
               scheduler: vllm
               tp: 2
               max_batch_size: 128
-              chunked_prefill: true
+              token_budget: 256
             hardware: A100-80GB
             gpus: 2
             usd_per_hour: 7.2
@@ -96,6 +96,30 @@ final class SweepFileTests: XCTestCase {
         return valid.replacingOccurrences(of: old, with: new)
     }
 
+    func testCustomProfilesAndSimulatorProblems() throws {
+        let custom = replacing("""
+                  hardware: a100
+                  model: llama-3-8b
+            """, with: """
+                  hardware: {name: my-gpu, peak_tflops: 400, memory_bandwidth_gb_s: 2000, memory_gb: 48}
+                  model: {name: tiny, layers: 8, hidden_size: 1024, attention_heads: 8, kv_heads: 8, vocab_size: 32000, params_billion: 0.2, max_model_len: 8192}
+                  efficiency: {iteration_overhead_s: 0.001}
+            """)
+        let sweep = try parse(custom)
+        guard case let .simulator(sim) = sweep.systems[0].target else { return XCTFail("simulator expected") }
+        XCTAssertEqual(sim.hardware, "my-gpu")
+        XCTAssertEqual(sim.config.hardware.memoryGB, 48)
+        XCTAssertEqual(sim.config.model.layers, 8)
+        XCTAssertEqual(sim.config.efficiency.iterationOverheadS, 0.001)
+
+        let found = problems(replacing("hardware: a100", with: "hardware: b200").replacingOccurrences(
+            of: "max_batch_size: 128", with: "max_batch_size: 128\n      chunked_prefill: true")).map(\.description)
+        XCTAssertTrue(found.contains { $0.contains("unknown built-in hardware b200") }, "\(found)")
+        XCTAssertTrue(found.contains { $0.contains("chunked_prefill") }, "\(found)")
+        let broken = problems(replacing("model: llama-3-8b", with: "model: {name: x, layers: 8}")).map(\.description)
+        XCTAssertTrue(broken.contains { $0.contains("model: missing '") }, "\(broken)")
+    }
+
     func testValidFileReadsEveryKey() throws {
         let sweep = try parse(valid)
         XCTAssertEqual(sweep.name, "quickstart")
@@ -103,7 +127,10 @@ final class SweepFileTests: XCTestCase {
         guard case let .simulator(sim) = sweep.systems[0].target else { return XCTFail("simulator expected") }
         XCTAssertEqual(sim.scheduler, "vllm")
         XCTAssertEqual(sim.tensorParallel, 2)
-        XCTAssertEqual(sim.knobs, ["max_batch_size": .number(128), "chunked_prefill": .flag(true)])
+        XCTAssertEqual(sim.config.scheduler.maxBatchSize, 128)
+        XCTAssertEqual(sim.config.scheduler.tokenBudget, 256)
+        XCTAssertEqual(sim.config.hardware, .a100)
+        XCTAssertEqual(sim.config.model, .llama3_8b)
         XCTAssertEqual(sweep.systems[0].gpus, 2)
         XCTAssertEqual(sweep.systems[0].usdPerHour, 7.2)
         guard case let .endpoint(e) = sweep.systems[1].target else { return XCTFail("endpoint expected") }
