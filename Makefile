@@ -16,7 +16,7 @@ test: setup
 	$(SWIFT) test --skip-build
 
 run: build
-	$(METRON) fluidity ../shared/golden/fluidity_vectors.jsonl | head -5
+	$(METRON) sweep sweeps/quickstart.yaml
 
 bench: build
 	bash bench/run.sh

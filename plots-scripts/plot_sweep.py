@@ -28,22 +28,32 @@ def load_json(path):
 
 
 def read_sweep(root):
+    """The rows of capacity.csv, each with its search directory's capacity.json and plots.json."""
     csv_path = os.path.join(root, "capacity.csv")
     if not os.path.exists(csv_path):
         sys.exit(f"plot_sweep: {csv_path} not found: run the sweep first")
     with open(csv_path, newline="") as f:
         rows = list(csv.DictReader(f))
+    searches = {}
+    for directory, _, files in os.walk(root):
+        if "capacity.json" in files:
+            searches[os.path.relpath(directory, root)] = directory
     systems = []
     for row in rows:
         name = row["system"]
-        directory = os.path.join(root, name)
-        capacity = os.path.join(directory, "capacity.json")
-        plots = os.path.join(directory, "plots.json")
+        # A row names its search as system/workload/slo, or just the system when the sweep has one
+        # workload and one SLO.
+        matches = [d for rel, d in searches.items() if rel == name or rel.split(os.sep)[0] == name]
+        directory = matches[0] if len(matches) == 1 or name in searches else None
+        if name in searches:
+            directory = searches[name]
+        capacity = os.path.join(directory, "capacity.json") if directory else None
+        plots = os.path.join(directory, "plots.json") if directory else None
         systems.append({
             "name": name,
             "row": row,
-            "capacity": load_json(capacity) if os.path.exists(capacity) else None,
-            "plots": load_json(plots) if os.path.exists(plots) else None,
+            "capacity": load_json(capacity) if capacity and os.path.exists(capacity) else None,
+            "plots": load_json(plots) if plots and os.path.exists(plots) else None,
         })
     return systems
 
@@ -170,7 +180,8 @@ def fluidity_vs_tbt(systems, out):
         curve = p and p.get("fluidity_vs_target_tbt")
         if not curve:
             continue
-        ax.plot([d * 1000 for d in curve["deadline_s"]], curve["p99_fluidity"], label=s["name"])
+        ax.plot([d * 1000 for d in curve["deadline_s"]], curve["p99_fluidity"],
+                label=f"{s['name']} @ {p.get('probe_rate', float('nan')):.2f} QPS")
         drawn += 1
     if not drawn:
         plt.close(fig)
@@ -187,7 +198,13 @@ def fluidity_vs_tbt(systems, out):
 
 
 def prefill(systems, out):
-    models = [(s["name"], s["plots"]["prefill"]) for s in systems if s["plots"] and s["plots"].get("prefill")]
+    # With a reference system's model, several searches share one model: draw it once.
+    models, seen = [], set()
+    for s in systems:
+        m = s["plots"] and s["plots"].get("prefill")
+        if m and (m.get("system") or s["name"]) not in seen:
+            seen.add(m.get("system") or s["name"])
+            models.append((m.get("system") or s["name"], m))
     if not models:
         return
     fig, ax = plt.subplots(figsize=(6.5, 4.2))

@@ -103,7 +103,10 @@ public struct SweepRun: Sendable {
                     progress("\(label): searching (\(sweep.search.strategy.rawValue), \(slo.summary))")
                     let search = CapacitySearch(runner: runner, slo: slo, rules: sweep.validity, settings: sweep.search)
                     let result = try await search.run { p in progress("\(label): \(p.progressLine)") }
-                    try result.write(to: layout.search(system: system.name, workload: workload.name, slo: spec.name))
+                    let directory = layout.search(system: system.name, workload: workload.name, slo: spec.name)
+                    try result.write(to: directory)
+                    try PlotData(result: result, cache: cache, deadlines: slo.deadlines, prefill: source.flatMap { models[$0] })
+                        .write(to: directory)
                     searches.append(SweepSearch(system: system, workload: workload.name, slo: spec.name, result: result,
                                                 deadlinesFrom: source.map { "prefill model of \($0)" } ?? "fixed"))
                 }

@@ -130,9 +130,12 @@ public struct SLOSpec: Sendable, Equatable {
 
 public enum SweepError: Error, Equatable, CustomStringConvertible {
     case missingPrefillModel(slo: String)
+    /// A system cannot be measured as asked.
+    case cannotMeasure(system: String, String)
     public var description: String {
         switch self {
         case let .missingPrefillModel(slo): return "SLO '\(slo)' sets deadlines from a prefill model, but none was given"
+        case let .cannotMeasure(system, why): return "system '\(system)': \(why)"
         }
     }
 }

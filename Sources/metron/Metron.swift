@@ -12,6 +12,7 @@ struct Metron: AsyncParsableCommand {
             ValidateCommand.self,
             RunCommand.self,
             ReportCommand.self,
+            SweepCommand.self,
         ])
 
     /// Bad usage exits with status 2 (not ArgumentParser's 64), so scripts can tell it from failures.

@@ -1,0 +1,88 @@
+import Foundation
+import MetronCore
+import MetronLoad
+import MetronSimModel
+
+/// How a probe's plan is laid out: warm-up, then a measurement window long enough for the SLO's
+/// percentile. Shared by every runner so that the same probe means the same plan everywhere.
+public struct ProbePlanner: Sendable, Equatable {
+    public var workload: WorkloadSpec
+    public var window: ProbeWindow
+    public var minRequests: Int
+
+    public init(workload: WorkloadSpec, window: ProbeWindow, minRequests: Int) {
+        self.workload = workload
+        self.window = window
+        self.minRequests = minRequests
+    }
+
+    /// The plan of a probe and its measurement window on the run's clock.
+    public func plan(_ request: ProbeRequest) throws -> (plan: [PlannedRequest], windowStartS: Double, windowEndS: Double) {
+        var spec = workload
+        spec.seed = request.seed(workloadSeed: workload.seed)
+        let end = window.warmupS + window.measurementS(rate: request.rate, minRequests: minRequests)
+        return (try spec.plan(rate: request.rate, duration: end), window.warmupS, end)
+    }
+
+}
+
+/// Probes a real server (or the simulator's HTTP front) with the open-loop load generator.
+public struct LoadProbeRunner: ProbeRunner, PrefillRunner {
+    public var generator: LoadGenerator
+    public var planner: ProbePlanner
+
+    public init(generator: LoadGenerator, planner: ProbePlanner) {
+        self.generator = generator
+        self.planner = planner
+    }
+
+    public func probe(_ request: ProbeRequest) async throws -> ProbeMeasurement {
+        let (plan, start, end) = try planner.plan(request)
+        let result = try await generator.run(plan: plan)
+        return ProbeMeasurement(
+            request: request, records: result.records, windowStartS: start, windowEndS: end,
+            timerLatenessS: result.timerLateness, maxInFlight: generator.options.maxInFlight)
+    }
+
+    /// One request at a time: each is its own run, so none waits behind another.
+    public func measure(promptTokens: Int, requests: Int) async throws -> [RequestRecord] {
+        var records: [RequestRecord] = []
+        var single = generator
+        single.options.calibrationWakeups = 20
+        for id in 0..<requests {
+            let one = PlannedRequest(id: id, arrival: 0, promptTokens: promptTokens, outputTokens: 1)
+            records += try await single.run(plan: [one]).records
+        }
+        return records
+    }
+}
+
+/// Probes the simulator's serving model in virtual time: a whole probe in milliseconds, for what-if
+/// questions. Its results are marked as simulated everywhere.
+public struct VirtualProbeRunner: ProbeRunner, PrefillRunner {
+    public var config: SimulatorConfig
+    public var planner: ProbePlanner
+    /// Requests unfinished this long after the window are cut off, as the load generator's drain does.
+    public var drainGraceS: Double
+
+    public init(config: SimulatorConfig, planner: ProbePlanner, drainGraceS: Double) {
+        self.config = config
+        self.planner = planner
+        self.drainGraceS = drainGraceS
+    }
+
+    public func probe(_ request: ProbeRequest) async throws -> ProbeMeasurement {
+        let (plan, start, end) = try planner.plan(request)
+        let records = try simulateInVirtualTime(plan, config: config, drainLimitS: end + drainGraceS)
+        return ProbeMeasurement(
+            request: request, records: records, windowStartS: start, windowEndS: end, simulated: true)
+    }
+
+    public func measure(promptTokens: Int, requests: Int) async throws -> [RequestRecord] {
+        // An hour apart in virtual time: each request finds the server idle.
+        let plan = (0..<requests).map {
+            PlannedRequest(id: $0, arrival: Double($0) * 3600, promptTokens: promptTokens, outputTokens: 1)
+        }
+        return try simulateInVirtualTime(plan, config: config)
+    }
+}

@@ -1,0 +1,104 @@
+import Foundation
+import MetronCore
+import MetronLoad
+import MetronSim
+import MetronSimModel
+
+/// How a sweep's probes are measured.
+public enum MeasurementMode: Sendable, Equatable {
+    /// Over HTTP with the load generator: real servers, and the built-in simulator started on a free
+    /// local port for each simulated system.
+    case http(LoadOptions)
+    /// The simulator's serving model in virtual time (simulated systems only).
+    case virtual
+}
+
+/// Connects a sweep's systems to probe runners: starts (and later stops) the simulators it needs,
+/// reads API keys, calibrates prompt lengths once per server.
+public actor SystemConnections {
+    public let sweep: SweepFile
+    public let mode: MeasurementMode
+    private let log: @Sendable (String) -> Void
+    private var servers: [String: SimulatorServer] = [:]
+    private var generators: [String: LoadGenerator] = [:]
+
+    public init(sweep: SweepFile, mode: MeasurementMode, log: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.sweep = sweep
+        self.mode = mode
+        self.log = log
+    }
+
+    /// Problems that stop a virtual-time sweep before anything runs.
+    public static func problems(sweep: SweepFile, mode: MeasurementMode) -> [String] {
+        guard mode == .virtual else { return [] }
+        return sweep.systems.compactMap {
+            if case .endpoint = $0.target {
+                return "system '\($0.name)' is a server (url), and --simulate measures only simulator systems"
+            }
+            return nil
+        }
+    }
+
+    /// A runner of probes (and prefill measurements) of `workload` on `system`.
+    public func runner(system: SystemSpec, workload: WorkloadSpec) async throws -> any ProbeRunner & PrefillRunner {
+        let planner = ProbePlanner(workload: workload, window: sweep.probe, minRequests: sweep.validity.minRequests)
+        switch (mode, system.target) {
+        case let (.virtual, .simulator(spec)):
+            return VirtualProbeRunner(config: spec.config, planner: planner, drainGraceS: sweep.validity.drainGraceS)
+        case (.virtual, .endpoint):
+            throw SweepError.cannotMeasure(system: system.name, "a server cannot be measured in virtual time")
+        case let (.http(options), _):
+            return LoadProbeRunner(generator: try await generator(system: system, options: options), planner: planner)
+        }
+    }
+
+    /// Stops every simulator this sweep started.
+    public func shutdown() async {
+        for (name, server) in servers {
+            do { try await server.stop() } catch { log("\(name): stopping the simulator: \(error)") }
+        }
+        servers.removeAll()
+    }
+
+    private func generator(system: SystemSpec, options: LoadOptions) async throws -> LoadGenerator {
+        if let ready = generators[system.name] { return ready }
+        let target: ServerTarget
+        switch system.target {
+        case let .simulator(spec):
+            let server = try await SimulatorServer.start(SimulatorServerOptions(simulator: spec.config))
+            servers[system.name] = server
+            log("\(system.name): simulator (\(spec.hardware), \(spec.model), \(spec.scheduler), tp \(spec.tensorParallel)) at \(server.url)")
+            target = ServerTarget(url: server.url, model: spec.config.model.name)
+        case let .endpoint(endpoint):
+            target = ServerTarget(
+                url: endpoint.url.absoluteString, model: endpoint.model ?? "default",
+                apiKey: try Self.apiKey(endpoint, system: system.name))
+        }
+        try target.validate()
+        var drained = options
+        // Requests still open this long after the last send are cancelled and count as outstanding.
+        drained.drainTimeout = options.drainTimeout ?? sweep.validity.drainGraceS
+        let shape = RequestShape(ignoreEOS: true)
+        let calibration = try PromptCalibration.measure(target: target, shape: shape, timeout: options.timeouts.total)
+        log("\(system.name): prompt calibration by \(calibration.method.rawValue): "
+            + calibration.samples.map { "\($0[0]) words = \($0[1]) tokens" }.joined(separator: ", "))
+        let generator = LoadGenerator(target: target, shape: shape, prompts: calibration.builder, options: drained)
+        generators[system.name] = generator
+        return generator
+    }
+
+    /// The key from the named environment variable or file; never logged.
+    static func apiKey(_ endpoint: Endpoint, system: String) throws -> String? {
+        if let name = endpoint.apiKeyEnv {
+            guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else {
+                throw SweepError.cannotMeasure(system: system, "the API key variable \(name) is not set")
+            }
+            return value.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        guard let path = endpoint.apiKeyFile else { return nil }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw SweepError.cannotMeasure(system: system, "cannot read the API key file \(path)")
+        }
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}

@@ -1,0 +1,114 @@
+import ArgumentParser
+import Foundation
+import MetronCore
+import MetronLoad
+import MetronSearch
+
+struct SweepCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sweep",
+        abstract: "Run every capacity search of a sweep file into results/.",
+        discussion: """
+            For each system, workload and SLO of the file: a capacity search (the built-in simulator's \
+            systems are started on free local ports and stopped at the end). Results go to \
+            RESULTS/<sweep name>/ (RESULTS/<sweep name>-simulated/ with --simulate); finished probes are \
+            reused when the sweep is run again. Plots are drawn by plots-scripts/plot_sweep.py when \
+            python3 with matplotlib is available.
+            """)
+
+    @Argument(help: "The sweep file (YAML); check it first with `metron validate`.")
+    var sweepFile: String
+
+    @Flag(help: "Measure the simulator's systems in virtual time (seconds instead of minutes; results are marked SIMULATED).")
+    var simulate = false
+
+    @Option(help: "Directory for results.")
+    var results = "results"
+
+    @Option(help: "The plotting script; plots are skipped when it is missing.")
+    var plotsScript = "plots-scripts/plot_sweep.py"
+
+    @Flag(help: "Do not draw plots.")
+    var noPlots = false
+
+    @Flag(help: "Ask for real-time (SCHED_FIFO) priority for the load generator's thread.")
+    var realtime = false
+
+    @Option(help: "Per-request total timeout, seconds.")
+    var timeout: Double = 600
+
+    @Option(help: "Per-request timeout to the first token, seconds.")
+    var firstTokenTimeout: Double = 120
+
+    func validate() throws {
+        guard timeout > 0, firstTokenTimeout > 0 else { throw ValidationError("timeouts must be positive") }
+    }
+
+    func run() async throws {
+        var sweep: SweepFile
+        do {
+            sweep = try SweepFile.load(path: sweepFile, environment: ProcessInfo.processInfo.environment)
+        } catch let error as InputFileError {
+            log(error.description)
+            log("\(error.problems.count) problem(s) in \(sweepFile); nothing was run")
+            throw ExitCode(2)
+        }
+        let options = LoadOptions(
+            timeouts: RequestTimeouts(firstToken: firstTokenTimeout, total: timeout), realtime: realtime)
+        let mode: MeasurementMode = simulate ? .virtual : .http(options)
+        let problems = SystemConnections.problems(sweep: sweep, mode: mode)
+        guard problems.isEmpty else {
+            problems.forEach(log)
+            throw ExitCode(2)
+        }
+        if simulate {
+            sweep.name += "-simulated"
+            log("SIMULATED: probes run in virtual time against the serving model, not against servers")
+        }
+        let connections = SystemConnections(sweep: sweep, mode: mode, log: log)
+        let prefill = sweep.prefill
+        let run = SweepRun(
+            sweep: sweep, resultsRoot: URL(fileURLWithPath: results, isDirectory: true),
+            makeRunner: { system, workload in try await connections.runner(system: system, workload: workload.spec) },
+            prefillModel: { system in
+                log("\(system.name): profiling prefill at \(prefill.lengths.map(String.init).joined(separator: ", ")) prompt tokens")
+                let runner = try await connections.runner(system: system, workload: WorkloadSpec())
+                return try await PrefillProfiler.profile(prefill, runner: runner, system: system.name)
+            })
+        let searches: [SweepSearch]
+        do {
+            searches = try await run.run(progress: log)
+        } catch {
+            await connections.shutdown()
+            log("sweep stopped: \(error)")
+            log("finished probes are kept under \(run.layout.sweepDirectory.path) and reused by the next run")
+            throw ExitCode(1)
+        }
+        await connections.shutdown()
+        print(SweepRun.rankings(searches, confidence: sweep.search.confidence))
+        print("wrote \(run.layout.capacityCSV.path)")
+        if !noPlots { drawPlots(run.layout.sweepDirectory) }
+    }
+
+    private func drawPlots(_ directory: URL) {
+        guard FileManager.default.fileExists(atPath: plotsScript) else {
+            log("plots skipped: \(plotsScript) not found")
+            return
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", plotsScript, directory.path]
+        do {
+            try process.run()
+            process.waitUntilExit()
+            if process.terminationStatus != 0 { log("plots failed (exit \(process.terminationStatus)); results are complete") }
+        } catch {
+            log("plots skipped: cannot run python3: \(error)")
+        }
+    }
+}
+
+/// A line on standard error: progress and problems, kept apart from the results on standard output.
+@Sendable func log(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
+}
