@@ -179,6 +179,21 @@ public struct SweepFile: Sendable, Equatable {
     public var validity: ValidityRules
     public var prefill: PrefillLadder
 
+    public init(
+        name: String, systems: [SystemSpec], workloads: [WorkloadEntry], slos: [SLOSpec],
+        search: SearchSettings = SearchSettings(), probe: ProbeWindow = ProbeWindow(),
+        validity: ValidityRules = ValidityRules(), prefill: PrefillLadder = .standard
+    ) {
+        self.name = name
+        self.systems = systems
+        self.workloads = workloads
+        self.slos = slos
+        self.search = search
+        self.probe = probe
+        self.validity = validity
+        self.prefill = prefill
+    }
+
     /// Reads and checks a sweep file; every problem is reported together, with its line and column.
     /// Relative trace paths are resolved against the file's directory. With `environment`, the API key
     /// variables a system names must be set.

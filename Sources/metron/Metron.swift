@@ -13,6 +13,8 @@ struct Metron: AsyncParsableCommand {
             RunCommand.self,
             ReportCommand.self,
             SweepCommand.self,
+            SearchCommand.self,
+            ProfileCommand.self,
         ])
 
     /// Bad usage exits with status 2 (not ArgumentParser's 64), so scripts can tell it from failures.

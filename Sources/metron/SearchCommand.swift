@@ -1,0 +1,140 @@
+import ArgumentParser
+import Foundation
+import MetronCore
+import MetronLoad
+import MetronReport
+import MetronSearch
+
+struct SearchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "search",
+        abstract: "Find the highest request rate one system sustains under a P99 fluidity-index SLO.",
+        discussion: """
+            A one-system sweep: results go to RESULTS/NAME/ exactly as `metron sweep` writes them, finished \
+            probes are reused when the same search runs again, and changing the SLO re-judges them. \
+            First-token deadlines come from --ttft-deadline (fixed), from --prefill-model (a file of \
+            `metron profile`) plus --ttft-slack, or else from profiling the system first.
+            """)
+
+    @OptionGroup var system: SystemOptions
+    @OptionGroup var workload: WorkloadOptions
+
+    @Option(help: "fitted (probes placed by a fitted attainment curve) or bisect (the reference's bisection).")
+    var strategy: SearchStrategy = .fitted
+    @Option(help: "First probe's rate, requests per second.")
+    var startRate: Double = 1
+    @Option(help: "At most this many probes.")
+    var probeBudget = 12
+    @Option(help: "Stop when (ci_high - ci_low) / max_qps is at most this.")
+    var relativeCiWidth = 0.1
+    @Option(help: "Measurement window of each probe, seconds (stretched to reach --min-requests).")
+    var duration: Double = 60
+    @Option(help: "Excluded start of each probe, seconds.")
+    var warmup: Double = 10
+    @Option(help: "Requests a probe's window must hold at least.")
+    var minRequests = 100
+
+    @Option(help: "Per-request fluidity-index the percentile must reach.")
+    var fluidityTarget = 0.9
+    @Option(help: "Percentile of requests that must reach it (99: P99 fluidity-index).")
+    var percentile: Double = 99
+    @Option(help: "Per-token deadline D_d, seconds.")
+    var tbtDeadline = 0.03
+    @Option(help: "A fixed first-token deadline D_p, seconds (instead of a prefill model).")
+    var ttftDeadline: Double?
+    @Option(help: "A prefill model (JSON of `metron profile`) for D_p = prefill(P) + slack.")
+    var prefillModel: String?
+    @Option(help: "Slack added to the prefill model's prediction, seconds.")
+    var ttftSlack = 0.3
+    @Option(help: "Largest error rate a passing probe may have.")
+    var maxErrorRate = 0.01
+
+    @Flag(help: "Measure the simulator in virtual time (results go to NAME-simulated and are marked SIMULATED).")
+    var simulate = false
+    @Flag(help: "Ask for real-time (SCHED_FIFO) priority for the load generator's thread.")
+    var realtime = false
+    @Option(help: "Directory for results.")
+    var results = "results"
+    @Option(help: "Name of this search's results directory.")
+    var searchName = "search"
+
+    func validate() throws {
+        guard startRate > 0, probeBudget >= 2, relativeCiWidth > 0, duration > 0, warmup >= 0, minRequests >= 1 else {
+            throw ValidationError("--start-rate, --relative-ci-width and --duration must be positive, --warmup >= 0, --probe-budget >= 2, --min-requests >= 1")
+        }
+        guard fluidityTarget > 0, fluidityTarget <= 1 else { throw ValidationError("--fluidity-target must be in (0, 1], got \(fluidityTarget)") }
+        guard percentile > 0, percentile < 100 else { throw ValidationError("--percentile must be between 0 and 100, got \(percentile)") }
+        guard tbtDeadline > 0 else { throw ValidationError("--tbt-deadline must be positive, got \(tbtDeadline)") }
+        if let d = ttftDeadline, !(d > 0) { throw ValidationError("--ttft-deadline must be positive, got \(d)") }
+        if ttftDeadline != nil, prefillModel != nil { throw ValidationError("give either --ttft-deadline or --prefill-model, not both") }
+        guard ttftSlack >= 0, (0...1).contains(maxErrorRate) else { throw ValidationError("--ttft-slack must be >= 0 and --max-error-rate in 0...1") }
+        if let prefillModel, !FileManager.default.isReadableFile(atPath: prefillModel) {
+            throw ValidationError("--prefill-model \(prefillModel): no such file or not readable")
+        }
+    }
+
+    func run() async throws {
+        let system = try system.system()
+        var search = SearchSettings()
+        search.strategy = strategy
+        search.startRate = startRate
+        search.probeBudget = probeBudget
+        search.relativeCIWidth = relativeCiWidth
+        var probe = ProbeWindow()
+        probe.durationS = duration
+        probe.warmupS = warmup
+        var validity = ValidityRules()
+        validity.minRequests = minRequests
+        let slo = SLOSpec(
+            name: "p\(trimmed(percentile))-fluidity", kind: .fluidity(percentile: percentile, target: fluidityTarget),
+            ttftDeadline: ttftDeadline.map(TTFTDeadlineMode.fixed) ?? .perSystem(slackS: ttftSlack), tbtDeadlineS: tbtDeadline,
+            maxErrorRate: maxErrorRate)
+        let spec = try workload.spec()
+        var sweep = SweepFile(
+            name: searchName, systems: [system], workloads: [WorkloadEntry(name: "workload", spec: spec)], slos: [slo],
+            search: search, probe: probe, validity: validity)
+        let options = LoadOptions(realtime: realtime)
+        let mode: MeasurementMode = simulate ? .virtual : .http(options)
+        if let problem = SystemConnections.problems(sweep: sweep, mode: mode).first {
+            throw ValidationError(problem)
+        }
+        if simulate {
+            sweep.name += "-simulated"
+            log("SIMULATED: probes run in virtual time against the serving model, not against a server")
+        }
+        let root = URL(fileURLWithPath: results, isDirectory: true)
+        let layout = ResultsLayout(root: root, sweep: sweep.name)
+        if let prefillModel {
+            // Where the sweep looks for the system's prefill model before profiling it.
+            let model = try PrefillModel.load(from: URL(fileURLWithPath: prefillModel))
+            try model.save(to: layout.prefillModel(system: system.name))
+        }
+        let connections = SystemConnections(sweep: sweep, mode: mode, log: log)
+        let ladder = sweep.prefill
+        let run = SweepRun(
+            sweep: sweep, resultsRoot: root,
+            makeRunner: { system, workload in try await connections.runner(system: system, workload: workload.spec) },
+            prefillModel: { system in
+                log("\(system.name): profiling prefill at \(ladder.lengths.map(String.init).joined(separator: ", ")) prompt tokens")
+                return try await PrefillProfiler.profile(
+                    ladder, runner: try await connections.runner(system: system, workload: WorkloadSpec()), system: system.name)
+            })
+        let searches: [SweepSearch]
+        do {
+            searches = try await run.run(progress: log)
+        } catch {
+            await connections.shutdown()
+            log("search stopped: \(error)")
+            log("finished probes are kept under \(layout.sweepDirectory.path) and reused by the next run")
+            throw ExitCode(1)
+        }
+        await connections.shutdown()
+        for s in searches {
+            print(s.result.summaryText)
+            print(s.result.probeTable)
+            print("wrote \(layout.search(system: s.system.name, workload: s.workload, slo: s.slo).path)/capacity.json")
+        }
+    }
+
+    private func trimmed(_ x: Double) -> String { x == x.rounded() ? String(Int(x)) : String(x) }
+}
