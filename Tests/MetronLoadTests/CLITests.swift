@@ -13,7 +13,8 @@ final class CLITests: XCTestCase {
 
     private var binary: URL { Bundle.main.bundleURL.appendingPathComponent("metron") }
 
-    private func metron(_ arguments: [String], environment: [String: String] = [:]) async throws -> Outcome {
+    private func metron(_ arguments: [String], environment: [String: String] = [:],
+                        whileRunning: (@Sendable (Process) async -> Void)? = nil) async throws -> Outcome {
         let process = Process()
         process.executableURL = binary
         process.arguments = arguments
@@ -25,6 +26,7 @@ final class CLITests: XCTestCase {
         // Read on other threads so a full pipe cannot stall the child.
         async let stdout = Task.detached { out.fileHandleForReading.readDataToEndOfFile() }.value
         async let stderr = Task.detached { err.fileHandleForReading.readDataToEndOfFile() }.value
+        await whileRunning?(process)
         let (o, e) = await (stdout, stderr)
         process.waitUntilExit()
         return Outcome(status: process.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
@@ -125,6 +127,27 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(records.allSatisfy { $0.requestedPromptTokens != 5000 }, "the row over the maximum is skipped")
         XCTAssertTrue(records.allSatisfy { [4, 6, 10].contains($0.requestedOutputTokens) }, "output lengths doubled")
         XCTAssertTrue(records.allSatisfy { $0.chunkTokens.reduce(0, +) == $0.requestedOutputTokens })
+    }
+
+    func testInterruptWritesEveryRecordAndExits130() async throws {
+        let server = try await ScriptedServer { _ in [ScriptedServer.head(), ScriptedServer.chunk(Events.role), .sleep(30)] }
+        let out = try temporaryDirectory().appendingPathComponent("run")
+        let result = try await metron([
+            "run", "--url", server.url, "--model", "m", "--rate", "2", "--duration", "30", "--arrival", "constant",
+            "--tokens-per-word", "1", "--out", out.path,
+        ], whileRunning: { process in
+            // Interrupt once the first request has reached the server.
+            for _ in 0..<200 where server.requests.isEmpty { try? await Task.sleep(nanoseconds: 50_000_000) }
+            process.interrupt()
+        })
+        await server.shutdown()
+        XCTAssertEqual(result.status, 130, result.stderr)
+        XCTAssertTrue(result.stderr.contains("interrupted"), result.stderr)
+        let records = try RunDirectory.readRecords(from: out)
+        XCTAssertEqual(records.count, 60, "every planned request has a record")
+        XCTAssertTrue(records.allSatisfy { $0.status == .cancelled })
+        XCTAssertNotNil(records[0].sentS)
+        XCTAssertNil(records[59].sentS)
     }
 
     func testBadUsageExitsWithStatusTwoAndSaysWhat() async throws {
