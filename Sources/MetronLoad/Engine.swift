@@ -221,10 +221,12 @@ final class Engine {
                         var expirations: UInt64 = 0
                         _ = read(timerFD, &expirations, 8)
                     } else {
+                        // A hang-up is read as readable, so curl reads what is left and then the end;
+                        // an error alone makes curl fail the transfer with its own message.
                         var mask: Int32 = 0
-                        if masks[i] & epollIn != 0 { mask |= CURL_CSELECT_IN }
+                        if masks[i] & (epollIn | epollHup) != 0 { mask |= CURL_CSELECT_IN }
                         if masks[i] & epollOut != 0 { mask |= CURL_CSELECT_OUT }
-                        if masks[i] & (epollErr | epollHup) != 0 { mask |= CURL_CSELECT_ERR }
+                        if masks[i] & epollErr != 0 { mask |= CURL_CSELECT_ERR }
                         drive(socket: fd, mask: mask)
                     }
                 }
@@ -284,7 +286,10 @@ final class Engine {
         }
         active[index] = transfer
         sent += 1
-        firstTokenDeadlines.append((index, now + job.timeouts.firstToken))
+        // Stamped after the handle is ready, right before libcurl gets it.
+        let sentAt = metron_monotonic_seconds()
+        transfer.record.sentS = sentAt - runStart
+        firstTokenDeadlines.append((index, sentAt + job.timeouts.firstToken))
         let code = curl_multi_add_handle(multi, easy)
         if code != CURLM_OK {
             transfer.abort = (.connectionError, "curl_multi_add_handle failed: \(String(cString: curl_multi_strerror(code)))")
