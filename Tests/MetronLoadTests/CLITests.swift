@@ -151,7 +151,7 @@ final class CLITests: XCTestCase {
     }
 
     func testBadUsageExitsWithStatusTwoAndSaysWhat() async throws {
-        let cases: [([String], String)] = [
+        var cases: [([String], String)] = [
             (["run", "--url", "http://h", "--model", "m", "--rate", "-1", "--duration", "1", "--out", "x"], "--rate"),
             (["run", "--url", "ftp://h", "--model", "m", "--rate", "1", "--duration", "1", "--out", "x"], "--url"),
             (["run", "--url", "http://h", "--model", "m", "--rate", "1", "--duration", "1", "--out", "x",
@@ -170,6 +170,10 @@ final class CLITests: XCTestCase {
             (["run", "--url", "http://h", "--model", "m", "--rate", "1", "--duration", "1", "--out", "x",
               "--header", "broken"], "--header"),
         ]
+        let used = try temporaryDirectory()
+        try Data().write(to: used.appendingPathComponent("requests.jsonl"))
+        cases.append((["run", "--url", "http://h", "--model", "m", "--rate", "1", "--duration", "1", "--out", used.path],
+                      "already holds a run"))
         for (arguments, expected) in cases {
             let result = try await metron(arguments)
             XCTAssertEqual(result.status, 2, "\(arguments): \(result.stderr)")
