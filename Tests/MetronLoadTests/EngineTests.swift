@@ -264,6 +264,17 @@ final class EngineTests: XCTestCase {
         }
     }
 
+    func testServerIgnoringStreamIsAStreamErrorShowingTheBody() async throws {
+        try await withServer({ _ in
+            ScriptedServer.json(status: 200, #"{"choices":[{"text":"whole answer"}],"usage":{"completion_tokens":2}}"#)
+        }) { server in
+            let r = try await single(server)
+            XCTAssertEqual(r.status, .streamError)
+            XCTAssertTrue(r.error?.contains("not an event stream") == true, r.error ?? "")
+            XCTAssertTrue(r.error?.contains("whole answer") == true, r.error ?? "")
+        }
+    }
+
     func testBoundedDrainCancelsOpenRequests() async throws {
         try await withServer({ _ in [ScriptedServer.head(), ScriptedServer.chunk(Events.text()), .sleep(10)] }) { server in
             let options = LoadOptions(timeouts: RequestTimeouts(total: 60), drainTimeout: 0.3, calibrationWakeups: 0)
