@@ -360,6 +360,22 @@ final class CalibrationTests: XCTestCase {
         XCTAssertEqual(Double(Self.count(prompt)), 1000, accuracy: 2)
     }
 
+    /// llama.cpp's /tokenize wants "content" and answers other bodies with an empty token list.
+    func testCalibrationTriesLlamaCppTokenizeShape() async throws {
+        let server = try await ScriptedServer { request in
+            guard request.path == "/tokenize" else { return ScriptedServer.json(status: 404, "{}") }
+            guard let content = request.json["content"] as? String else { return ScriptedServer.json(status: 200, #"{"tokens":[]}"#) }
+            let tokens = (0..<Self.count(content)).map(String.init).joined(separator: ",")
+            return ScriptedServer.json(status: 200, #"{"tokens":[\#(tokens)]}"#)
+        }
+        let calibration = try await Task.detached {
+            try PromptCalibration.measure(target: ServerTarget(url: server.url, model: "m"), shape: RequestShape())
+        }.value
+        await server.shutdown()
+        XCTAssertEqual(calibration.method, .tokenize)
+        XCTAssertEqual(calibration.builder.tokensPerWord, 2, accuracy: 1e-9)
+    }
+
     func testCalibrationFallsBackToUsage() async throws {
         let server = try await ScriptedServer { request in
             guard request.path == "/v1/chat/completions",
