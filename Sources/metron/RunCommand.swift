@@ -20,7 +20,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Model name sent in every request.")
     var model: String
 
-    @Option(help: "Target request rate, requests per second (not needed with --arrival trace).")
+    @Option(help: "Target request rate, requests per second (not with --arrival trace).")
     var rate: Double?
 
     @Option(help: "Seconds of measured load (after the warm-up).")
@@ -91,6 +91,9 @@ struct RunCommand: AsyncParsableCommand {
     func validate() throws {
         if let rate, !(rate > 0 && rate.isFinite) { throw ValidationError("--rate must be a positive number, got \(rate)") }
         if rate == nil, workload.arrival != .trace { throw ValidationError("--rate is required (except with --arrival trace)") }
+        if rate != nil, workload.arrival == .trace {
+            throw ValidationError("--rate does not apply to --arrival trace: the arrivals are the trace's arrived_at times")
+        }
         guard duration > 0, duration.isFinite else { throw ValidationError("--duration must be positive, got \(duration)") }
         guard warmup >= 0, warmup.isFinite else { throw ValidationError("--warmup must be zero or more seconds, got \(warmup)") }
         guard ttftDeadline > 0, tbtDeadline > 0 else { throw ValidationError("--ttft-deadline and --tbt-deadline must be positive") }

@@ -165,6 +165,8 @@ final class CLITests: XCTestCase {
             (["report", "/nonexistent/metron-dir"], "no such directory"),
             (["run", "--url", "http://h", "--model", "m", "--duration", "1", "--out", "x", "--arrival", "trace"],
              "--arrival trace needs --trace"),
+            (["run", "--url", "http://h", "--model", "m", "--rate", "1", "--duration", "1", "--out", "x",
+              "--arrival", "trace", "--trace", "/dev/null"], "--rate does not apply"),
             (["run", "--url", "http://h", "--model", "m", "--rate", "1", "--duration", "1", "--out", "x", "--cv", "2"],
              "--cv applies only to --arrival gamma"),
             (["run", "--url", "http://h", "--model", "m", "--rate", "1", "--duration", "1", "--out", "x",
