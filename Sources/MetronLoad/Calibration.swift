@@ -107,8 +107,9 @@ struct BlockingHTTP {
                   (200..<300).contains(answer.status),
                   let object = (try? JSONSerialization.jsonObject(with: Data(answer.body))) as? [String: Any]
             else { continue }
-            if let count = object["count"] as? Int { return count }
-            if let tokens = object["tokens"] as? [Any] { return tokens.count }
+            // llama.cpp answers a body it does not understand with no tokens: try the next shape.
+            if let count = object["count"] as? Int, count > 0 { return count }
+            if let tokens = object["tokens"] as? [Any], !tokens.isEmpty { return tokens.count }
         }
         return nil
     }

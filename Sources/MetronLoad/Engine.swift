@@ -134,14 +134,14 @@ final class Engine {
     private func run() {
         var realtimeWarning: String?
         if job.realtime { realtimeWarning = RealtimePriority.enable() }
-        let calibration = measureTimerLateness(wakeups: job.calibrationWakeups)
+        let (calibration, interrupted) = measureTimerLateness(wakeups: job.calibrationWakeups)
         let plan = job.plan
         runStart = metron_monotonic_seconds() + Self.leadIn
         out.yield(.started(calibrationLateness: calibration, realtimeWarning: realtimeWarning, runStart: runStart))
         // Set when the last request has been sent: the drain is bounded from then on.
         var drainDeadline = Double.infinity
         var next = 0
-        var stopping = false
+        var stopping = interrupted
         var lastFlush = runStart, lastProgress = runStart
         var fds = [Int32](repeating: 0, count: 256), masks = [UInt32](repeating: 0, count: 256)
 
@@ -221,10 +221,12 @@ final class Engine {
                         var expirations: UInt64 = 0
                         _ = read(timerFD, &expirations, 8)
                     } else {
+                        // A hang-up is read as readable, so curl reads what is left and then the end;
+                        // an error alone makes curl fail the transfer with its own message.
                         var mask: Int32 = 0
-                        if masks[i] & epollIn != 0 { mask |= CURL_CSELECT_IN }
+                        if masks[i] & (epollIn | epollHup) != 0 { mask |= CURL_CSELECT_IN }
                         if masks[i] & epollOut != 0 { mask |= CURL_CSELECT_OUT }
-                        if masks[i] & (epollErr | epollHup) != 0 { mask |= CURL_CSELECT_ERR }
+                        if masks[i] & epollErr != 0 { mask |= CURL_CSELECT_ERR }
                         drive(socket: fd, mask: mask)
                     }
                 }
@@ -284,7 +286,10 @@ final class Engine {
         }
         active[index] = transfer
         sent += 1
-        firstTokenDeadlines.append((index, now + job.timeouts.firstToken))
+        // Stamped after the handle is ready, right before libcurl gets it.
+        let sentAt = metron_monotonic_seconds()
+        transfer.record.sentS = sentAt - runStart
+        firstTokenDeadlines.append((index, sentAt + job.timeouts.firstToken))
         let code = curl_multi_add_handle(multi, easy)
         if code != CURLM_OK {
             transfer.abort = (.connectionError, "curl_multi_add_handle failed: \(String(cString: curl_multi_strerror(code)))")
@@ -355,8 +360,9 @@ final class Engine {
         batch.removeAll(keepingCapacity: true)
     }
 
-    /// Sleeps a millisecond at a time on the timerfd and records how late each wake-up was.
-    private func measureTimerLateness(wakeups: Int) -> [Double] {
+    /// Sleeps a millisecond at a time on the timerfd and records how late each wake-up was; stops
+    /// early (and says so) when the run is interrupted.
+    private func measureTimerLateness(wakeups: Int) -> (samples: [Double], interrupted: Bool) {
         var samples: [Double] = []
         samples.reserveCapacity(wakeups)
         var fds = [Int32](repeating: 0, count: 4), masks = [UInt32](repeating: 0, count: 4)
@@ -371,11 +377,15 @@ final class Engine {
                     _ = read(timerFD, &expirations, 8)
                     woke = true
                 }
-                if n > 0, fds[0..<Int(n)].contains(wakeFD) { return samples }
+                if n > 0, fds[0..<Int(n)].contains(wakeFD) {
+                    var value: UInt64 = 0
+                    _ = read(wakeFD, &value, 8)
+                    return (samples, true)
+                }
             }
             samples.append(metron_monotonic_seconds() - target)
         }
-        return samples
+        return (samples, false)
     }
 }
 

@@ -1,6 +1,7 @@
 import CLinux
 import Foundation
 import MetronCore
+import Synchronization
 
 /// How a run treats its requests, beyond the server and the plan.
 public struct LoadOptions: Sendable, Equatable {
@@ -97,9 +98,9 @@ public struct LoadGenerator: Sendable {
             drainTimeout: options.drainTimeout ?? options.timeouts.total + 1, realtime: options.realtime,
             calibrationWakeups: options.calibrationWakeups)
 
-        let wakeFD = eventfd(0, Int32(EFD_CLOEXEC))
-        guard wakeFD >= 0 else { throw LoadConfigurationError("eventfd failed: errno \(metron_errno())") }
-        defer { close(wakeFD) }
+        let wake = try WakeSignal()
+        defer { wake.close() }
+        let wakeFD = wake.fd
         let (events, continuation) = AsyncStream<EngineEvent>.makeStream(bufferingPolicy: .unbounded)
         let thread = Thread { Engine.run(job: job, wakeFD: wakeFD, out: continuation) }
         thread.name = "metron-engine"
@@ -128,8 +129,7 @@ public struct LoadGenerator: Sendable {
         var (result, failure) = await withTaskCancellationHandler {
             await collector.value
         } onCancel: {
-            var one: UInt64 = 1
-            _ = write(wakeFD, &one, 8)
+            wake.signal()
         }
         if let failure { throw LoadConfigurationError("the load engine could not start: \(failure)") }
         result.records.sort { $0.id < $1.id }
@@ -137,5 +137,33 @@ public struct LoadGenerator: Sendable {
             throw LoadConfigurationError("internal error: \(result.records.count) records for \(plan.count) planned requests")
         }
         return result
+    }
+}
+
+/// The eventfd that asks the engine thread to stop. Signalling and closing are serialised, so a late
+/// cancellation can never write to a descriptor number that has been closed and reused.
+final class WakeSignal: Sendable {
+    let fd: Int32
+    private let open = Mutex(true)
+
+    init() throws {
+        fd = eventfd(0, Int32(EFD_CLOEXEC))
+        guard fd >= 0 else { throw LoadConfigurationError("eventfd failed: errno \(metron_errno())") }
+    }
+
+    func signal() {
+        open.withLock { isOpen in
+            guard isOpen else { return }
+            var one: UInt64 = 1
+            _ = write(fd, &one, 8)
+        }
+    }
+
+    func close() {
+        open.withLock { isOpen in
+            guard isOpen else { return }
+            isOpen = false
+            _ = Glibc.close(fd)
+        }
     }
 }

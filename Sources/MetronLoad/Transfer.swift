@@ -21,7 +21,11 @@ final class Transfer {
     /// Set when the engine ends the transfer itself (first-token timeout, drain, interrupt).
     var abort: (status: RequestStatus, message: String)?
 
+    /// The start of a 2xx body, kept until the first event, to show what came when no event did.
+    var preview: [UInt8] = []
+
     static let errorBodyLimit = 4096
+    static let previewLimit = 300
 
     init(index: Int, record: RequestRecord, body: [UInt8], runStart: Double) throws {
         guard let easy = curl_easy_init() else { throw LoadConfigurationError("curl_easy_init failed") }
@@ -56,6 +60,9 @@ final class Transfer {
         }
         let t = now - runStart
         lastReceive = t
+        if accounting.events == 0, preview.count < Self.previewLimit {
+            preview.append(contentsOf: bytes.prefix(Self.previewLimit - preview.count))
+        }
         scanner.feed(bytes) { event in
             event.data.withUnsafeBufferPointer { accounting.consume(ChunkScanner.scan($0), at: t) }
         }
@@ -101,6 +108,10 @@ final class Transfer {
             if let problem = accounting.streamError { return (.streamError, problem) }
             if accounting.chunkTimes.isEmpty {
                 if httpStatus == 0 { return (.connectionError, "no HTTP response") }
+                if accounting.events == 0, !preview.isEmpty {
+                    return (.streamError, "the response was not an event stream: "
+                        + String(decoding: preview, as: UTF8.self))
+                }
                 return (.streamError, "the stream ended without a content chunk (\(accounting.events) events)")
             }
             return (.ok, nil)

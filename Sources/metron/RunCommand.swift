@@ -20,7 +20,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Model name sent in every request.")
     var model: String
 
-    @Option(help: "Target request rate, requests per second (not needed with --arrival trace).")
+    @Option(help: "Target request rate, requests per second (not with --arrival trace).")
     var rate: Double?
 
     @Option(help: "Seconds of measured load (after the warm-up).")
@@ -91,6 +91,9 @@ struct RunCommand: AsyncParsableCommand {
     func validate() throws {
         if let rate, !(rate > 0 && rate.isFinite) { throw ValidationError("--rate must be a positive number, got \(rate)") }
         if rate == nil, workload.arrival != .trace { throw ValidationError("--rate is required (except with --arrival trace)") }
+        if rate != nil, workload.arrival == .trace {
+            throw ValidationError("--rate does not apply to --arrival trace: the arrivals are the trace's arrived_at times")
+        }
         guard duration > 0, duration.isFinite else { throw ValidationError("--duration must be positive, got \(duration)") }
         guard warmup >= 0, warmup.isFinite else { throw ValidationError("--warmup must be zero or more seconds, got \(warmup)") }
         guard ttftDeadline > 0, tbtDeadline > 0 else { throw ValidationError("--ttft-deadline and --tbt-deadline must be positive") }
@@ -106,6 +109,13 @@ struct RunCommand: AsyncParsableCommand {
             throw ValidationError("--api-key-file \(apiKeyFile): no such file or not readable")
         }
         if out.isEmpty { throw ValidationError("--out must name a directory") }
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else { throw ValidationError("--out \(out) is a file, not a directory") }
+            if FileManager.default.fileExists(atPath: out + "/" + RunDirectory.recordsFile) {
+                throw ValidationError("--out \(out) already holds a run (\(RunDirectory.recordsFile)); choose another directory")
+            }
+        }
         do {
             try target(apiKey: nil).validate()
             try shape.validate()
@@ -124,6 +134,17 @@ struct RunCommand: AsyncParsableCommand {
         let plan: [PlannedRequest]
         do { plan = try spec.plan(rate: planRate, duration: measured) } catch { throw ValidationError("\(error)") }
         guard !plan.isEmpty else { throw ValidationError("the workload plans no request in \(measured) s") }
+
+        // Made before the load, so a directory that cannot be written fails first, not after the run.
+        let directory = URL(fileURLWithPath: out, isDirectory: true)
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        } catch {
+            throw ValidationError("--out \(out): cannot create the directory: \(error.localizedDescription)")
+        }
+        guard FileManager.default.isWritableFile(atPath: out) else {
+            throw ValidationError("--out \(out): the directory is not writable")
+        }
 
         let calibration: String
         let prompts: PromptBuilder
@@ -167,8 +188,7 @@ struct RunCommand: AsyncParsableCommand {
             headerNames: headers.map { String($0.prefix { $0 != ":" }) }, startedAt: started,
             timerLatenessS: result.timerLateness, runStartMonotonicS: result.runStartMonotonic)
         let summary = settings.summary(of: result.records)
-        try RunDirectory.write(records: result.records, summary: summary, settings: settings,
-                               to: URL(fileURLWithPath: out, isDirectory: true))
+        try RunDirectory.write(records: result.records, summary: summary, settings: settings, to: directory)
         print(SummaryText.render(summary))
         print("wrote \(out)/\(RunDirectory.recordsFile), \(RunDirectory.summaryFile), \(RunDirectory.settingsFile)")
         if run.isCancelled { throw ExitCode(130) }

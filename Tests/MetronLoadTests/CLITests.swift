@@ -13,7 +13,8 @@ final class CLITests: XCTestCase {
 
     private var binary: URL { Bundle.main.bundleURL.appendingPathComponent("metron") }
 
-    private func metron(_ arguments: [String], environment: [String: String] = [:]) async throws -> Outcome {
+    private func metron(_ arguments: [String], environment: [String: String] = [:],
+                        whileRunning: (@Sendable (Process) async -> Void)? = nil) async throws -> Outcome {
         let process = Process()
         process.executableURL = binary
         process.arguments = arguments
@@ -25,6 +26,7 @@ final class CLITests: XCTestCase {
         // Read on other threads so a full pipe cannot stall the child.
         async let stdout = Task.detached { out.fileHandleForReading.readDataToEndOfFile() }.value
         async let stderr = Task.detached { err.fileHandleForReading.readDataToEndOfFile() }.value
+        await whileRunning?(process)
         let (o, e) = await (stdout, stderr)
         process.waitUntilExit()
         return Outcome(status: process.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
@@ -131,8 +133,29 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(records.allSatisfy { $0.chunkTokens.reduce(0, +) == $0.requestedOutputTokens })
     }
 
+    func testInterruptWritesEveryRecordAndExits130() async throws {
+        let server = try await ScriptedServer { _ in [ScriptedServer.head(), ScriptedServer.chunk(Events.role), .sleep(30)] }
+        let out = try temporaryDirectory().appendingPathComponent("run")
+        let result = try await metron([
+            "run", "--url", server.url, "--model", "m", "--rate", "2", "--duration", "30", "--arrival", "constant",
+            "--tokens-per-word", "1", "--out", out.path,
+        ], whileRunning: { process in
+            // Interrupt once the first request has reached the server.
+            for _ in 0..<200 where server.requests.isEmpty { try? await Task.sleep(nanoseconds: 50_000_000) }
+            process.interrupt()
+        })
+        await server.shutdown()
+        XCTAssertEqual(result.status, 130, result.stderr)
+        XCTAssertTrue(result.stderr.contains("interrupted"), result.stderr)
+        let records = try RunDirectory.readRecords(from: out)
+        XCTAssertEqual(records.count, 60, "every planned request has a record")
+        XCTAssertTrue(records.allSatisfy { $0.status == .cancelled })
+        XCTAssertNotNil(records[0].sentS)
+        XCTAssertNil(records[59].sentS)
+    }
+
     func testBadUsageExitsWithStatusTwoAndSaysWhat() async throws {
-        let cases: [([String], String)] = [
+        var cases: [([String], String)] = [
             (["run", "--url", "http://h", "--model", "m", "--rate", "-1", "--duration", "1", "--out", "x"], "--rate"),
             (["run", "--url", "ftp://h", "--model", "m", "--rate", "1", "--duration", "1", "--out", "x"], "--url"),
             (["run", "--url", "http://h", "--model", "m", "--rate", "1", "--duration", "1", "--out", "x",
@@ -146,11 +169,17 @@ final class CLITests: XCTestCase {
             (["report", "/nonexistent/metron-dir"], "no such directory"),
             (["run", "--url", "http://h", "--model", "m", "--duration", "1", "--out", "x", "--arrival", "trace"],
              "--arrival trace needs --trace"),
+            (["run", "--url", "http://h", "--model", "m", "--rate", "1", "--duration", "1", "--out", "x",
+              "--arrival", "trace", "--trace", "/dev/null"], "--rate does not apply"),
             (["run", "--url", "http://h", "--model", "m", "--rate", "1", "--duration", "1", "--out", "x", "--cv", "2"],
              "--cv applies only to --arrival gamma"),
             (["run", "--url", "http://h", "--model", "m", "--rate", "1", "--duration", "1", "--out", "x",
               "--header", "broken"], "--header"),
         ]
+        let used = try temporaryDirectory()
+        try Data().write(to: used.appendingPathComponent("requests.jsonl"))
+        cases.append((["run", "--url", "http://h", "--model", "m", "--rate", "1", "--duration", "1", "--out", used.path],
+                      "already holds a run"))
         for (arguments, expected) in cases {
             let result = try await metron(arguments)
             XCTAssertEqual(result.status, 2, "\(arguments): \(result.stderr)")

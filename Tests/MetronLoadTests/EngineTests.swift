@@ -264,6 +264,17 @@ final class EngineTests: XCTestCase {
         }
     }
 
+    func testServerIgnoringStreamIsAStreamErrorShowingTheBody() async throws {
+        try await withServer({ _ in
+            ScriptedServer.json(status: 200, #"{"choices":[{"text":"whole answer"}],"usage":{"completion_tokens":2}}"#)
+        }) { server in
+            let r = try await single(server)
+            XCTAssertEqual(r.status, .streamError)
+            XCTAssertTrue(r.error?.contains("not an event stream") == true, r.error ?? "")
+            XCTAssertTrue(r.error?.contains("whole answer") == true, r.error ?? "")
+        }
+    }
+
     func testBoundedDrainCancelsOpenRequests() async throws {
         try await withServer({ _ in [ScriptedServer.head(), ScriptedServer.chunk(Events.text()), .sleep(10)] }) { server in
             let options = LoadOptions(timeouts: RequestTimeouts(total: 60), drainTimeout: 0.3, calibrationWakeups: 0)
@@ -347,6 +358,22 @@ final class CalibrationTests: XCTestCase {
         XCTAssertEqual(calibration.builder.overheadTokens, 9, accuracy: 1e-9)
         let prompt = calibration.builder.prompt(id: 12, tokens: 1000)
         XCTAssertEqual(Double(Self.count(prompt)), 1000, accuracy: 2)
+    }
+
+    /// llama.cpp's /tokenize wants "content" and answers other bodies with an empty token list.
+    func testCalibrationTriesLlamaCppTokenizeShape() async throws {
+        let server = try await ScriptedServer { request in
+            guard request.path == "/tokenize" else { return ScriptedServer.json(status: 404, "{}") }
+            guard let content = request.json["content"] as? String else { return ScriptedServer.json(status: 200, #"{"tokens":[]}"#) }
+            let tokens = (0..<Self.count(content)).map(String.init).joined(separator: ",")
+            return ScriptedServer.json(status: 200, #"{"tokens":[\#(tokens)]}"#)
+        }
+        let calibration = try await Task.detached {
+            try PromptCalibration.measure(target: ServerTarget(url: server.url, model: "m"), shape: RequestShape())
+        }.value
+        await server.shutdown()
+        XCTAssertEqual(calibration.method, .tokenize)
+        XCTAssertEqual(calibration.builder.tokensPerWord, 2, accuracy: 1e-9)
     }
 
     func testCalibrationFallsBackToUsage() async throws {
