@@ -30,10 +30,12 @@ public enum ServiceMetrics {
 
     /// Token-rate figures from per-request TPOTs, the pooled TBT P99 and per-request minimum deadlines.
     public static func tokenRates(tpots: [Double], pooledTBTP99: Double?, minDeadlines: [Double]) -> TokenRates {
-        TokenRates(
-            tpotBased: Stats.mean(tpots).map { 1 / $0 },
-            tbtBased: pooledTBTP99.map { 1 / $0 },
-            fluidTokenGenerationRate: Stats.quantile(minDeadlines, throughputQuantile).map { 1 / $0 })
+        // A time of 0 (every token of a chunk at once) has no finite rate: reported as unknown.
+        func rate(_ seconds: Double?) -> Double? { seconds.flatMap { $0 > 0 ? 1 / $0 : nil } }
+        return TokenRates(
+            tpotBased: rate(Stats.mean(tpots)),
+            tbtBased: rate(pooledTBTP99),
+            fluidTokenGenerationRate: rate(Stats.quantile(minDeadlines, throughputQuantile)))
     }
 
     /// The smallest per-token deadline meeting a 10 % miss rate on `[0] + tbt`, first token ignored.

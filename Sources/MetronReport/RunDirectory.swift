@@ -90,117 +90,28 @@ public struct RunSettings: Codable, Sendable, Equatable {
     }
 }
 
-/// A problem reading or writing a results directory, naming the file and line.
-public struct ResultsError: Error, CustomStringConvertible, Equatable {
-    public var message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
-}
-
 /// One run's results on disk: `requests.jsonl` (one record per line), `summary.json`, `run.json`.
 /// Every file is written to a temporary name and renamed, so a reader never sees half a file.
 public enum RunDirectory {
-    public static let recordsFile = "requests.jsonl"
+    public static let recordsFile = RecordsFile.name
     public static let summaryFile = "summary.json"
     public static let settingsFile = "run.json"
 
-    static func encoder(pretty: Bool) -> JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted] : [.sortedKeys]
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(
-            positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
-        return encoder
-    }
-
-    static var decoder: JSONDecoder {
-        let decoder = JSONDecoder()
-        decoder.nonConformingFloatDecodingStrategy = .convertFromString(
-            positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
-        return decoder
-    }
-
     public static func write(records: [RequestRecord], summary: RunSummary, settings: RunSettings, to directory: URL) throws {
-        do {
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        } catch {
-            throw ResultsError("cannot create \(directory.path): \(error.localizedDescription)")
-        }
-        let lineEncoder = encoder(pretty: false)
-        var lines = Data()
-        for record in records {
-            lines.append(try lineEncoder.encode(record))
-            lines.append(UInt8(ascii: "\n"))
-        }
-        try writeAtomically(lines, to: directory.appendingPathComponent(recordsFile))
-        try writeAtomically(try encoder(pretty: true).encode(settings) + Data("\n".utf8),
-                            to: directory.appendingPathComponent(settingsFile))
-        try writeAtomically(try encoder(pretty: true).encode(summary) + Data("\n".utf8),
-                            to: directory.appendingPathComponent(summaryFile))
+        try RecordsFile.write(records, to: directory.appendingPathComponent(recordsFile))
+        try AtomicWrite.json(settings, to: directory.appendingPathComponent(settingsFile))
+        try AtomicWrite.json(summary, to: directory.appendingPathComponent(summaryFile))
     }
 
     public static func summaryJSON(_ summary: RunSummary) throws -> String {
-        String(decoding: try encoder(pretty: true).encode(summary), as: UTF8.self)
-    }
-
-    /// Temporary file in the same directory, then rename: atomic on one file system.
-    public static func writeAtomically(_ data: Data, to url: URL) throws {
-        let temporary = url.deletingLastPathComponent()
-            .appendingPathComponent(".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)")
-        do {
-            try data.write(to: temporary)
-            if rename(temporary.path, url.path) != 0 {
-                throw ResultsError("cannot rename \(temporary.path) to \(url.path): \(String(cString: strerror(errno)))")
-            }
-        } catch let error as ResultsError {
-            try? FileManager.default.removeItem(at: temporary)
-            throw error
-        } catch {
-            try? FileManager.default.removeItem(at: temporary)
-            throw ResultsError("cannot write \(url.path): \(error.localizedDescription)")
-        }
+        String(decoding: try JSON.encode(summary), as: UTF8.self)
     }
 
     public static func readRecords(from directory: URL) throws -> [RequestRecord] {
-        let url = directory.appendingPathComponent(recordsFile)
-        guard let data = FileManager.default.contents(atPath: url.path) else {
-            throw ResultsError("\(url.path): no such file or not readable")
-        }
-        var records: [RequestRecord] = []
-        var problems: [String] = []
-        let decoder = decoder
-        for (number, line) in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
-            if line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\r") }) { continue }
-            do {
-                records.append(try decoder.decode(RequestRecord.self, from: Data(line)))
-            } catch {
-                if problems.count < 20 { problems.append("\(url.path):\(number + 1): not a request record: \(describe(error))") }
-            }
-        }
-        guard problems.isEmpty else { throw ResultsError(problems.joined(separator: "\n")) }
-        return records
+        try RecordsFile.read(directory.appendingPathComponent(recordsFile))
     }
 
     public static func readSettings(from directory: URL) throws -> RunSettings {
-        let url = directory.appendingPathComponent(settingsFile)
-        guard let data = FileManager.default.contents(atPath: url.path) else {
-            throw ResultsError("\(url.path): no such file or not readable")
-        }
-        do {
-            return try decoder.decode(RunSettings.self, from: data)
-        } catch {
-            throw ResultsError("\(url.path): not a run settings file: \(describe(error))")
-        }
-    }
-
-    static func describe(_ error: Error) -> String {
-        switch error {
-        case let DecodingError.keyNotFound(key, _): return "missing key '\(key.stringValue)'"
-        case let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context):
-            return "bad value at '\(context.codingPath.map(\.stringValue).joined(separator: "."))'"
-        case let DecodingError.dataCorrupted(context):
-            let path = context.codingPath.map(\.stringValue).joined(separator: ".")
-            return path.isEmpty ? "invalid JSON" : "bad value at '\(path)'"
-        default: return "\(error)"
-        }
+        try JSON.decode(RunSettings.self, from: directory.appendingPathComponent(settingsFile))
     }
 }

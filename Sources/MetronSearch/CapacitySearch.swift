@@ -70,6 +70,18 @@ public struct SearchError: Error, CustomStringConvertible {
     }
 }
 
+/// The client could not keep to its schedule at this rate, attempt after attempt: its measurements
+/// say nothing about the server.
+public struct ClientUnhealthy: Error, CustomStringConvertible {
+    public var attempts: Int
+    public var worstS: Double
+    public var thresholdS: Double
+    public var description: String {
+        String(format: "the client fell behind its schedule in %d attempts (P99 lag or timer lateness %.1f ms, threshold %.1f ms): "
+            + "run on a quieter machine, with --realtime, or raise lag_threshold_s", attempts, worstS * 1000, thresholdS * 1000)
+    }
+}
+
 /// Every request of a probe failed to connect.
 public struct ServerUnreachable: Error, CustomStringConvertible {
     public var requests: Int
@@ -125,7 +137,11 @@ public struct CapacitySearch: Sendable {
         let search: CapacitySearch
         let progress: @Sendable (ProbeResult) -> Void
         var probes: [ProbeResult] = []
+        /// Probes whose client fell behind: kept for the record, left out of every verdict and fit.
+        var clientFailures: [ProbeResult] = []
         var bisectBest: Double?
+        /// Repeats of a probe whose client fell behind before the search gives up.
+        static let clientRetries = 2
 
         init(search: CapacitySearch, progress: @escaping @Sendable (ProbeResult) -> Void) {
             self.search = search
@@ -135,25 +151,40 @@ public struct CapacitySearch: Sendable {
         var settings: SearchSettings { search.settings }
         var budgetLeft: Bool { probes.count < settings.probeBudget }
 
+        /// Runs a probe at `rate`. A probe whose client fell behind is measured again (an overloaded
+        /// client is not an overloaded server); the search stops if the client never keeps up.
         mutating func run(_ rate: Double) async throws -> ProbeResult {
             let rounded = ProbeRequest.round(rate)
-            let request = ProbeRequest(rate: rounded, attempt: probes.filter { $0.rate == rounded }.count)
-            let measurement: ProbeMeasurement
-            do {
-                measurement = try await search.runner.probe(request)
-            } catch {
-                throw SearchError(request: request, underlying: error, completed: probes)
+            while true {
+                let attempt = (probes + clientFailures).filter { $0.rate == rounded }.count
+                let request = ProbeRequest(rate: rounded, attempt: attempt)
+                let measurement: ProbeMeasurement
+                do {
+                    measurement = try await search.runner.probe(request)
+                } catch {
+                    throw SearchError(request: request, underlying: error, completed: probes)
+                }
+                if measurement.serverUnreachable {
+                    let sample = measurement.windowRecords.first?.error.map { ": \($0)" } ?? ""
+                    throw SearchError(request: request, underlying: ServerUnreachable(
+                        requests: measurement.windowRecords.count, detail: sample), completed: probes)
+                }
+                var result = ProbeResult(measurement, slo: search.slo, rules: search.rules)
+                result.request = request
+                progress(result)
+                // Lag under a cap on requests in flight is the server's backlog; uncapped, it is the client's.
+                if result.client.trustworthy || measurement.maxInFlight != nil {
+                    probes.append(result)
+                    return result
+                }
+                clientFailures.append(result)
+                let failures = clientFailures.filter { $0.rate == rounded }
+                if failures.count > Self.clientRetries {
+                    throw SearchError(request: request, underlying: ClientUnhealthy(
+                        attempts: failures.count, worstS: result.client.worstS, thresholdS: result.client.thresholdS),
+                        completed: probes)
+                }
             }
-            if measurement.serverUnreachable {
-                let sample = measurement.windowRecords.first?.error.map { ": \($0)" } ?? ""
-                throw SearchError(request: request, underlying: ServerUnreachable(
-                    requests: measurement.windowRecords.count, detail: sample), completed: probes)
-            }
-            var result = ProbeResult(measurement, slo: search.slo, rules: search.rules)
-            result.request = request
-            probes.append(result)
-            progress(result)
-            return result
         }
 
         /// The highest passing rate and the lowest failing rate above it. A failure below a pass is
@@ -310,12 +341,15 @@ public struct CapacitySearch: Sendable {
             if probes.contains(where: { $0.requests < 100 }) {
                 warnings.append("some probes have fewer than 100 requests: their P99 figures are close to the sample's extremes")
             }
+            if !clientFailures.isEmpty {
+                warnings.append("\(clientFailures.count) probe(s) were measured again because the client fell behind its schedule; they are listed as invalid and take no part in the estimate")
+            }
             if probes.contains(where: \.simulated) {
                 warnings.append("SIMULATED: measured in virtual time against the serving model, not a real server")
             }
             return CapacityResult(
                 estimate: estimate, slo: search.slo, settings: settings, rules: search.rules, stopReason: stop,
-                probes: probes, outputTokensPerS: estimate.maxQPS.flatMap { tokensPerSecond(at: $0) }, warnings: warnings)
+                probes: probes + clientFailures, outputTokensPerS: estimate.maxQPS.flatMap { tokensPerSecond(at: $0) }, warnings: warnings)
         }
 
         /// Output tokens/s at `rate`, interpolated linearly between valid probes; outside them, the

@@ -12,6 +12,13 @@ final class ServiceMetricsTests: XCTestCase {
         XCTAssertEqual(rates.fluidTokenGenerationRate!, 1 / (0.01 + 0.99 * 0.02), accuracy: 0.5)
     }
 
+    func testZeroTimesGiveNoRateRatherThanInfinity() {
+        // Every token after the first arrives in one chunk: all TBTs are 0.
+        let rates = ServiceMetrics.tokenRates(tokenLevelTBTs: [[0, 0, 0], [0, 0]])
+        XCTAssertNil(rates.tpotBased)
+        XCTAssertNil(rates.tbtBased)
+    }
+
     func testNoRequestsGiveNoRates() {
         let rates = ServiceMetrics.tokenRates(tokenLevelTBTs: [])
         XCTAssertNil(rates.tpotBased)

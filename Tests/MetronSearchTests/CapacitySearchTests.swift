@@ -92,9 +92,19 @@ final class CapacitySearchTests: XCTestCase {
         XCTAssertTrue(result.warnings.contains { $0.contains("bracket between probes") })
     }
 
+    /// Caps requests in flight, so that a send shortfall is the server's backlog, not the client's.
+    struct CappedRunner: ProbeRunner {
+        let inner: ScriptedProbeRunner
+        func probe(_ request: ProbeRequest) async throws -> ProbeMeasurement {
+            var m = inner.measure(request)
+            m.maxInFlight = 64
+            return m
+        }
+    }
+
     func testInvalidProbesNeverPass() async throws {
-        // Every request meets its deadlines, but above 5 req/s the client sends only 70 % of the load.
-        let r = ScriptedProbeRunner(attainment: { _ in 1 }, sendRateFactor: { $0 > 5 ? 0.7 : 1 })
+        // Every request meets its deadlines, but above 5 req/s the capped client sends only 70 % of the load.
+        let r = CappedRunner(inner: ScriptedProbeRunner(attainment: { _ in 1 }, sendRateFactor: { $0 > 5 ? 0.7 : 1 }))
         for strategy in SearchStrategy.allCases {
             let result = try await CapacitySearch(runner: r, slo: SLO(), settings: settings(strategy)).run()
             for p in result.probes where p.rate > 5 {
@@ -178,6 +188,40 @@ final class CapacitySearchTests: XCTestCase {
             XCTAssertEqual(error.request.rate, 8)
             XCTAssertEqual(error.completed.map(\.rate), [2, 4])
             XCTAssertTrue(error.description.contains("8.000 req/s could not be run"), error.description)
+        }
+    }
+
+    /// Delays every send by 50 ms (a client that cannot keep its schedule) on the attempts listed.
+    struct LaggingRunner: ProbeRunner {
+        let inner: ScriptedProbeRunner
+        let lagging: @Sendable (ProbeRequest) -> Bool
+        func probe(_ request: ProbeRequest) async throws -> ProbeMeasurement {
+            var m = inner.measure(request)
+            if lagging(request) { m.records = m.records.map { var r = $0; r.sentS = r.scheduledS + 0.05; return r } }
+            return m
+        }
+    }
+
+    func testALaggingClientIsMeasuredAgainNotTakenForAFullServer() async throws {
+        // The first attempt at 4 req/s lags; its repeat does not.
+        let flaky = LaggingRunner(inner: runner(seed: 1)) { $0.rate == 4 && $0.attempt == 0 }
+        let result = try await CapacitySearch(runner: flaky, slo: SLO(), settings: settings()).run()
+        let steady = try await CapacitySearch(runner: runner(seed: 1), slo: SLO(), settings: settings()).run()
+        XCTAssertEqual(result.maxQPS, steady.maxQPS, "the lagging probe takes no part in the estimate")
+        let lagged = result.probes.filter { $0.rate == 4 && $0.attempt == 0 }
+        XCTAssertEqual(lagged.count, 1)
+        XCTAssertFalse(lagged[0].valid)
+        XCTAssertTrue(lagged[0].reasons.contains { $0.contains("client not trustworthy") }, "\(lagged[0].reasons)")
+        XCTAssertTrue(result.warnings.contains { $0.contains("measured again because the client fell behind") })
+
+        // A client that never keeps up stops the search, saying why.
+        let hopeless = LaggingRunner(inner: runner(seed: 1)) { $0.rate >= 4 }
+        do {
+            _ = try await CapacitySearch(runner: hopeless, slo: SLO(), settings: settings()).run()
+            XCTFail("expected the search to stop")
+        } catch let error as SearchError {
+            XCTAssertTrue(error.description.contains("the client fell behind its schedule in 3 attempts"), error.description)
+            XCTAssertEqual(error.completed.map(\.rate), [2])
         }
     }
 
