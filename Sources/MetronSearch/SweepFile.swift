@@ -1,5 +1,6 @@
 import Foundation
 import MetronCore
+import MetronLoad
 import MetronSimModel
 import Yams
 
@@ -11,12 +12,20 @@ public struct Endpoint: Sendable, Equatable {
     public var apiKeyEnv: String?
     /// Path of a file holding the API key.
     public var apiKeyFile: String?
+    public var api: APIKind
+    /// `ignore_eos`, `min_tokens` and extra body fields of every request.
+    public var shape: RequestShape
 
-    public init(url: URL, model: String? = nil, apiKeyEnv: String? = nil, apiKeyFile: String? = nil) {
+    public init(
+        url: URL, model: String? = nil, apiKeyEnv: String? = nil, apiKeyFile: String? = nil, api: APIKind = .completions,
+        shape: RequestShape = RequestShape(ignoreEOS: true)
+    ) {
         self.url = url
         self.model = model
         self.apiKeyEnv = apiKeyEnv
         self.apiKeyFile = apiKeyFile
+        self.api = api
+        self.shape = shape
     }
 }
 
@@ -303,8 +312,9 @@ struct SweepParser {
     // MARK: systems
 
     func system(_ node: Node, _ path: String) -> (name: String, value: SystemSpec)? {
-        guard let m = reader.mapping(node, path, known: ["name", "url", "model", "api_key_env", "api_key_file", "simulator",
-                                                         "hardware", "gpus", "usd_per_hour"], required: ["name"]) else { return nil }
+        guard let m = reader.mapping(node, path, known: ["name", "url", "model", "api_key_env", "api_key_file", "api", "ignore_eos",
+                                                         "min_tokens", "extra_body", "simulator", "hardware", "gpus", "usd_per_hour"],
+                                     required: ["name"]) else { return nil }
         let name = m["name"].flatMap { reader.name($0, "\(path).name") }
         let where_ = name.map { "\(path) ('\($0)')" } ?? path
         let hardware = m["hardware"].flatMap { reader.string($0, "\(where_).hardware") }
@@ -319,7 +329,7 @@ struct SweepParser {
         case let (url?, nil):
             target = endpoint(url: url, m, where_).map(SystemTarget.endpoint)
         case let (nil, sim?):
-            for key in ["model", "api_key_env", "api_key_file"] where m[key] != nil {
+            for key in ["model", "api_key_env", "api_key_file", "api", "ignore_eos", "min_tokens", "extra_body"] where m[key] != nil {
                 reader.problem(at: m[key], "\(where_).\(key): only a 'url' system takes '\(key)'; for the simulator put the model under 'simulator'")
             }
             target = simulator(sim, "\(where_).simulator").map(SystemTarget.simulator)
@@ -329,14 +339,39 @@ struct SweepParser {
         return (name, SystemSpec(name: name, target: target, hardware: hardware, gpus: gpus, usdPerHour: price))
     }
 
+    /// `url: ${NAME}` takes the URL from the environment variable NAME (checked only when the
+    /// environment is given).
     func endpoint(url node: Node, _ m: [String: Node], _ path: String) -> Endpoint? {
-        guard let text = reader.string(node, "\(path).url") else { return nil }
+        guard var text = reader.string(node, "\(path).url") else { return nil }
+        if let match = text.wholeMatch(of: /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/) {
+            let name = String(match.1)
+            if let environment {
+                guard let value = environment[name], !value.isEmpty else {
+                    reader.problem(at: node, "\(path).url: the environment variable \(name) is not set")
+                    return nil
+                }
+                text = value
+            } else {
+                text = "http://\(name.lowercased()).invalid"
+            }
+        }
         var url: URL?
         if let u = URL(string: text), let scheme = u.scheme?.lowercased(), ["http", "https"].contains(scheme),
            let host = u.host, !host.isEmpty, !text.contains(" ") {
             url = u
         } else {
             reader.problem(at: node, "\(path).url: '\(text)' is not a URL: expected http:// or https://, a host and an optional path")
+        }
+        let api = m["api"].flatMap { reader.oneOf($0, "\(path).api", APIKind.allCases.map(\.rawValue)) }.flatMap(APIKind.init)
+        let ignoreEOS = m["ignore_eos"].flatMap { reader.bool($0, "\(path).ignore_eos") }
+        let minTokens = m["min_tokens"].flatMap { reader.bool($0, "\(path).min_tokens") }
+        var extraBody: String?
+        if let n = m["extra_body"] {
+            if case .mapping = n, let data = try? JSONSerialization.data(withJSONObject: YAMLReader.jsonValue(n), options: [.sortedKeys]) {
+                extraBody = String(decoding: data, as: UTF8.self)
+            } else {
+                reader.problem(at: n, "\(path).extra_body: expected a mapping of JSON fields to add to every request, got \(YAMLReader.kind(n))")
+            }
         }
         let model = m["model"].flatMap { reader.string($0, "\(path).model") }
         var keyEnv: String?
@@ -359,8 +394,12 @@ struct SweepParser {
         if m["api_key_env"] != nil, m["api_key_file"] != nil {
             reader.problem(at: m["api_key_file"], "\(path): give either 'api_key_env' or 'api_key_file', not both")
         }
-        guard let url, m["model"] == nil || model != nil else { return nil }
-        return Endpoint(url: url, model: model, apiKeyEnv: keyEnv, apiKeyFile: keyFile)
+        guard let url, m["model"] == nil || model != nil, m["api"] == nil || api != nil,
+              m["ignore_eos"] == nil || ignoreEOS != nil, m["min_tokens"] == nil || minTokens != nil,
+              m["extra_body"] == nil || extraBody != nil
+        else { return nil }
+        return Endpoint(url: url, model: model, apiKeyEnv: keyEnv, apiKeyFile: keyFile, api: api ?? .completions,
+                        shape: RequestShape(ignoreEOS: ignoreEOS ?? true, minTokens: minTokens ?? false, extraBody: extraBody))
     }
 
     /// `hardware` and `model` are built-in profile names or whole custom profiles (mappings);

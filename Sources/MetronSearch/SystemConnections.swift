@@ -63,6 +63,7 @@ public actor SystemConnections {
     private func generator(system: SystemSpec, options: LoadOptions) async throws -> LoadGenerator {
         if let ready = generators[system.name] { return ready }
         let target: ServerTarget
+        var shape = RequestShape(ignoreEOS: true)
         switch system.target {
         case let .simulator(spec):
             let server = try await SimulatorServer.start(SimulatorServerOptions(simulator: spec.config))
@@ -71,14 +72,14 @@ public actor SystemConnections {
             target = ServerTarget(url: server.url, model: spec.config.model.name)
         case let .endpoint(endpoint):
             target = ServerTarget(
-                url: endpoint.url.absoluteString, model: endpoint.model ?? "default",
+                url: endpoint.url.absoluteString, api: endpoint.api, model: endpoint.model ?? "default",
                 apiKey: try Self.apiKey(endpoint, system: system.name))
+            shape = endpoint.shape
         }
         try target.validate()
         var drained = options
         // Requests still open this long after the last send are cancelled and count as outstanding.
         drained.drainTimeout = options.drainTimeout ?? sweep.validity.drainGraceS
-        let shape = RequestShape(ignoreEOS: true)
         let calibration = try PromptCalibration.measure(target: target, shape: shape, timeout: options.timeouts.total)
         log("\(system.name): prompt calibration by \(calibration.method.rawValue): "
             + calibration.samples.map { "\($0[0]) words = \($0[1]) tokens" }.joined(separator: ", "))

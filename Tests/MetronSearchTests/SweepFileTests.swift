@@ -96,6 +96,31 @@ final class SweepFileTests: XCTestCase {
         return valid.replacingOccurrences(of: old, with: new)
     }
 
+    func testEndpointFromTheEnvironmentWithRequestSwitches() throws {
+        let text = replacing("url: https://llm.example.com/v1", with: """
+            url: ${LLM_URL}
+                api: chat
+                ignore_eos: false
+                extra_body: {cache_prompt: false, temperature: 0}
+            """)
+        let sweep = try parse(text, environment: ["LLM_URL": "http://10.1.2.3:8000/v1", "PROD_KEY": "k"])
+        guard case let .endpoint(e) = sweep.systems[1].target else { return XCTFail("endpoint expected") }
+        XCTAssertEqual(e.url.absoluteString, "http://10.1.2.3:8000/v1")
+        XCTAssertEqual(e.api, .chat)
+        XCTAssertFalse(e.shape.ignoreEOS)
+        XCTAssertEqual(e.shape.extraBody, #"{"cache_prompt":false,"temperature":0}"#)
+
+        let unset = problems(text, environment: ["PROD_KEY": "k"]).map(\.description)
+        XCTAssertTrue(unset.contains { $0.contains("url: the environment variable LLM_URL is not set") }, "\(unset)")
+        let bad = problems(replacing("url: https://llm.example.com/v1", with: """
+            url: https://llm.example.com/v1
+                api: grpc
+                extra_body: [1]
+            """), environment: ["PROD_KEY": "k"]).map(\.description)
+        XCTAssertTrue(bad.contains { $0.contains(".api") && $0.contains("grpc") }, "\(bad)")
+        XCTAssertTrue(bad.contains { $0.contains("extra_body: expected a mapping") }, "\(bad)")
+    }
+
     func testCustomProfilesAndSimulatorProblems() throws {
         let custom = replacing("""
                   hardware: a100
