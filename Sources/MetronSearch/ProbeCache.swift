@@ -61,19 +61,42 @@ public struct ProbeCache: Sendable {
             timerLatenessS: meta.timerLatenessS, maxInFlight: meta.maxInFlight, simulated: meta.simulated)
     }
 
+    /// Where an interrupted probe's partial measurement goes: beside the probe, never loaded.
+    public func incompleteURL(for request: ProbeRequest) -> URL {
+        directory.appendingPathComponent(request.directoryName + ".incomplete", isDirectory: true)
+    }
+
     /// Stores a measurement, replacing any earlier directory of the same probe. `summary` is written for
     /// people and plots; it is not read back.
     public func store(_ m: ProbeMeasurement, summary: RunSummary) throws {
+        try write(m, summary: summary, to: url(for: m.request), complete: true)
+    }
+
+    /// Keeps what an interrupted probe measured, under `incompleteURL(for:)` and without the
+    /// `complete` marker, so that it is never reused as a finished probe.
+    public func storeIncomplete(_ m: ProbeMeasurement, summary: RunSummary) throws {
+        try write(m, summary: summary, to: incompleteURL(for: m.request), complete: false)
+    }
+
+    private func write(_ m: ProbeMeasurement, summary: RunSummary, to destination: URL, complete: Bool) throws {
         let meta = Metadata(
             fingerprint: fingerprint, rate: m.request.rate, attempt: m.request.attempt, requests: m.records.count,
             windowStartS: m.windowStartS, windowEndS: m.windowEndS, timerLatenessS: m.timerLatenessS,
             maxInFlight: m.maxInFlight, simulated: m.simulated)
-        try AtomicWrite.directory(at: url(for: m.request)) { tmp in
+        try AtomicWrite.directory(at: destination) { tmp in
             try RecordsFile.encode(m.records).write(to: tmp.appendingPathComponent(Self.recordsFile))
             try JSON.encode(meta).write(to: tmp.appendingPathComponent(Self.metadataFile))
             try JSON.encode(summary).write(to: tmp.appendingPathComponent(Self.summaryFile))
-            try Data().write(to: tmp.appendingPathComponent(Self.completeMarker))
+            if complete { try Data().write(to: tmp.appendingPathComponent(Self.completeMarker)) }
         }
+    }
+}
+
+/// The run was interrupted during a probe; what it measured is kept in `directory`.
+public struct ProbeInterrupted: Error, CustomStringConvertible {
+    public var directory: URL
+    public var description: String {
+        "interrupted: the probe in progress was kept in \(directory.path) (marked incomplete, never reused)"
     }
 }
 
@@ -102,9 +125,14 @@ public struct CachingProbeRunner: ProbeRunner {
         let m = try await inner.probe(request)
         // A probe against a server that was down says nothing about the server: measure it again next time.
         if m.serverUnreachable { return m }
-        try cache.store(m, summary: RunSummary(
+        let summary = RunSummary(
             records: m.windowRecords, targetRate: request.rate, deadlines: deadlines, timerLateness: m.timerLatenessS,
-            maxInFlight: m.maxInFlight))
+            maxInFlight: m.maxInFlight)
+        if Task.isCancelled {
+            try cache.storeIncomplete(m, summary: summary)
+            throw ProbeInterrupted(directory: cache.incompleteURL(for: request))
+        }
+        try cache.store(m, summary: summary)
         return m
     }
 }

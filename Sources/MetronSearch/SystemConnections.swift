@@ -48,7 +48,25 @@ public actor SystemConnections {
         case (.virtual, .endpoint):
             throw SweepError.cannotMeasure(system: system.name, "a server cannot be measured in virtual time")
         case let (.http(options), _):
-            return LoadProbeRunner(generator: try await generator(system: system, options: options), planner: planner)
+            return ConnectingProbeRunner(connections: self, system: system, options: options, planner: planner)
+        }
+    }
+
+    /// Connects on the first probe that is not cached, so a rerun of a finished sweep starts nothing.
+    struct ConnectingProbeRunner: ProbeRunner, PrefillRunner {
+        let connections: SystemConnections
+        let system: SystemSpec
+        let options: LoadOptions
+        let planner: ProbePlanner
+
+        func connected() async throws -> LoadProbeRunner {
+            LoadProbeRunner(generator: try await connections.generator(system: system, options: options), planner: planner)
+        }
+
+        func probe(_ request: ProbeRequest) async throws -> ProbeMeasurement { try await connected().probe(request) }
+
+        func measure(promptTokens: Int, requests: Int) async throws -> [RequestRecord] {
+            try await connected().measure(promptTokens: promptTokens, requests: requests)
         }
     }
 

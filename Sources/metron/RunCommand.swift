@@ -164,17 +164,9 @@ struct RunCommand: AsyncParsableCommand {
         let started = ISO8601DateFormatter().string(from: Date())
         let progress: (@Sendable (LoadProgress) -> Void)? = terminal ? Self.printProgress : nil
         // Ctrl-C ends the run early; open and unsent requests are recorded as cancelled.
-        signal(SIGINT, SIG_IGN)
-        let run = Task { try await generator.run(plan: plan, onProgress: progress) }
-        let interrupt = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
-        interrupt.setEventHandler {
-            FileHandle.standardError.write(Data("\ninterrupted: ending the run, open requests are recorded as cancelled\n".utf8))
-            run.cancel()
-        }
-        interrupt.resume()
-        let result = try await run.value
-        interrupt.cancel()
-        signal(SIGINT, SIG_DFL)
+        let (result, interrupted) = try await cancellingOnInterrupt(
+            message: "interrupted: ending the run, open requests are recorded as cancelled"
+        ) { try await generator.run(plan: plan, onProgress: progress) }
         if terminal { print("") }
         if let warning = result.realtimeWarning { log("warning: \(warning)") }
 
@@ -191,7 +183,7 @@ struct RunCommand: AsyncParsableCommand {
         try RunDirectory.write(records: result.records, summary: summary, settings: settings, to: directory)
         print(SummaryText.render(summary))
         print("wrote \(out)/\(RunDirectory.recordsFile), \(RunDirectory.summaryFile), \(RunDirectory.settingsFile)")
-        if run.isCancelled { throw ExitCode(130) }
+        if interrupted { throw ExitCode(130) }
     }
 
     /// One line, rewritten in place on a terminal.
@@ -224,7 +216,6 @@ struct RunCommand: AsyncParsableCommand {
         return key
     }
 
-    private func log(_ message: String) { FileHandle.standardError.write(Data((message + "\n").utf8)) }
     private func format(_ v: Double) -> String { String(format: "%g", v) }
 }
 

@@ -102,33 +102,13 @@ struct SearchCommand: AsyncParsableCommand {
             sweep.name += "-simulated"
             log("SIMULATED: probes run in virtual time against the serving model, not against a server")
         }
-        let root = URL(fileURLWithPath: results, isDirectory: true)
-        let layout = ResultsLayout(root: root, sweep: sweep.name)
+        let layout = ResultsLayout(root: URL(fileURLWithPath: results, isDirectory: true), sweep: sweep.name)
         if let prefillModel {
             // Where the sweep looks for the system's prefill model before profiling it.
             let model = try PrefillModel.load(from: URL(fileURLWithPath: prefillModel))
             try model.save(to: layout.prefillModel(system: system.name))
         }
-        let connections = SystemConnections(sweep: sweep, mode: mode, log: log)
-        let ladder = sweep.prefill
-        let run = SweepRun(
-            sweep: sweep, resultsRoot: root,
-            makeRunner: { system, workload in try await connections.runner(system: system, workload: workload.spec) },
-            prefillModel: { system in
-                log("\(system.name): profiling prefill at \(ladder.lengths.map(String.init).joined(separator: ", ")) prompt tokens")
-                return try await PrefillProfiler.profile(
-                    ladder, runner: try await connections.runner(system: system, workload: WorkloadSpec()), system: system.name)
-            })
-        let searches: [SweepSearch]
-        do {
-            searches = try await run.run(progress: log)
-        } catch {
-            await connections.shutdown()
-            log("search stopped: \(error)")
-            log("finished probes are kept under \(layout.sweepDirectory.path) and reused by the next run")
-            throw ExitCode(1)
-        }
-        await connections.shutdown()
+        let (searches, _) = try await runSweep(sweep, mode: mode, results: results)
         for s in searches {
             print(s.result.summaryText)
             print(s.result.probeTable)

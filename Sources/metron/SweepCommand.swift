@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import MetronCore
 import MetronLoad
+import MetronReport
 import MetronSearch
 
 struct SweepCommand: AsyncParsableCommand {
@@ -65,29 +66,10 @@ struct SweepCommand: AsyncParsableCommand {
             sweep.name += "-simulated"
             log("SIMULATED: probes run in virtual time against the serving model, not against servers")
         }
-        let connections = SystemConnections(sweep: sweep, mode: mode, log: log)
-        let prefill = sweep.prefill
-        let run = SweepRun(
-            sweep: sweep, resultsRoot: URL(fileURLWithPath: results, isDirectory: true),
-            makeRunner: { system, workload in try await connections.runner(system: system, workload: workload.spec) },
-            prefillModel: { system in
-                log("\(system.name): profiling prefill at \(prefill.lengths.map(String.init).joined(separator: ", ")) prompt tokens")
-                let runner = try await connections.runner(system: system, workload: WorkloadSpec())
-                return try await PrefillProfiler.profile(prefill, runner: runner, system: system.name)
-            })
-        let searches: [SweepSearch]
-        do {
-            searches = try await run.run(progress: log)
-        } catch {
-            await connections.shutdown()
-            log("sweep stopped: \(error)")
-            log("finished probes are kept under \(run.layout.sweepDirectory.path) and reused by the next run")
-            throw ExitCode(1)
-        }
-        await connections.shutdown()
+        let (searches, layout) = try await runSweep(sweep, mode: mode, results: results)
         print(SweepRun.rankings(searches, confidence: sweep.search.confidence))
-        print("wrote \(run.layout.capacityCSV.path)")
-        if !noPlots { drawPlots(run.layout.sweepDirectory) }
+        print("wrote \(layout.capacityCSV.path)")
+        if !noPlots { drawPlots(layout.sweepDirectory) }
     }
 
     private func drawPlots(_ directory: URL) {
@@ -105,6 +87,40 @@ struct SweepCommand: AsyncParsableCommand {
         } catch {
             log("plots skipped: cannot run python3: \(error)")
         }
+    }
+}
+
+/// Runs every search of `sweep`, starting and stopping the simulators it needs. Ctrl-C keeps the
+/// probe in progress as incomplete and exits 130; a search that stops exits 1; finished probes are
+/// kept either way and reused by the next run.
+func runSweep(_ sweep: SweepFile, mode: MeasurementMode, results: String) async throws -> ([SweepSearch], ResultsLayout) {
+    let connections = SystemConnections(sweep: sweep, mode: mode, log: log)
+    let ladder = sweep.prefill
+    let run = SweepRun(
+        sweep: sweep, resultsRoot: URL(fileURLWithPath: results, isDirectory: true),
+        makeRunner: { system, workload in try await connections.runner(system: system, workload: workload.spec) },
+        prefillModel: { system in
+            log("\(system.name): profiling prefill at \(ladder.lengths.map(String.init).joined(separator: ", ")) prompt tokens")
+            let runner = try await connections.runner(system: system, workload: WorkloadSpec())
+            return try await PrefillProfiler.profile(ladder, runner: runner, system: system.name)
+        })
+    let outcome: Result<[SweepSearch], Error>
+    do {
+        outcome = .success(try await cancellingOnInterrupt(message: "interrupted: stopping after the probe in progress") {
+            try await run.run(progress: log)
+        }.value)
+    } catch {
+        outcome = .failure(error)
+    }
+    await connections.shutdown()
+    switch outcome {
+    case let .success(searches):
+        return (searches, run.layout)
+    case let .failure(error):
+        let interrupted = (error as? SearchError)?.underlying is ProbeInterrupted
+        log(interrupted ? "\((error as! SearchError).underlying)" : "stopped: \(error)")
+        log("finished probes are kept under \(run.layout.sweepDirectory.path) and reused by the next run")
+        throw ExitCode(interrupted ? 130 : 1)
     }
 }
 
