@@ -55,7 +55,7 @@ let package = Package(
         .testTarget(name: "MetronStatsTests", dependencies: ["MetronStats"]),
         .testTarget(name: "MetronCoreTests", dependencies: ["MetronCore", "MetronStats"]),
         .testTarget(name: "MetronReportTests", dependencies: ["MetronReport", "MetronCore"]),
-        .testTarget(name: "MetronFuzzTests", dependencies: ["MetronCore", "MetronReport", "MetronTestSupport"]),
+        .testTarget(name: "MetronFuzzTests", dependencies: ["MetronCore", "MetronReport", "MetronLoad", "MetronTestSupport"]),
         // Runs the built executable end to end.
         .testTarget(name: "MetronCLITests", dependencies: ["metron"]),
         .testTarget(name: "MetronSimModelTests", dependencies: ["MetronSimModel", "MetronCore"]),
