@@ -74,6 +74,10 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
+        // Fault modes end to end (load generator against the simulator), secrets, TLS and bind address.
+        .testTarget(name: "MetronReliabilityTests", dependencies: [
+            "MetronLoad", "MetronSim", "MetronSimModel", "MetronCore", "MetronReport", "MetronStats", "metron",
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmarks that print figures (never timed tests). Usage: bash bench/run.sh [metrics ...]
+# Benchmarks that print figures (never timed tests). Usage: bash bench/run.sh [metrics|fuzz|endurance|sim_throughput ...]
 # Outputs go to bench/out/ (ignored by git). Figures are copied into docs/BENCHMARKS.md by hand,
 # with the date and machine printed here.
 set -euo pipefail
@@ -31,6 +31,16 @@ fuzz() {
     swift build --build-tests >/dev/null
     METRON_FUZZ_ITERATIONS=$METRON_FUZZ_ITERATIONS swift test --skip-build --filter MetronFuzzTests 2>&1 \
         | grep -E "error|Executed .* tests" | tail -1
+}
+
+endurance() {
+    echo "## endurance: metron run for ${DURATION:-600} s at about 1,000 concurrent streams against serve-sim"
+    bash bench/endurance.sh "$bin/metron"
+}
+
+sim_throughput() {
+    echo "## sim_throughput: serve-sim on core 0 with --truth-log, metron run on core 1, about 1,000 streams"
+    bash bench/sim_throughput.sh "$bin/metron"
 }
 
 sections=("$@")

@@ -83,7 +83,7 @@ struct BlockingHTTP {
                 guard code == CURLE_OK else {
                     let detail = String(cString: errorBuffer)
                     throw LoadConfigurationError(
-                        "POST \(url) failed: " + (detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail))
+                        "POST \(ServerTarget.withoutCredentials(url)) failed: " + (detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail))
                 }
                 var status = 0
                 _ = metron_easy_get_long(easy, CURLINFO_RESPONSE_CODE, &status)
@@ -120,7 +120,7 @@ struct BlockingHTTP {
         let answer = try post(url: target.endpointURL, body: try builder.body(prompt: text, maxTokens: 1))
         guard (200..<300).contains(answer.status) else {
             throw LoadConfigurationError(
-                "prompt calibration request to \(target.endpointURL) got HTTP \(answer.status): "
+                "prompt calibration request to \(ServerTarget.withoutCredentials(target.endpointURL)) got HTTP \(answer.status): "
                     + String(decoding: answer.body.prefix(300), as: UTF8.self))
         }
         var scanner = SSEScanner()
@@ -130,7 +130,7 @@ struct BlockingHTTP {
         scanner.finish(onEvent: consume)
         guard let prompt = accounting.promptTokens else {
             throw LoadConfigurationError(
-                "prompt calibration: \(target.endpointURL) reported no usage.prompt_tokens and has no /tokenize; "
+                "prompt calibration: \(ServerTarget.withoutCredentials(target.endpointURL)) reported no usage.prompt_tokens and has no /tokenize; "
                     + "set --tokens-per-word to skip calibration")
         }
         return prompt

@@ -40,7 +40,18 @@ public struct ServerTarget: Sendable, CustomStringConvertible {
         self.insecure = insecure
     }
 
-    public var description: String { "\(api.rawValue) API at \(endpointURL) (model \(model))" }
+    public var description: String {
+        "\(api.rawValue) API at \(Self.withoutCredentials(endpointURL)) (model \(model))"
+    }
+
+    /// `url` with any `user:password@` replaced by `***@`, for messages; works on URLs that do not parse.
+    public static func withoutCredentials(_ url: String) -> String {
+        guard let schemeEnd = url.range(of: "://") else { return url }
+        let rest = url[schemeEnd.upperBound...]
+        let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? rest.endIndex
+        guard let at = rest[..<authorityEnd].lastIndex(of: "@") else { return url }
+        return String(url[..<schemeEnd.upperBound]) + "***" + String(url[at...])
+    }
 
     /// The streaming endpoint: `/v1/completions` or `/v1/chat/completions` appended to a base URL.
     public var endpointURL: String {
@@ -62,17 +73,20 @@ public struct ServerTarget: Sendable, CustomStringConvertible {
         guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
               scheme == "http" || scheme == "https", components.host?.isEmpty == false
         else {
-            throw LoadConfigurationError("--url must be an http:// or https:// URL with a host, got '\(url)'")
+            throw LoadConfigurationError(
+                "--url must be an http:// or https:// URL with a host, got '\(Self.withoutCredentials(url))'")
         }
         guard !model.isEmpty else { throw LoadConfigurationError("--model must not be empty") }
-        for header in headers {
+        // A header's value may be a secret (a token), so messages name the header, never its text.
+        for (number, header) in headers.enumerated() {
             guard let colon = header.firstIndex(of: ":"), colon != header.startIndex,
-                  !header[..<colon].contains(where: { $0 == " " || $0 == "\t" })
+                  !header[..<colon].contains(where: { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" })
             else {
-                throw LoadConfigurationError("--header must look like 'Name: value', got '\(header)'")
+                throw LoadConfigurationError(
+                    "--header number \(number + 1) must look like 'Name: value' (its text is not repeated here)")
             }
             if header.contains("\r") || header.contains("\n") {
-                throw LoadConfigurationError("--header must be one line, got '\(header.prefix(60))'")
+                throw LoadConfigurationError("--header '\(header[..<colon])' must be one line")
             }
         }
         if let key = apiKey, key.contains(where: { $0 == "\r" || $0 == "\n" }) {

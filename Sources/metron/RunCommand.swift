@@ -102,6 +102,13 @@ struct RunCommand: AsyncParsableCommand {
             throw ValidationError("--tokens-per-word must be positive, got \(tokensPerWord)")
         }
         if apiKeyEnv != nil, apiKeyFile != nil { throw ValidationError("give --api-key-env or --api-key-file, not both") }
+        // A value that cannot be a variable's name may be the key itself, given by mistake: not echoed.
+        if let apiKeyEnv, apiKeyEnv.isEmpty || apiKeyEnv.first!.isNumber
+            || !apiKeyEnv.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") })
+        {
+            throw ValidationError(
+                "--api-key-env takes the name of an environment variable that holds the key; the value given is not a variable name (not shown)")
+        }
         if let apiKeyEnv, ProcessInfo.processInfo.environment[apiKeyEnv]?.isEmpty ?? true {
             throw ValidationError("--api-key-env \(apiKeyEnv): the environment variable is not set or empty")
         }
@@ -213,6 +220,9 @@ struct RunCommand: AsyncParsableCommand {
         }
         let key = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         guard !key.isEmpty else { throw ValidationError("--api-key-file \(apiKeyFile): the file is empty") }
+        guard !key.contains(where: \.isNewline) else {
+            throw ValidationError("--api-key-file \(apiKeyFile): the key must be one line")
+        }
         return key
     }
 
