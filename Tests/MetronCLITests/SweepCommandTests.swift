@@ -142,6 +142,39 @@ final class SweepCommandTests: XCTestCase {
         XCTAssertTrue(completedProbes().isEmpty, "the interrupted probe is not taken as finished")
     }
 
+    func testAModelTheServerDoesNotKnowStopsTheSweepBeforeAnyProbe() throws {
+        let server = Process()
+        server.executableURL = CLI.binary
+        server.arguments = ["serve-sim", "--hardware", "h100", "--model", "llama-3-8b", "--port", "0"]
+        let out = Pipe()
+        server.standardOutput = out
+        server.standardError = FileHandle.nullDevice
+        try server.run()
+        defer { server.terminate(); server.waitUntilExit() }
+        var line = Data()
+        while !line.contains(UInt8(ascii: "\n")) {
+            let byte = out.fileHandleForReading.readData(ofLength: 1)
+            guard !byte.isEmpty else { break }
+            line.append(byte)
+        }
+        let url = try XCTUnwrap(String(decoding: line, as: UTF8.self).split(separator: " ").last.map(String.init))
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let sweep = directory.appendingPathComponent("wrong-model.yaml").path
+        try """
+            name: wrong
+            systems:
+              - {name: server, url: "\(url)", model: gpt-9}
+            workloads:
+              - {name: w, prompt_tokens: 64, output_tokens: 8}
+            slos:
+              - {name: p99, prefill_model: fixed, ttft_deadline_s: 1}
+            """.write(toFile: sweep, atomically: true, encoding: .utf8)
+        let result = try CLI.run(["sweep", sweep, "--results", results, "--no-plots"])
+        XCTAssertEqual(result.status, 1, result.stderr)
+        XCTAssertTrue(result.stderr.contains("gpt-9"), result.stderr)
+        XCTAssertFalse(result.stderr.contains(": rate-"), "no probe ran:\n\(result.stderr)")
+    }
+
     func testSearchAndProfileInVirtualTime() throws {
         let search = try CLI.run([
             "search", "--sim-hardware", "h100", "--scheduler", "sarathi", "--simulate", "--prompt-length", "uniform:128:1024",
