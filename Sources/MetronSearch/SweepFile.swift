@@ -377,7 +377,8 @@ struct SweepParser {
         var keyEnv: String?
         if let n = m["api_key_env"], let v = reader.string(n, "\(path).api_key_env") {
             if v.range(of: "^[A-Za-z_][A-Za-z0-9_]*$", options: .regularExpression) == nil {
-                reader.problem(at: n, "\(path).api_key_env: expected the name of an environment variable (letters, digits, '_'), got '\(v.prefix(40))'")
+                // The value is not echoed: it may be the key itself, pasted in the wrong place.
+                reader.problem(at: n, "\(path).api_key_env: expected the name of an environment variable (letters, digits, '_'), not the key itself")
             } else if let env = environment, (env[v] ?? "").isEmpty {
                 reader.problem(at: n, "\(path).api_key_env: the environment variable \(v) is not set")
             } else {

@@ -121,6 +121,13 @@ final class SweepFileTests: XCTestCase {
         XCTAssertTrue(bad.contains { $0.contains("extra_body: expected a mapping") }, "\(bad)")
     }
 
+    func testAKeyPastedAsTheVariableNameIsNotEchoed() {
+        let key = "sk-live-0123456789abcdef"
+        let found = problems(replacing("api_key_env: PROD_KEY", with: "api_key_env: \(key)")).map(\.description)
+        XCTAssertTrue(found.contains { $0.contains("api_key_env: expected the name of an environment variable") }, "\(found)")
+        XCTAssertFalse(found.joined().contains(key))
+    }
+
     func testCustomProfilesAndSimulatorProblems() throws {
         let custom = replacing("""
                   hardware: a100
