@@ -68,7 +68,8 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         .testTarget(name: "MetronSearchTests", dependencies: [
-            "MetronSearch", "MetronSearchTesting", "MetronReport", "MetronCore", "MetronStats",
+            "MetronSearch", "MetronSearchTesting", "MetronReport", "MetronCore", "MetronStats", "MetronLoad", "MetronSim",
+            "MetronSimModel",
         ]),
         // Runs the engine against a scripted streaming server on 127.0.0.1, and the built binary.
         .testTarget(name: "MetronLoadTests", dependencies: [
