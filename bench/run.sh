@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmarks that print figures (never timed tests). Usage: bash bench/run.sh [metrics ...]
+# Benchmarks that print figures (never timed tests). Usage: bash bench/run.sh [metrics|fuzz|accuracy ...]
 # Outputs go to bench/out/ (ignored by git). Figures are copied into docs/BENCHMARKS.md by hand,
 # with the date and machine printed here.
 set -euo pipefail
@@ -31,6 +31,13 @@ fuzz() {
     swift build --build-tests >/dev/null
     METRON_FUZZ_ITERATIONS=$METRON_FUZZ_ITERATIONS swift test --skip-build --filter MetronFuzzTests 2>&1 \
         | grep -E "error|Executed .* tests" | tail -1
+}
+
+accuracy() {
+    echo "## accuracy: capacity search vs a virtual-time ground truth, fitted and bisect, ${METRON_ACCURACY_SEEDS:=20} seeds"
+    # The ground truth: ${METRON_ACCURACY_TRUTH_PROBES:=400} probes of the search's size at every rate of a 0.25 req/s grid.
+    $bin/metron-bench accuracy --seeds "$METRON_ACCURACY_SEEDS" --truth-probes "$METRON_ACCURACY_TRUTH_PROBES" \
+        | tee "$out/accuracy.txt" | sed -n '/^## summary/,$p'
 }
 
 sections=("$@")

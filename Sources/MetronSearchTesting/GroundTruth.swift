@@ -10,8 +10,8 @@ import MetronSimModel
 /// (the fraction of requests meeting the SLO, rescaled to the SLO's level, and 0 for an invalid probe)
 /// falls to `slo.attainmentLevel`. So the ground truth here is that rate: at each grid rate, the
 /// attainment pooled over `probesPerRate` probes of the search's own size (same warm-up, window and
-/// minimum request count, each with its own workload seed), and the crossing of the level found by
-/// linear interpolation between the two grid rates around it. The rate where half of such probes pass
+/// minimum request count, each with its own workload seed), and the rate above which it stays under
+/// the level, interpolated linearly between the two grid rates around the last crossing. The rate where half of such probes pass
 /// (what a bisection on pass/fail homes in on) is reported beside it.
 public struct VirtualGroundTruth: Sendable {
     public var config: SimulatorConfig
@@ -80,16 +80,14 @@ public struct VirtualGroundTruth: Sendable {
                       medianPassRate: Self.crossing(points.map { ($0.rate, $0.passFraction) }, level: 0.5))
     }
 
-    /// The first fall of `values` below `level` above the lowest rate where they reach it (a low rate
-    /// can fail on its own, for example with too few requests in its window), interpolated linearly
-    /// between the grid rates around it; nil when there is no such fall.
+    /// Where `values` fall below `level` for good: between the highest grid rate still at or above
+    /// the level and the next one, interpolated linearly; nil when no rate reaches the level or the
+    /// last one still does. (Not the first fall: a rare invalid probe, for example one whose achieved
+    /// rate strays, can pull the pooled attainment of a low rate under a level as high as 0.99.)
     public static func crossing(_ values: [(Double, Double)], level: Double) -> Double? {
-        guard let first = values.firstIndex(where: { $0.1 >= level }) else { return nil }
-        let above = values[first...]
-        for (a, b) in zip(above, above.dropFirst()) where a.1 >= level && b.1 < level {
-            return a.0 + (b.0 - a.0) * (a.1 - level) / (a.1 - b.1)
-        }
-        return nil
+        guard let last = values.lastIndex(where: { $0.1 >= level }), last + 1 < values.count else { return nil }
+        let (a, b) = (values[last], values[last + 1])
+        return a.0 + (b.0 - a.0) * (a.1 - level) / (a.1 - b.1)
     }
 
     /// A coarse scan then a fine one: `coarseStep` from `coarseStep` up to `maxRate` with

@@ -26,6 +26,8 @@ enum AccuracyBenchmark {
         var probeTimeS: Double
         var error: Double?
         var contains: Bool
+        /// Whether the interval contains the rate where half of the ground truth's probes pass.
+        var containsHalfPass: Bool
     }
 
     static func parse(_ arguments: [String]) -> Options? {
@@ -82,7 +84,6 @@ enum AccuracyBenchmark {
               + "window \(window.durationS) s, min_requests \(rules.minRequests); \(o.seeds) seeds")
 
         var rows: [Row] = []
-        var truths: [String: Double] = [:]
         for name in o.systems {
             guard let system = sweep.systems.first(where: { $0.name == name }), case let .simulator(spec) = system.target else {
                 throw SweepError.cannotMeasure(system: name, "not a simulator system of \(o.sweepPath)")
@@ -98,7 +99,7 @@ enum AccuracyBenchmark {
             guard let capacity = measured.capacity else {
                 throw SweepError.cannotMeasure(system: name, "the ground-truth sweep found no crossing")
             }
-            truths[name] = capacity
+            let halfPass = measured.medianPassRate ?? .nan
             out(String(format: "\n## %@: ground truth %.3f req/s (half of the probes pass at %@), %d rates x %d probes, %.1f s",
                          name, capacity, measured.medianPassRate.map { String(format: "%.3f", $0) } ?? "-",
                          measured.points.count, o.truthProbes, now() - started))
@@ -121,10 +122,13 @@ enum AccuracyBenchmark {
                         $0 + window.warmupS + window.measurementS(rate: $1.rate, minRequests: rules.minRequests)
                     }
                     let error = result.maxQPS.map { abs($0 - capacity) / capacity }
-                    var contains = false
-                    if let lo = result.ciLow, let hi = result.ciHigh { contains = lo <= capacity && capacity <= hi }
+                    var contains = false, containsHalfPass = false
+                    if let lo = result.ciLow, let hi = result.ciHigh {
+                        contains = lo <= capacity && capacity <= hi
+                        containsHalfPass = lo <= halfPass && halfPass <= hi
+                    }
                     let row = Row(system: name, strategy: strategy, seed: seed, result: result, probeTimeS: time,
-                                  error: error, contains: contains)
+                                  error: error, contains: contains, containsHalfPass: containsHalfPass)
                     rows.append(row)
                     out(String(format: "%-8@ %4d  %@ %@ %@ %6d %7.0f  %@ %@ %@",
                                  strategy.rawValue, seed, f(result.maxQPS), f(result.ciLow),
@@ -136,7 +140,7 @@ enum AccuracyBenchmark {
         }
 
         out("\n## summary")
-        out("system        strategy  searches  mean|err|  median|err|  max|err|  contains  mean probes  mean probe time  time ratio")
+        out("system        strategy  searches  mean|err|  median|err|  max|err|  contains  contains half-pass  mean probes  mean probe time  time ratio")
         for name in o.systems {
             let bisectTime = mean(rows.filter { $0.system == name && $0.strategy == .bisect }.map(\.probeTimeS))
             for strategy in [SearchStrategy.fitted, .bisect] {
@@ -144,9 +148,10 @@ enum AccuracyBenchmark {
                 // A search with no answer counts as a 100 % error.
                 let errors = group.map { $0.error ?? 1 }.sorted()
                 let time = mean(group.map(\.probeTimeS))
-                out(String(format: "%-13@ %-8@  %8d  %8.2f%%  %10.2f%%  %7.2f%%  %4d/%-4d  %11.1f  %13.0f s  %10.2f",
+                out(String(format: "%-13@ %-8@  %8d  %8.2f%%  %10.2f%%  %7.2f%%  %4d/%-4d  %8d/%-8d  %11.1f  %13.0f s  %10.2f",
                              name, strategy.rawValue, group.count, mean(errors) * 100, errors[errors.count / 2] * 100,
                              (errors.last ?? 0) * 100, group.filter(\.contains).count, group.count,
+                             group.filter(\.containsHalfPass).count, group.count,
                              mean(group.map { Double($0.result.probes.count) }), time, time / bisectTime))
             }
         }
