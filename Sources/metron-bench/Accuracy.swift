@@ -16,11 +16,23 @@ enum AccuracyBenchmark {
         var fineStep = 0.25
         var durationS = 60.0
         var warmupS = 10.0
+        /// Also run the fitted search with half the default probe budget.
+        var halfBudget = true
+    }
+
+    /// The searches compared: the fitted search and bisection with the default settings, and the fitted
+    /// search with half the default budget (so at most half of bisection's probe time when bisection
+    /// spends the whole budget).
+    static func variants(_ settings: SearchSettings, halfBudget: Bool) -> [(String, SearchStrategy, Int)] {
+        var out: [(String, SearchStrategy, Int)] = [("fitted", .fitted, settings.probeBudget), ("bisect", .bisect, settings.probeBudget)]
+        if halfBudget { out.append(("fitted/\(settings.probeBudget / 2)", .fitted, settings.probeBudget / 2)) }
+        return out
     }
 
     struct Row {
         var system: String
-        var strategy: SearchStrategy
+        /// "fitted", "bisect", or "fitted/N" for the fitted search with a budget of N probes.
+        var strategy: String
         var seed: UInt64
         var result: CapacityResult
         var probeTimeS: Double
@@ -108,12 +120,13 @@ enum AccuracyBenchmark {
                 out(String(format: "%7.3f  %.5f     %.2f   %.2f", p.rate, p.attainment, p.passFraction, p.validFraction))
             }
             out("strategy seed  max_qps  ci_low   ci_high  probes probe_s  error    contains stop")
-            for strategy in [SearchStrategy.fitted, .bisect] {
+            for (label, strategy, budget) in variants(settings, halfBudget: o.halfBudget) {
                 for seed in 1...UInt64(o.seeds) {
                     var w = workload.spec
                     w.seed = seed
                     var s = settings
                     s.strategy = strategy
+                    s.probeBudget = budget
                     let runner = VirtualProbeRunner(
                         config: spec.config, planner: ProbePlanner(workload: w, window: window, minRequests: rules.minRequests),
                         drainGraceS: rules.drainGraceS)
@@ -127,11 +140,11 @@ enum AccuracyBenchmark {
                         contains = lo <= capacity && capacity <= hi
                         containsHalfPass = lo <= halfPass && halfPass <= hi
                     }
-                    let row = Row(system: name, strategy: strategy, seed: seed, result: result, probeTimeS: time,
+                    let row = Row(system: name, strategy: label, seed: seed, result: result, probeTimeS: time,
                                   error: error, contains: contains, containsHalfPass: containsHalfPass)
                     rows.append(row)
-                    out(String(format: "%-8@ %4d  %@ %@ %@ %6d %7.0f  %@ %@ %@",
-                                 strategy.rawValue, seed, f(result.maxQPS), f(result.ciLow),
+                    out(String(format: "%-9@ %4d  %@ %@ %@ %6d %7.0f  %@ %@ %@",
+                                 label, seed, f(result.maxQPS), f(result.ciLow),
                                  f(result.ciHigh), result.probes.count, time,
                                  error.map { String(format: "%6.2f%%", $0 * 100) } ?? "   -   ",
                                  contains ? "yes     " : "no      ", result.stopReason.rawValue))
@@ -140,27 +153,33 @@ enum AccuracyBenchmark {
         }
 
         out("\n## summary")
-        out("system        strategy  searches  mean|err|  median|err|  max|err|  contains  contains half-pass  mean probes  mean probe time  time ratio")
+        out("system        strategy   searches  mean|err|  median|err|  max|err|  contains  contains half-pass  mean probes  mean probe time  time ratio")
         for name in o.systems {
-            let bisectTime = mean(rows.filter { $0.system == name && $0.strategy == .bisect }.map(\.probeTimeS))
-            for strategy in [SearchStrategy.fitted, .bisect] {
+            let bisectTime = mean(rows.filter { $0.system == name && $0.strategy == "bisect" }.map(\.probeTimeS))
+            for (strategy, _, _) in variants(settings, halfBudget: o.halfBudget) {
                 let group = rows.filter { $0.system == name && $0.strategy == strategy }
                 // A search with no answer counts as a 100 % error.
                 let errors = group.map { $0.error ?? 1 }.sorted()
                 let time = mean(group.map(\.probeTimeS))
-                out(String(format: "%-13@ %-8@  %8d  %8.2f%%  %10.2f%%  %7.2f%%  %4d/%-4d  %8d/%-8d  %11.1f  %13.0f s  %10.2f",
-                             name, strategy.rawValue, group.count, mean(errors) * 100, errors[errors.count / 2] * 100,
+                out(String(format: "%-13@ %-9@  %8d  %8.2f%%  %10.2f%%  %7.2f%%  %4d/%-4d  %8d/%-8d  %11.1f  %13.0f s  %10.2f",
+                             name, strategy, group.count, mean(errors) * 100, errors[errors.count / 2] * 100,
                              (errors.last ?? 0) * 100, group.filter(\.contains).count, group.count,
                              group.filter(\.containsHalfPass).count, group.count,
                              mean(group.map { Double($0.result.probes.count) }), time, time / bisectTime))
             }
         }
-        let fitted = rows.filter { $0.strategy == .fitted }, bisect = rows.filter { $0.strategy == .bisect }
+        let fitted = rows.filter { $0.strategy == "fitted" }, bisect = rows.filter { $0.strategy == "bisect" }
         out(String(format: "all systems: fitted mean|err| %.2f%%, bisect mean|err| %.2f%%; fitted intervals contain the truth in %d of %d searches (%.0f%%); probe time fitted/bisect %.2f",
                      mean(fitted.map { $0.error ?? 1 }) * 100, mean(bisect.map { $0.error ?? 1 }) * 100,
                      fitted.filter(\.contains).count, fitted.count,
                      Double(fitted.filter(\.contains).count) / Double(max(fitted.count, 1)) * 100,
                      mean(fitted.map(\.probeTimeS)) / mean(bisect.map(\.probeTimeS))))
+        for (label, _, _) in variants(settings, halfBudget: o.halfBudget) where label.hasPrefix("fitted/") {
+            let half = rows.filter { $0.strategy == label }
+            out(String(format: "%@ (half the default budget): mean|err| %.2f%%, intervals contain the truth in %d of %d; probe time %@/bisect %.2f",
+                       label, mean(half.map { $0.error ?? 1 }) * 100, half.filter(\.contains).count, half.count, label,
+                       mean(half.map(\.probeTimeS)) / mean(bisect.map(\.probeTimeS))))
+        }
         let stops = Dictionary(grouping: fitted, by: { $0.result.stopReason.rawValue }).mapValues(\.count)
         out("fitted stop reasons: " + stops.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
     }
