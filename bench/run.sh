@@ -35,7 +35,8 @@ fuzz() {
 
 accuracy() {
     echo "## accuracy: capacity search vs a virtual-time ground truth, fitted and bisect, ${METRON_ACCURACY_SEEDS:=20} seeds"
-    # The ground truth: ${METRON_ACCURACY_TRUTH_PROBES:=400} probes of the search's size at every rate of a 0.25 req/s grid.
+    # The ground truth: this many probes of the search's size at every rate of a 0.25 req/s grid.
+    : "${METRON_ACCURACY_TRUTH_PROBES:=400}"
     $bin/metron-bench accuracy --seeds "$METRON_ACCURACY_SEEDS" --truth-probes "$METRON_ACCURACY_TRUTH_PROBES" \
         | tee "$out/accuracy.txt" | sed -n '/^## summary/,$p'
 }

@@ -77,29 +77,34 @@ enum AccuracyBenchmark {
         guard let workload = sweep.workloads.first, let sloSpec = sweep.slos.first else {
             throw SweepError.cannotMeasure(system: "-", "the sweep has no workload or SLO")
         }
-        // First-token deadlines as the quickstart sets them: one prefill model (profiled in virtual
-        // time) for every system, or fixed.
-        var prefill: PrefillModel?
-        if let reference = sweep.systems.first(where: { sloSpec.prefillSystem(for: $0.name) == $0.name })
-            ?? sweep.systems.first(where: { s in sloSpec.prefillSystem(for: s.name) != nil }),
-           let source = sloSpec.prefillSystem(for: reference.name),
-           let system = sweep.systems.first(where: { $0.name == source }), case let .simulator(spec) = system.target {
-            let planner = ProbePlanner(workload: workload.spec, window: window, minRequests: rules.minRequests)
-            prefill = try await PrefillProfiler.profile(
-                sweep.prefill, runner: VirtualProbeRunner(config: spec.config, planner: planner, drainGraceS: rules.drainGraceS),
-                system: system.name)
-        }
-        let slo = try sloSpec.resolve(prefill: prefill)
-        out("sweep \(sweep.name), workload \(workload.name), SLO \(slo.summary)")
+        out("sweep \(sweep.name), workload \(workload.name)")
         out("search: defaults (relative_ci_width \(settings.relativeCIWidth), probe_budget \(settings.probeBudget), "
               + "confidence \(settings.confidence)), start_rate \(settings.startRate); probes: warm-up \(window.warmupS) s, "
               + "window \(window.durationS) s, min_requests \(rules.minRequests); \(o.seeds) seeds")
+        // First-token deadlines as the sweep sets them (the quickstart: the H100/vLLM system's prefill
+        // model for every system), each model profiled once in virtual time.
+        var prefillModels: [String: PrefillModel] = [:]
+        func slo(for system: String) async throws -> SLO {
+            guard let source = sloSpec.prefillSystem(for: system) else { return try sloSpec.resolve(prefill: nil) }
+            if prefillModels[source] == nil {
+                guard let spec = sweep.systems.first(where: { $0.name == source }), case let .simulator(sim) = spec.target else {
+                    throw SweepError.cannotMeasure(system: source, "its prefill model cannot be profiled in virtual time")
+                }
+                let planner = ProbePlanner(workload: workload.spec, window: window, minRequests: rules.minRequests)
+                prefillModels[source] = try await PrefillProfiler.profile(
+                    sweep.prefill, runner: VirtualProbeRunner(config: sim.config, planner: planner, drainGraceS: rules.drainGraceS),
+                    system: source)
+            }
+            return try sloSpec.resolve(prefill: prefillModels[source])
+        }
 
         var rows: [Row] = []
         for name in o.systems {
             guard let system = sweep.systems.first(where: { $0.name == name }), case let .simulator(spec) = system.target else {
                 throw SweepError.cannotMeasure(system: name, "not a simulator system of \(o.sweepPath)")
             }
+            let slo = try await slo(for: name)
+            out("\n\(name): SLO \(slo.summary)")
             let planner = ProbePlanner(workload: workload.spec, window: window, minRequests: rules.minRequests)
             let started = now()
             let truth = VirtualGroundTruth(config: spec.config, planner: planner, slo: slo, rules: rules, probesPerRate: o.truthProbes)
