@@ -14,9 +14,8 @@ import XCTest
 /// Small settings keep it fast: outputs of a few tokens and a capacity of about 17 (vLLM) and 23 (Sarathi)
 /// requests per second, so that a probe of at least 60 requests takes a few seconds of real time, and a
 /// search about 40 s. Chosen so that containment is not marginal: the probes' plans are seeded, and with
-/// 40 ms iterations the HTTP timing hardly varies, so repeated runs (idle, beside a CPU-bound process,
-/// beside a CPU-bound benchmark) gave almost the same intervals, with the truth 9 % or more inside
-/// either end:
+/// 40 ms iterations the HTTP timing hardly varies, so repeated runs (alone, and beside a CPU-bound
+/// process) gave almost the same intervals, with the truth about 9 % or more inside either end:
 /// - every engine iteration costs at least 40 ms (`iterationOverheadS`), so the scheduling noise of a
 ///   loaded shared machine, a few milliseconds, changes the HTTP server's timing by a few percent at
 ///   most (with 15 ms iterations and a 0.1 s TTFT limit, a CPU-bound neighbour made the HTTP server
