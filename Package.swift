@@ -41,7 +41,7 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
         ]),
         // A scripted probe runner with a known capacity, for tests and benchmarks of the search.
-        .target(name: "MetronSearchTesting", dependencies: ["MetronSearch", "MetronCore", "MetronStats"]),
+        .target(name: "MetronSearchTesting", dependencies: ["MetronSearch", "MetronCore", "MetronStats", "MetronSimModel"]),
         .executableTarget(name: "metron", dependencies: [
             "MetronCore", "MetronLoad", "MetronSim", "MetronSimModel", "MetronSearch", "MetronReport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -50,7 +50,9 @@ let package = Package(
         // Test doubles and fuzzing helpers, shipped as code.
         .target(name: "MetronTestSupport", dependencies: ["MetronStats"]),
         // Benchmarks that print figures (bench/run.sh).
-        .executableTarget(name: "metron-bench", dependencies: ["MetronCore", "MetronReport", "MetronStats"]),
+        .executableTarget(name: "metron-bench", dependencies: [
+            "MetronCore", "MetronReport", "MetronStats", "MetronSearch", "MetronSearchTesting", "MetronSimModel",
+        ]),
 
         .testTarget(name: "MetronStatsTests", dependencies: ["MetronStats"]),
         .testTarget(name: "MetronCoreTests", dependencies: ["MetronCore", "MetronStats"]),
@@ -66,7 +68,8 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         .testTarget(name: "MetronSearchTests", dependencies: [
-            "MetronSearch", "MetronSearchTesting", "MetronReport", "MetronCore", "MetronStats",
+            "MetronSearch", "MetronSearchTesting", "MetronReport", "MetronCore", "MetronStats", "MetronLoad", "MetronSim",
+            "MetronSimModel",
         ]),
         // Runs the engine against a scripted streaming server on 127.0.0.1, and the built binary.
         .testTarget(name: "MetronLoadTests", dependencies: [

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Benchmarks that print figures (never timed tests). Usage: bash bench/run.sh [metrics|fuzz|endurance|sim_throughput ...]
+# Benchmarks that print figures (never timed tests).
+# Usage: bash bench/run.sh [metrics|fuzz|accuracy|endurance|sim_throughput ...] (default: metrics fuzz accuracy)
 # Outputs go to bench/out/ (ignored by git). Figures are copied into docs/BENCHMARKS.md by hand,
 # with the date and machine printed here.
 set -euo pipefail
@@ -43,6 +44,14 @@ sim_throughput() {
     bash bench/sim_throughput.sh "$bin/metron"
 }
 
+accuracy() {
+    echo "## accuracy: capacity search vs a virtual-time ground truth, fitted and bisect, ${METRON_ACCURACY_SEEDS:=20} seeds"
+    # The ground truth: this many probes of the search's size at every rate of a 0.25 req/s grid.
+    : "${METRON_ACCURACY_TRUTH_PROBES:=400}"
+    $bin/metron-bench accuracy --seeds "$METRON_ACCURACY_SEEDS" --truth-probes "$METRON_ACCURACY_TRUTH_PROBES" \
+        | tee "$out/accuracy.txt" | sed -n '/^## summary/,$p'
+}
+
 sections=("$@")
-[ ${#sections[@]} -gt 0 ] || sections=(metrics)
+[ ${#sections[@]} -gt 0 ] || sections=(metrics fuzz accuracy)
 for s in "${sections[@]}"; do "$s"; done

@@ -79,7 +79,17 @@ case "compute":
     print(String(format: "swift-compute requests=%d seconds=%.3f per_request_us=%.2f p1_fluidity=%.6f tbt_p99=%.6f fluid_rate=%.4f",
                  records.count, elapsed, elapsed / Double(records.count) * 1e6, summary.fluidity.p1 ?? .nan,
                  summary.tbt.p99 ?? .nan, summary.tokenRates.fluidTokenGenerationRate ?? .nan))
+case "accuracy":
+    // accuracy [--seeds N] [--truth-probes N] [--fine-step QPS] [--duration S] [--warmup S] [--systems A,B] [--sweep FILE]
+    guard let options = AccuracyBenchmark.parse(Array(arguments.dropFirst())) else {
+        FileHandle.standardError.write(Data("usage: metron-bench accuracy [--seeds N] [--truth-probes N] [--fine-step QPS] [--duration S] [--warmup S] [--systems A,B] [--sweep FILE]\n".utf8))
+        exit(2)
+    }
+    do { try await AccuracyBenchmark.run(options) } catch {
+        FileHandle.standardError.write(Data("metron-bench accuracy: \(error)\n".utf8))
+        exit(1)
+    }
 default:
-    FileHandle.standardError.write(Data("usage: metron-bench gen|summary|compute ...\n".utf8))
+    FileHandle.standardError.write(Data("usage: metron-bench gen|summary|compute|accuracy ...\n".utf8))
     exit(2)
 }

@@ -164,16 +164,37 @@ final class WarmUpTests: XCTestCase {
 }
 
 final class ProbeHelpersTests: XCTestCase {
-    func testWindowStretchesToTheMinimumRequestCount() {
+    func testWindowStretchesToTheMinimumRequestCount() throws {
         let w = ProbeWindow()
         XCTAssertEqual(w.measurementS(rate: 10, minRequests: 100), 60)
-        XCTAssertEqual(w.measurementS(rate: 0.5, minRequests: 100), 200)
+        XCTAssertEqual(w.measurementS(rate: 0.5, minRequests: 100), 280)
+        // Poisson arrivals fill a stretched window with at least the minimum count (almost) always.
+        var short = 0
+        for seed in 0..<200 {
+            let plan = try WorkloadSpec(seed: UInt64(seed)).plan(rate: 0.5, duration: w.measurementS(rate: 0.5, minRequests: 100))
+            if plan.count < 100 { short += 1 }
+        }
+        XCTAssertLessThanOrEqual(short, 1)
     }
 
     func testRepeatedProbesGetTheirOwnSeed() {
-        XCTAssertEqual(ProbeRequest(rate: 4).seed(workloadSeed: 7), 7)
         let seeds = (0..<5).map { ProbeRequest(rate: 4, attempt: $0).seed(workloadSeed: 7) }
         XCTAssertEqual(Set(seeds).count, 5)
         XCTAssertEqual(ProbeRequest(rate: 4, attempt: 2).seed(workloadSeed: 7), seeds[2])
+        XCTAssertNotEqual(ProbeRequest(rate: 4).seed(workloadSeed: 8), seeds[0])
+    }
+
+    func testEveryRateGetsItsOwnPlan() throws {
+        // With one seed for all rates, Poisson plans would be one pattern stretched by 1 / rate.
+        let spec = WorkloadSpec(seed: 7)
+        func plan(_ rate: Double) throws -> [Double] {
+            var s = spec
+            s.seed = ProbeRequest(rate: rate).seed(workloadSeed: spec.seed)
+            return try s.plan(rate: rate, duration: 30).prefix(20).map { $0.arrival * rate }
+        }
+        XCTAssertEqual(try plan(4), try plan(4))
+        let a = try plan(4), b = try plan(4.001)
+        XCTAssertFalse(zip(a, b).allSatisfy { abs($0 - $1) < 1e-9 })
+        XCTAssertNotEqual(ProbeRequest(rate: 4).seed(workloadSeed: 7), ProbeRequest(rate: 8).seed(workloadSeed: 7))
     }
 }

@@ -1,0 +1,117 @@
+import Foundation
+import MetronCore
+import MetronSearch
+import MetronSimModel
+
+/// The capacity of a simulated system, measured the long way: many probes at every rate of a fine
+/// grid, in virtual time, judged exactly as the search judges its probes.
+///
+/// What the fitted search estimates is the rate where the expected attainment of one of its probes
+/// (the fraction of requests meeting the SLO, rescaled to the SLO's level, and 0 for an invalid probe)
+/// falls to `slo.attainmentLevel`. So the ground truth here is that rate: at each grid rate, the
+/// attainment pooled over `probesPerRate` probes of the search's own size (same warm-up, window and
+/// minimum request count, each with its own workload seed), and the rate above which it stays under
+/// the level, interpolated linearly between the two grid rates around the last crossing. The rate where half of such probes pass
+/// (what a bisection on pass/fail homes in on) is reported beside it.
+public struct VirtualGroundTruth: Sendable {
+    public var config: SimulatorConfig
+    public var planner: ProbePlanner
+    public var slo: SLO
+    public var rules: ValidityRules
+    public var probesPerRate: Int
+    /// Seeds of the ground truth's probes start here; keep them apart from the searches' seeds.
+    public var seedBase: UInt64
+
+    public init(config: SimulatorConfig, planner: ProbePlanner, slo: SLO, rules: ValidityRules, probesPerRate: Int,
+                seedBase: UInt64 = 1_000_000) {
+        self.config = config
+        self.planner = planner
+        self.slo = slo
+        self.rules = rules
+        self.probesPerRate = probesPerRate
+        self.seedBase = seedBase
+    }
+
+    /// One grid rate: attainment pooled over its probes (weighted by requests), and the fraction of
+    /// its probes that passed.
+    public struct Point: Sendable, Equatable {
+        public var rate: Double
+        public var attainment: Double
+        public var passFraction: Double
+        public var validFraction: Double
+        public var probes: Int
+    }
+
+    public struct Result: Sendable, Equatable {
+        public var points: [Point]
+        /// Where the pooled attainment crosses the SLO's level; nil when it does not within the grid.
+        public var capacity: Double?
+        /// Where the fraction of passing probes falls through one half; nil when it does not.
+        public var medianPassRate: Double?
+    }
+
+    /// Measures one rate.
+    public func point(rate: Double) throws -> Point {
+        var runner = VirtualProbeRunner(config: config, planner: planner, drainGraceS: rules.drainGraceS)
+        var weighted = 0.0, trials = 0, passes = 0, valid = 0
+        for k in 0..<probesPerRate {
+            runner.planner.workload.seed = seedBase &+ UInt64(k) &* 7919
+            let (plan, start, end) = try runner.planner.plan(ProbeRequest(rate: rate))
+            let records = try simulateInVirtualTime(plan, config: config, drainLimitS: end + rules.drainGraceS)
+            let measurement = ProbeMeasurement(
+                request: ProbeRequest(rate: rate), records: records, windowStartS: start, windowEndS: end, simulated: true)
+            let result = ProbeResult(measurement, slo: slo, rules: rules)
+            let point = result.attainmentPoint
+            weighted += point.attainment * Double(point.trials)
+            trials += point.trials
+            if result.passed { passes += 1 }
+            if result.valid { valid += 1 }
+        }
+        let n = Double(probesPerRate)
+        return Point(rate: rate, attainment: trials == 0 ? 0 : weighted / Double(trials),
+                     passFraction: Double(passes) / n, validFraction: Double(valid) / n, probes: probesPerRate)
+    }
+
+    /// Measures every rate of `grid` (ascending) and finds the crossings.
+    public func measure(grid: [Double]) throws -> Result {
+        let points = try grid.sorted().map { try point(rate: $0) }
+        return Result(points: points,
+                      capacity: Self.crossing(points.map { ($0.rate, $0.attainment) }, level: slo.attainmentLevel),
+                      medianPassRate: Self.crossing(points.map { ($0.rate, $0.passFraction) }, level: 0.5))
+    }
+
+    /// Where `values` fall below `level` for good: between the highest grid rate still at or above
+    /// the level and the next one, interpolated linearly; nil when no rate reaches the level or the
+    /// last one still does. (Not the first fall: a rare invalid probe, for example one whose achieved
+    /// rate strays, can pull the pooled attainment of a low rate under a level as high as 0.99.)
+    public static func crossing(_ values: [(Double, Double)], level: Double) -> Double? {
+        guard let last = values.lastIndex(where: { $0.1 >= level }), last + 1 < values.count else { return nil }
+        let (a, b) = (values[last], values[last + 1])
+        return a.0 + (b.0 - a.0) * (a.1 - level) / (a.1 - b.1)
+    }
+
+    /// A coarse scan then a fine one: `coarseStep` from `coarseStep` up to `maxRate` with
+    /// `coarseProbes` probes per rate to find the neighbourhood, then `fineStep` over
+    /// `fineSpan` either side of the coarse crossing with the full number of probes.
+    public func locate(maxRate: Double, coarseStep: Double, coarseProbes: Int, fineStep: Double,
+                       fineSpan: Double, log: (Point) -> Void = { _ in }) throws -> Result {
+        var coarse = self
+        coarse.probesPerRate = coarseProbes
+        var points: [(Double, Double)] = []
+        var rate = coarseStep
+        while rate <= maxRate {
+            let p = try coarse.point(rate: rate)
+            log(p)
+            points.append((rate, p.attainment))
+            let reached = points.contains { $0.1 >= slo.attainmentLevel }
+            if reached && p.attainment < slo.attainmentLevel && p.passFraction == 0 { break }
+            rate += coarseStep
+        }
+        guard let rough = Self.crossing(points, level: slo.attainmentLevel) else {
+            return Result(points: [], capacity: nil, medianPassRate: nil)
+        }
+        let low = max(fineStep, ((rough - fineSpan) / fineStep).rounded(.down) * fineStep)
+        let grid = stride(from: low, through: rough + fineSpan, by: fineStep).map { ProbeRequest.round($0) }
+        return try measure(grid: grid)
+    }
+}
