@@ -19,7 +19,7 @@ public struct ProbePlanner: Sendable, Equatable {
     /// The plan of a probe and its measurement window on the run's clock.
     public func plan(_ request: ProbeRequest) throws -> (plan: [PlannedRequest], windowStartS: Double, windowEndS: Double) {
         var spec = workload
-        spec.seed = request.seed(workloadSeed: workload.seed)
+        spec.seed = request.seed(workloadSeed: workload.seed, perRate: window.planPerRate)
         let end = window.warmupS + window.measurementS(rate: request.rate, minRequests: minRequests)
         return (try spec.plan(rate: request.rate, duration: end), window.warmupS, end)
     }

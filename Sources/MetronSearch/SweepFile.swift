@@ -155,11 +155,15 @@ public struct ProbeWindow: Sendable, Equatable, Codable {
     public var durationS: Double = 60
     /// Excluded start of each probe, seconds.
     public var warmupS: Double = 10
+    /// Each rate gets its own plan (independent probes, as the interval assumes). When false, the
+    /// first attempt at every rate replays the workload's own plan at that speed: steadier answers from
+    /// small probes, at the price of an interval blind to that one plan's luck (docs/SEARCH.md).
+    public var planPerRate = true
 
     public init() {}
 
     enum CodingKeys: String, CodingKey {
-        case durationS = "duration_s", warmupS = "warmup_s"
+        case durationS = "duration_s", warmupS = "warmup_s", planPerRate = "plan_per_rate"
     }
 
     /// The measurement window at `rate`: `durationS`, stretched so that at least `minRequests`
@@ -182,7 +186,9 @@ extension ProbeRequest {
     /// the same way, and the interval, which treats the probes as independent samples, would be far too
     /// narrow (in the accuracy benchmark, docs/BENCHMARKS.md, it contained the true capacity in 20 % of
     /// the searches instead of 95 %).
-    public func seed(workloadSeed: UInt64) -> UInt64 {
+    /// With `perRate: false` the first attempt at every rate takes the workload's own seed.
+    public func seed(workloadSeed: UInt64, perRate: Bool = true) -> UInt64 {
+        if !perRate && attempt == 0 { return workloadSeed }
         var z = workloadSeed &+ UInt64(max(0, (rate * 1000).rounded())) &* 0x9E37_79B9_7F4A_7C15
             &+ UInt64(attempt) &* 0xD1B5_4A32_D192_ED03
         // SplitMix64's finaliser: nearby inputs give unrelated seeds.
@@ -733,11 +739,12 @@ struct SweepParser {
     func probeSettings(_ node: Node) -> (ProbeWindow, ValidityRules) {
         var w = ProbeWindow(), r = ValidityRules()
         let path = "probe"
-        guard let m = reader.mapping(node, path, known: ["duration_s", "warmup_s", "min_requests", "rate_tolerance", "lag_threshold_s",
+        guard let m = reader.mapping(node, path, known: ["duration_s", "warmup_s", "plan_per_rate", "min_requests", "rate_tolerance", "lag_threshold_s",
                                                          "max_ttft_rise", "ttft_rise_floor_s", "drain_grace_s",
                                                          "max_outstanding_fraction"]) else { return (w, r) }
         if let n = m["duration_s"], let v = reader.number(n, "\(path).duration_s", .above(0), unit: "seconds") { w.durationS = v }
         if let n = m["warmup_s"], let v = reader.number(n, "\(path).warmup_s", .atLeast(0), unit: "seconds") { w.warmupS = v }
+        if let n = m["plan_per_rate"], let v = reader.bool(n, "\(path).plan_per_rate") { w.planPerRate = v }
         if let n = m["min_requests"], let v = reader.integer(n, "\(path).min_requests", atLeast: 1) { r.minRequests = v }
         if let n = m["rate_tolerance"], let v = reader.number(n, "\(path).rate_tolerance", .above(0), .below(1)) { r.rateTolerance = v }
         if let n = m["lag_threshold_s"], let v = reader.number(n, "\(path).lag_threshold_s", .above(0), unit: "seconds") { r.lagThresholdS = v }

@@ -90,25 +90,12 @@ struct SearchCommand: AsyncParsableCommand {
             ttftDeadline: ttftDeadline.map(TTFTDeadlineMode.fixed) ?? .perSystem(slackS: ttftSlack), tbtDeadlineS: tbtDeadline,
             maxErrorRate: maxErrorRate)
         let spec = try workload.spec()
-        var sweep = SweepFile(
+        let sweep = SweepFile(
             name: searchName, systems: [system], workloads: [WorkloadEntry(name: "workload", spec: spec)], slos: [slo],
             search: search, probe: probe, validity: validity)
-        let options = LoadOptions(realtime: realtime)
-        let mode: MeasurementMode = simulate ? .virtual : .http(options)
-        if let problem = SystemConnections.problems(sweep: sweep, mode: mode).first {
-            throw ValidationError(problem)
-        }
-        if simulate {
-            sweep.name += "-simulated"
-            log("SIMULATED: probes run in virtual time against the serving model, not against a server")
-        }
-        let layout = ResultsLayout(root: URL(fileURLWithPath: results, isDirectory: true), sweep: sweep.name)
-        if let prefillModel {
-            // Where the sweep looks for the system's prefill model before profiling it.
-            let model = try PrefillModel.load(from: URL(fileURLWithPath: prefillModel))
-            try model.save(to: layout.prefillModel(system: system.name))
-        }
-        let (searches, _) = try await runSweep(sweep, mode: mode, results: results)
+        let prefill = try prefillModel.map { try PrefillModel.load(from: URL(fileURLWithPath: $0)) }
+        let (searches, layout) = try await runSweep(
+            sweep, mode: simulate ? .virtual : .http(LoadOptions(realtime: realtime)), results: results, prefill: prefill)
         for s in searches {
             print(s.result.summaryText)
             print(s.result.probeTable)

@@ -46,7 +46,7 @@ struct SweepCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var sweep: SweepFile
+        let sweep: SweepFile
         do {
             sweep = try SweepFile.load(path: sweepFile, environment: ProcessInfo.processInfo.environment)
         } catch let error as InputFileError {
@@ -56,17 +56,7 @@ struct SweepCommand: AsyncParsableCommand {
         }
         let options = LoadOptions(
             timeouts: RequestTimeouts(firstToken: firstTokenTimeout, total: timeout), realtime: realtime)
-        let mode: MeasurementMode = simulate ? .virtual : .http(options)
-        let problems = SystemConnections.problems(sweep: sweep, mode: mode)
-        guard problems.isEmpty else {
-            problems.forEach(log)
-            throw ExitCode(2)
-        }
-        if simulate {
-            sweep.name += "-simulated"
-            log("SIMULATED: probes run in virtual time against the serving model, not against servers")
-        }
-        let (searches, layout) = try await runSweep(sweep, mode: mode, results: results)
+        let (searches, layout) = try await runSweep(sweep, mode: simulate ? .virtual : .http(options), results: results)
         print(SweepRun.rankings(searches, confidence: sweep.search.confidence))
         print("wrote \(layout.capacityCSV.path)")
         if !noPlots { drawPlots(layout.sweepDirectory) }
@@ -90,10 +80,27 @@ struct SweepCommand: AsyncParsableCommand {
     }
 }
 
-/// Runs every search of `sweep`, starting and stopping the simulators it needs. Ctrl-C keeps the
-/// probe in progress as incomplete and exits 130; a search that stops exits 1; finished probes are
-/// kept either way and reused by the next run.
-func runSweep(_ sweep: SweepFile, mode: MeasurementMode, results: String) async throws -> ([SweepSearch], ResultsLayout) {
+/// Runs every search of `sweep`, starting and stopping the simulators it needs; in virtual time its
+/// results go to `<name>-simulated`. `prefill`, when given, is the first system's prefill model.
+/// Ctrl-C keeps the probe in progress as incomplete and exits 130; a search that stops exits 1;
+/// finished probes are kept either way and reused by the next run.
+func runSweep(
+    _ sweep: SweepFile, mode: MeasurementMode, results: String, prefill: PrefillModel? = nil
+) async throws -> ([SweepSearch], ResultsLayout) {
+    let problems = SystemConnections.problems(sweep: sweep, mode: mode)
+    guard problems.isEmpty else {
+        problems.forEach(log)
+        throw ExitCode(2)
+    }
+    var sweep = sweep
+    if mode == .virtual {
+        sweep.name += "-simulated"
+        log("SIMULATED: probes run in virtual time against the serving model, not against servers")
+    }
+    if let prefill, let system = sweep.systems.first {
+        // Where the sweep looks for a system's prefill model before profiling it.
+        try prefill.save(to: ResultsLayout(root: URL(fileURLWithPath: results), sweep: sweep.name).prefillModel(system: system.name))
+    }
     let connections = SystemConnections(sweep: sweep, mode: mode, log: log)
     let ladder = sweep.prefill
     let run = SweepRun(

@@ -184,6 +184,16 @@ final class ProbeHelpersTests: XCTestCase {
         XCTAssertNotEqual(ProbeRequest(rate: 4).seed(workloadSeed: 8), seeds[0])
     }
 
+    func testOnePlanAtEveryRateWhenAsked() throws {
+        var window = ProbeWindow()
+        window.planPerRate = false
+        let planner = ProbePlanner(workload: WorkloadSpec(seed: 7), window: window, minRequests: 100)
+        let slow = try planner.plan(ProbeRequest(rate: 4)).plan, fast = try planner.plan(ProbeRequest(rate: 8)).plan
+        for (a, b) in zip(slow, fast).prefix(50) { XCTAssertEqual(a.arrival * 4, b.arrival * 8, accuracy: 1e-9) }
+        XCTAssertEqual(ProbeRequest(rate: 4).seed(workloadSeed: 7, perRate: false), 7)
+        XCTAssertNotEqual(ProbeRequest(rate: 4, attempt: 1).seed(workloadSeed: 7, perRate: false), 7, "a repeat gets its own")
+    }
+
     func testEveryRateGetsItsOwnPlan() throws {
         // With one seed for all rates, Poisson plans would be one pattern stretched by 1 / rate.
         let spec = WorkloadSpec(seed: 7)

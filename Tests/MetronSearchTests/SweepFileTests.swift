@@ -121,6 +121,14 @@ final class SweepFileTests: XCTestCase {
         XCTAssertTrue(bad.contains { $0.contains("extra_body: expected a mapping") }, "\(bad)")
     }
 
+    func testOnePlanForEveryRateIsASetting() throws {
+        XCTAssertTrue(try parse(valid).probe.planPerRate)
+        let one = try parse(replacing("  warmup_s: 5", with: "  warmup_s: 5\n  plan_per_rate: false"))
+        XCTAssertFalse(one.probe.planPerRate)
+        let bad = problems(replacing("  warmup_s: 5", with: "  warmup_s: 5\n  plan_per_rate: 3")).map(\.description)
+        XCTAssertTrue(bad.contains { $0.contains("plan_per_rate") }, "\(bad)")
+    }
+
     func testAKeyPastedAsTheVariableNameIsNotEchoed() {
         let key = "sk-live-0123456789abcdef"
         let found = problems(replacing("api_key_env: PROD_KEY", with: "api_key_env: \(key)")).map(\.description)
