@@ -59,7 +59,7 @@ let package = Package(
         .testTarget(name: "MetronReportTests", dependencies: ["MetronReport", "MetronCore"]),
         .testTarget(name: "MetronFuzzTests", dependencies: ["MetronCore", "MetronReport", "MetronLoad", "MetronTestSupport"]),
         // Runs the built executable end to end.
-        .testTarget(name: "MetronCLITests", dependencies: ["metron"]),
+        .testTarget(name: "MetronCLITests", dependencies: ["metron", "MetronTestSupport"]),
         .testTarget(name: "MetronSimModelTests", dependencies: ["MetronSimModel", "MetronCore"]),
         .testTarget(name: "MetronSimTests", dependencies: [
             "MetronSim", "MetronSimModel", "MetronCore",
@@ -73,13 +73,13 @@ let package = Package(
         ]),
         // Runs the engine against a scripted streaming server on 127.0.0.1, and the built binary.
         .testTarget(name: "MetronLoadTests", dependencies: [
-            "MetronLoad", "MetronCore", "MetronReport", "metron",
+            "MetronLoad", "MetronCore", "MetronReport", "MetronTestSupport", "metron",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
         // Fault modes end to end (load generator against the simulator), secrets, TLS and bind address.
         .testTarget(name: "MetronReliabilityTests", dependencies: [
-            "MetronLoad", "MetronSim", "MetronSimModel", "MetronCore", "MetronReport", "MetronStats", "metron",
+            "MetronLoad", "MetronSim", "MetronSimModel", "MetronCore", "MetronReport", "MetronStats", "MetronTestSupport", "metron",
         ]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,11 +1,12 @@
 import Foundation
+import MetronTestSupport
 import XCTest
 
 final class FluidityCommandTests: XCTestCase {
     func testGoldenFileEndToEnd() throws {
         let golden = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/golden/fluidity_vectors.jsonl")
-        let result = try CLI.run(["fluidity", golden.path])
+        let result = try MetronBinary.run(["fluidity", golden.path])
         XCTAssertEqual(result.status, 0, result.stderr)
         let lines = result.stdout.split(separator: "\n")
         XCTAssertEqual(lines.count, 440)
@@ -20,7 +21,7 @@ final class FluidityCommandTests: XCTestCase {
             {"kind": "request", "inter_token_times": [0.5
             {"kind": "service", "requests": [[0.1, 0.02]]}
             """
-        let result = try CLI.run(["fluidity"], stdin: input)
+        let result = try MetronBinary.run(["fluidity"], stdin: input)
         XCTAssertEqual(result.status, 1)
         let lines = result.stdout.split(separator: "\n").map(String.init)
         XCTAssertEqual(lines.count, 3)
@@ -31,7 +32,7 @@ final class FluidityCommandTests: XCTestCase {
     }
 
     func testMissingFileIsAUsageError() throws {
-        let result = try CLI.run(["fluidity", "/nonexistent/vectors.jsonl"])
+        let result = try MetronBinary.run(["fluidity", "/nonexistent/vectors.jsonl"])
         XCTAssertNotEqual(result.status, 0)
         XCTAssertTrue(result.stderr.contains("cannot open /nonexistent/vectors.jsonl"), result.stderr)
     }

@@ -1,4 +1,5 @@
 import Foundation
+import MetronTestSupport
 import XCTest
 
 /// `metron sweep`, `search` and `profile` end to end: the built binary, simulators on free ports.
@@ -46,7 +47,7 @@ final class SweepCommandTests: XCTestCase {
 
     func testSweepOverHTTPThenARerunReusesEveryProbe() throws {
         let sweep = try writeSweep()
-        let first = try CLI.run(["sweep", sweep, "--results", results, "--no-plots"])
+        let first = try MetronBinary.run(["sweep", sweep, "--results", results, "--no-plots"])
         XCTAssertEqual(first.status, 0, first.stderr)
         XCTAssertTrue(first.stdout.contains("max QPS"), first.stdout)
         let table = try String(contentsOf: csv, encoding: .utf8)
@@ -63,7 +64,7 @@ final class SweepCommandTests: XCTestCase {
         let probes = first.stderr.components(separatedBy: "\n").filter { $0.contains(": rate-") }.count
         XCTAssertGreaterThan(probes, 1)
 
-        let second = try CLI.run(["sweep", sweep, "--results", results, "--no-plots"])
+        let second = try MetronBinary.run(["sweep", sweep, "--results", results, "--no-plots"])
         XCTAssertEqual(second.status, 0, second.stderr)
         let reused = second.stderr.components(separatedBy: "\n").filter { $0.contains("reusing probe") }.count
         XCTAssertEqual(reused, probes, "every finished probe is reused:\n\(second.stderr)")
@@ -82,7 +83,7 @@ final class SweepCommandTests: XCTestCase {
     /// `signal`; returns the exit status and the whole standard error.
     func interrupt(_ arguments: [String], with signal: Int32, when ready: (String) -> Bool) throws -> (Int32, String) {
         let process = Process()
-        process.executableURL = CLI.binary
+        process.executableURL = MetronBinary.url
         process.arguments = arguments
         let err = Pipe(), output = Output()
         err.fileHandleForReading.readabilityHandler = { output.append($0.availableData) }
@@ -115,10 +116,10 @@ final class SweepCommandTests: XCTestCase {
         XCTAssertTrue(names.allSatisfy { !$0.hasPrefix(".") || $0.contains(".partial-") },
                       "only finished probes or temporary directories: \(names)")
 
-        let rerun = try CLI.run(arguments)
+        let rerun = try MetronBinary.run(arguments)
         XCTAssertEqual(rerun.status, 0, rerun.stderr)
         for name in before { XCTAssertTrue(rerun.stderr.contains("reusing probe \(name)"), "\(name) not reused:\n\(rerun.stderr)") }
-        let again = try CLI.run(arguments)
+        let again = try MetronBinary.run(arguments)
         XCTAssertEqual(try String(contentsOf: csv, encoding: .utf8).count > 0, true)
         XCTAssertFalse(again.stderr.contains("simulator ("), "the rerun of a finished sweep measures nothing")
     }
@@ -144,7 +145,7 @@ final class SweepCommandTests: XCTestCase {
 
     func testAModelTheServerDoesNotKnowStopsTheSweepBeforeAnyProbe() throws {
         let server = Process()
-        server.executableURL = CLI.binary
+        server.executableURL = MetronBinary.url
         server.arguments = ["serve-sim", "--hardware", "h100", "--model", "llama-3-8b", "--port", "0"]
         let out = Pipe()
         server.standardOutput = out
@@ -169,14 +170,14 @@ final class SweepCommandTests: XCTestCase {
             slos:
               - {name: p99, prefill_model: fixed, ttft_deadline_s: 1}
             """.write(toFile: sweep, atomically: true, encoding: .utf8)
-        let result = try CLI.run(["sweep", sweep, "--results", results, "--no-plots"])
+        let result = try MetronBinary.run(["sweep", sweep, "--results", results, "--no-plots"])
         XCTAssertEqual(result.status, 1, result.stderr)
         XCTAssertTrue(result.stderr.contains("gpt-9"), result.stderr)
         XCTAssertFalse(result.stderr.contains(": rate-"), "no probe ran:\n\(result.stderr)")
     }
 
     func testSearchAndProfileInVirtualTime() throws {
-        let search = try CLI.run([
+        let search = try MetronBinary.run([
             "search", "--sim-hardware", "h100", "--scheduler", "sarathi", "--simulate", "--prompt-length", "uniform:128:1024",
             "--output-length", "64", "--start-rate", "4", "--duration", "20", "--warmup", "2", "--ttft-deadline", "1",
             "--results", results, "--search-name", "what-if",
@@ -188,13 +189,13 @@ final class SweepCommandTests: XCTestCase {
             atPath: directory.appendingPathComponent("results/what-if-simulated/h100-80gb-sarathi/workload/p99-fluidity/capacity.json").path))
 
         let model = directory.appendingPathComponent("prefill.json").path
-        let profile = try CLI.run(["profile", "--sim-hardware", "a100", "--simulate", "--lengths", "256,1024,4096", "--out", model])
+        let profile = try MetronBinary.run(["profile", "--sim-hardware", "a100", "--simulate", "--lengths", "256,1024,4096", "--out", model])
         XCTAssertEqual(profile.status, 0, profile.stderr)
         XCTAssertTrue(FileManager.default.fileExists(atPath: model))
 
         for bad in [["search"], ["search", "--url", "http://x", "--sim-hardware", "h100"], ["search", "--sim-hardware", "b300"],
                     ["search", "--sim-hardware", "h100", "--percentile", "100"], ["profile", "--sim-hardware", "h100", "--lengths", "1,2"]] {
-            let r = try CLI.run(bad)
+            let r = try MetronBinary.run(bad)
             XCTAssertEqual(r.status, 2, "\(bad): \(r.stderr)")
             XCTAssertFalse(r.stderr.isEmpty)
         }

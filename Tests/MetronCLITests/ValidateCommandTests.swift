@@ -1,28 +1,12 @@
 import Foundation
+import MetronTestSupport
 import XCTest
 
 final class ValidateCommandTests: XCTestCase {
-    /// The `metron` binary next to this test bundle.
-    var binary: URL {
-        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        while !FileManager.default.isExecutableFile(atPath: dir.appendingPathComponent("metron").path), dir.path != "/" {
-            dir.deleteLastPathComponent()
-        }
-        return dir.appendingPathComponent("metron")
-    }
-
+    /// A clean environment plus `environment`.
     func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, out: String, err: String) {
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = arguments
-        process.environment = environment
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        let r = try MetronBinary.run(arguments, environment: environment)
+        return (r.status, r.stdout, r.stderr)
     }
 
     func write(_ text: String) throws -> String {

@@ -1,6 +1,7 @@
 import Foundation
 import MetronCore
 import MetronReport
+import MetronTestSupport
 import XCTest
 
 /// Runs the built `metron` binary end to end against the scripted server.
@@ -11,7 +12,7 @@ final class CLITests: XCTestCase {
         var stderr: String
     }
 
-    private var binary: URL { Bundle.main.bundleURL.appendingPathComponent("metron") }
+    private var binary: URL { MetronBinary.url }
 
     private func metron(_ arguments: [String], environment: [String: String] = [:],
                         whileRunning: (@Sendable (Process) async -> Void)? = nil) async throws -> Outcome {

@@ -2,11 +2,12 @@ import Foundation
 import MetronCore
 import MetronReport
 import MetronSim
+import MetronTestSupport
 import XCTest
 
 /// `metron run` interrupted with Ctrl-C, and a model the server does not know.
 final class InterruptionTests: XCTestCase {
-    private static var binary: URL { Bundle.main.bundleURL.appendingPathComponent("metron") }
+    private static var binary: URL { MetronBinary.url }
 
     private final class Box: @unchecked Sendable {
         private let lock = NSLock()

@@ -3,6 +3,7 @@ import MetronCore
 import MetronLoad
 import MetronReport
 import MetronSim
+import MetronTestSupport
 import XCTest
 
 /// API keys and other secrets never reach results, logs or messages; TLS is verified unless the user
@@ -20,7 +21,7 @@ final class SecretsTests: XCTestCase {
         var all: String { stdout + "\n" + stderr }
     }
 
-    private static var binary: URL { Bundle.main.bundleURL.appendingPathComponent("metron") }
+    private static var binary: URL { MetronBinary.url }
 
     /// Runs the built binary with a clean environment plus `environment`; bounded by `limit` seconds.
     private func metron(_ arguments: [String], environment: [String: String] = [:], limit: Double = 60) async throws

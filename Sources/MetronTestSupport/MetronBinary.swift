@@ -1,22 +1,22 @@
 import Foundation
-import XCTest
 
-/// Runs the built `metron` executable, as a user would.
-enum CLI {
+/// The built `metron` executable, run as a user would, for end-to-end tests.
+public enum MetronBinary {
     /// The test bundle sits next to the products of the same build.
-    static var binary: URL { Bundle.main.bundleURL.appendingPathComponent("metron") }
+    public static var url: URL { Bundle.main.bundleURL.appendingPathComponent("metron") }
 
-    struct Result {
-        var status: Int32
-        var stdout: String
-        var stderr: String
+    public struct Result: Sendable {
+        public var status: Int32
+        public var stdout: String
+        public var stderr: String
     }
 
     private final class Box: @unchecked Sendable { var data = Data() }
 
-    static func run(_ arguments: [String], stdin: String = "", environment: [String: String]? = nil) throws -> Result {
+    /// Runs to completion; `environment`, when given, replaces the inherited one.
+    public static func run(_ arguments: [String], stdin: String = "", environment: [String: String]? = nil) throws -> Result {
         let process = Process()
-        process.executableURL = binary
+        process.executableURL = url
         process.arguments = arguments
         if let environment { process.environment = environment }
         let out = Pipe(), err = Pipe(), input = Pipe()
