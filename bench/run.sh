@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks that print figures (never timed tests).
-# Usage: bash bench/run.sh [metrics|fuzz|accuracy|endurance|sim_throughput ...] (default: metrics fuzz accuracy)
+# Usage: bash bench/run.sh [metrics|fuzz|accuracy|spread|endurance|sim_throughput ...] (default: metrics fuzz accuracy)
 # Outputs go to bench/out/ (ignored by git). Figures are copied into docs/BENCHMARKS.md by hand,
 # with the date and machine printed here.
 set -euo pipefail
@@ -46,10 +46,18 @@ sim_throughput() {
 
 accuracy() {
     echo "## accuracy: capacity search vs a virtual-time ground truth, fitted and bisect, ${METRON_ACCURACY_SEEDS:=20} seeds"
-    # The ground truth: this many probes of the search's size at every rate of a 0.25 req/s grid.
-    : "${METRON_ACCURACY_TRUTH_PROBES:=400}"
-    $bin/metron-bench accuracy --seeds "$METRON_ACCURACY_SEEDS" --truth-probes "$METRON_ACCURACY_TRUTH_PROBES" \
+    # The ground truth: this many runs of 600 s at every rate of a 0.25 req/s grid.
+    : "${METRON_ACCURACY_TRUTH_PROBES:=40}"
+    $bin/metron-bench accuracy --seeds "$METRON_ACCURACY_SEEDS" --truth-probes "$METRON_ACCURACY_TRUTH_PROBES" --show-probes \
         | tee "$out/accuracy.txt" | sed -n '/^## summary/,$p'
+}
+
+spread() {
+    echo "## spread: how much 60 s probes disagree near capacity, against binomial counts and the episodes of misses"
+    for system in h100-vllm h100-sarathi; do
+        $bin/metron-bench spread --system "$system" --rates "$([ $system = h100-vllm ] && echo 8,10,10.5,11,12,14 || echo 16,17,18,19,20)" \
+            --probes 100 | tee "$out/spread-$system.txt"
+    done
 }
 
 sections=("$@")

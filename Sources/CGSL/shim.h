@@ -8,6 +8,7 @@
 #include <gsl/gsl_cdf.h>
 #include <gsl/gsl_multifit.h>
 #include <gsl/gsl_multifit_nlinear.h>
+#include <gsl/gsl_multimin.h>
 #include <gsl/gsl_vector.h>
 #include <gsl/gsl_matrix.h>
 #include <gsl/gsl_blas.h>
@@ -16,6 +17,7 @@
 static inline const gsl_rng_type *metron_gsl_rng_mt19937(void) { return gsl_rng_mt19937; }
 static inline const gsl_multifit_nlinear_type *metron_gsl_nlinear_trust(void) { return gsl_multifit_nlinear_trust; }
 static inline const gsl_multifit_nlinear_trs *metron_gsl_nlinear_trs_lm(void) { return gsl_multifit_nlinear_trs_lm; }
+static inline const gsl_multimin_fminimizer_type *metron_gsl_multimin_nmsimplex2(void) { return gsl_multimin_fminimizer_nmsimplex2; }
 
 // GSL aborts on error by default; Metron turns status codes into Swift errors instead.
 static inline void metron_gsl_disable_abort(void) { gsl_set_error_handler_off(); }

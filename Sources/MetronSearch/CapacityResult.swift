@@ -17,7 +17,7 @@ public struct ProbeRow: Sendable, Equatable, Codable {
     public var errors: [String: Int]
     public var valid: Bool
     public var passed: Bool
-    /// The value fitted by the attainment curve (0 for an invalid probe).
+    /// The value fitted by the attainment curve (for an invalid probe, at most one request short of the level).
     public var attainment: Double
     public var outputTokensPerS: Double
     public var ttftRiseS: Double?

@@ -142,6 +142,9 @@ public struct CapacitySearch: Sendable {
         var bisectBest: Double?
         /// Repeats of a probe whose client fell behind before the search gives up.
         static let clientRetries = 2
+        /// Degrees of freedom of the dispersion below which the search does not call its interval
+        /// converged.
+        static let minimumDispersionDegreesOfFreedom = 4
 
         init(search: CapacitySearch, progress: @escaping @Sendable (ProbeResult) -> Void) {
             self.search = search
@@ -219,11 +222,16 @@ public struct CapacitySearch: Sendable {
             // Refine where the fitted curve crosses the attainment level.
             while true {
                 let estimate = self.estimate()
-                // Converged when the interval is narrow enough and rests on probes inside it, not only on
-                // the curve's shape between distant probes.
+                // Converged when the interval is narrow enough, rests on probes inside it (not only on
+                // the curve's shape between distant probes), has a failed probe above it (the drop was
+                // measured, not extrapolated from one unlucky probe), and on a spread between probes
+                // measured with a few degrees of freedom: a handful of probes that happen to agree says
+                // little about how much the next one may differ.
                 if let width = estimate.relativeWidth, estimate.method == .logisticProfile, width <= settings.relativeCIWidth,
                    let lo = estimate.ciLow, let hi = estimate.ciHigh,
-                   probes.filter({ (lo...hi).contains($0.rate) }).count >= 2 {
+                   probes.filter({ (lo...hi).contains($0.rate) }).count >= 2,
+                   (estimate.curve?.dispersionDegreesOfFreedom ?? 0) >= Self.minimumDispersionDegreesOfFreedom,
+                   failed(above: hi) {
                     return .converged
                 }
                 // A step: no curve, a bracket narrower than asked, and two probes above it failed as well.
@@ -254,19 +262,23 @@ public struct CapacitySearch: Sendable {
             guard estimate.method == .logisticProfile, let q = estimate.maxQPS, let lo = estimate.ciLow,
                   let hi = estimate.ciHigh
             else {
-                let rates = probes.map(\.rate)
-                // The curve crosses outside the probed range (a gentle drop that lucky passes hid):
-                // go and look there, one growth step at a time.
-                if let c = estimate.curveCrossing, let low = rates.min(), let high = rates.max(), c < low || c > high {
-                    return min(max(c, low / settings.growthFactor, settings.minRate), high * settings.growthFactor, settings.maxRate)
+                // The curve crosses outside its probes but inside the bracket (a gentle drop that lucky
+                // passes hid): go and look there.
+                if let c = estimate.curveCrossing, c > p / settings.growthFactor, c < f {
+                    return max(c, settings.minRate)
                 }
                 // No curve yet: the probes sit on either side of a noisy boundary with nothing on the
-                // drop. Probe a little further above, a little more each time.
+                // drop. Probe just outside the bracket, above and below in turn.
                 guard narrow else { return middle }
-                let above = probes.filter { $0.rate > f * 1.001 }.count
-                return min(f * (1 + settings.relativeCIWidth * pow(2, Double(min(above, 4)))), settings.maxRate)
+                let step = settings.relativeCIWidth / 2
+                return probes.count % 2 == 0 ? min(f * (1 + step), settings.maxRate) : max(p * (1 - step), settings.minRate)
             }
             guard hi - lo <= f - p || narrow else { return middle }
+            // No failure above the interval yet: look just beyond it, or between it and a distant failure.
+            if !failed(above: hi) {
+                let beyond = hi + (hi - lo) / 2
+                return min(f > hi ? min((hi * f).squareRoot(), beyond) : beyond, settings.maxRate)
+            }
             // On the fitted boundary; if a probe is already there, a quarter interval to alternate sides.
             var next = q
             if probes.contains(where: { abs($0.rate - q) <= max((hi - lo) / 8, 0.001 * q) }) {
@@ -278,13 +290,13 @@ public struct CapacitySearch: Sendable {
 
         func estimate() -> CapacityEstimate {
             let level = search.slo.attainmentLevel
-            let points = probes.map(\.attainmentPoint)
-            let rates = probes.map(\.rate)
+            let (points, dispersion) = fitPoints()
+            let rates = points.map(\.rate)
             var crossing: Double?
-            if let curve = try? AttainmentCurve.fit(points), let low = rates.min(), let high = rates.max() {
+            if let curve = try? AttainmentCurve.fit(points, dispersionFloor: dispersion), let low = rates.min(), let high = rates.max() {
                 let q = curve.rate(atAttainment: level)
                 crossing = q.isFinite ? q : nil
-                // Trust the curve only inside the probed range: beyond it the logistic is a guess.
+                // Trust the curve only among its probes: beyond them the logistic is a guess.
                 if q > 0, q >= low, q <= high,
                    let ci = curve.profileInterval(atAttainment: level, confidence: settings.confidence, points: points,
                                                   limits: 0...(high * settings.growthFactor)) {
@@ -294,6 +306,46 @@ public struct CapacitySearch: Sendable {
             let (pass, fail) = bracket
             return CapacityEstimate(maxQPS: pass, ciLow: pass, ciHigh: pass == nil ? nil : fail, method: .bracket, curve: nil,
                                     curveCrossing: crossing)
+        }
+
+        func failed(above rate: Double) -> Bool { probes.contains { $0.rate > rate && !$0.passed } }
+
+        /// The probes the curve is fitted to, and the dispersion their episodes of misses show.
+        ///
+        /// All probes when one logistic fits them all within that dispersion (a lack-of-fit test at
+        /// the 5 % level). Otherwise only the probes up to the highest rate where one is still near the
+        /// level (missing at most ten times the SLO's allowance: attainment 0.9 and up for a P99): a
+        /// logistic has one shape for its whole drop, and a real drop is often steeper below than near
+        /// the top, so probes deep in it (bracketing leaves them, precise and far from capacity) would
+        /// set the shape near the level and make the interval far too confident. They still bound the
+        /// bracket. A poor probe among the near ones stays in: it is what the spread between probes is
+        /// made of.
+        func fitPoints() -> ([AttainmentPoint], AttainmentCurve.DispersionEstimate?) {
+            let floor = Self.fitFloor(level: search.slo.attainmentLevel)
+            let highestNearLevel = probes.filter { $0.attainmentPoint.attainment >= floor }.map(\.rate).max() ?? 0
+            let near = probes.filter { $0.rate <= highestNearLevel }
+            let dispersion = Self.episodeDispersion(near)
+            let all = probes.map(\.attainmentPoint)
+            if near.count < probes.count, Set(all.map(\.rate)).count > 2,
+               let whole = try? AttainmentCurve.fit(all, dispersionFloor: dispersion),
+               whole.pearsonChiSquare(all) / max(dispersion?.value ?? 1, 1)
+                   <= Stats.chiSquareQuantile(upperTail: 0.05, dof: Double(all.count - 2)) {
+                return (all, dispersion)
+            }
+            return (near.map(\.attainmentPoint), dispersion)
+        }
+
+        static func fitFloor(level: Double) -> Double { max(0, 1 - 10 * (1 - level)) }
+
+        /// How much probes should disagree, from the episodes of misses inside them: when misses come
+        /// in episodes of sizes S, a probe's count of misses varies E[S^2] / E[S] times more than a
+        /// binomial count (compound Poisson). Pooled over the probes, it needs no repeated probes and
+        /// sees bursts that a handful of agreeing probes would hide. Nil with fewer than two episodes.
+        static func episodeDispersion(_ probes: [ProbeResult]) -> AttainmentCurve.DispersionEstimate? {
+            let sizes = probes.flatMap(\.slo.missEpisodes)
+            let total = sizes.reduce(0, +)
+            guard sizes.count >= 2, total > 0 else { return nil }
+            return .init(value: sizes.reduce(0) { $0 + $1 * $1 } / total, degreesOfFreedom: sizes.count - 1)
         }
 
         // MARK: bisect

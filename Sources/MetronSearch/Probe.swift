@@ -135,10 +135,13 @@ public struct ProbeResult: Sendable, Equatable {
     /// Everything that speaks against the probe, validity first.
     public var reasons: [String] { invalidReasons + slo.reasons }
 
-    /// Attainment for the curve fit: an invalid probe counts as attaining nothing.
+    /// Attainment for the curve fit. An invalid probe counts as over capacity: at most one request
+    /// short of the SLO's level, lower when it measured lower. (Not 0: a short burst of backlog that a
+    /// long run absorbs would then outweigh everything measured near the boundary.)
     public var attainmentPoint: AttainmentPoint {
-        AttainmentPoint(rate: rate, attainment: valid ? slo.attainment : 0, trials: max(1, requests))
+        AttainmentPoint(rate: rate, attainment: fitAttainment, trials: max(1, requests))
     }
+    private var fitAttainment: Double
 
     public init(_ m: ProbeMeasurement, slo: SLO, rules: ValidityRules) {
         let records = m.windowRecords
@@ -208,6 +211,8 @@ public struct ProbeResult: Sendable, Equatable {
         }
         invalidReasons = invalid
         valid = invalid.isEmpty
+        fitAttainment = valid ? self.slo.attainment
+            : min(self.slo.attainment, max(0, slo.attainmentLevel - 1 / Double(max(1, requests))))
     }
 
     /// Events per second over sorted times: (n - 1) / span.

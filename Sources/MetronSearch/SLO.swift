@@ -96,6 +96,9 @@ public struct SLOEvaluation: Sendable, Equatable {
     public var errorRate: Double
     /// Per-request fluidity-index, sorted; failed requests as 0.
     public var fluidity: [Double]
+    /// Sizes of the episodes of misses of the worst condition, in requests' worth of attainment
+    /// (`SLO.episodes`): their spread is what makes probes disagree more than binomial counts.
+    public var missEpisodes: [Double]
 }
 
 extension SLO {
@@ -108,23 +111,36 @@ extension SLO {
         let level = attainmentLevel
         var reasons: [String] = []
         // Each condition holds exactly when its attainment fraction reaches its quantile q; the fraction
-        // is rescaled so that q maps to `level`, and the curve is fitted to the worst condition.
-        var scaled: [Double] = []
-        func condition(fraction: Double, quantile q: Double) {
-            scaled.append(min(1, max(0, 1 - (1 - fraction) * (1 - level) / max(1 - q, 1e-12))))
+        // is rescaled so that q maps to `level`, and the curve is fitted to the worst condition. A
+        // condition is given by its missed units (requests or tokens) with their request's scheduled
+        // time, out of `units`.
+        var conditions: [(attainment: Double, episodes: [Double])] = []
+        let gapS = episodeGapS(records)
+        func condition(misses: [(timeS: Double, units: Int)], units: Int, quantile q: Double) {
+            let k = (1 - level) / max(1 - q, 1e-12)
+            let missed = misses.reduce(0) { $0 + $1.units }
+            let fraction = units == 0 ? 1 : 1 - Double(missed) / Double(units)
+            // In trials of the fit (requests), a missed unit weighs k n / units.
+            let weight = units == 0 ? 0 : k * Double(n) / Double(units)
+            conditions.append((min(1, max(0, 1 - (1 - fraction) * k)),
+                               Self.episodes(misses, gapS: gapS).map { Double($0) * weight }))
+        }
+        func requestMisses(_ missed: (RequestRecord) -> Bool) -> [(timeS: Double, units: Int)] {
+            records.filter(missed).map { ($0.scheduledS, 1) }
         }
 
-        let fluidity = records.map { deadlines.fluidityIndex(of: $0) }.sorted()
+        let fluidityByRequest = records.map { deadlines.fluidityIndex(of: $0) }
+        let fluidity = fluidityByRequest.sorted()
         let percentileFluidity = Stats.quantile(sorted: fluidity, 1 - fluidityPercentile / 100)
         guard n > 0 else {
             return SLOEvaluation(passed: false, reasons: ["no requests were measured"], attainment: 0, trials: 0,
-                                 percentileFluidity: nil, errorRate: 0, fluidity: [])
+                                 percentileFluidity: nil, errorRate: 0, fluidity: [], missEpisodes: [])
         }
 
         if errorRate > maxErrorRate {
             reasons.append("error rate \(percent(errorRate)) is above the limit of \(percent(maxErrorRate)) (\(failed) of \(n) requests failed)")
         }
-        scaled.append(maxErrorRate > 0 ? max(0, 1 - errorRate * (1 - level) / maxErrorRate) : (failed == 0 ? 1 : 0))
+        condition(misses: requestMisses { !$0.succeeded }, units: n, quantile: 1 - maxErrorRate)
 
         switch kind {
         case let .fluidity(p, target):
@@ -132,7 +148,8 @@ extension SLO {
             if value < target {
                 reasons.append("P\(trim(p)) fluidity-index \(String(format: "%.4f", value)) is below the target \(trim(target))")
             }
-            condition(fraction: Double(fluidity.filter { $0 >= target }.count) / Double(n), quantile: p / 100)
+            let misses = zip(records, fluidityByRequest).filter { $0.1 < target }.map { (timeS: $0.0.scheduledS, units: 1) }
+            condition(misses: misses, units: n, quantile: p / 100)
         case let .ttftTBT(ttftLimit, tbtLimit):
             checkTTFT(records, ttftLimit, &reasons, condition)
             let tbts = records.filter(\.succeeded).flatMap { $0.timeline.tokenLevelTBT }.sorted()
@@ -140,34 +157,59 @@ extension SLO {
                 if q > tbtLimit.limitS {
                     reasons.append("TBT P\(trim(tbtLimit.percentile)) \(ms(q)) is above \(ms(tbtLimit.limitS))")
                 }
-                condition(fraction: Double(tbts.filter { $0 <= tbtLimit.limitS }.count) / Double(tbts.count),
-                          quantile: tbtLimit.percentile / 100)
+                let misses = records.filter(\.succeeded).map { r in
+                    (timeS: r.scheduledS, units: r.timeline.tokenLevelTBT.filter { $0 > tbtLimit.limitS }.count)
+                }.filter { $0.units > 0 }
+                condition(misses: misses, units: tbts.count, quantile: tbtLimit.percentile / 100)
             }
         case let .ttftTPOT(ttftLimit, tpotLimit):
             checkTTFT(records, ttftLimit, &reasons, condition)
             // A failed request has no TPOT: it counts as over the limit.
-            let tpots = records.map { $0.succeeded ? ($0.timeline.tpot ?? 0) : .greatestFiniteMagnitude }.sorted()
+            let tpot = { (r: RequestRecord) in r.succeeded ? (r.timeline.tpot ?? 0) : .greatestFiniteMagnitude }
+            let tpots = records.map(tpot).sorted()
             let q = Stats.quantile(sorted: tpots, tpotLimit.percentile / 100) ?? .greatestFiniteMagnitude
             if q > tpotLimit.limitS {
                 reasons.append("TPOT P\(trim(tpotLimit.percentile)) \(q >= .greatestFiniteMagnitude ? "unbounded (failed requests)" : ms(q)) is above \(ms(tpotLimit.limitS))")
             }
-            condition(fraction: Double(tpots.filter { $0 <= tpotLimit.limitS }.count) / Double(n),
-                      quantile: tpotLimit.percentile / 100)
+            condition(misses: requestMisses { tpot($0) > tpotLimit.limitS }, units: n, quantile: tpotLimit.percentile / 100)
         }
-        return SLOEvaluation(passed: reasons.isEmpty, reasons: reasons, attainment: scaled.min() ?? 0, trials: n,
-                             percentileFluidity: percentileFluidity, errorRate: errorRate, fluidity: fluidity)
+        let worst = conditions.min { $0.attainment < $1.attainment }!
+        return SLOEvaluation(passed: reasons.isEmpty, reasons: reasons, attainment: worst.attainment, trials: n,
+                             percentileFluidity: percentileFluidity, errorRate: errorRate, fluidity: fluidity,
+                             missEpisodes: worst.episodes)
     }
 
     private func checkTTFT(
         _ records: [RequestRecord], _ limit: LatencyLimit, _ reasons: inout [String],
-        _ condition: (Double, Double) -> Void
+        _ condition: ([(timeS: Double, units: Int)], Int, Double) -> Void
     ) {
-        let ttfts = records.map { $0.succeeded ? ($0.timeline.ttft ?? .greatestFiniteMagnitude) : .greatestFiniteMagnitude }.sorted()
+        let ttft = { (r: RequestRecord) in r.succeeded ? (r.timeline.ttft ?? .greatestFiniteMagnitude) : .greatestFiniteMagnitude }
+        let ttfts = records.map(ttft).sorted()
         let q = Stats.quantile(sorted: ttfts, limit.percentile / 100) ?? .greatestFiniteMagnitude
         if q > limit.limitS {
             reasons.append("TTFT P\(trim(limit.percentile)) \(q >= .greatestFiniteMagnitude ? "unbounded (failed requests)" : ms(q)) is above \(ms(limit.limitS))")
         }
-        condition(Double(ttfts.filter { $0 <= limit.limitS }.count) / Double(records.count), limit.percentile / 100)
+        condition(records.filter { ttft($0) > limit.limitS }.map { ($0.scheduledS, 1) }, records.count, limit.percentile / 100)
+    }
+
+    /// Misses come in episodes (a burst of load makes many requests miss together), which is why a
+    /// probe's attainment varies far more than a binomial count would. Misses whose scheduled times
+    /// are less than `gapS` apart belong to one episode; returns the units missed in each.
+    public static func episodes(_ misses: [(timeS: Double, units: Int)], gapS: Double) -> [Int] {
+        var sizes: [Int] = [], last = -Double.infinity
+        for miss in misses.sorted(by: { $0.timeS < $1.timeS }) {
+            if miss.timeS - last > gapS { sizes.append(0) }
+            sizes[sizes.count - 1] += miss.units
+            last = miss.timeS
+        }
+        return sizes
+    }
+
+    /// The gap that separates episodes: the median time a request spends in the system (scheduled to
+    /// last token), the scale over which one request's fate is tied to its neighbours'.
+    func episodeGapS(_ records: [RequestRecord]) -> Double {
+        let latencies = records.filter(\.succeeded).compactMap { r in r.chunkTimesS.last.map { $0 - r.scheduledS } }
+        return Stats.quantile(latencies, 0.5) ?? 1
     }
 }
 

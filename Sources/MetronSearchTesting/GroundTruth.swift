@@ -3,16 +3,17 @@ import MetronCore
 import MetronSearch
 import MetronSimModel
 
-/// The capacity of a simulated system, measured the long way: many probes at every rate of a fine
-/// grid, in virtual time, judged exactly as the search judges its probes.
+/// The capacity of a simulated system, measured the long way: many runs at every rate of a fine grid,
+/// in virtual time, judged exactly as the search judges its probes.
 ///
-/// What the fitted search estimates is the rate where the expected attainment of one of its probes
-/// (the fraction of requests meeting the SLO, rescaled to the SLO's level, and 0 for an invalid probe)
-/// falls to `slo.attainmentLevel`. So the ground truth here is that rate: at each grid rate, the
-/// attainment pooled over `probesPerRate` probes of the search's own size (same warm-up, window and
-/// minimum request count, each with its own workload seed), and the rate above which it stays under
-/// the level, interpolated linearly between the two grid rates around the last crossing. The rate where half of such probes pass
-/// (what a bisection on pass/fail homes in on) is reported beside it.
+/// The fitted search estimates the rate where the expected attainment of a probe (the fraction of
+/// requests meeting the SLO, rescaled to the SLO's level; for an invalid probe at most one request short
+/// of the level) falls to `slo.attainmentLevel`. Here that attainment is pooled over `probesPerRate`
+/// runs at each grid rate (weighted by requests, each run with its own workload seed), and the capacity
+/// is the rate above which it stays under the level, interpolated linearly between the two grid rates
+/// around the last crossing. The runs' window is the planner's: `metron-bench accuracy` uses runs of
+/// 600 s, so the truth is what a long steady run sustains, not what one short probe happens to see. The
+/// rate where half of the runs pass is reported beside it.
 public struct VirtualGroundTruth: Sendable {
     public var config: SimulatorConfig
     public var planner: ProbePlanner

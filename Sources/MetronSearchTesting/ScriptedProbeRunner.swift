@@ -9,6 +9,8 @@ import MetronStats
 ///
 /// With the default deadlines (D_p 0.3 s, D_d 0.03 s), a meeting request has TTFT 0.1 s and 20 ms
 /// between tokens (fluidity 1); a missing one stalls 100 ms between tokens (fluidity far below 0.9).
+/// With `burst` above 1, misses come in runs of that many consecutive requests, as the bursts of a
+/// real server make them: a probe's attainment then varies `burst` times more than a binomial count.
 public struct ScriptedProbeRunner: ProbeRunner {
     /// Probability that one request meets its deadlines at a rate.
     public var attainment: @Sendable (Double) -> Double
@@ -24,13 +26,15 @@ public struct ScriptedProbeRunner: ProbeRunner {
     public var outputTokens: Int
     public var seed: UInt64
     public var simulated: Bool
+    public var burst: Int
 
     public init(
         attainment: @escaping @Sendable (Double) -> Double,
         errorRate: @escaping @Sendable (Double) -> Double = { _ in 0 },
         sendRateFactor: @escaping @Sendable (Double) -> Double = { _ in 1 },
         ttftGrowth: @escaping @Sendable (Double) -> Double = { _ in 0 },
-        measurementS: Double = 60, minRequests: Int = 100, outputTokens: Int = 10, seed: UInt64 = 1, simulated: Bool = false
+        measurementS: Double = 60, minRequests: Int = 100, outputTokens: Int = 10, seed: UInt64 = 1, simulated: Bool = false,
+        burst: Int = 1
     ) {
         self.attainment = attainment
         self.errorRate = errorRate
@@ -41,6 +45,7 @@ public struct ScriptedProbeRunner: ProbeRunner {
         self.outputTokens = outputTokens
         self.seed = seed
         self.simulated = simulated
+        self.burst = burst
     }
 
     /// A logistic ground truth: attainment 1/2 at `midpoint`, dropping over `scale` req/s.
@@ -70,7 +75,14 @@ public struct ScriptedProbeRunner: ProbeRunner {
         var order = Array(0..<count)
         for i in stride(from: count - 1, to: 0, by: -1) { order.swapAt(i, rng.integer(in: 0...i)) }
         let failed = Set(order.prefix(failing))
-        let missing = Set(order.dropFirst(failing).prefix(max(0, count - failing - meeting)))
+        var missing = Set(order.dropFirst(failing).prefix(max(0, count - failing - meeting)))
+        if burst > 1 {
+            let runs = count / burst
+            var starts = Array(0..<runs)
+            for i in stride(from: runs - 1, to: 0, by: -1) { starts.swapAt(i, rng.integer(in: 0...i)) }
+            let missed = rng.binomial(p: 1 - attainment(rate), trials: runs)
+            missing = Set(starts.prefix(missed).flatMap { ($0 * burst)..<(($0 + 1) * burst) }).subtracting(failed)
+        }
         var records: [RequestRecord] = []
         records.reserveCapacity(count)
         for i in 0..<count {

@@ -20,10 +20,15 @@ public struct AttainmentPoint: Sendable, Equatable, Codable {
 /// trust-region solver (Levenberg-Marquardt).
 ///
 /// The weights are binomial, `n / (mu (1 - mu))` at the current fitted `mu`, refreshed until they
-/// settle (iteratively reweighted least squares), so the fit is the binomial maximum-likelihood
-/// logistic and its covariance is the inverse Fisher information. Requests inside one run are not
-/// independent (a burst makes many miss together), so the covariance is inflated by the Pearson
-/// dispersion when it exceeds 1 (quasi-binomial).
+/// settle (iteratively reweighted least squares): the binomial maximum-likelihood logistic. Requests
+/// inside one run are not independent (a burst makes many miss together), so the likelihood is
+/// divided by a dispersion above 1 (quasi-binomial): the Pearson dispersion of the points, or a
+/// larger one known from elsewhere (`dispersionFloor`). That start is then refined
+/// under Jeffreys' prior (Firth's penalty, `+ 1/2 log det` of the Fisher information, maximized
+/// with GSL's Nelder-Mead simplex): a few probes that happen to sit on either side of the level with
+/// nothing between them make the plain maximum a near step, far too sure of itself; the penalty
+/// keeps the drop as gentle as the data allow. The covariance is the inverse Fisher information at
+/// the result, times the dispersion.
 public struct AttainmentCurve: Sendable, Equatable, Codable {
     /// Rate at which attainment is one half.
     public var midpoint: Double
@@ -31,12 +36,17 @@ public struct AttainmentCurve: Sendable, Equatable, Codable {
     public var scale: Double
     /// Covariance of (midpoint, log scale), dispersion included.
     public var covariance: [[Double]]
-    /// Pearson dispersion (chi-square over degrees of freedom; 1 when there are none).
+    /// Dispersion, at least 1: the Pearson dispersion (chi-square over degrees of freedom; 1 when there
+    /// are none), or the fit's floor when that is larger.
     public var dispersion: Double
+    /// Degrees of freedom behind `dispersion`: points - 2 for the Pearson dispersion, the floor's
+    /// own when that was larger, 0 when it was not estimated.
+    public var dispersionDegreesOfFreedom: Int
     public var points: Int
 
     enum CodingKeys: String, CodingKey {
         case midpoint, scale, covariance, dispersion, points
+        case dispersionDegreesOfFreedom = "dispersion_degrees_of_freedom"
     }
 
     public func callAsFunction(_ rate: Double) -> Double {
@@ -85,8 +95,20 @@ public struct AttainmentCurve: Sendable, Equatable, Codable {
         }
     }
 
-    /// Fits the curve to points with at least one trial each.
-    public static func fit(_ data: [AttainmentPoint]) throws -> AttainmentCurve {
+    /// A dispersion known from elsewhere than the points' scatter around the curve (for example
+    /// from how misses cluster inside each probe), with its degrees of freedom.
+    public struct DispersionEstimate: Sendable, Equatable {
+        public var value: Double
+        public var degreesOfFreedom: Int
+        public init(value: Double, degreesOfFreedom: Int) {
+            self.value = value
+            self.degreesOfFreedom = degreesOfFreedom
+        }
+    }
+
+    /// Fits the curve to points with at least one trial each. The dispersion is the larger of the
+    /// points' Pearson dispersion and `dispersionFloor`.
+    public static func fit(_ data: [AttainmentPoint], dispersionFloor: DispersionEstimate? = nil) throws -> AttainmentCurve {
         let points = data.filter { $0.trials > 0 }
         for p in points {
             guard p.rate.isFinite, p.rate >= 0 else { throw FitError.invalidPoint("rate \(p.rate)") }
@@ -95,42 +117,62 @@ public struct AttainmentCurve: Sendable, Equatable, Codable {
         guard Set(points.map(\.rate)).count >= 2 else { throw FitError.tooFewPoints(Set(points.map(\.rate)).count) }
         let rates = points.map(\.rate)
         let span = (rates.max()! - rates.min()!)
-        // No transition at all: the logistic would run off to infinity.
-        guard points.contains(where: { $0.attainment < 1 }), points.contains(where: { $0.attainment > 0 }) else {
-            throw FitError.noTransition
-        }
+        // No transition at all, or only all-or-nothing points: the width of the drop is unknown.
+        guard points.contains(where: { $0.attainment > 0 && $0.attainment < 1 }) else { throw FitError.noTransition }
 
         // Start at the rate where the data cross one half, with a drop a tenth of the span wide.
         let sorted = points.sorted { $0.rate < $1.rate }
         let crossing = sorted.first(where: { $0.attainment < 0.5 })?.rate ?? sorted.last!.rate
         var x = [crossing, log(max(span / 10, 1e-9))]
         var weights = points.map { Double($0.trials) }
-        var covariance: [[Double]] = []
         for _ in 0..<50 {
             let previous = x
-            (x, covariance) = try solve(points, weights: weights, start: x)
-            let curve = AttainmentCurve(midpoint: x[0], scale: exp(x[1]), covariance: [], dispersion: 1, points: 0)
+            x = try solve(points, weights: weights, start: x)
+            let curve = AttainmentCurve(shape: x)
             weights = points.map { Double($0.trials) / variance(curve($0.rate), trials: $0.trials) }
             if abs(x[0] - previous[0]) <= 1e-9 * max(1, abs(x[0])) && abs(x[1] - previous[1]) <= 1e-9 { break }
+        }
+        guard x.allSatisfy(\.isFinite) else { throw FitError.noTransition }
+        // The Pearson dispersion (chi-square over points - 2), or the floor when that is larger.
+        let pearsonDegreesOfFreedom = Set(rates).count > 2 ? points.count - 2 : 0
+        func dispersion(_ x: [Double]) -> DispersionEstimate {
+            var pearson = DispersionEstimate(value: 1, degreesOfFreedom: pearsonDegreesOfFreedom)
+            if pearsonDegreesOfFreedom > 0 {
+                pearson.value = max(1, AttainmentCurve(shape: x).pearsonChiSquare(points) / Double(pearsonDegreesOfFreedom))
+            }
+            if let floor = dispersionFloor, floor.value > pearson.value { return floor }
+            return pearson
+        }
+        // The dispersion and the penalized maximum depend on each other: alternate until they agree.
+        var phi = dispersion(x)
+        for _ in 0..<4 {
+            x = try maximizePenalized(points, start: x, dispersion: phi.value, span: span)
+            let next = dispersion(x)
+            if abs(next.value - phi.value) <= 1e-6 * phi.value { break }
+            phi = next
         }
         let scale = exp(x[1])
         // A drop far sharper than the spacing of the data is a step the data cannot resolve.
         guard scale.isFinite, scale > span * 1e-4, x[0].isFinite else { throw FitError.noTransition }
-        var curve = AttainmentCurve(midpoint: x[0], scale: scale, covariance: covariance, dispersion: 1, points: points.count)
-        let distinct = Set(rates).count
-        if distinct > 2 {
-            let chi2 = points.reduce(0.0) { sum, p in
-                let mu = curve(p.rate)
-                let d = p.attainment - mu
-                return sum + d * d * Double(p.trials) / variance(mu, trials: p.trials)
-            }
-            curve.dispersion = max(1, chi2 / Double(points.count - 2))
-        }
-        curve.covariance = covariance.map { $0.map { $0 * curve.dispersion } }
+        let information = fisherInformation(points, midpoint: x[0], logScale: x[1])
+        let det = information.a * information.b - information.ab * information.ab
+        let curve = AttainmentCurve(
+            midpoint: x[0], scale: scale,
+            covariance: [[information.b, -information.ab], [-information.ab, information.a]].map { $0.map { $0 / det * phi.value } },
+            dispersion: phi.value, dispersionDegreesOfFreedom: phi.degreesOfFreedom, points: points.count)
         guard curve.covariance.allSatisfy({ $0.allSatisfy(\.isFinite) }), curve.covariance[0][0] > 0,
               curve.covariance[1][1] > 0
         else { throw FitError.noTransition }
         return curve
+    }
+
+    /// Pearson's chi-square of `points` around the curve, with binomial variances.
+    public func pearsonChiSquare(_ points: [AttainmentPoint]) -> Double {
+        points.filter { $0.trials > 0 }.reduce(0.0) { sum, p in
+            let mu = self(p.rate)
+            let d = p.attainment - mu
+            return sum + d * d * Double(p.trials) / Self.variance(mu, trials: p.trials)
+        }
     }
 
     /// Binomial variance of a fraction, with `mu` kept half a trial away from 0 and 1: a fraction
@@ -139,6 +181,72 @@ public struct AttainmentCurve: Sendable, Equatable, Codable {
         let edge = 0.5 / Double(trials)
         let m = min(max(mu, edge), 1 - edge)
         return m * (1 - m)
+    }
+
+    /// Binomial log-likelihood of the curve (midpoint, log scale), plus Jeffreys' penalty
+    /// `dispersion / 2 * log det I` (the penalty of the quasi-likelihood `ll / dispersion`, scaled back).
+    static func penalizedLogLikelihood(_ points: [AttainmentPoint], midpoint: Double, logScale t: Double, dispersion: Double) -> Double {
+        let s = exp(t)
+        var sum = 0.0
+        for p in points {
+            let mu = 1 / (1 + exp((p.rate - midpoint) / s))
+            let m = min(max(mu, 1e-300), 1 - 1e-16)
+            sum += Double(p.trials) * (p.attainment * log(m) + (1 - p.attainment) * log1p(-m))
+        }
+        let i = fisherInformation(points, midpoint: midpoint, logScale: t)
+        return sum + dispersion / 2 * log(max(i.a * i.b - i.ab * i.ab, 1e-300))
+    }
+
+    /// Binomial Fisher information of (midpoint, log scale): entries (0,0), (1,1) and (0,1).
+    static func fisherInformation(_ points: [AttainmentPoint], midpoint: Double, logScale t: Double) -> (a: Double, b: Double, ab: Double) {
+        let s = exp(t)
+        var a = 0.0, b = 0.0, ab = 0.0
+        for p in points {
+            let z = (p.rate - midpoint) / s
+            let mu = 1 / (1 + exp(z))
+            let w = Double(p.trials) * mu * (1 - mu)
+            a += w / (s * s)
+            b += w * z * z
+            ab += w * z / s
+        }
+        return (a, b, ab)
+    }
+
+    /// The maximum of `penalizedLogLikelihood` near `start`, by GSL's Nelder-Mead simplex.
+    private static func maximizePenalized(_ points: [AttainmentPoint], start: [Double], dispersion: Double, span: Double) throws -> [Double] {
+        _ = GSL.ready
+        final class Context {
+            let points: [AttainmentPoint]
+            let dispersion: Double
+            init(_ points: [AttainmentPoint], _ dispersion: Double) { self.points = points; self.dispersion = dispersion }
+        }
+        let context = Unmanaged.passRetained(Context(points, dispersion))
+        defer { context.release() }
+        var function = gsl_multimin_function()
+        function.n = 2
+        function.params = context.toOpaque()
+        function.f = { x, params in
+            let c = Unmanaged<Context>.fromOpaque(params!).takeUnretainedValue()
+            let value = -AttainmentCurve.penalizedLogLikelihood(
+                c.points, midpoint: metron_gsl_vector_get(x, 0), logScale: metron_gsl_vector_get(x, 1), dispersion: c.dispersion)
+            return value.isFinite ? value : .greatestFiniteMagnitude
+        }
+        guard let minimizer = gsl_multimin_fminimizer_alloc(metron_gsl_multimin_nmsimplex2(), 2) else {
+            throw FitError.solver("cannot allocate the simplex minimizer")
+        }
+        let x0 = gsl_vector_alloc(2)!, steps = gsl_vector_alloc(2)!
+        defer { gsl_multimin_fminimizer_free(minimizer); gsl_vector_free(x0); gsl_vector_free(steps) }
+        metron_gsl_vector_set(x0, 0, start[0])
+        metron_gsl_vector_set(x0, 1, start[1])
+        metron_gsl_vector_set(steps, 0, max(span * 0.05, 1e-6))
+        metron_gsl_vector_set(steps, 1, 0.5)
+        try GSL.check(gsl_multimin_fminimizer_set(minimizer, &function, x0, steps), "gsl_multimin_fminimizer_set")
+        for _ in 0..<2000 {
+            guard gsl_multimin_fminimizer_iterate(minimizer) == GSL_SUCCESS else { break }
+            if gsl_multimin_test_size(gsl_multimin_fminimizer_size(minimizer), 1e-9 * max(1, span)) == GSL_SUCCESS { break }
+        }
+        let x = gsl_multimin_fminimizer_x(minimizer)
+        return [metron_gsl_vector_get(x, 0), metron_gsl_vector_get(x, 1)]
     }
 
     /// Parameters handed to GSL's callbacks.
@@ -151,10 +259,8 @@ public struct AttainmentCurve: Sendable, Equatable, Codable {
         }
     }
 
-    /// One weighted least-squares solve from `start`; returns (midpoint, log scale) and (J^T W J)^-1.
-    private static func solve(
-        _ points: [AttainmentPoint], weights: [Double], start: [Double]
-    ) throws -> ([Double], [[Double]]) {
+    /// One weighted least-squares solve from `start`; returns (midpoint, log scale).
+    private static func solve(_ points: [AttainmentPoint], weights: [Double], start: [Double]) throws -> [Double] {
         _ = GSL.ready
         let n = points.count, p = 2
         let problem = Problem(points)
@@ -193,8 +299,8 @@ public struct AttainmentCurve: Sendable, Equatable, Codable {
         guard let workspace = gsl_multifit_nlinear_alloc(metron_gsl_nlinear_trust(), &parameters, n, p) else {
             throw FitError.solver("cannot allocate the solver")
         }
-        let x0 = gsl_vector_alloc(p)!, w = gsl_vector_alloc(n)!, cov = gsl_matrix_alloc(p, p)!
-        defer { gsl_multifit_nlinear_free(workspace); gsl_vector_free(x0); gsl_vector_free(w); gsl_matrix_free(cov) }
+        let x0 = gsl_vector_alloc(p)!, w = gsl_vector_alloc(n)!
+        defer { gsl_multifit_nlinear_free(workspace); gsl_vector_free(x0); gsl_vector_free(w) }
         for i in 0..<p { metron_gsl_vector_set(x0, i, start[i]) }
         for i in 0..<n { metron_gsl_vector_set(w, i, weights[i]) }
         try GSL.check(gsl_multifit_nlinear_winit(x0, w, &fdf, workspace), "gsl_multifit_nlinear_winit")
@@ -204,19 +310,18 @@ public struct AttainmentCurve: Sendable, Equatable, Codable {
         guard status == GSL_SUCCESS || status == GSL_ENOPROG || status == GSL_EMAXITER else {
             throw FitError.solver(GSLError(status: status, routine: "gsl_multifit_nlinear_driver").description)
         }
-        try GSL.check(gsl_multifit_nlinear_covar(gsl_multifit_nlinear_jac(workspace), 0, cov), "gsl_multifit_nlinear_covar")
         let position = gsl_multifit_nlinear_position(workspace)
-        let x = (0..<p).map { metron_gsl_vector_get(position, $0) }
-        let c = (0..<p).map { i in (0..<p).map { j in metron_gsl_matrix_get(cov, i, j) } }
-        return (x, c)
+        return (0..<p).map { metron_gsl_vector_get(position, $0) }
     }
 }
 
 extension AttainmentCurve {
     /// Profile-likelihood confidence interval of the rate at `level`: every rate `c` whose best
-    /// curve through (c, level) has a binomial deviance within `dispersion * z^2` of the best curve
-    /// overall. Unlike the delta method it follows the likelihood's real, skewed shape, which matters
-    /// when few probes sit on the drop. Returns nil when a side is not bounded within `limits`.
+    /// curve through (c, level) has a (penalized) binomial deviance within `dispersion * F` of the best curve
+    /// overall, F the quantile of the F distribution with (1, points - 2) degrees of freedom since the
+    /// dispersion is itself estimated from the points (z^2 when it was not). Unlike the delta method it
+    /// follows the likelihood's real, skewed shape, which matters when few probes sit on the drop.
+    /// Returns nil when a side is not bounded within `limits`.
     public func profileInterval(
         atAttainment level: Double, confidence: Double, points data: [AttainmentPoint], limits: ClosedRange<Double>
     ) -> ClosedRange<Double>? {
@@ -226,17 +331,13 @@ extension AttainmentCurve {
         let span = max(rates.max()! - rates.min()!, 1e-9)
         let logit = log((1 - level) / level)
         let z = Stats.normalQuantile(1 - (1 - confidence) / 2)
-        let threshold = dispersion * z * z
+        let threshold = dispersionDegreesOfFreedom > 0
+            ? dispersion * Stats.fQuantile(upperTail: 1 - confidence, dof1: 1, dof2: Double(dispersionDegreesOfFreedom))
+            : z * z
 
+        // Parameterized by the crossing c: midpoint = c - s logit (the penalty is the same in either).
         func logLikelihood(crossing c: Double, logScale t: Double) -> Double {
-            let s = exp(t)
-            var sum = 0.0
-            for p in points {
-                let mu = 1 / (1 + exp((p.rate - c) / s + logit))
-                let m = min(max(mu, 1e-300), 1 - 1e-16)
-                sum += Double(p.trials) * (p.attainment * log(m) + (1 - p.attainment) * log1p(-m))
-            }
-            return sum
+            Self.penalizedLogLikelihood(points, midpoint: c - exp(t) * logit, logScale: t, dispersion: dispersion)
         }
         // Best log scale for a given crossing: a coarse scan, then golden-section refinement.
         func profile(_ c: Double) -> Double {
@@ -280,5 +381,12 @@ extension AttainmentCurve {
         }
         guard limits.contains(center), let low = edge(direction: -1), let high = edge(direction: 1) else { return nil }
         return low...high
+    }
+}
+
+extension AttainmentCurve {
+    /// The curve (midpoint, log scale) alone, for evaluating it while fitting.
+    fileprivate init(shape x: [Double]) {
+        self.init(midpoint: x[0], scale: exp(x[1]), covariance: [], dispersion: 1, dispersionDegreesOfFreedom: 0, points: 0)
     }
 }

@@ -37,6 +37,18 @@ public enum Stats {
         return gsl_cdf_tdist_Qinv(p, dof)
     }
 
+    /// Upper-tail quantile of the chi-square distribution with `dof` degrees of freedom.
+    public static func chiSquareQuantile(upperTail p: Double, dof: Double) -> Double {
+        _ = GSL.ready
+        return gsl_cdf_chisq_Qinv(p, dof)
+    }
+
+    /// Upper-tail quantile of the F distribution with (`dof1`, `dof2`) degrees of freedom.
+    public static func fQuantile(upperTail p: Double, dof1: Double, dof2: Double) -> Double {
+        _ = GSL.ready
+        return gsl_cdf_fdist_Qinv(p, dof1, dof2)
+    }
+
     /// Inverse of the standard normal CDF at p.
     public static func normalQuantile(_ p: Double) -> Double {
         _ = GSL.ready

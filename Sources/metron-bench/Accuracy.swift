@@ -12,12 +12,22 @@ enum AccuracyBenchmark {
         var sweepPath = "sweeps/quickstart.yaml"
         var systems = ["h100-vllm", "h100-sarathi"]
         var seeds = 20
-        var truthProbes = 100
+        /// Ground truth: this many long runs per grid rate, each with a window of `truthDurationS`.
+        var truthProbes = 40
+        var truthDurationS = 600.0
         var fineStep = 0.25
         var durationS = 60.0
         var warmupS = 10.0
         /// Also run the fitted search with half the default probe budget.
         var halfBudget = true
+        /// The fitted search's `relative_ci_width` (nil: the default).
+        var relativeCIWidth: Double?
+        /// Print every search's probes and fitted curve.
+        var showProbes = false
+        /// `probe.plan_per_rate`: false replays one plan at every rate.
+        var planPerRate = true
+        /// Known true capacities by system (from an earlier run's ground truth): skips measuring them.
+        var truths: [String: Double] = [:]
     }
 
     /// The searches compared: the fitted search and bisection with the default settings, and the fitted
@@ -38,29 +48,34 @@ enum AccuracyBenchmark {
         var probeTimeS: Double
         var error: Double?
         var contains: Bool
-        /// Whether the interval contains the rate where half of the ground truth's probes pass.
-        var containsHalfPass: Bool
     }
 
     static func parse(_ arguments: [String]) -> Options? {
         var o = Options()
-        var i = 0
-        while i < arguments.count {
-            guard i + 1 < arguments.count else { return nil }
-            let v = arguments[i + 1]
-            switch arguments[i] {
+        let parsed = parseOptions(arguments, flags: ["--show-probes"]) { name, v in
+            switch name {
+            case "--show-probes": o.showProbes = true
+            case "--plan-per-rate": guard let b = Bool(v) else { return false }; o.planPerRate = b
             case "--sweep": o.sweepPath = v
             case "--systems": o.systems = v.split(separator: ",").map(String.init)
-            case "--seeds": guard let n = Int(v), n > 0 else { return nil }; o.seeds = n
-            case "--truth-probes": guard let n = Int(v), n > 0 else { return nil }; o.truthProbes = n
-            case "--fine-step": guard let x = Double(v), x > 0 else { return nil }; o.fineStep = x
-            case "--duration": guard let x = Double(v), x > 0 else { return nil }; o.durationS = x
-            case "--warmup": guard let x = Double(v), x >= 0 else { return nil }; o.warmupS = x
-            default: return nil
+            case "--seeds": guard let n = Int(v), n > 0 else { return false }; o.seeds = n
+            case "--truth-probes": guard let n = Int(v), n > 0 else { return false }; o.truthProbes = n
+            case "--truth-duration": guard let x = Double(v), x > 0 else { return false }; o.truthDurationS = x
+            case "--truth":
+                for pair in v.split(separator: ",") {
+                    let kv = pair.split(separator: "=")
+                    guard kv.count == 2, let x = Double(kv[1]), x > 0 else { return false }
+                    o.truths[String(kv[0])] = x
+                }
+            case "--fine-step": guard let x = Double(v), x > 0 else { return false }; o.fineStep = x
+            case "--relative-ci-width": guard let x = Double(v), x > 0 else { return false }; o.relativeCIWidth = x
+            case "--duration": guard let x = Double(v), x > 0 else { return false }; o.durationS = x
+            case "--warmup": guard let x = Double(v), x >= 0 else { return false }; o.warmupS = x
+            default: return false
             }
-            i += 2
+            return true
         }
-        return o
+        return parsed ? o : nil
     }
 
     static func run(_ o: Options) async throws {
@@ -69,16 +84,18 @@ enum AccuracyBenchmark {
         // gets unless they tune them.
         var settings = SearchSettings()
         settings.startRate = sweep.search.startRate
+        if let w = o.relativeCIWidth { settings.relativeCIWidth = w }
         var window = ProbeWindow()
         window.durationS = o.durationS
         window.warmupS = o.warmupS
+        window.planPerRate = o.planPerRate
         sweep.probe = window
         let rules = ValidityRules()
         guard let workload = sweep.workloads.first, let sloSpec = sweep.slos.first else {
             throw SweepError.cannotMeasure(system: "-", "the sweep has no workload or SLO")
         }
         out("sweep \(sweep.name), workload \(workload.name)")
-        out("search: defaults (relative_ci_width \(settings.relativeCIWidth), probe_budget \(settings.probeBudget), "
+        out("search: (relative_ci_width \(settings.relativeCIWidth), probe_budget \(settings.probeBudget), "
               + "confidence \(settings.confidence)), start_rate \(settings.startRate); probes: warm-up \(window.warmupS) s, "
               + "window \(window.durationS) s, min_requests \(rules.minRequests); \(o.seeds) seeds")
         // First-token deadlines as the sweep sets them (the quickstart: the H100/vLLM system's prefill
@@ -107,22 +124,29 @@ enum AccuracyBenchmark {
             out("\n\(name): SLO \(slo.summary)")
             let planner = ProbePlanner(workload: workload.spec, window: window, minRequests: rules.minRequests)
             let started = now()
-            let truth = VirtualGroundTruth(config: spec.config, planner: planner, slo: slo, rules: rules, probesPerRate: o.truthProbes)
-            let measured = try truth.locate(maxRate: 200, coarseStep: 1, coarseProbes: max(4, o.truthProbes / 10),
-                                            fineStep: o.fineStep, fineSpan: 2) { p in
-                out(String(format: "coarse scan: %.3f req/s attainment %.5f, %.2f of %d probes pass, %.2f valid",
-                             p.rate, p.attainment, p.passFraction, p.probes, p.validFraction))
-            }
-            guard let capacity = measured.capacity else {
-                throw SweepError.cannotMeasure(system: name, "the ground-truth sweep found no crossing")
-            }
-            let halfPass = measured.medianPassRate ?? .nan
-            out(String(format: "\n## %@: ground truth %.3f req/s (half of the probes pass at %@), %d rates x %d probes, %.1f s",
-                         name, capacity, measured.medianPassRate.map { String(format: "%.3f", $0) } ?? "-",
-                         measured.points.count, o.truthProbes, now() - started))
-            out("rate     attainment  pass   valid")
-            for p in measured.points {
-                out(String(format: "%7.3f  %.5f     %.2f   %.2f", p.rate, p.attainment, p.passFraction, p.validFraction))
+            let capacity: Double
+            if let known = o.truths[name] {
+                capacity = known
+                out(String(format: "\n## %@: ground truth %.3f req/s (given)", name, capacity))
+            } else {
+                var longRuns = planner
+                longRuns.window.durationS = o.truthDurationS
+                let truth = VirtualGroundTruth(config: spec.config, planner: longRuns, slo: slo, rules: rules, probesPerRate: o.truthProbes)
+                let measured = try truth.locate(maxRate: 200, coarseStep: 1, coarseProbes: max(4, o.truthProbes / 10),
+                                                fineStep: o.fineStep, fineSpan: 2) { p in
+                    out(String(format: "coarse scan: %.3f req/s attainment %.5f, %.2f of %d probes pass, %.2f valid",
+                                 p.rate, p.attainment, p.passFraction, p.probes, p.validFraction))
+                }
+                guard let measuredCapacity = measured.capacity else {
+                    throw SweepError.cannotMeasure(system: name, "the ground-truth sweep found no crossing")
+                }
+                out(String(format: "\n## %@: ground truth %.3f req/s, %d rates x %d runs of %.0f s, %.1f s",
+                             name, measuredCapacity, measured.points.count, o.truthProbes, o.truthDurationS, now() - started))
+                out("rate     attainment  pass   valid")
+                for p in measured.points {
+                    out(String(format: "%7.3f  %.5f     %.2f   %.2f", p.rate, p.attainment, p.passFraction, p.validFraction))
+                }
+                capacity = measuredCapacity
             }
             out("strategy seed  max_qps  ci_low   ci_high  probes probe_s  error    contains stop")
             for (label, strategy, budget) in variants(settings, halfBudget: o.halfBudget) {
@@ -140,25 +164,30 @@ enum AccuracyBenchmark {
                         $0 + window.warmupS + window.measurementS(rate: $1.rate, minRequests: rules.minRequests)
                     }
                     let error = result.maxQPS.map { abs($0 - capacity) / capacity }
-                    var contains = false, containsHalfPass = false
-                    if let lo = result.ciLow, let hi = result.ciHigh {
-                        contains = lo <= capacity && capacity <= hi
-                        containsHalfPass = lo <= halfPass && halfPass <= hi
-                    }
+                    let contains = result.ciLow.map { $0 <= capacity } == true && result.ciHigh.map { capacity <= $0 } == true
                     let row = Row(system: name, strategy: label, seed: seed, result: result, probeTimeS: time,
-                                  error: error, contains: contains, containsHalfPass: containsHalfPass)
+                                  error: error, contains: contains)
                     rows.append(row)
                     out(String(format: "%-9@ %4d  %@ %@ %@ %6d %7.0f  %@ %@ %@",
                                  label, seed, f(result.maxQPS), f(result.ciLow),
                                  f(result.ciHigh), result.probes.count, time,
                                  error.map { String(format: "%6.2f%%", $0 * 100) } ?? "   -   ",
                                  contains ? "yes     " : "no      ", result.stopReason.rawValue))
+                    if o.showProbes {
+                        out("    probes: " + result.probes.map {
+                            String(format: "%.3f%@ %.4f (%d)", $0.rate, $0.valid ? "" : " invalid", $0.attainment, $0.requests)
+                        }.joined(separator: ", "))
+                        if let c = result.curve {
+                            out(String(format: "    curve: midpoint %.3f, scale %.3f, dispersion %.2f (%d dof)", c.midpoint, c.scale,
+                                       c.dispersion, c.dispersionDegreesOfFreedom))
+                        }
+                    }
                 }
             }
         }
 
         out("\n## summary")
-        out("system        strategy   searches  mean|err|  median|err|  max|err|  contains  contains half-pass  mean probes  mean probe time  time ratio")
+        out("system        strategy   searches  mean|err|  median|err|  max|err|  contains  mean probes  mean probe time  time ratio")
         for name in o.systems {
             let bisectTime = mean(rows.filter { $0.system == name && $0.strategy == "bisect" }.map(\.probeTimeS))
             for (strategy, _, _) in variants(settings, halfBudget: o.halfBudget) {
@@ -166,10 +195,9 @@ enum AccuracyBenchmark {
                 // A search with no answer counts as a 100 % error.
                 let errors = group.map { $0.error ?? 1 }.sorted()
                 let time = mean(group.map(\.probeTimeS))
-                out(String(format: "%-13@ %-9@  %8d  %8.2f%%  %10.2f%%  %7.2f%%  %4d/%-4d  %8d/%-8d  %11.1f  %13.0f s  %10.2f",
+                out(String(format: "%-13@ %-9@  %8d  %8.2f%%  %10.2f%%  %7.2f%%  %4d/%-4d  %11.1f  %13.0f s  %10.2f",
                              name, strategy, group.count, mean(errors) * 100, errors[errors.count / 2] * 100,
                              (errors.last ?? 0) * 100, group.filter(\.contains).count, group.count,
-                             group.filter(\.containsHalfPass).count, group.count,
                              mean(group.map { Double($0.result.probes.count) }), time, time / bisectTime))
             }
         }

@@ -33,6 +33,35 @@ func syntheticRecord(id: Int, tokens: Int, rng: RandomSource) -> RequestRecord {
         requestedPromptTokens: 512, requestedOutputTokens: tokens, promptTokens: 512, outputTokens: tokens)
 }
 
+/// Runs a subcommand with parsed options: usage and exit 2 when they did not parse, the error and
+/// exit 1 when it throws.
+func runSubcommand<Options>(_ name: String, usage: String, options: Options?, run: (Options) async throws -> Void) async {
+    guard let options else {
+        FileHandle.standardError.write(Data("usage: metron-bench \(name) \(usage)\n".utf8))
+        exit(2)
+    }
+    do { try await run(options) } catch {
+        FileHandle.standardError.write(Data("metron-bench \(name): \(error)\n".utf8))
+        exit(1)
+    }
+}
+
+/// Walks `--name value` options (and the bare `flags`), handing each to `set`; false when one is
+/// unknown, lacks its value or is refused by `set`.
+func parseOptions(_ arguments: [String], flags: Set<String> = [], _ set: (String, String) -> Bool) -> Bool {
+    var i = 0
+    while i < arguments.count {
+        if flags.contains(arguments[i]) {
+            guard set(arguments[i], "") else { return false }
+            i += 1
+            continue
+        }
+        guard i + 1 < arguments.count, set(arguments[i], arguments[i + 1]) else { return false }
+        i += 2
+    }
+    return true
+}
+
 let arguments = CommandLine.arguments.dropFirst()
 switch arguments.first {
 case "gen":
@@ -80,16 +109,15 @@ case "compute":
                  records.count, elapsed, elapsed / Double(records.count) * 1e6, summary.fluidity.p1 ?? .nan,
                  summary.tbt.p99 ?? .nan, summary.tokenRates.fluidTokenGenerationRate ?? .nan))
 case "accuracy":
-    // accuracy [--seeds N] [--truth-probes N] [--fine-step QPS] [--duration S] [--warmup S] [--systems A,B] [--sweep FILE]
-    guard let options = AccuracyBenchmark.parse(Array(arguments.dropFirst())) else {
-        FileHandle.standardError.write(Data("usage: metron-bench accuracy [--seeds N] [--truth-probes N] [--fine-step QPS] [--duration S] [--warmup S] [--systems A,B] [--sweep FILE]\n".utf8))
-        exit(2)
-    }
-    do { try await AccuracyBenchmark.run(options) } catch {
-        FileHandle.standardError.write(Data("metron-bench accuracy: \(error)\n".utf8))
-        exit(1)
-    }
+    await runSubcommand(
+        "accuracy", usage: "[--seeds N] [--truth-probes N] [--truth-duration S] [--truth SYSTEM=QPS,...] [--fine-step QPS] "
+            + "[--relative-ci-width W] [--duration S] [--warmup S] [--plan-per-rate true|false] [--systems A,B] [--sweep FILE] [--show-probes]",
+        options: AccuracyBenchmark.parse(Array(arguments.dropFirst())), run: AccuracyBenchmark.run)
+case "spread":
+    await runSubcommand(
+        "spread", usage: "[--system NAME] [--rates A,B,...] [--probes N] [--duration S] [--warmup S]",
+        options: ProbeSpread.parse(Array(arguments.dropFirst())), run: ProbeSpread.run)
 default:
-    FileHandle.standardError.write(Data("usage: metron-bench gen|summary|compute|accuracy ...\n".utf8))
+    FileHandle.standardError.write(Data("usage: metron-bench gen|summary|compute|accuracy|spread ...\n".utf8))
     exit(2)
 }

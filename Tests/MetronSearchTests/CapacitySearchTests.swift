@@ -44,6 +44,25 @@ final class CapacitySearchTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(converged, 25, "converged \(converged) of \(seeds.count) times")
     }
 
+    func testBurstsOfMissesWidenTheIntervalAndItStillCoversTheTruth() async throws {
+        // Misses in runs of 10 requests: probes disagree ten times more than binomial counts, which the
+        // episodes inside each probe reveal even when a few probes happen to agree.
+        var covered = 0, widths: [Int: [Double]] = [1: [], 10: []]
+        for burst in [1, 10] {
+            for seed in 1...20 {
+                let r = ScriptedProbeRunner(attainment: ScriptedProbeRunner.logistic(midpoint: Self.midpoint, scale: Self.scale),
+                                            seed: UInt64(seed), burst: burst)
+                let result = try await CapacitySearch(runner: r, slo: SLO(), settings: settings(budget: 12)).run()
+                let lo = try XCTUnwrap(result.ciLow), hi = try XCTUnwrap(result.ciHigh)
+                widths[burst]!.append(hi - lo)
+                if burst == 10, (lo...hi).contains(truth) { covered += 1 }
+            }
+        }
+        let mean = { (xs: [Double]) in xs.reduce(0, +) / Double(xs.count) }
+        XCTAssertGreaterThan(mean(widths[10]!), 1.5 * mean(widths[1]!), "\(widths)")
+        XCTAssertGreaterThanOrEqual(covered, 17, "bursty misses: interval covered the truth \(covered) of 20 times")
+    }
+
     func testFittedResultReportsTokensPerSecondAtCapacity() async throws {
         let result = try await CapacitySearch(runner: runner(seed: 3), slo: SLO(), settings: settings()).run()
         let q = try XCTUnwrap(result.maxQPS)

@@ -38,17 +38,35 @@ final class ProbeResultTests: XCTestCase {
         XCTAssertEqual(ProbeResult(m, slo: slo, rules: rules).percentileFluidity, summary.fluidity.p1)
     }
 
+    func testMissesAreGroupedIntoEpisodes() {
+        XCTAssertEqual(SLO.episodes([(5, 1), (0, 1), (0.5, 2), (5.2, 1), (20, 1)], gapS: 1), [3, 2, 1])
+        XCTAssertEqual(SLO.episodes([], gapS: 1), [])
+        // Episodes are in requests' worth of attainment: they add up to what the probe missed, for a
+        // request-level condition and for a token-level one alike.
+        let ttftTBT = SLO(name: "t", kind: .ttftTBT(ttft: LatencyLimit(percentile: 90, limitS: 1), tbt: LatencyLimit(percentile: 90, limitS: 0.05)),
+                          deadlines: slo.deadlines)
+        for (s, burst) in [(slo, 1), (slo, 5), (ttftTBT, 5)] {
+            let m = ScriptedProbeRunner(attainment: { _ in 0.95 }, burst: burst).measure(ProbeRequest(rate: 5))
+            let e = s.evaluate(m.windowRecords)
+            XCTAssertEqual(e.missEpisodes.reduce(0, +), (1 - e.attainment) * Double(e.trials), accuracy: 1e-6, "\(s.name) burst \(burst)")
+            XCTAssertGreaterThan(e.missEpisodes.count, 1)
+            if s.name == slo.name, burst == 5 { XCTAssertTrue(e.missEpisodes.allSatisfy { $0 >= 5 }, "\(e.missEpisodes)") }
+        }
+    }
+
     func testLowAchievedRateIsInvalidAndNeverPasses() {
         let r = result(ScriptedProbeRunner(attainment: { _ in 1 }, sendRateFactor: { _ in 0.7 }), rate: 5)
         XCTAssertFalse(r.valid)
         XCTAssertFalse(r.passed)
-        XCTAssertEqual(r.attainmentPoint.attainment, 0, "an invalid probe counts as over capacity in the fit")
+        XCTAssertLessThan(r.attainmentPoint.attainment, slo.attainmentLevel, "an invalid probe counts as over capacity in the fit")
         XCTAssertTrue(r.invalidReasons.contains { $0.contains("achieved rate") }, "\(r.invalidReasons)")
     }
 
     func testRisingTTFTIsRunawayBacklog() {
         let r = result(ScriptedProbeRunner(attainment: { _ in 1 }, ttftGrowth: { _ in 0.05 }), rate: 5)
         XCTAssertFalse(r.valid)
+        XCTAssertEqual(r.attainmentPoint.attainment, min(r.slo.attainment, slo.attainmentLevel - 1 / Double(r.requests)),
+                       accuracy: 1e-12, "an invalid probe fits one request short of the level at best")
         XCTAssertEqual(r.ttftRiseS ?? 0, 3, accuracy: 0.01)
         XCTAssertTrue(r.invalidReasons.contains { $0.contains("runaway backlog: TTFT rose") }, "\(r.invalidReasons)")
     }

@@ -11,9 +11,10 @@ final class AttainmentCurveTests: XCTestCase {
             AttainmentPoint(rate: $0, attainment: truthAttainment($0), trials: 400)
         }
         let curve = try AttainmentCurve.fit(points)
-        XCTAssertEqual(curve.midpoint, truth.midpoint, accuracy: 1e-6)
-        XCTAssertEqual(curve.scale, truth.scale, accuracy: 1e-6)
-        XCTAssertEqual(curve.rate(atAttainment: 0.99), truthCapacity, accuracy: 1e-5)
+        // Jeffreys' penalty moves the maximum by a little under 1/n of the scale.
+        XCTAssertEqual(curve.midpoint, truth.midpoint, accuracy: 1e-4)
+        XCTAssertEqual(curve.scale, truth.scale, accuracy: 1e-4)
+        XCTAssertEqual(curve.rate(atAttainment: 0.99), truthCapacity, accuracy: 1e-3)
         XCTAssertEqual(curve.dispersion, 1)
     }
 
@@ -54,6 +55,44 @@ final class AttainmentCurveTests: XCTestCase {
         }
         let curve = try AttainmentCurve.fit(points)
         XCTAssertGreaterThan(curve.dispersion, 2)
+    }
+
+    func testProbesOnEitherSideOfTheLevelDoNotMakeAStep() throws {
+        // Perfect probes, then one just under the level: the plain maximum likelihood is a step between
+        // them; Jeffreys' penalty keeps a drop the data can bear, and an interval with some width.
+        let points = [(4.0, 1.0), (6.0, 1.0), (7.3, 1.0), (7.7, 1.0), (8.0, 0.98), (8.1, 0.982)].map {
+            AttainmentPoint(rate: $0.0, attainment: $0.1, trials: 500)
+        }
+        let curve = try AttainmentCurve.fit(points)
+        XCTAssertGreaterThan(curve.scale, 0.05)
+        let ci = try XCTUnwrap(curve.profileInterval(atAttainment: 0.99, confidence: 0.95, points: points, limits: 0...16))
+        XCTAssertGreaterThan(ci.upperBound - ci.lowerBound, 0.2, "\(ci)")
+        XCTAssertTrue(ci.contains(curve.rate(atAttainment: 0.99)))
+    }
+
+    func testDispersionFloorWidensTheInterval() throws {
+        let points = stride(from: 6.0, through: 13.0, by: 1).map {
+            AttainmentPoint(rate: $0, attainment: truthAttainment($0), trials: 400)
+        }
+        let plain = try AttainmentCurve.fit(points)
+        let floored = try AttainmentCurve.fit(points, dispersionFloor: .init(value: 9, degreesOfFreedom: 30))
+        XCTAssertEqual(floored.dispersion, 9)
+        XCTAssertEqual(floored.dispersionDegreesOfFreedom, 30)
+        XCTAssertEqual(floored.midpoint, plain.midpoint, accuracy: 0.01, "the floor changes the spread, hardly the curve")
+        let a = try XCTUnwrap(plain.profileInterval(atAttainment: 0.99, confidence: 0.95, points: points, limits: 0...26))
+        let b = try XCTUnwrap(floored.profileInterval(atAttainment: 0.99, confidence: 0.95, points: points, limits: 0...26))
+        // Three times the standard error would make it three times as wide (a little more for F(1, 30)
+        // over z^2); Jeffreys' penalty, which weighs more against a likelihood flattened by the
+        // dispersion, takes some of that back.
+        XCTAssertGreaterThan((b.upperBound - b.lowerBound) / (a.upperBound - a.lowerBound), 2)
+        // A floor under the points' own dispersion is ignored.
+        XCTAssertEqual(try AttainmentCurve.fit(points, dispersionFloor: .init(value: 0.5, degreesOfFreedom: 30)).dispersionDegreesOfFreedom, points.count - 2)
+    }
+
+    func testFewPointsWidenTheIntervalThroughTheFQuantile() {
+        XCTAssertEqual(Stats.fQuantile(upperTail: 0.05, dof1: 1, dof2: 3), 10.128, accuracy: 0.001)
+        XCTAssertEqual(Stats.fQuantile(upperTail: 0.05, dof1: 1, dof2: 10_000), 3.8415, accuracy: 0.002)
+        XCTAssertEqual(Stats.chiSquareQuantile(upperTail: 0.05, dof: 4), 9.4877, accuracy: 0.001)
     }
 
     func testAllPassingHasNoTransition() {
