@@ -72,6 +72,12 @@ def simulated_note(systems):
     return ""
 
 
+def save(fig, out, name):
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, name), dpi=120)
+    plt.close(fig)
+
+
 def capacity_bars(systems, out):
     names = [s["name"] for s in systems]
     qps = [number(s["row"]["max_qps"]) or 0 for s in systems]
@@ -87,9 +93,7 @@ def capacity_bars(systems, out):
     ax.set_ylabel("max sustainable QPS")
     ax.set_title("Capacity under the SLO" + simulated_note(systems) + "\nwhiskers: confidence interval", fontsize=10)
     ax.tick_params(axis="x", rotation=20)
-    fig.tight_layout()
-    fig.savefig(os.path.join(out, "capacity.png"), dpi=120)
-    plt.close(fig)
+    save(fig, out, "capacity.png")
 
 
 def attainment(systems, out):
@@ -130,9 +134,7 @@ def attainment(systems, out):
         ax.legend(fontsize=7, loc="lower left")
     for ax in list(axes.flat)[len(with_data):]:
         ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(os.path.join(out, "attainment.png"), dpi=120)
-    plt.close(fig)
+    save(fig, out, "attainment.png")
 
 
 def cdf_plot(systems, out, name, key, xlabel, title, logx=False):
@@ -167,9 +169,7 @@ def cdf_plot(systems, out, name, key, xlabel, title, logx=False):
     ax.set_title(title + simulated_note(systems))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(os.path.join(out, name), dpi=120)
-    plt.close(fig)
+    save(fig, out, name)
 
 
 def fluidity_vs_tbt(systems, out):
@@ -192,9 +192,7 @@ def fluidity_vs_tbt(systems, out):
     ax.set_title("Fluidity vs target TBT" + simulated_note(systems))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(os.path.join(out, "fluidity_vs_target_tbt.png"), dpi=120)
-    plt.close(fig)
+    save(fig, out, "fluidity_vs_target_tbt.png")
 
 
 def prefill(systems, out):
@@ -224,9 +222,7 @@ def prefill(systems, out):
     ax.set_title("Prefill time and its fit" + simulated_note(systems))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(os.path.join(out, "prefill.png"), dpi=120)
-    plt.close(fig)
+    save(fig, out, "prefill.png")
 
 
 def main():
