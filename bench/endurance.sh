@@ -7,6 +7,7 @@
 #   bench/endurance.sh [path/to/metron]
 # Results: bench/out/endurance-<time>/ (rss.csv, summary.json, requests.jsonl, result.json).
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 BIN=${1:-.build/release/metron}
 DURATION=${DURATION:-600}
 SAMPLE=${SAMPLE:-30}
@@ -33,13 +34,7 @@ cleanup() {
     kill "$server_pid" 2>/dev/null || true
 }
 trap cleanup EXIT
-url=""
-for _ in $(seq 100); do
-    url=$(grep -o 'http://[0-9.]*:[0-9]*' "$OUT/server.log" 2>/dev/null | head -1 || true)
-    [ -n "$url" ] && break
-    sleep 0.1
-done
-[ -n "$url" ] || { echo "serve-sim did not start" >&2; cat "$OUT/server.err" >&2; exit 1; }
+url=$(serve_sim_url "$OUT/server.log" "$OUT/server.err")
 
 # One stream lives about OUTPUT_TOKENS iterations (the first token comes at the end of the iteration
 # that takes its prompt): rate = STREAMS / lifetime keeps STREAMS open.

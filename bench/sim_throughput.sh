@@ -8,6 +8,7 @@
 #   bench/sim_throughput.sh [path/to/metron]
 # Results: bench/out/sim-throughput-<time>/ (truth.csv, run/, result.json).
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 BIN=${1:-.build/release/metron}
 STREAMS=${STREAMS:-1000}
 OUTPUT_TOKENS=${OUTPUT_TOKENS:-200}
@@ -30,13 +31,7 @@ taskset -c 0 "$BIN" serve-sim --config "$OUT/sim.json" --port 0 --truth-log "$OU
     > "$OUT/server.log" 2> "$OUT/server.err" &
 server_pid=$!
 trap 'kill "$server_pid" 2>/dev/null || true' EXIT
-url=""
-for _ in $(seq 100); do
-    url=$(grep -o 'http://[0-9.]*:[0-9]*' "$OUT/server.log" 2>/dev/null | head -1 || true)
-    [ -n "$url" ] && break
-    sleep 0.1
-done
-[ -n "$url" ] || { echo "serve-sim did not start" >&2; cat "$OUT/server.err" >&2; exit 1; }
+url=$(serve_sim_url "$OUT/server.log" "$OUT/server.err")
 
 # A stream lives OUTPUT_TOKENS iterations: rate = STREAMS / lifetime keeps STREAMS open.
 rate=$(python3 -c "print(round($STREAMS / ($OUTPUT_TOKENS * $ITERATION_S), 2))")
