@@ -125,9 +125,6 @@ extension SLO {
             conditions.append((min(1, max(0, 1 - (1 - fraction) * k)),
                                Self.episodes(misses, gapS: gapS).map { Double($0) * weight }))
         }
-        func requestMisses(_ missed: (RequestRecord) -> Bool) -> [(timeS: Double, units: Int)] {
-            records.filter(missed).map { ($0.scheduledS, 1) }
-        }
 
         let fluidityByRequest = records.map { deadlines.fluidityIndex(of: $0) }
         let fluidity = fluidityByRequest.sorted()
@@ -140,7 +137,7 @@ extension SLO {
         if errorRate > maxErrorRate {
             reasons.append("error rate \(percent(errorRate)) is above the limit of \(percent(maxErrorRate)) (\(failed) of \(n) requests failed)")
         }
-        condition(misses: requestMisses { !$0.succeeded }, units: n, quantile: 1 - maxErrorRate)
+        condition(misses: Self.misses(records) { !$0.succeeded }, units: n, quantile: 1 - maxErrorRate)
 
         switch kind {
         case let .fluidity(p, target):
@@ -171,7 +168,7 @@ extension SLO {
             if q > tpotLimit.limitS {
                 reasons.append("TPOT P\(trim(tpotLimit.percentile)) \(q >= .greatestFiniteMagnitude ? "unbounded (failed requests)" : ms(q)) is above \(ms(tpotLimit.limitS))")
             }
-            condition(misses: requestMisses { tpot($0) > tpotLimit.limitS }, units: n, quantile: tpotLimit.percentile / 100)
+            condition(misses: Self.misses(records) { tpot($0) > tpotLimit.limitS }, units: n, quantile: tpotLimit.percentile / 100)
         }
         let worst = conditions.min { $0.attainment < $1.attainment }!
         return SLOEvaluation(passed: reasons.isEmpty, reasons: reasons, attainment: worst.attainment, trials: n,
@@ -189,7 +186,12 @@ extension SLO {
         if q > limit.limitS {
             reasons.append("TTFT P\(trim(limit.percentile)) \(q >= .greatestFiniteMagnitude ? "unbounded (failed requests)" : ms(q)) is above \(ms(limit.limitS))")
         }
-        condition(records.filter { ttft($0) > limit.limitS }.map { ($0.scheduledS, 1) }, records.count, limit.percentile / 100)
+        condition(Self.misses(records) { ttft($0) > limit.limitS }, records.count, limit.percentile / 100)
+    }
+
+    /// The requests for which `missed` holds, as misses of one unit at their scheduled time.
+    static func misses(_ records: [RequestRecord], where missed: (RequestRecord) -> Bool) -> [(timeS: Double, units: Int)] {
+        records.filter(missed).map { ($0.scheduledS, 1) }
     }
 
     /// Misses come in episodes (a burst of load makes many requests miss together), which is why a
