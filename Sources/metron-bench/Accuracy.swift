@@ -91,38 +91,21 @@ enum AccuracyBenchmark {
         window.planPerRate = o.planPerRate
         sweep.probe = window
         let rules = ValidityRules()
-        guard let workload = sweep.workloads.first, let sloSpec = sweep.slos.first else {
+        guard let workload = sweep.workloads.first, !sweep.slos.isEmpty else {
             throw SweepError.cannotMeasure(system: "-", "the sweep has no workload or SLO")
         }
         out("sweep \(sweep.name), workload \(workload.name)")
         out("search: (relative_ci_width \(settings.relativeCIWidth), probe_budget \(settings.probeBudget), "
               + "confidence \(settings.confidence)), start_rate \(settings.startRate); probes: warm-up \(window.warmupS) s, "
               + "window \(window.durationS) s, min_requests \(rules.minRequests); \(o.seeds) seeds")
-        // First-token deadlines as the sweep sets them (the quickstart: the H100/vLLM system's prefill
-        // model for every system), each model profiled once in virtual time.
-        var prefillModels: [String: PrefillModel] = [:]
-        func slo(for system: String) async throws -> SLO {
-            guard let source = sloSpec.prefillSystem(for: system) else { return try sloSpec.resolve(prefill: nil) }
-            if prefillModels[source] == nil {
-                guard let spec = sweep.systems.first(where: { $0.name == source }), case let .simulator(sim) = spec.target else {
-                    throw SweepError.cannotMeasure(system: source, "its prefill model cannot be profiled in virtual time")
-                }
-                let planner = ProbePlanner(workload: workload.spec, window: window, minRequests: rules.minRequests)
-                prefillModels[source] = try await PrefillProfiler.profile(
-                    sweep.prefill, runner: VirtualProbeRunner(config: sim.config, planner: planner, drainGraceS: rules.drainGraceS),
-                    system: source)
-            }
-            return try sloSpec.resolve(prefill: prefillModels[source])
-        }
-
         var rows: [Row] = []
         for name in o.systems {
             guard let system = sweep.systems.first(where: { $0.name == name }), case let .simulator(spec) = system.target else {
                 throw SweepError.cannotMeasure(system: name, "not a simulator system of \(o.sweepPath)")
             }
-            let slo = try await slo(for: name)
-            out("\n\(name): SLO \(slo.summary)")
             let planner = ProbePlanner(workload: workload.spec, window: window, minRequests: rules.minRequests)
+            let slo = try await virtualSLO(sweep, system: name, planner: planner, rules: rules)
+            out("\n\(name): SLO \(slo.summary)")
             let started = now()
             let capacity: Double
             if let known = o.truths[name] {
@@ -223,4 +206,17 @@ enum AccuracyBenchmark {
     static func f(_ x: Double?) -> String { x.map { String(format: "%7.3f", $0) } ?? "   -   " }
 
     static func mean(_ xs: [Double]) -> Double { xs.isEmpty ? .nan : xs.reduce(0, +) / Double(xs.count) }
+}
+
+/// The sweep's first SLO for `system`, its first-token deadlines from the prefill model the SLO names
+/// (the quickstart: the H100/vLLM system's for every system), profiled in virtual time.
+func virtualSLO(_ sweep: SweepFile, system: String, planner: ProbePlanner, rules: ValidityRules) async throws -> SLO {
+    guard let sloSpec = sweep.slos.first else { throw SweepError.cannotMeasure(system: system, "the sweep has no SLO") }
+    guard let source = sloSpec.prefillSystem(for: system) else { return try sloSpec.resolve(prefill: nil) }
+    guard let spec = sweep.systems.first(where: { $0.name == source }), case let .simulator(sim) = spec.target else {
+        throw SweepError.cannotMeasure(system: source, "its prefill model cannot be profiled in virtual time")
+    }
+    let model = try await PrefillProfiler.profile(
+        sweep.prefill, runner: VirtualProbeRunner(config: sim.config, planner: planner, drainGraceS: rules.drainGraceS), system: source)
+    return try sloSpec.resolve(prefill: model)
 }

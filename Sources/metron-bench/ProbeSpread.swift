@@ -39,17 +39,11 @@ enum ProbeSpread {
         sweep.probe.durationS = o.durationS
         sweep.probe.warmupS = o.warmupS
         let rules = ValidityRules()
-        guard let workload = sweep.workloads.first, let sloSpec = sweep.slos.first,
+        guard let workload = sweep.workloads.first,
               let system = sweep.systems.first(where: { $0.name == o.system }), case let .simulator(spec) = system.target
         else { throw SweepError.cannotMeasure(system: o.system, "not a simulator system of sweeps/quickstart.yaml") }
         let planner = ProbePlanner(workload: workload.spec, window: sweep.probe, minRequests: rules.minRequests)
-        var prefill: PrefillModel?
-        if let source = sloSpec.prefillSystem(for: o.system),
-           let reference = sweep.systems.first(where: { $0.name == source }), case let .simulator(r) = reference.target {
-            prefill = try await PrefillProfiler.profile(
-                sweep.prefill, runner: VirtualProbeRunner(config: r.config, planner: planner, drainGraceS: rules.drainGraceS), system: source)
-        }
-        let slo = try sloSpec.resolve(prefill: prefill)
+        let slo = try await virtualSLO(sweep, system: o.system, planner: planner, rules: rules)
         print("\(o.system), \(o.probes) probes per rate, window \(o.durationS) s; SLO \(slo.summary)")
         print("rate     pooled   sd       between  episodes  pass  valid")
         for rate in o.rates {
