@@ -13,7 +13,7 @@ build: setup
 
 test: setup
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	SWIFT=$(SWIFT) bash scripts/test.sh
 
 run: build
 	$(METRON) sweep sweeps/quickstart.yaml
