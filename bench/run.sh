@@ -45,7 +45,7 @@ sim_throughput() {
 }
 
 accuracy() {
-    echo "## accuracy: capacity search vs a virtual-time ground truth, fitted and bisect, ${METRON_ACCURACY_SEEDS:=20} seeds"
+    echo "## accuracy: capacity search vs a virtual-time ground truth, fitted and bisect, ${METRON_ACCURACY_SEEDS:=60} seeds"
     # The ground truth: this many runs of 600 s at every rate of a 0.25 req/s grid.
     : "${METRON_ACCURACY_TRUTH_PROBES:=40}"
     $bin/metron-bench accuracy --seeds "$METRON_ACCURACY_SEEDS" --truth-probes "$METRON_ACCURACY_TRUTH_PROBES" --show-probes \

@@ -7,6 +7,8 @@ import MetronStats
 public struct ProbeRow: Sendable, Equatable, Codable {
     public var rate: Double
     public var attempt: Int
+    /// Set (true) on the fitted search's bracketing probes, which have a shorter window.
+    public var bracketing: Bool?
     public var directory: String
     public var achievedRate: Double?
     public var offeredRate: Double?
@@ -26,15 +28,19 @@ public struct ProbeRow: Sendable, Equatable, Codable {
     public var reasons: [String]
 
     enum CodingKeys: String, CodingKey {
-        case rate, attempt, directory, requests, errors, valid, passed, attainment, outstanding, reasons
+        case rate, attempt, bracketing, directory, requests, errors, valid, passed, attainment, outstanding, reasons
         case achievedRate = "achieved_rate", offeredRate = "offered_rate", p99Fluidity = "p99_fluidity"
         case errorRate = "error_rate", outputTokensPerS = "output_tokens_per_s", ttftRiseS = "ttft_rise_s"
         case outstandingAtWindowEnd = "outstanding_at_window_end"
     }
 
+    /// The probe as it was requested, to find it in the probe cache.
+    public var request: ProbeRequest { ProbeRequest(rate: rate, attempt: attempt, bracketing: bracketing ?? false) }
+
     public init(_ p: ProbeResult) {
         rate = p.rate
         attempt = p.request.attempt
+        bracketing = p.request.bracketing ? true : nil
         directory = p.request.directoryName
         achievedRate = p.achievedRate
         offeredRate = p.offeredRate

@@ -156,11 +156,11 @@ public struct CapacitySearch: Sendable {
 
         /// Runs a probe at `rate`. A probe whose client fell behind is measured again (an overloaded
         /// client is not an overloaded server); the search stops if the client never keeps up.
-        mutating func run(_ rate: Double) async throws -> ProbeResult {
+        mutating func run(_ rate: Double, bracketing: Bool = false) async throws -> ProbeResult {
             let rounded = ProbeRequest.round(rate)
             while true {
                 let attempt = (probes + clientFailures).filter { $0.rate == rounded }.count
-                let request = ProbeRequest(rate: rounded, attempt: attempt)
+                let request = ProbeRequest(rate: rounded, attempt: attempt, bracketing: bracketing)
                 let measurement: ProbeMeasurement
                 do {
                     measurement = try await search.runner.probe(request)
@@ -202,21 +202,21 @@ public struct CapacitySearch: Sendable {
 
         mutating func fitted() async throws -> StopReason {
             var rate = min(max(settings.startRate, settings.minRate), settings.maxRate)
-            var result = try await run(rate)
-            // Bracket: grow until a failure, or shrink until a pass.
+            var result = try await run(rate, bracketing: true)
+            // Bracket with short probes: grow until a failure, or shrink until a pass.
             if result.passed {
                 while result.passed {
                     guard rate < settings.maxRate else { return .aboveMaxRate }
                     guard budgetLeft else { return .budgetSpent }
                     rate = min(rate * settings.growthFactor, settings.maxRate)
-                    result = try await run(rate)
+                    result = try await run(rate, bracketing: true)
                 }
             } else {
                 while !result.passed {
                     guard rate > settings.minRate else { return .belowMinRate }
                     guard budgetLeft else { return .budgetSpent }
                     rate = max(rate / settings.growthFactor, settings.minRate)
-                    result = try await run(rate)
+                    result = try await run(rate, bracketing: true)
                 }
             }
             // Refine where the fitted curve crosses the attainment level.
@@ -274,10 +274,12 @@ public struct CapacitySearch: Sendable {
                 return probes.count % 2 == 0 ? min(f * (1 + step), settings.maxRate) : max(p * (1 - step), settings.minRate)
             }
             guard hi - lo <= f - p || narrow else { return middle }
-            // No failure above the interval yet: look just beyond it, or between it and a distant failure.
+            // No failure above the interval yet: look just beyond it, but no further than one growth step
+            // above the lowest failure, and only once that far: when the interval reaches past that (a
+            // narrow, noisy bracket), probes further up teach nothing about the crossing, probes around it do.
             if !failed(above: hi) {
-                let beyond = hi + (hi - lo) / 2
-                return min(f > hi ? min((hi * f).squareRoot(), beyond) : beyond, settings.maxRate)
+                let next = min(hi + (hi - lo) / 2, f * settings.growthFactor, settings.maxRate)
+                if !probes.contains(where: { !$0.passed && $0.rate >= next * 0.999 }) { return next }
             }
             // On the fitted boundary; if a probe is already there, a quarter interval to alternate sides.
             var next = q
@@ -320,11 +322,19 @@ public struct CapacitySearch: Sendable {
         /// set the shape near the level and make the interval far too confident. They still bound the
         /// bracket. A poor probe among the near ones stays in: it is what the spread between probes is
         /// made of.
+        ///
+        /// The dispersion comes from the near probes' episodes; when those give too few degrees of
+        /// freedom, from every valid probe where misses are still the minority: episodes are larger
+        /// deeper in the drop, so the interval errs on the wide side rather than trusting a binomial count.
         func fitPoints() -> ([AttainmentPoint], AttainmentCurve.DispersionEstimate?) {
             let floor = Self.fitFloor(level: search.slo.attainmentLevel)
             let highestNearLevel = probes.filter { $0.attainmentPoint.attainment >= floor }.map(\.rate).max() ?? 0
             let near = probes.filter { $0.rate <= highestNearLevel }
-            let dispersion = Self.episodeDispersion(near)
+            var dispersion = Self.episodeDispersion(near)
+            if (dispersion?.degreesOfFreedom ?? 0) < Self.minimumDispersionDegreesOfFreedom {
+                dispersion = Self.episodeDispersion(probes.filter { $0.valid && $0.attainmentPoint.attainment >= 0.5 })
+                    ?? dispersion
+            }
             let all = probes.map(\.attainmentPoint)
             if near.count < probes.count, Set(all.map(\.rate)).count > 2,
                let whole = try? AttainmentCurve.fit(all, dispersionFloor: dispersion),
@@ -340,12 +350,16 @@ public struct CapacitySearch: Sendable {
         /// How much probes should disagree, from the episodes of misses inside them: when misses come
         /// in episodes of sizes S, a probe's count of misses varies E[S^2] / E[S] times more than a
         /// binomial count (compound Poisson). Pooled over the probes, it needs no repeated probes and
-        /// sees bursts that a handful of agreeing probes would hide. Nil with fewer than two episodes.
+        /// sees bursts that a handful of agreeing probes would hide. Its degrees of freedom are at most
+        /// the probes with misses: the episodes of one probe share its luck (a calm arrival pattern gives
+        /// few misses and small episodes). Nil without misses.
         static func episodeDispersion(_ probes: [ProbeResult]) -> AttainmentCurve.DispersionEstimate? {
             let sizes = probes.flatMap(\.slo.missEpisodes)
             let total = sizes.reduce(0, +)
-            guard sizes.count >= 2, total > 0 else { return nil }
-            return .init(value: sizes.reduce(0) { $0 + $1 * $1 } / total, degreesOfFreedom: sizes.count - 1)
+            guard total > 0 else { return nil }
+            let probesWithMisses = probes.filter { !$0.slo.missEpisodes.isEmpty }.count
+            return .init(value: sizes.reduce(0) { $0 + $1 * $1 } / total,
+                         degreesOfFreedom: max(1, min(sizes.count - 1, probesWithMisses)))
         }
 
         // MARK: bisect

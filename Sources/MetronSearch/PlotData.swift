@@ -46,7 +46,7 @@ public struct PlotData: Encodable, Sendable {
     public init(result: CapacityResult, cache: ProbeCache, deadlines: DeadlineSpec, prefill: PrefillModel?) {
         let passing = result.probes.filter(\.passed).max { $0.rate < $1.rate }
         let chosen = passing ?? result.probes.min { $0.rate < $1.rate }
-        let measurement = chosen.flatMap { cache.load(ProbeRequest(rate: $0.rate, attempt: $0.attempt)) }
+        let measurement = chosen.flatMap { cache.load($0.request) }
         let records = measurement?.windowRecords ?? []
         probeRate = chosen?.rate
         simulated = result.simulated

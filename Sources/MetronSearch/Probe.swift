@@ -2,24 +2,26 @@ import Foundation
 import MetronCore
 import MetronStats
 
-/// Which probe to run: a target rate, and how many probes at this same rate came before it in the
-/// search (so a repeated probe gets its own cache entry and, in the adapter, its own seed).
+/// Which probe to run: a target rate, how many probes at this same rate came before it in the
+/// search (so a repeated probe gets its own cache entry and, in the adapter, its own seed), and
+/// whether it only brackets the capacity (a shorter window: it needs a verdict, not a precise value).
 public struct ProbeRequest: Sendable, Hashable, Codable {
     /// Requests per second, rounded to 0.001 so that names and cache keys are stable.
     public var rate: Double
     public var attempt: Int
+    public var bracketing: Bool
 
-    public init(rate: Double, attempt: Int = 0) {
+    public init(rate: Double, attempt: Int = 0, bracketing: Bool = false) {
         self.rate = ProbeRequest.round(rate)
         self.attempt = attempt
+        self.bracketing = bracketing
     }
 
     public static func round(_ rate: Double) -> Double { (rate * 1000).rounded() / 1000 }
 
-    /// The probe's directory name, e.g. `rate-4.000` or `rate-4.000-attempt-1`.
+    /// The probe's directory name, e.g. `rate-4.000`, `rate-4.000-attempt-1` or `rate-4.000-bracketing`.
     public var directoryName: String {
-        let base = String(format: "rate-%.3f", rate)
-        return attempt == 0 ? base : "\(base)-attempt-\(attempt)"
+        String(format: "rate-%.3f", rate) + (attempt == 0 ? "" : "-attempt-\(attempt)") + (bracketing ? "-bracketing" : "")
     }
 }
 

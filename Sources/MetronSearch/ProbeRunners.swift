@@ -20,7 +20,7 @@ public struct ProbePlanner: Sendable, Equatable {
     public func plan(_ request: ProbeRequest) throws -> (plan: [PlannedRequest], windowStartS: Double, windowEndS: Double) {
         var spec = workload
         spec.seed = request.seed(workloadSeed: workload.seed, perRate: window.planPerRate)
-        let end = window.warmupS + window.measurementS(rate: request.rate, minRequests: minRequests)
+        let end = window.warmupS + window.measurementS(rate: request.rate, minRequests: minRequests, bracketing: request.bracketing)
         return (try spec.plan(rate: request.rate, duration: end), window.warmupS, end)
     }
 

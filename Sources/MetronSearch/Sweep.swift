@@ -26,7 +26,7 @@ public enum PrefillProfiler {
 public enum ProbeFingerprint {
     public static func make(system: SystemSpec, workload: WorkloadEntry, window: ProbeWindow) -> String {
         let text = "\(system.target)|\(workload.spec)|\(window.durationS)|\(window.warmupS)"
-            + (window.planPerRate ? "" : "|one plan")
+            + (window.planPerRate ? "" : "|one plan") + (window.bracketDurationS.map { "|bracketing \($0)" } ?? "")
         // FNV-1a: short, stable across runs and platforms (Swift's Hasher is seeded per process).
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }

@@ -159,20 +159,26 @@ public struct ProbeWindow: Sendable, Equatable, Codable {
     /// first attempt at every rate replays the workload's own plan at that speed: steadier answers from
     /// small probes, at the price of an interval blind to that one plan's luck (docs/SEARCH.md).
     public var planPerRate = true
+    /// Measurement window of the fitted search's bracketing probes, seconds (nil: a third of
+    /// `durationS`; never longer than it). Bracketing probes, far from capacity on one side or the
+    /// other, only need a verdict; the fit weighs every probe by its requests.
+    public var bracketDurationS: Double?
 
     public init() {}
 
     enum CodingKeys: String, CodingKey {
-        case durationS = "duration_s", warmupS = "warmup_s", planPerRate = "plan_per_rate"
+        case durationS = "duration_s", warmupS = "warmup_s", planPerRate = "plan_per_rate", bracketDurationS = "bracket_duration_s"
     }
 
-    /// The measurement window at `rate`: `durationS`, stretched so that at least `minRequests`
-    /// requests are scheduled in it. Stretching to exactly `minRequests / rate` would leave the
-    /// Poisson count short half of the time (and the probe invalid for too few requests), so the window
-    /// is made long enough for `n + 4 sqrt(n)` expected arrivals: short with probability under 0.1 %.
-    public func measurementS(rate: Double, minRequests: Int) -> Double {
+    /// The measurement window at `rate`: `durationS` (or the bracketing window), stretched so that at
+    /// least `minRequests` requests are scheduled in it. Stretching to exactly `minRequests / rate` would
+    /// leave the Poisson count short half of the time (and the probe invalid for too few requests), so
+    /// the window is made long enough for `n + 4 sqrt(n)` expected arrivals: short with probability
+    /// under 0.1 %.
+    public func measurementS(rate: Double, minRequests: Int, bracketing: Bool = false) -> Double {
         let n = Double(minRequests)
-        return max(durationS, (n + 4 * n.squareRoot()) / rate)
+        let duration = bracketing ? min(bracketDurationS ?? durationS / 3, durationS) : durationS
+        return max(duration, (n + 4 * n.squareRoot()) / rate)
     }
 }
 
@@ -184,8 +190,8 @@ extension ProbeRequest {
     /// scaled by `1 / rate`, so with one seed for every rate all the probes of a search would replay
     /// the same arrival pattern, stretched: a lucky (or unlucky) pattern would then move every probe
     /// the same way, and the interval, which treats the probes as independent samples, would be far too
-    /// narrow (in the accuracy benchmark, docs/BENCHMARKS.md, it contained the true capacity in 22 of 40
-    /// searches, against 37 of 40 with a plan per rate).
+    /// narrow (in the accuracy benchmark, docs/BENCHMARKS.md, it contained the true capacity in 72 of 120
+    /// searches, against 113 of 120 with a plan per rate).
     /// With `perRate: false` the first attempt at every rate takes the workload's own seed.
     public func seed(workloadSeed: UInt64, perRate: Bool = true) -> UInt64 {
         if !perRate && attempt == 0 { return workloadSeed }
@@ -739,12 +745,15 @@ struct SweepParser {
     func probeSettings(_ node: Node) -> (ProbeWindow, ValidityRules) {
         var w = ProbeWindow(), r = ValidityRules()
         let path = "probe"
-        guard let m = reader.mapping(node, path, known: ["duration_s", "warmup_s", "plan_per_rate", "min_requests", "rate_tolerance", "lag_threshold_s",
+        guard let m = reader.mapping(node, path, known: ["duration_s", "warmup_s", "plan_per_rate", "bracket_duration_s", "min_requests", "rate_tolerance", "lag_threshold_s",
                                                          "max_ttft_rise", "ttft_rise_floor_s", "drain_grace_s",
                                                          "max_outstanding_fraction"]) else { return (w, r) }
         if let n = m["duration_s"], let v = reader.number(n, "\(path).duration_s", .above(0), unit: "seconds") { w.durationS = v }
         if let n = m["warmup_s"], let v = reader.number(n, "\(path).warmup_s", .atLeast(0), unit: "seconds") { w.warmupS = v }
         if let n = m["plan_per_rate"], let v = reader.bool(n, "\(path).plan_per_rate") { w.planPerRate = v }
+        if let n = m["bracket_duration_s"], let v = reader.number(n, "\(path).bracket_duration_s", .above(0), unit: "seconds") {
+            w.bracketDurationS = v
+        }
         if let n = m["min_requests"], let v = reader.integer(n, "\(path).min_requests", atLeast: 1) { r.minRequests = v }
         if let n = m["rate_tolerance"], let v = reader.number(n, "\(path).rate_tolerance", .above(0), .below(1)) { r.rateTolerance = v }
         if let n = m["lag_threshold_s"], let v = reader.number(n, "\(path).lag_threshold_s", .above(0), unit: "seconds") { r.lagThresholdS = v }

@@ -66,7 +66,8 @@ public struct ScriptedProbeRunner: ProbeRunner {
         let rate = request.rate
         // Independent of probe order: the stream depends only on (seed, rate, attempt).
         let rng = RandomSource(seed: seed &* 1_000_003 &+ UInt64(rate * 1000) &* 7919 &+ UInt64(request.attempt))
-        let window = max(measurementS, Double(minRequests) / rate)
+        // Bracketing probes have a third of the window, as `ProbeWindow`'s default makes them.
+        let window = max(request.bracketing ? measurementS / 3 : measurementS, Double(minRequests) / rate)
         let count = max(1, Int((rate * window).rounded()))
         let sendGap = 1 / (rate * sendRateFactor(rate))
         let failing = rng.binomial(p: errorRate(rate), trials: count)

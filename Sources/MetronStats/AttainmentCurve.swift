@@ -321,7 +321,8 @@ extension AttainmentCurve {
     /// overall, F the quantile of the F distribution with (1, points - 2) degrees of freedom since the
     /// dispersion is itself estimated from the points (z^2 when it was not). Unlike the delta method it
     /// follows the likelihood's real, skewed shape, which matters when few probes sit on the drop.
-    /// Returns nil when a side is not bounded within `limits`.
+    /// A side not bounded within `limits` ends at the limit (the data exclude nothing there); nil
+    /// when the curve's own crossing lies outside `limits`.
     public func profileInterval(
         atAttainment level: Double, confidence: Double, points data: [AttainmentPoint], limits: ClosedRange<Double>
     ) -> ClosedRange<Double>? {
@@ -366,7 +367,7 @@ extension AttainmentCurve {
                 guard limits.contains(candidate) else {
                     let bound = direction > 0 ? limits.upperBound : limits.lowerBound
                     if outside(bound) { inner = max(min(inner, limits.upperBound), limits.lowerBound); break }
-                    return nil
+                    return bound
                 }
                 if outside(candidate) { break }
                 inner = candidate

@@ -18,8 +18,8 @@ enum AccuracyBenchmark {
         var fineStep = 0.25
         var durationS = 60.0
         var warmupS = 10.0
-        /// Also run the fitted search with half the default probe budget.
-        var halfBudget = true
+        /// Also run the fitted search with each of these probe budgets (by default half the default budget).
+        var smallerBudgets = [SearchSettings().probeBudget / 2]
         /// The fitted search's `relative_ci_width` (nil: the default).
         var relativeCIWidth: Double?
         /// Print every search's probes and fitted curve.
@@ -31,12 +31,11 @@ enum AccuracyBenchmark {
     }
 
     /// The searches compared: the fitted search and bisection with the default settings, and the fitted
-    /// search with half the default budget (so at most half of bisection's probe time when bisection
-    /// spends the whole budget).
-    static func variants(_ settings: SearchSettings, halfBudget: Bool) -> [(String, SearchStrategy, Int)] {
-        var out: [(String, SearchStrategy, Int)] = [("fitted", .fitted, settings.probeBudget), ("bisect", .bisect, settings.probeBudget)]
-        if halfBudget { out.append(("fitted/\(settings.probeBudget / 2)", .fitted, settings.probeBudget / 2)) }
-        return out
+    /// search with smaller budgets (half the default budget takes at most half of bisection's probe
+    /// time when bisection spends the whole budget).
+    static func variants(_ settings: SearchSettings, smallerBudgets: [Int]) -> [(String, SearchStrategy, Int)] {
+        [("fitted", .fitted, settings.probeBudget), ("bisect", .bisect, settings.probeBudget)]
+            + smallerBudgets.map { ("fitted/\($0)", .fitted, $0) }
     }
 
     struct Row {
@@ -48,6 +47,12 @@ enum AccuracyBenchmark {
         var probeTimeS: Double
         var error: Double?
         var contains: Bool
+
+        /// (ci_high - ci_low) / max_qps: a wide interval contains the truth cheaply.
+        var relativeWidth: Double? {
+            guard let q = result.maxQPS, q > 0, let lo = result.ciLow, let hi = result.ciHigh else { return nil }
+            return (hi - lo) / q
+        }
     }
 
     static func parse(_ arguments: [String]) -> Options? {
@@ -67,6 +72,10 @@ enum AccuracyBenchmark {
                     guard kv.count == 2, let x = Double(kv[1]), x > 0 else { return false }
                     o.truths[String(kv[0])] = x
                 }
+            case "--budgets":
+                let budgets = v.split(separator: ",").compactMap { Int($0) }
+                guard budgets.count == v.split(separator: ",").count, budgets.allSatisfy({ $0 > 0 }) else { return false }
+                o.smallerBudgets = budgets
             case "--fine-step": guard let x = Double(v), x > 0 else { return false }; o.fineStep = x
             case "--relative-ci-width": guard let x = Double(v), x > 0 else { return false }; o.relativeCIWidth = x
             case "--duration": guard let x = Double(v), x > 0 else { return false }; o.durationS = x
@@ -132,7 +141,7 @@ enum AccuracyBenchmark {
                 capacity = measuredCapacity
             }
             out("strategy seed  max_qps  ci_low   ci_high  probes probe_s  error    contains stop")
-            for (label, strategy, budget) in variants(settings, halfBudget: o.halfBudget) {
+            for (label, strategy, budget) in variants(settings, smallerBudgets: o.smallerBudgets) {
                 for seed in 1...UInt64(o.seeds) {
                     var w = workload.spec
                     w.seed = seed
@@ -144,7 +153,8 @@ enum AccuracyBenchmark {
                         drainGraceS: rules.drainGraceS)
                     let result = try await CapacitySearch(runner: runner, slo: slo, rules: rules, settings: s).run()
                     let time = result.probes.reduce(0.0) {
-                        $0 + window.warmupS + window.measurementS(rate: $1.rate, minRequests: rules.minRequests)
+                        $0 + window.warmupS + window.measurementS(rate: $1.rate, minRequests: rules.minRequests,
+                                                                  bracketing: $1.request.bracketing)
                     }
                     let error = result.maxQPS.map { abs($0 - capacity) / capacity }
                     let contains = result.ciLow.map { $0 <= capacity } == true && result.ciHigh.map { capacity <= $0 } == true
@@ -170,17 +180,18 @@ enum AccuracyBenchmark {
         }
 
         out("\n## summary")
-        out("system        strategy   searches  mean|err|  median|err|  max|err|  contains  mean probes  mean probe time  time ratio")
+        out("system        strategy   searches  mean|err|  median|err|  max|err|  contains  mean width  mean probes  mean probe time  time ratio")
         for name in o.systems {
             let bisectTime = mean(rows.filter { $0.system == name && $0.strategy == "bisect" }.map(\.probeTimeS))
-            for (strategy, _, _) in variants(settings, halfBudget: o.halfBudget) {
+            for (strategy, _, _) in variants(settings, smallerBudgets: o.smallerBudgets) {
                 let group = rows.filter { $0.system == name && $0.strategy == strategy }
                 // A search with no answer counts as a 100 % error.
                 let errors = group.map { $0.error ?? 1 }.sorted()
                 let time = mean(group.map(\.probeTimeS))
-                out(String(format: "%-13@ %-9@  %8d  %8.2f%%  %10.2f%%  %7.2f%%  %4d/%-4d  %11.1f  %13.0f s  %10.2f",
+                let widths = group.compactMap(\.relativeWidth)
+                out(String(format: "%-13@ %-9@  %8d  %8.2f%%  %10.2f%%  %7.2f%%  %4d/%-4d  %10.3f  %11.1f  %13.0f s  %10.2f",
                              name, strategy, group.count, mean(errors) * 100, errors[errors.count / 2] * 100,
-                             (errors.last ?? 0) * 100, group.filter(\.contains).count, group.count,
+                             (errors.last ?? 0) * 100, group.filter(\.contains).count, group.count, mean(widths),
                              mean(group.map { Double($0.result.probes.count) }), time, time / bisectTime))
             }
         }
@@ -190,11 +201,11 @@ enum AccuracyBenchmark {
                      fitted.filter(\.contains).count, fitted.count,
                      Double(fitted.filter(\.contains).count) / Double(max(fitted.count, 1)) * 100,
                      mean(fitted.map(\.probeTimeS)) / mean(bisect.map(\.probeTimeS))))
-        for (label, _, _) in variants(settings, halfBudget: o.halfBudget) where label.hasPrefix("fitted/") {
-            let half = rows.filter { $0.strategy == label }
-            out(String(format: "%@ (half the default budget): mean|err| %.2f%%, intervals contain the truth in %d of %d; probe time %@/bisect %.2f",
-                       label, mean(half.map { $0.error ?? 1 }) * 100, half.filter(\.contains).count, half.count, label,
-                       mean(half.map(\.probeTimeS)) / mean(bisect.map(\.probeTimeS))))
+        for (label, _, _) in variants(settings, smallerBudgets: o.smallerBudgets) where label.hasPrefix("fitted/") {
+            let group = rows.filter { $0.strategy == label }
+            out(String(format: "%@: mean|err| %.2f%%, intervals contain the truth in %d of %d; probe time %@/bisect %.2f",
+                       label, mean(group.map { $0.error ?? 1 }) * 100, group.filter(\.contains).count, group.count, label,
+                       mean(group.map(\.probeTimeS)) / mean(bisect.map(\.probeTimeS))))
         }
         let stops = Dictionary(grouping: fitted, by: { $0.result.stopReason.rawValue }).mapValues(\.count)
         out("fitted stop reasons: " + stops.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))

@@ -111,7 +111,7 @@ case "compute":
 case "accuracy":
     await runSubcommand(
         "accuracy", usage: "[--seeds N] [--truth-probes N] [--truth-duration S] [--truth SYSTEM=QPS,...] [--fine-step QPS] "
-            + "[--relative-ci-width W] [--duration S] [--warmup S] [--plan-per-rate true|false] [--systems A,B] [--sweep FILE] [--show-probes]",
+            + "[--relative-ci-width W] [--budgets N,M] [--duration S] [--warmup S] [--plan-per-rate true|false] [--systems A,B] [--sweep FILE] [--show-probes]",
         options: AccuracyBenchmark.parse(Array(arguments.dropFirst())), run: AccuracyBenchmark.run)
 case "spread":
     await runSubcommand(

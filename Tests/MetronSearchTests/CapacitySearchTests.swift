@@ -23,7 +23,7 @@ final class CapacitySearchTests: XCTestCase {
     }
 
     func testFittedIntervalContainsTheTruthInMostSeeds() async throws {
-        var covered = 0, converged = 0
+        var covered = 0, converged = 0, probes = 0, error = 0.0
         let seeds = 1...30
         for seed in seeds {
             let result = try await CapacitySearch(runner: runner(seed: UInt64(seed)), slo: SLO(), settings: settings()).run()
@@ -31,6 +31,8 @@ final class CapacitySearchTests: XCTestCase {
             guard let lo = result.ciLow, let hi = result.ciHigh, let q = result.maxQPS else {
                 XCTFail("seed \(seed): no capacity"); continue
             }
+            probes += result.probes.count
+            error += abs(q - truth) / truth
             XCTAssertLessThanOrEqual(lo, q)
             XCTAssertLessThanOrEqual(q, hi)
             if result.stopReason == .converged {
@@ -40,6 +42,8 @@ final class CapacitySearchTests: XCTestCase {
             }
             if (lo...hi).contains(truth) { covered += 1 }
         }
+        print("fitted, \(seeds.count) seeds: covered \(covered), converged \(converged), mean probes \(Double(probes) / Double(seeds.count)), "
+              + "mean relative error \(error / Double(seeds.count))")
         XCTAssertGreaterThanOrEqual(covered, 25, "interval covered the truth \(covered) of \(seeds.count) times")
         XCTAssertGreaterThanOrEqual(converged, 25, "converged \(converged) of \(seeds.count) times")
     }
@@ -47,18 +51,21 @@ final class CapacitySearchTests: XCTestCase {
     func testBurstsOfMissesWidenTheIntervalAndItStillCoversTheTruth() async throws {
         // Misses in runs of 10 requests: probes disagree ten times more than binomial counts, which the
         // episodes inside each probe reveal even when a few probes happen to agree.
-        var covered = 0, widths: [Int: [Double]] = [1: [], 10: []]
+        var covered = 0, converged = 0, widths: [Int: [Double]] = [1: [], 10: []]
         for burst in [1, 10] {
             for seed in 1...20 {
                 let r = ScriptedProbeRunner(attainment: ScriptedProbeRunner.logistic(midpoint: Self.midpoint, scale: Self.scale),
                                             seed: UInt64(seed), burst: burst)
                 let result = try await CapacitySearch(runner: r, slo: SLO(), settings: settings(budget: 12)).run()
                 let lo = try XCTUnwrap(result.ciLow), hi = try XCTUnwrap(result.ciHigh)
-                widths[burst]!.append(hi - lo)
+                widths[burst]!.append((hi - lo) / truth)
                 if burst == 10, (lo...hi).contains(truth) { covered += 1 }
+                if burst == 10, result.stopReason == .converged { converged += 1 }
             }
         }
         let mean = { (xs: [Double]) in xs.reduce(0, +) / Double(xs.count) }
+        print("bursts of 10: covered \(covered) of 20, converged \(converged); mean relative width \(mean(widths[10]!)) "
+              + "against \(mean(widths[1]!)) for single misses")
         XCTAssertGreaterThan(mean(widths[10]!), 1.5 * mean(widths[1]!), "\(widths)")
         XCTAssertGreaterThanOrEqual(covered, 17, "bursty misses: interval covered the truth \(covered) of 20 times")
     }
@@ -144,6 +151,19 @@ final class CapacitySearchTests: XCTestCase {
             XCTAssertFalse(p.passed)
             XCTAssertTrue(p.reasons.contains { $0.contains("error rate") }, "\(p.reasons)")
         }
+    }
+
+    func testOnlyTheProbesBeforeTheFirstBracketAreBracketing() async throws {
+        let result = try await CapacitySearch(runner: runner(seed: 1), slo: SLO(), settings: settings()).run()
+        let bracketing = result.probes.prefix { $0.bracketing == true }
+        XCTAssertEqual(bracketing.map(\.rate), [2, 4, 8, 16], "grown from the start rate to the first failure")
+        XCTAssertTrue(result.probes.dropFirst(bracketing.count).allSatisfy { $0.bracketing == nil })
+        XCTAssertEqual(result.probes[3].request.directoryName, "rate-16.000-bracketing")
+    }
+
+    func testBisectionHasNoBracketingProbes() async throws {
+        let result = try await CapacitySearch(runner: runner(seed: 1), slo: SLO(), settings: settings(.bisect)).run()
+        XCTAssertTrue(result.probes.allSatisfy { $0.bracketing == nil })
     }
 
     func testBudgetIsRespected() async throws {
@@ -268,11 +288,11 @@ final class CapacitySearchTests: XCTestCase {
             XCTFail("expected the search to stop")
         } catch let error as SearchError {
             XCTAssertEqual(error.completed.map(\.rate), [2, 4])
-            XCTAssertTrue(error.description.contains("the server is unreachable: all 480 requests failed to connect: connection refused"),
+            XCTAssertTrue(error.description.contains("the server is unreachable: all 160 requests failed to connect: connection refused"),
                           error.description)
         }
-        XCTAssertNotNil(cache.load(ProbeRequest(rate: 4)))
-        XCTAssertNil(cache.load(ProbeRequest(rate: 8)), "a probe of a server that was down is measured again next time")
+        XCTAssertNotNil(cache.load(ProbeRequest(rate: 4, bracketing: true)))
+        XCTAssertNil(cache.load(ProbeRequest(rate: 8, bracketing: true)), "a probe of a server that was down is measured again next time")
     }
 
     func testCapacityJSONHasTheContractKeys() async throws {
@@ -293,11 +313,13 @@ final class CapacitySearchTests: XCTestCase {
 }
 
 final class StrategyComparisonTests: XCTestCase {
-    /// The fitted search against the reference bisection over 20 seeds: probes spent and error.
-    func testFittedNeedsAtMostHalfTheProbesOfBisectAtComparableError() async throws {
+    /// The fitted search against the reference bisection over 20 seeds: probe time (seconds of load in
+    /// the probes' windows) and error.
+    func testFittedNeedsAtMostHalfTheProbeTimeOfBisectAtComparableError() async throws {
         let truth = ScriptedProbeRunner.capacity(midpoint: 10, scale: 0.4, level: 0.99)
-        var fittedProbes = 0, bisectProbes = 0
+        var fittedTime = 0.0, bisectTime = 0.0, fittedProbes = 0, bisectProbes = 0
         var fittedError = 0.0, bisectError = 0.0
+        let time = { (r: CapacityResult) in r.probes.reduce(0) { $0 + Double($1.requests) / $1.rate } }
         for seed in 1...20 {
             let runner = ScriptedProbeRunner(attainment: ScriptedProbeRunner.logistic(midpoint: 10, scale: 0.4), seed: UInt64(seed))
             var settings = SearchSettings()
@@ -306,13 +328,16 @@ final class StrategyComparisonTests: XCTestCase {
             let fitted = try await CapacitySearch(runner: runner, slo: SLO(), settings: settings).run()
             settings.strategy = .bisect
             let bisect = try await CapacitySearch(runner: runner, slo: SLO(), settings: settings).run()
+            fittedTime += time(fitted)
+            bisectTime += time(bisect)
             fittedProbes += fitted.probes.count
             bisectProbes += bisect.probes.count
             fittedError += abs(try XCTUnwrap(fitted.maxQPS) - truth) / truth
             bisectError += abs(try XCTUnwrap(bisect.maxQPS) - truth) / truth
         }
-        print("fitted: \(fittedProbes) probes, mean relative error \(fittedError / 20); bisect: \(bisectProbes) probes, mean relative error \(bisectError / 20)")
-        XCTAssertLessThanOrEqual(Double(fittedProbes), 0.5 * Double(bisectProbes))
+        print("fitted: \(fittedProbes) probes, \(fittedTime) s, mean relative error \(fittedError / 20); "
+              + "bisect: \(bisectProbes) probes, \(bisectTime) s, mean relative error \(bisectError / 20)")
+        XCTAssertLessThanOrEqual(fittedTime, 0.5 * bisectTime)
         XCTAssertLessThanOrEqual(fittedError, bisectError * 1.25)
     }
 }

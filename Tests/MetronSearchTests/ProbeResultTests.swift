@@ -195,6 +195,21 @@ final class ProbeHelpersTests: XCTestCase {
         XCTAssertLessThanOrEqual(short, 1)
     }
 
+    func testBracketingProbesHaveAShorterWindow() throws {
+        var window = ProbeWindow()
+        window.durationS = 60
+        window.warmupS = 10
+        let planner = ProbePlanner(workload: WorkloadSpec(seed: 7), window: window, minRequests: 100)
+        XCTAssertEqual(try planner.plan(ProbeRequest(rate: 20)).windowEndS, 70)
+        XCTAssertEqual(try planner.plan(ProbeRequest(rate: 20, bracketing: true)).windowEndS, 30, "a third of duration_s")
+        // Still long enough for the percentile: 100 + 4 sqrt(100) expected arrivals.
+        XCTAssertEqual(window.measurementS(rate: 4, minRequests: 100, bracketing: true), 35)
+        window.bracketDurationS = 90
+        XCTAssertEqual(window.measurementS(rate: 20, minRequests: 100, bracketing: true), 60, "never longer than duration_s")
+        XCTAssertEqual(ProbeRequest(rate: 4, bracketing: true).directoryName, "rate-4.000-bracketing")
+        XCTAssertEqual(ProbeRequest(rate: 4, attempt: 1, bracketing: true).directoryName, "rate-4.000-attempt-1-bracketing")
+    }
+
     func testRepeatedProbesGetTheirOwnSeed() {
         let seeds = (0..<5).map { ProbeRequest(rate: 4, attempt: $0).seed(workloadSeed: 7) }
         XCTAssertEqual(Set(seeds).count, 5)

@@ -27,10 +27,12 @@ import XCTest
 ///   drops from "holds" to "backlog" within a few percent of rate, where one lucky probe decides the
 ///   answer);
 /// - the interval is asked with a relative width of 0.4 within 12 probes; the test needs it finite and
-///   narrower than the capacity itself, so a search that learns nothing fails. It is often wider than
-///   asked: the attainment here falls by only about 0.015 per req/s while a probe of 100 to 160 requests
-///   scatters by several hundredths, so honest intervals from a dozen such probes are wide (a run gave
-///   relative widths of 0.29 and 0.58; with probes of 60 requests, up to 0.94);
+///   under 1.5 times the capacity, so a search that learns nothing fails (nothing learnt leaves an
+///   interval from 0 to twice the highest probe). It is often wider than asked: the attainment here
+///   falls by only about 0.015 per req/s while a probe of 100 to 160 requests scatters by several
+///   hundredths, so honest intervals from a dozen such probes are wide (runs beside two CPU-bound
+///   processes gave relative widths of 0.2 to 0.86 for vLLM and 0.35 to 0.47 for Sarathi; 16 probes
+///   gave 0.80 for vLLM on a quiet machine);
 /// - the client's lag limit is 50 ms rather than 10 ms: on a loaded shared machine the client's own
 ///   timer may be late by more than 10 ms now and then, which would make probes invalid (counted as
 ///   over capacity) for reasons that have nothing to do with the server.
@@ -127,7 +129,7 @@ final class SearchOverHTTPTests: XCTestCase {
         let q = try XCTUnwrap(result.maxQPS, report)
         let lo = try XCTUnwrap(result.ciLow, report), hi = try XCTUnwrap(result.ciHigh, report)
         XCTAssertTrue(lo.isFinite && hi.isFinite && lo <= q && q <= hi, report)
-        XCTAssertLessThan((hi - lo) / q, 1, "interval too wide to mean anything: " + report)
+        XCTAssertLessThan((hi - lo) / q, 1.5, "interval too wide to mean anything: " + report)
         XCTAssertTrue((lo...hi).contains(capacity), "the interval misses the ground truth: " + report)
     }
 

@@ -129,6 +129,13 @@ final class SweepFileTests: XCTestCase {
         XCTAssertTrue(bad.contains { $0.contains("plan_per_rate") }, "\(bad)")
     }
 
+    func testBracketingWindowIsASetting() throws {
+        XCTAssertNil(try parse(valid).probe.bracketDurationS)
+        XCTAssertEqual(try parse(replacing("  warmup_s: 5", with: "  warmup_s: 5\n  bracket_duration_s: 12")).probe.bracketDurationS, 12)
+        let bad = problems(replacing("  warmup_s: 5", with: "  warmup_s: 5\n  bracket_duration_s: 0")).map(\.description)
+        XCTAssertTrue(bad.contains { $0.contains("probe.bracket_duration_s") }, "\(bad)")
+    }
+
     func testAKeyPastedAsTheVariableNameIsNotEchoed() {
         let key = "sk-live-0123456789abcdef"
         let found = problems(replacing("api_key_env: PROD_KEY", with: "api_key_env: \(key)")).map(\.description)

@@ -89,6 +89,18 @@ final class AttainmentCurveTests: XCTestCase {
         XCTAssertEqual(try AttainmentCurve.fit(points, dispersionFloor: .init(value: 0.5, degreesOfFreedom: 30)).dispersionDegreesOfFreedom, points.count - 2)
     }
 
+    func testASideTheDataCannotBoundEndsAtTheLimit() throws {
+        // One probe on the drop, a huge dispersion with one degree of freedom: nothing excludes rates
+        // far below, and the interval says so instead of vanishing.
+        let points = [(4.0, 1.0), (8.0, 0.954), (16.0, 0.7)].map { AttainmentPoint(rate: $0.0, attainment: $0.1, trials: 200) }
+        let curve = try AttainmentCurve.fit(points, dispersionFloor: .init(value: 40, degreesOfFreedom: 1))
+        let ci = try XCTUnwrap(curve.profileInterval(atAttainment: 0.99, confidence: 0.95, points: points, limits: 0...32))
+        XCTAssertEqual(ci.lowerBound, 0, "\(ci)")
+        XCTAssertTrue(ci.contains(curve.rate(atAttainment: 0.99)))
+        XCTAssertNil(curve.profileInterval(atAttainment: 0.99, confidence: 0.95, points: points, limits: 40...80),
+                     "the crossing itself outside the limits")
+    }
+
     func testFewPointsWidenTheIntervalThroughTheFQuantile() {
         XCTAssertEqual(Stats.fQuantile(upperTail: 0.05, dof1: 1, dof2: 3), 10.128, accuracy: 0.001)
         XCTAssertEqual(Stats.fQuantile(upperTail: 0.05, dof1: 1, dof2: 10_000), 3.8415, accuracy: 0.002)
