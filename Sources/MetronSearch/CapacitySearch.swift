@@ -324,15 +324,16 @@ public struct CapacitySearch: Sendable {
         /// made of.
         ///
         /// The dispersion comes from the near probes' episodes; when those give too few degrees of
-        /// freedom, from every valid probe where misses are still the minority: episodes are larger
-        /// deeper in the drop, so the interval errs on the wide side rather than trusting a binomial count.
+        /// freedom, from every valid probe missing at most a quarter of its requests: episodes are larger
+        /// deeper in the drop, so the interval errs on the wide side rather than trusting a binomial
+        /// count (a collapsed probe, one long episode, would say nothing about the level).
         func fitPoints() -> ([AttainmentPoint], AttainmentCurve.DispersionEstimate?) {
             let floor = Self.fitFloor(level: search.slo.attainmentLevel)
             let highestNearLevel = probes.filter { $0.attainmentPoint.attainment >= floor }.map(\.rate).max() ?? 0
             let near = probes.filter { $0.rate <= highestNearLevel }
             var dispersion = Self.episodeDispersion(near)
             if (dispersion?.degreesOfFreedom ?? 0) < Self.minimumDispersionDegreesOfFreedom {
-                dispersion = Self.episodeDispersion(probes.filter { $0.valid && $0.attainmentPoint.attainment >= 0.5 })
+                dispersion = Self.episodeDispersion(probes.filter { $0.valid && $0.attainmentPoint.attainment >= 0.75 })
                     ?? dispersion
             }
             let all = probes.map(\.attainmentPoint)

@@ -190,8 +190,8 @@ extension ProbeRequest {
     /// scaled by `1 / rate`, so with one seed for every rate all the probes of a search would replay
     /// the same arrival pattern, stretched: a lucky (or unlucky) pattern would then move every probe
     /// the same way, and the interval, which treats the probes as independent samples, would be far too
-    /// narrow (in the accuracy benchmark, docs/BENCHMARKS.md, it contained the true capacity in 72 of 120
-    /// searches, against 113 of 120 with a plan per rate).
+    /// narrow (in the accuracy benchmark, docs/BENCHMARKS.md, it contained the true capacity in 69 of 120
+    /// searches, against 109 of 120 with a plan per rate).
     /// With `perRate: false` the first attempt at every rate takes the workload's own seed.
     public func seed(workloadSeed: UInt64, perRate: Bool = true) -> UInt64 {
         if !perRate && attempt == 0 { return workloadSeed }

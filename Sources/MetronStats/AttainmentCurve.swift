@@ -107,7 +107,8 @@ public struct AttainmentCurve: Sendable, Equatable, Codable {
     }
 
     /// Fits the curve to points with at least one trial each. The dispersion is the larger of the
-    /// points' Pearson dispersion and `dispersionFloor`.
+    /// points' Pearson dispersion and `dispersionFloor`, with the larger of their degrees of freedom:
+    /// both estimate the same scatter, and the larger value is already the cautious one.
     public static func fit(_ data: [AttainmentPoint], dispersionFloor: DispersionEstimate? = nil) throws -> AttainmentCurve {
         let points = data.filter { $0.trials > 0 }
         for p in points {
@@ -140,7 +141,9 @@ public struct AttainmentCurve: Sendable, Equatable, Codable {
             if pearsonDegreesOfFreedom > 0 {
                 pearson.value = max(1, AttainmentCurve(shape: x).pearsonChiSquare(points) / Double(pearsonDegreesOfFreedom))
             }
-            if let floor = dispersionFloor, floor.value > pearson.value { return floor }
+            if let floor = dispersionFloor, floor.value > pearson.value {
+                return DispersionEstimate(value: floor.value, degreesOfFreedom: max(floor.degreesOfFreedom, pearson.degreesOfFreedom))
+            }
             return pearson
         }
         // The dispersion and the penalized maximum depend on each other: alternate until they agree.
