@@ -72,10 +72,7 @@ enum AccuracyBenchmark {
                     guard kv.count == 2, let x = Double(kv[1]), x > 0 else { return false }
                     o.truths[String(kv[0])] = x
                 }
-            case "--budgets":
-                let budgets = v.split(separator: ",").compactMap { Int($0) }
-                guard budgets.count == v.split(separator: ",").count, budgets.allSatisfy({ $0 > 0 }) else { return false }
-                o.smallerBudgets = budgets
+            case "--budgets": guard let budgets: [Int] = positiveNumbers(v) else { return false }; o.smallerBudgets = budgets
             case "--fine-step": guard let x = Double(v), x > 0 else { return false }; o.fineStep = x
             case "--relative-ci-width": guard let x = Double(v), x > 0 else { return false }; o.relativeCIWidth = x
             case "--duration": guard let x = Double(v), x > 0 else { return false }; o.durationS = x

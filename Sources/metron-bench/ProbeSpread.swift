@@ -21,9 +21,7 @@ enum ProbeSpread {
         let parsed = parseOptions(arguments) { name, v in
             switch name {
             case "--system": o.system = v
-            case "--rates":
-                o.rates = v.split(separator: ",").compactMap { Double($0) }
-                guard !o.rates.isEmpty, o.rates.allSatisfy({ $0 > 0 }) else { return false }
+            case "--rates": guard let rates: [Double] = positiveNumbers(v) else { return false }; o.rates = rates
             case "--probes": guard let n = Int(v), n > 1 else { return false }; o.probes = n
             case "--duration": guard let x = Double(v), x > 0 else { return false }; o.durationS = x
             case "--warmup": guard let x = Double(v), x >= 0 else { return false }; o.warmupS = x

@@ -46,6 +46,13 @@ func runSubcommand<Options>(_ name: String, usage: String, options: Options?, ru
     }
 }
 
+/// A comma-separated list of positive numbers; nil when it is empty or any entry is not one.
+func positiveNumbers<T: LosslessStringConvertible & Numeric & Comparable>(_ text: String) -> [T]? {
+    let entries = text.split(separator: ",", omittingEmptySubsequences: false)
+    let values = entries.compactMap { T(String($0)) }.filter { $0 > .zero }
+    return !values.isEmpty && values.count == entries.count ? values : nil
+}
+
 /// Walks `--name value` options (and the bare `flags`), handing each to `set`; false when one is
 /// unknown, lacks its value or is refused by `set`.
 func parseOptions(_ arguments: [String], flags: Set<String> = [], _ set: (String, String) -> Bool) -> Bool {
