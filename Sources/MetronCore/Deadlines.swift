@@ -51,4 +51,9 @@ public struct DeadlineSpec: Sendable, Equatable {
     public func fluidityIndex(of record: RequestRecord) -> Double {
         deadlines(of: record)?.fluidityIndex ?? 0
     }
+
+    /// Per-request deadline miss rate; 1 for a failed request.
+    public func missRate(of record: RequestRecord) -> Double {
+        deadlines(of: record)?.missRate ?? 1
+    }
 }

@@ -46,8 +46,7 @@ public struct PlotData: Encodable, Sendable {
     public init(result: CapacityResult, cache: ProbeCache, deadlines: DeadlineSpec, prefill: PrefillModel?) {
         let passing = result.probes.filter(\.passed).max { $0.rate < $1.rate }
         let chosen = passing ?? result.probes.min { $0.rate < $1.rate }
-        let measurement = chosen.flatMap { cache.load($0.request) }
-        let records = measurement?.windowRecords ?? []
+        let records = chosen.flatMap { cache.load($0.request).measurement }?.windowRecords ?? []
         probeRate = chosen?.rate
         simulated = result.simulated
         fluidity = records.map { deadlines.fluidityIndex(of: $0) }.sorted()

@@ -64,9 +64,13 @@ public struct PrefillModel: Sendable, Equatable, Codable {
     /// Which system was profiled.
     public var system: String?
     public var warnings: [String]
+    /// The system profiled and the ladder used: a saved model is reused only for both unchanged.
+    public var systemIdentity: SystemIdentity?
+    public var ladder: PrefillLadder?
 
     enum CodingKeys: String, CodingKey {
-        case coefficients, residuals, system, warnings
+        case coefficients, residuals, system, warnings, ladder
+        case systemIdentity = "system_identity"
         case rmsResidualS = "rms_residual_s", maxAbsResidualS = "max_abs_residual_s", rSquared = "r_squared"
     }
 

@@ -3,29 +3,29 @@ import MetronCore
 import MetronReport
 
 /// Probe results on disk, one directory per probe named by its parameters (`rate-4.000/`), holding
-/// `requests.jsonl` (raw records), `probe.json` (window and settings) and `summary.json`. Each
+/// `requests.jsonl` (raw records), `probe.json` (window and identity) and `summary.json`. Each
 /// directory is filled under a temporary name and renamed into place, so a directory under its
 /// final name is complete; a `complete` marker written last guards against anything else.
 /// Verdicts are never stored as truth: they are recomputed from the records under the current SLO.
 public struct ProbeCache: Sendable {
     public let directory: URL
-    /// Describes everything besides rate and attempt that shapes a probe (system, workload, window
-    /// length, seed...). A cached probe with another fingerprint is measured again.
-    public let fingerprint: String
+    /// Everything besides rate and attempt that shapes a probe. A stored probe of another identity
+    /// is measured again; the one it replaces is kept beside it as `<probe>.superseded`.
+    public let identity: ProbeIdentity
 
     public static let recordsFile = RecordsFile.name
     public static let metadataFile = "probe.json"
     public static let summaryFile = "summary.json"
     public static let completeMarker = "complete"
 
-    public init(directory: URL, fingerprint: String) {
+    public init(directory: URL, identity: ProbeIdentity) {
         self.directory = directory
-        self.fingerprint = fingerprint
+        self.identity = identity
     }
 
     /// What `probe.json` holds.
     struct Metadata: Codable {
-        var fingerprint: String
+        var identity: ProbeIdentity?
         var rate: Double
         var attempt: Int
         var requests: Int
@@ -36,9 +36,22 @@ public struct ProbeCache: Sendable {
         var simulated: Bool
 
         enum CodingKeys: String, CodingKey {
-            case fingerprint, rate, attempt, requests, simulated
+            case identity, rate, attempt, requests, simulated
             case windowStartS = "window_start_s", windowEndS = "window_end_s", timerLatenessS = "timer_lateness_s"
             case maxInFlight = "max_in_flight"
+        }
+    }
+
+    /// A stored probe, or why there is none to reuse.
+    public enum Lookup: Sendable, Equatable {
+        case found(ProbeMeasurement)
+        case absent
+        /// A probe is stored but cannot be reused; the reason names what differs.
+        case unusable(String)
+
+        public var measurement: ProbeMeasurement? {
+            if case let .found(m) = self { return m }
+            return nil
         }
     }
 
@@ -46,19 +59,33 @@ public struct ProbeCache: Sendable {
         directory.appendingPathComponent(request.directoryName, isDirectory: true)
     }
 
-    /// The cached measurement, or nil when absent, incomplete, unreadable or of another fingerprint.
-    public func load(_ request: ProbeRequest) -> ProbeMeasurement? {
+    public func load(_ request: ProbeRequest) -> Lookup {
         let dir = url(for: request)
         let fm = FileManager.default
-        guard fm.fileExists(atPath: dir.appendingPathComponent(Self.completeMarker).path),
-              let meta = try? JSON.decode(Metadata.self, from: dir.appendingPathComponent(Self.metadataFile)),
-              meta.fingerprint == fingerprint, meta.rate == request.rate, meta.attempt == request.attempt,
-              let records = try? RecordsFile.read(dir.appendingPathComponent(Self.recordsFile)),
-              records.count == meta.requests
-        else { return nil }
-        return ProbeMeasurement(
+        guard fm.fileExists(atPath: dir.path) else { return .absent }
+        guard fm.fileExists(atPath: dir.appendingPathComponent(Self.completeMarker).path) else {
+            return .unusable("it is incomplete")
+        }
+        let meta: Metadata
+        do { meta = try JSON.decode(Metadata.self, from: dir.appendingPathComponent(Self.metadataFile)) } catch {
+            return .unusable("\(error)")
+        }
+        guard let stored = meta.identity else { return .unusable("it records no settings (an older record format)") }
+        let changed = identity.differences(from: stored)
+        guard changed.isEmpty else { return .unusable(changed.joined(separator: ", ")) }
+        guard meta.rate == request.rate, meta.attempt == request.attempt else {
+            return .unusable("its probe.json is for rate \(meta.rate), attempt \(meta.attempt)")
+        }
+        let records: [RequestRecord]
+        do { records = try RecordsFile.read(dir.appendingPathComponent(Self.recordsFile)) } catch {
+            return .unusable("\(error)")
+        }
+        guard records.count == meta.requests else {
+            return .unusable("it holds \(records.count) records where probe.json says \(meta.requests)")
+        }
+        return .found(ProbeMeasurement(
             request: request, records: records, windowStartS: meta.windowStartS, windowEndS: meta.windowEndS,
-            timerLatenessS: meta.timerLatenessS, maxInFlight: meta.maxInFlight, simulated: meta.simulated)
+            timerLatenessS: meta.timerLatenessS, maxInFlight: meta.maxInFlight, simulated: meta.simulated))
     }
 
     /// Where an interrupted probe's partial measurement goes: beside the probe, never loaded.
@@ -69,7 +96,14 @@ public struct ProbeCache: Sendable {
     /// Stores a measurement, replacing any earlier directory of the same probe. `summary` is written for
     /// people and plots; it is not read back.
     public func store(_ m: ProbeMeasurement, summary: RunSummary) throws {
-        try write(m, summary: summary, to: url(for: m.request), complete: true)
+        let destination = url(for: m.request)
+        let fm = FileManager.default
+        if fm.fileExists(atPath: destination.path) {
+            let superseded = directory.appendingPathComponent(m.request.directoryName + ".superseded", isDirectory: true)
+            if fm.fileExists(atPath: superseded.path) { try fm.removeItem(at: superseded) }
+            try fm.moveItem(at: destination, to: superseded)
+        }
+        try write(m, summary: summary, to: destination, complete: true)
     }
 
     /// Keeps what an interrupted probe measured, under `incompleteURL(for:)` and without the
@@ -80,7 +114,7 @@ public struct ProbeCache: Sendable {
 
     private func write(_ m: ProbeMeasurement, summary: RunSummary, to destination: URL, complete: Bool) throws {
         let meta = Metadata(
-            fingerprint: fingerprint, rate: m.request.rate, attempt: m.request.attempt, requests: m.records.count,
+            identity: identity, rate: m.request.rate, attempt: m.request.attempt, requests: m.records.count,
             windowStartS: m.windowStartS, windowEndS: m.windowEndS, timerLatenessS: m.timerLatenessS,
             maxInFlight: m.maxInFlight, simulated: m.simulated)
         try AtomicWrite.directory(at: destination) { tmp in
@@ -108,19 +142,28 @@ public struct CachingProbeRunner: ProbeRunner {
     public let deadlines: DeadlineSpec
     /// Called with each request answered from the cache.
     public let onHit: @Sendable (ProbeRequest) -> Void
+    /// Called with each stored probe that cannot be reused, and why.
+    public let onStale: @Sendable (ProbeRequest, String) -> Void
 
     public init(inner: any ProbeRunner, cache: ProbeCache, deadlines: DeadlineSpec,
-                onHit: @escaping @Sendable (ProbeRequest) -> Void = { _ in }) {
+                onHit: @escaping @Sendable (ProbeRequest) -> Void = { _ in },
+                onStale: @escaping @Sendable (ProbeRequest, String) -> Void = { _, _ in }) {
         self.inner = inner
         self.cache = cache
         self.deadlines = deadlines
         self.onHit = onHit
+        self.onStale = onStale
     }
 
     public func probe(_ request: ProbeRequest) async throws -> ProbeMeasurement {
-        if let cached = cache.load(request) {
+        switch cache.load(request) {
+        case let .found(cached):
             onHit(request)
             return cached
+        case let .unusable(why):
+            onStale(request, why)
+        case .absent:
+            break
         }
         let m = try await inner.probe(request)
         // A probe against a server that was down says nothing about the server: measure it again next time.

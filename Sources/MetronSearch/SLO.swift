@@ -126,9 +126,11 @@ extension SLO {
                                Self.episodes(misses, gapS: gapS).map { Double($0) * weight }))
         }
 
-        let fluidityByRequest = records.map { deadlines.fluidityIndex(of: $0) }
-        let fluidity = fluidityByRequest.sorted()
-        let percentileFluidity = Stats.quantile(sorted: fluidity, 1 - fluidityPercentile / 100)
+        // Judged on miss rates, as the reference judges: `Q_p(miss rate) <= 1 - target`.
+        let missRateByRequest = records.map { deadlines.missRate(of: $0) }
+        let percentileMissRate = Stats.quantile(missRateByRequest, fluidityPercentile / 100)
+        let percentileFluidity = percentileMissRate.map { 1 - $0 }
+        let fluidity = missRateByRequest.map { 1 - $0 }.sorted()
         guard n > 0 else {
             return SLOEvaluation(passed: false, reasons: ["no requests were measured"], attainment: 0, trials: 0,
                                  percentileFluidity: nil, errorRate: 0, fluidity: [], missEpisodes: [])
@@ -141,11 +143,11 @@ extension SLO {
 
         switch kind {
         case let .fluidity(p, target):
-            let value = percentileFluidity ?? 0
-            if value < target {
-                reasons.append("P\(trim(p)) fluidity-index \(String(format: "%.4f", value)) is below the target \(trim(target))")
+            let limit = Self.missRateLimit(fluidityTarget: target)
+            if let q = percentileMissRate, q > limit {
+                reasons.append("P\(trim(p)) fluidity-index \(String(format: "%.4f", 1 - q)) is below the target \(trim(target))")
             }
-            let misses = zip(records, fluidityByRequest).filter { $0.1 < target }.map { (timeS: $0.0.scheduledS, units: 1) }
+            let misses = zip(records, missRateByRequest).filter { $0.1 > limit }.map { (timeS: $0.0.scheduledS, units: 1) }
             condition(misses: misses, units: n, quantile: p / 100)
         case let .ttftTBT(ttftLimit, tbtLimit):
             checkTTFT(records, ttftLimit, &reasons, condition)
@@ -174,6 +176,13 @@ extension SLO {
         return SLOEvaluation(passed: reasons.isEmpty, reasons: reasons, attainment: worst.attainment, trials: n,
                              percentileFluidity: percentileFluidity, errorRate: errorRate, fluidity: fluidity,
                              missEpisodes: worst.episodes)
+    }
+
+    /// The per-request miss rate a fluidity target allows. `1 - 0.9` is 0.09999999999999998 in
+    /// binary, below the miss rate 0.1 that a request with one of ten deadlines missed has; the
+    /// target is a decimal, so is its complement.
+    public static func missRateLimit(fluidityTarget target: Double) -> Double {
+        ((1 - target) * 1e12).rounded() / 1e12
     }
 
     private func checkTTFT(

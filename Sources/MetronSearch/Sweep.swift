@@ -21,19 +21,6 @@ public enum PrefillProfiler {
     }
 }
 
-/// The stable identity of what a probe measures besides its rate: reused probes must have been
-/// measured against the same system with the same workload and window.
-public enum ProbeFingerprint {
-    public static func make(system: SystemSpec, workload: WorkloadEntry, window: ProbeWindow) -> String {
-        let text = "\(system.target)|\(workload.spec)|\(window.durationS)|\(window.warmupS)"
-            + (window.planPerRate ? "" : "|one plan") + (window.bracketDurationS.map { "|bracketing \($0)" } ?? "")
-        // FNV-1a: short, stable across runs and platforms (Swift's Hasher is seeded per process).
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
-        return "\(system.name)/\(workload.name)/\(String(hash, radix: 16))"
-    }
-}
-
 /// One finished search of a sweep.
 public struct SweepSearch: Sendable {
     public var system: SystemSpec
@@ -49,23 +36,26 @@ public struct SweepSearch: Sendable {
 public struct SweepRun: Sendable {
     public var sweep: SweepFile
     public var layout: ResultsLayout
+    /// How probes are measured: part of every probe's identity.
+    public var measurement: MeasurementMode
     public var makeRunner: @Sendable (SystemSpec, WorkloadEntry) async throws -> any ProbeRunner
     public var prefillModel: @Sendable (SystemSpec) async throws -> PrefillModel
 
     public init(
-        sweep: SweepFile, resultsRoot: URL,
+        sweep: SweepFile, resultsRoot: URL, measurement: MeasurementMode,
         makeRunner: @escaping @Sendable (SystemSpec, WorkloadEntry) async throws -> any ProbeRunner,
         prefillModel: @escaping @Sendable (SystemSpec) async throws -> PrefillModel
     ) {
         self.sweep = sweep
         layout = ResultsLayout(root: resultsRoot, sweep: sweep.name)
+        self.measurement = measurement
         self.makeRunner = makeRunner
         self.prefillModel = prefillModel
     }
 
-    /// Prefill models needed by the sweep's SLOs, loaded from the results when present, else profiled
-    /// and saved.
-    func prefillModels() async throws -> [String: PrefillModel] {
+    /// Prefill models needed by the sweep's SLOs, loaded from the results when saved for the same
+    /// system and ladder, else profiled and saved.
+    func prefillModels(progress: @Sendable (String) -> Void) async throws -> [String: PrefillModel] {
         var needed: Set<String> = []
         for system in sweep.systems {
             for slo in sweep.slos { if let s = slo.prefillSystem(for: system.name) { needed.insert(s) } }
@@ -73,13 +63,20 @@ public struct SweepRun: Sendable {
         var models: [String: PrefillModel] = [:]
         for system in sweep.systems where needed.contains(system.name) {
             let url = layout.prefillModel(system: system.name)
+            let identity = SystemIdentity(system.target)
             if let saved = try? PrefillModel.load(from: url) {
-                models[system.name] = saved
-            } else {
-                let model = try await prefillModel(system)
-                try model.save(to: url)
-                models[system.name] = model
+                if saved.systemIdentity == identity, saved.ladder == sweep.prefill {
+                    models[system.name] = saved
+                    continue
+                }
+                progress("\(system.name): profiling prefill again: the saved model was made "
+                         + (saved.ladder == sweep.prefill ? "for another system" : "with another ladder"))
             }
+            var model = try await prefillModel(system)
+            model.systemIdentity = identity
+            model.ladder = sweep.prefill
+            try model.save(to: url)
+            models[system.name] = model
         }
         return models
     }
@@ -87,23 +84,26 @@ public struct SweepRun: Sendable {
     public func run(
         progress: @escaping @Sendable (String) -> Void = { _ in }
     ) async throws -> [SweepSearch] {
-        let models = try await prefillModels()
+        for system in sweep.systems { try SystemIdentity.claim(system, in: layout) }
+        let models = try await prefillModels(progress: progress)
         var searches: [SweepSearch] = []
         for system in sweep.systems {
             for workload in sweep.workloads {
-                let cache = ProbeCache(directory: layout.probes(system: system.name, workload: workload.name),
-                                       fingerprint: ProbeFingerprint.make(system: system, workload: workload, window: sweep.probe))
+                let identity = ProbeIdentity(system: system, workload: workload.spec, sweep: sweep, measurement: measurement)
+                let cache = ProbeCache(directory: layout.probes(system: system.name, workload: workload.name), identity: identity)
                 let inner = try await makeRunner(system, workload)
+                let label = "\(system.name)/\(workload.name)"
                 for spec in sweep.slos {
                     let source = spec.prefillSystem(for: system.name)
                     let slo = try spec.resolve(prefill: source.flatMap { models[$0] })
-                    let runner = CachingProbeRunner(inner: inner, cache: cache, deadlines: slo.deadlines) { request in
-                        progress("\(system.name)/\(workload.name): reusing probe \(request.directoryName)")
-                    }
-                    let label = "\(system.name)/\(workload.name)/\(spec.name)"
-                    progress("\(label): searching (\(sweep.search.strategy.rawValue), \(slo.summary))")
+                    let runner = CachingProbeRunner(
+                        inner: inner, cache: cache, deadlines: slo.deadlines,
+                        onHit: { progress("\(label): reusing probe \($0.directoryName)") },
+                        onStale: { progress("\(label): measuring probe \($0.directoryName) again: \($1)") })
+                    let searchLabel = "\(label)/\(spec.name)"
+                    progress("\(searchLabel): searching (\(sweep.search.strategy.rawValue), \(slo.summary))")
                     let search = CapacitySearch(runner: runner, slo: slo, rules: sweep.validity, settings: sweep.search)
-                    let result = try await search.run { p in progress("\(label): \(p.progressLine)") }
+                    let result = try await search.run { p in progress("\(searchLabel): \(p.progressLine)") }
                     let directory = layout.search(system: system.name, workload: workload.name, slo: spec.name)
                     try result.write(to: directory)
                     try PlotData(result: result, cache: cache, deadlines: slo.deadlines, prefill: source.flatMap { models[$0] })

@@ -72,6 +72,16 @@ public struct SystemSpec: Sendable, Equatable {
         self.gpus = gpus
         self.usdPerHour = usdPerHour
     }
+
+    /// A results-directory name from the parts that tell systems apart (host, port and model of a
+    /// server; hardware, model, TP degree and scheduler of a simulator), lowercased, with every
+    /// character other than letters, digits, '.', '_' and '-' replaced by '-'.
+    public static func defaultName(_ parts: String?...) -> String {
+        let allowed = Set("abcdefghijklmnopqrstuvwxyz0123456789._-")
+        return parts.compactMap { $0 }.map { part in
+            String(part.lowercased().map { allowed.contains($0) ? $0 : "-" })
+        }.joined(separator: "-")
+    }
 }
 
 /// A workload of a sweep.
@@ -141,10 +151,15 @@ public enum SweepError: Error, Equatable, CustomStringConvertible {
     case missingPrefillModel(slo: String)
     /// A system cannot be measured as asked.
     case cannotMeasure(system: String, String)
+    /// The results directory already holds another system under this name.
+    case nameTaken(system: String, directory: String, [String])
     public var description: String {
         switch self {
         case let .missingPrefillModel(slo): return "SLO '\(slo)' sets deadlines from a prefill model, but none was given"
         case let .cannotMeasure(system, why): return "system '\(system)': \(why)"
+        case let .nameTaken(system, directory, changes):
+            return "system '\(system)': \(directory) holds the results of another system of that name ("
+                + changes.joined(separator: "; ") + "); give this one another name or use another results directory"
         }
     }
 }

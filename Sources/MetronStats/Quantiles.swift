@@ -1,16 +1,32 @@
 import CGSL
 
 /// Descriptive statistics over samples. Quantiles use linear interpolation between order statistics
-/// (numpy's default), computed by GSL.
+/// (numpy's default), computed as numpy computes them, so that verdicts agree with the reference.
 public enum Stats {
     /// The q-quantile (q in 0...1) of an already sorted sample; nil when the sample is empty.
     public static func quantile(sorted: [Double], _ q: Double) -> Double? {
-        precondition((0...1).contains(q), "quantile \(q) outside 0...1")
         guard !sorted.isEmpty else { return nil }
-        _ = GSL.ready
-        return sorted.withUnsafeBufferPointer {
-            gsl_stats_quantile_from_sorted_data($0.baseAddress, 1, $0.count, q)
-        }
+        let (lower, t) = quantilePosition(q, count: sorted.count)
+        return interpolate(sorted[lower], sorted[min(lower + 1, sorted.count - 1)], t)
+    }
+
+    /// The order statistic (0-based) below quantile q of n values, and the fraction of the way to the
+    /// next one, as numpy computes them: the virtual index is `(n - 1) q`.
+    public static func quantilePosition(_ q: Double, count n: Int) -> (lower: Int, fraction: Double) {
+        precondition((0...1).contains(q), "quantile \(q) outside 0...1")
+        precondition(n > 0, "quantile of no values")
+        let virtualIndex = Double(n - 1) * q
+        if virtualIndex >= Double(n - 1) { return (n - 1, 0) }
+        let lower = virtualIndex.rounded(.down)
+        return (Int(lower), virtualIndex - lower)
+    }
+
+    /// numpy's linear interpolation to the bit: `a + (b - a) t`, or `b - (b - a)(1 - t)` for
+    /// `t >= 0.5`. Unlike GSL's `(1 - t) a + t b`, it returns a tied pair's value exactly, which
+    /// decides a verdict when a percentile sits on an SLO limit.
+    public static func interpolate(_ a: Double, _ b: Double, _ t: Double) -> Double {
+        let difference = b - a
+        return t >= 0.5 ? b - difference * (1 - t) : a + difference * t
     }
 
     /// The q-quantile of an unsorted sample.

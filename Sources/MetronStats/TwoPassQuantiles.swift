@@ -45,13 +45,6 @@ public struct TwoPassQuantiles: Sendable {
         if x > max { max = x }
     }
 
-    /// The 0-based ranks GSL interpolates between for quantile q of n values.
-    static func ranks(_ q: Double, n: Int) -> (lhs: Int, delta: Double) {
-        let index = q * Double(n - 1)
-        let lhs = Int(index)
-        return (lhs, index - Double(lhs))
-    }
-
     /// All non-empty buckets in order, with their counts.
     private var bucketCounts: [(key: Int, count: Int)] {
         var all = sparseCounts.map { (key: $0.key, count: $0.value) }
@@ -82,7 +75,7 @@ public struct TwoPassQuantiles: Sendable {
         guard count > 0 else { return }
         var ranks: Set<Int> = []
         for q in quantiles {
-            let (lhs, _) = Self.ranks(q, n: count)
+            let (lhs, _) = Stats.quantilePosition(q, count: count)
             ranks.insert(lhs)
             if lhs + 1 < count { ranks.insert(lhs + 1) }
         }
@@ -123,9 +116,9 @@ public struct TwoPassQuantiles: Sendable {
             preconditionFailure("rank \(rank) not kept: the second pass saw other values than the first")
         }
         return quantiles.map { q in
-            let (lhs, delta) = Self.ranks(q, n: count)
+            let (lhs, fraction) = Stats.quantilePosition(q, count: count)
             if lhs == count - 1 { return orderStatistic(lhs) }
-            return (1 - delta) * orderStatistic(lhs) + delta * orderStatistic(lhs + 1)
+            return Stats.interpolate(orderStatistic(lhs), orderStatistic(lhs + 1), fraction)
         }
     }
 }

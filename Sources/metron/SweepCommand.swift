@@ -97,14 +97,17 @@ func runSweep(
         sweep.name += "-simulated"
         log("SIMULATED: probes run in virtual time against the serving model, not against servers")
     }
-    if let prefill, let system = sweep.systems.first {
-        // Where the sweep looks for a system's prefill model before profiling it.
+    if var prefill, let system = sweep.systems.first {
+        // Where the sweep looks for a system's prefill model before profiling it; the one given is
+        // taken as this system's, whatever it was profiled on.
+        prefill.systemIdentity = SystemIdentity(system.target)
+        prefill.ladder = sweep.prefill
         try prefill.save(to: ResultsLayout(root: URL(fileURLWithPath: results), sweep: sweep.name).prefillModel(system: system.name))
     }
     let connections = SystemConnections(sweep: sweep, mode: mode, log: log)
     let ladder = sweep.prefill
     let run = SweepRun(
-        sweep: sweep, resultsRoot: URL(fileURLWithPath: results, isDirectory: true),
+        sweep: sweep, resultsRoot: URL(fileURLWithPath: results, isDirectory: true), measurement: mode,
         makeRunner: { system, workload in try await connections.runner(system: system, workload: workload.spec) },
         prefillModel: { system in
             log("\(system.name): profiling prefill at \(ladder.lengths.map(String.init).joined(separator: ", ")) prompt tokens")

@@ -49,7 +49,7 @@ struct SystemOptions: ParsableArguments {
             guard let parsed = URL(string: url), let scheme = parsed.scheme, ["http", "https"].contains(scheme), parsed.host != nil
             else { throw ValidationError("--url \(url): expected http(s)://host[:port][/path]") }
             let endpoint = Endpoint(url: parsed, model: model, apiKeyEnv: apiKeyEnv, apiKeyFile: apiKeyFile)
-            return SystemSpec(name: name ?? parsed.host!, target: .endpoint(endpoint))
+            return SystemSpec(name: name ?? SystemSpec.defaultName(parsed.host!, parsed.port.map(String.init), model), target: .endpoint(endpoint))
         }
         let config: SimulatorConfig
         do {
@@ -61,7 +61,8 @@ struct SystemOptions: ParsableArguments {
         }
         let spec = SimulatorSpec(config: config)
         return SystemSpec(
-            name: name ?? "\(spec.hardware)-\(spec.scheduler)".lowercased(), target: .simulator(spec), hardware: spec.hardware,
+            name: name ?? SystemSpec.defaultName(spec.hardware, spec.model, "tp\(spec.tensorParallel)", spec.scheduler),
+            target: .simulator(spec), hardware: spec.hardware,
             gpus: tp)
     }
 }

@@ -281,7 +281,7 @@ final class CapacitySearchTests: XCTestCase {
     func testUnreachableServerStopsTheSearchAndIsNotCached() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("metron-down-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let cache = ProbeCache(directory: dir, fingerprint: "f")
+        let cache = ProbeCache(directory: dir, identity: ProbeIdentity(settings: [:]))
         let runner = CachingProbeRunner(inner: RefusingRunner(inner: runner(seed: 1), downFrom: 8), cache: cache, deadlines: .referenceDefault)
         do {
             _ = try await CapacitySearch(runner: runner, slo: SLO(), settings: settings()).run()
@@ -291,8 +291,8 @@ final class CapacitySearchTests: XCTestCase {
             XCTAssertTrue(error.description.contains("the server is unreachable: all 160 requests failed to connect: connection refused"),
                           error.description)
         }
-        XCTAssertNotNil(cache.load(ProbeRequest(rate: 4, bracketing: true)))
-        XCTAssertNil(cache.load(ProbeRequest(rate: 8, bracketing: true)), "a probe of a server that was down is measured again next time")
+        XCTAssertNotNil(cache.load(ProbeRequest(rate: 4, bracketing: true)).measurement)
+        XCTAssertEqual(cache.load(ProbeRequest(rate: 8, bracketing: true)), .absent, "a probe of a server that was down is measured again next time")
     }
 
     func testCapacityJSONHasTheContractKeys() async throws {

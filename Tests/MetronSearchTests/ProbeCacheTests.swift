@@ -18,6 +18,14 @@ final class CountingRunner: ProbeRunner, @unchecked Sendable {
     }
 }
 
+/// Collects lines from a callback.
+final class Reasons: @unchecked Sendable {
+    private let lock = NSLock()
+    private var lines: [String] = []
+    func add(_ line: String) { lock.withLock { lines.append(line) } }
+    var all: [String] { lock.withLock { lines } }
+}
+
 final class ProbeCacheTests: XCTestCase {
     var dir: URL!
 
@@ -38,36 +46,65 @@ final class ProbeCacheTests: XCTestCase {
     }
 
     func testRoundTripIsExact() throws {
-        let cache = ProbeCache(directory: dir, fingerprint: "sys-a/chat/60s")
+        let cache = ProbeCache(directory: dir, identity: Self.identity)
         let m = try store(ProbeRequest(rate: 8, attempt: 1), in: cache)
-        XCTAssertEqual(cache.load(ProbeRequest(rate: 8, attempt: 1)), m)
-        XCTAssertNil(cache.load(ProbeRequest(rate: 8, attempt: 0)))
+        XCTAssertEqual(cache.load(ProbeRequest(rate: 8, attempt: 1)), .found(m))
+        XCTAssertEqual(cache.load(ProbeRequest(rate: 8, attempt: 0)), .absent)
         let files = try FileManager.default.contentsOfDirectory(atPath: cache.url(for: m.request).path).sorted()
         XCTAssertEqual(files, ["complete", "probe.json", "requests.jsonl", "summary.json"])
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), ["rate-8.000-attempt-1"])
     }
 
     func testHalfWrittenDirectoryIsNeverTrusted() throws {
-        let cache = ProbeCache(directory: dir, fingerprint: "f")
+        let cache = ProbeCache(directory: dir, identity: Self.identity)
         let request = ProbeRequest(rate: 4)
         _ = try store(request, in: cache)
         try FileManager.default.removeItem(at: cache.url(for: request).appendingPathComponent("complete"))
-        XCTAssertNil(cache.load(request), "no completion marker")
+        XCTAssertEqual(cache.load(request), .unusable("it is incomplete"), "no completion marker")
 
         _ = try store(request, in: cache)
         let records = cache.url(for: request).appendingPathComponent("requests.jsonl")
         let text = try String(contentsOf: records, encoding: .utf8)
         try String(text.prefix(text.count / 2)).write(to: records, atomically: false, encoding: .utf8)
-        XCTAssertNil(cache.load(request), "truncated records")
+        XCTAssertNil(cache.load(request).measurement, "truncated records")
     }
 
-    func testOtherFingerprintIsMeasuredAgain() throws {
-        _ = try store(ProbeRequest(rate: 4), in: ProbeCache(directory: dir, fingerprint: "60s window"))
-        XCTAssertNil(ProbeCache(directory: dir, fingerprint: "120s window").load(ProbeRequest(rate: 4)))
+    static let identity = ProbeIdentity(settings: ["system": "scripted", "record_format": "2"])
+
+    func testAProbeOfOtherSettingsIsMeasuredAgainAndTheOldOneKept() async throws {
+        var other = Self.identity
+        other.settings["min_requests"] = "300"
+        _ = try store(ProbeRequest(rate: 4), in: ProbeCache(directory: dir, identity: Self.identity))
+        let cache = ProbeCache(directory: dir, identity: other)
+        XCTAssertEqual(cache.load(ProbeRequest(rate: 4)), .unusable("min_requests (not recorded) -> 300"))
+
+        let stale = Reasons()
+        let counting = CountingRunner(truth)
+        let runner = CachingProbeRunner(inner: counting, cache: cache, deadlines: .referenceDefault,
+                                        onStale: { stale.add("\($0.directoryName): \($1)") })
+        _ = try await runner.probe(ProbeRequest(rate: 4))
+        XCTAssertEqual(counting.count, 1)
+        XCTAssertEqual(stale.all, ["rate-4.000: min_requests (not recorded) -> 300"])
+        XCTAssertNotNil(cache.load(ProbeRequest(rate: 4)).measurement)
+        let superseded = dir.appendingPathComponent("rate-4.000.superseded")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: superseded.appendingPathComponent("requests.jsonl").path),
+                      "the probe measured under the old settings is kept")
+    }
+
+    func testAProbeWithoutRecordedSettingsIsNotReused() throws {
+        let request = ProbeRequest(rate: 4)
+        let cache = ProbeCache(directory: dir, identity: Self.identity)
+        _ = try store(request, in: cache)
+        let meta = cache.url(for: request).appendingPathComponent(ProbeCache.metadataFile)
+        var object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: meta)) as? [String: Any])
+        object["identity"] = nil
+        object["fingerprint"] = "sys/chat/0123abcd"
+        try JSONSerialization.data(withJSONObject: object).write(to: meta)
+        XCTAssertEqual(cache.load(request), .unusable("it records no settings (an older record format)"))
     }
 
     func testRerunReusesEveryProbeAndRecomputesVerdictsForANewSLO() async throws {
-        let cache = ProbeCache(directory: dir, fingerprint: "f")
+        let cache = ProbeCache(directory: dir, identity: Self.identity)
         var settings = SearchSettings()
         settings.startRate = 2
         let first = CountingRunner(truth)
@@ -92,7 +129,7 @@ final class ProbeCacheTests: XCTestCase {
     }
 
     func testCachingRunnerReplacesAnIncompleteProbe() async throws {
-        let cache = ProbeCache(directory: dir, fingerprint: "f")
+        let cache = ProbeCache(directory: dir, identity: Self.identity)
         let request = ProbeRequest(rate: 4)
         _ = try store(request, in: cache)
         try FileManager.default.removeItem(at: cache.url(for: request).appendingPathComponent("complete"))
@@ -100,7 +137,7 @@ final class ProbeCacheTests: XCTestCase {
         let runner = CachingProbeRunner(inner: counting, cache: cache, deadlines: .referenceDefault)
         _ = try await runner.probe(request)
         XCTAssertEqual(counting.count, 1)
-        XCTAssertNotNil(cache.load(request))
+        XCTAssertNotNil(cache.load(request).measurement)
         _ = try await runner.probe(request)
         XCTAssertEqual(counting.count, 1)
     }

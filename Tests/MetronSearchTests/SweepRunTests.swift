@@ -60,7 +60,7 @@ final class SweepRunTests: XCTestCase {
 
     func sweepRun(_ runner: @escaping @Sendable (SystemSpec) -> any ProbeRunner) throws -> SweepRun {
         let sweep = try SweepFile.parse(yaml, file: "pair.yaml", baseDirectory: root)
-        return SweepRun(sweep: sweep, resultsRoot: root, makeRunner: { system, _ in runner(system) },
+        return SweepRun(sweep: sweep, resultsRoot: root, measurement: .virtual, makeRunner: { system, _ in runner(system) },
                         prefillModel: { system in try await PrefillProfiler.profile(sweep.prefill, runner: LinearPrefill(), system: system.name) })
     }
 

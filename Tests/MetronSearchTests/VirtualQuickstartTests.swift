@@ -18,7 +18,7 @@ final class VirtualQuickstartTests: XCTestCase {
 
         let connections = SystemConnections(sweep: sweep, mode: .virtual)
         let run = SweepRun(
-            sweep: sweep, resultsRoot: root,
+            sweep: sweep, resultsRoot: root, measurement: .virtual,
             makeRunner: { system, workload in try await connections.runner(system: system, workload: workload.spec) },
             prefillModel: { system in
                 let runner = try await connections.runner(system: system, workload: WorkloadSpec())
