@@ -36,13 +36,23 @@ public struct SystemCapacity: Sendable, Equatable, Codable {
         return price / (tps * 3600) * 1_000_000
     }
 
-    /// Whether this system's capacity is significantly above `other`'s: the intervals do not
-    /// overlap. Two non-overlapping 95 % intervals imply a difference at about the 0.5 % level,
-    /// a conservative test that needs nothing beyond the intervals themselves.
+    /// Whether this system's capacity is significantly above `other`'s: this one's interval lies
+    /// wholly above the other's. Two non-overlapping 95 % intervals imply a difference at about the
+    /// 0.5 % level, a conservative test that needs nothing beyond the intervals themselves. A side
+    /// the data do not bound (nil) supports no claim, and neither does a point estimate.
     public func significantlyAbove(_ other: SystemCapacity) -> Bool {
-        guard let low = ciLow else { return false }
-        guard let otherHigh = other.ciHigh ?? other.maxQPS else { return other.maxQPS == nil && maxQPS != nil }
+        guard let low = ciLow, let otherHigh = other.ciHigh, maxQPS != nil else { return false }
         return low > otherHigh
+    }
+
+    /// The interval as text: "lo .. hi", "lo .. unbounded", "below hi" (nothing sustained), or "-".
+    public var intervalText: String {
+        switch (ciLow, ciHigh) {
+        case let (lo?, hi?) where maxQPS != nil: return "\(CapacityTable.fixed(lo)) .. \(CapacityTable.fixed(hi))"
+        case let (lo?, nil): return "\(CapacityTable.fixed(lo)) .. unbounded"
+        case let (_, hi?): return "below \(CapacityTable.fixed(hi))"
+        case (nil, nil): return "-"
+        }
     }
 }
 
@@ -96,13 +106,14 @@ public enum CapacityTable {
                     versus = ""
                 } else if r.significantlyAbove(next) {
                     versus = "higher than \(next.system) (intervals apart)"
+                } else if r.ciLow == nil || next.ciHigh == nil {
+                    versus = "not distinguishable from \(next.system) (an interval is unbounded)"
                 } else {
                     versus = "not distinguishable from \(next.system) (intervals overlap)"
                 }
             }
-            let interval = r.ciLow.flatMap { lo in r.ciHigh.map { hi in "\(fixed(lo)) .. \(fixed(hi))" } } ?? "-"
             table.append([
-                "\(i + 1)", r.system, r.maxQPS.map(fixed) ?? "none", interval, r.qpsPerGPU.map(fixed) ?? "-",
+                "\(i + 1)", r.system, r.maxQPS.map(fixed) ?? "none", r.intervalText, r.qpsPerGPU.map(fixed) ?? "-",
                 r.outputTokensPerS.map { fixed($0, 0) } ?? "-", r.usdPerMillionOutputTokens.map(fixed) ?? "-", versus,
             ])
         }

@@ -118,7 +118,8 @@ public struct CapacityResult: Sendable, Equatable, Codable {
     ) {
         maxQPS = estimate.maxQPS
         ciLow = estimate.ciLow
-        ciHigh = estimate.ciHigh
+        // A side the data do not bound is reported as unbounded (null), never as the search's limit.
+        ciHigh = estimate.upperUnbounded ? nil : estimate.ciHigh
         confidence = settings.confidence
         intervalMethod = estimate.method
         strategy = settings.strategy
@@ -161,7 +162,7 @@ public struct CapacityResult: Sendable, Equatable, Codable {
                 : "\(level) % profile-likelihood interval"
             lines.append(String(format: "max sustainable QPS %.3f ", q) + "\(interval) (\(method))")
         } else {
-            lines.append("no sustainable rate found")
+            lines.append("no sustainable rate found" + (ciHigh.map { String(format: ": the SLO failed at %.3f req/s", $0) } ?? ""))
         }
         if let t = outputTokensPerS { lines.append(String(format: "output tokens/s at capacity: %.1f", t)) }
         lines.append("SLO: \(slo.description)")

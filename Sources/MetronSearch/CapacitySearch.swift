@@ -97,6 +97,8 @@ public struct CapacityEstimate: Sendable, Equatable {
     public var ciHigh: Double?
     public var method: IntervalMethod
     public var curve: AttainmentCurve?
+    /// The data do not bound the interval from above: `ciHigh` is only the limit the search looked to.
+    public var upperUnbounded = false
     /// Where a fitted curve crosses the level even when that lies outside the probed range (then it
     /// is not the answer, only a direction for the next probe).
     var curveCrossing: Double?
@@ -299,15 +301,16 @@ public struct CapacitySearch: Sendable {
                 let q = curve.rate(atAttainment: level)
                 crossing = q.isFinite ? q : nil
                 // Trust the curve only among its probes: beyond them the logistic is a guess.
+                let limit = high * settings.growthFactor
                 if q > 0, q >= low, q <= high,
                    let ci = curve.profileInterval(atAttainment: level, confidence: settings.confidence, points: points,
-                                                  limits: 0...(high * settings.growthFactor)) {
-                    return CapacityEstimate(maxQPS: q, ciLow: ci.lowerBound, ciHigh: ci.upperBound, method: .logisticProfile, curve: curve)
+                                                  limits: 0...limit) {
+                    return CapacityEstimate(maxQPS: q, ciLow: ci.lowerBound, ciHigh: ci.upperBound, method: .logisticProfile, curve: curve,
+                                            upperUnbounded: ci.upperBound >= limit)
                 }
             }
             let (pass, fail) = bracket
-            return CapacityEstimate(maxQPS: pass, ciLow: pass, ciHigh: pass == nil ? nil : fail, method: .bracket, curve: nil,
-                                    curveCrossing: crossing)
+            return CapacityEstimate(maxQPS: pass, ciLow: pass, ciHigh: fail, method: .bracket, curve: nil, curveCrossing: crossing)
         }
 
         func failed(above rate: Double) -> Bool { probes.contains { $0.rate > rate && !$0.passed } }
@@ -367,24 +370,43 @@ public struct CapacitySearch: Sendable {
 
         /// The reference: bisection on QPS between 0 and twice the start; a pass above 80 % of the
         /// upper bound doubles it; stop when the next rate moves less than the granularity.
+        /// The reference's bisection, step for step: the first probe at the start rate, each next one
+        /// halfway between the bounds rounded to 0.01 req/s; a pass above 80 % of the upper bound
+        /// doubles it, but never past the lowest failure. It stops when the bounds are closer than
+        /// `bisectGranularity` of the last rate, when a rate repeats, or after `bisectMaxIterations`
+        /// probes (the probe budget is the fitted search's). A rate probed before is judged by its
+        /// earlier probe, as the reference finds its earlier run on disk.
         mutating func bisect() async throws -> StopReason {
             var left = 0.0, right = 2 * settings.startRate
-            var qps = settings.startRate
+            var qps = 0.0, lastQPS = 0.0
+            var lowestFailure = Double.infinity
             for _ in 0..<settings.bisectMaxIterations {
-                guard budgetLeft else { return .budgetSpent }
-                let result = try await run(qps)
-                if result.passed {
-                    bisectBest = max(bisectBest ?? 0, result.rate)
-                    left = result.rate
-                    if result.rate > 0.8 * right { right *= 2 }
+                // The reference's percent arithmetic, so that the bounds compare to the bit.
+                if abs(left - right) < settings.bisectGranularity * 100 * qps / 100 { return .bisectGranularity }
+                qps = Self.roundToHundredths((left + right) / 2)
+                if qps == lastQPS { return .bisectGranularity }
+                lastQPS = qps
+                let passed: Bool
+                if let earlier = probes.first(where: { $0.rate == ProbeRequest.round(qps) }) {
+                    passed = earlier.passed
                 } else {
-                    right = result.rate
+                    passed = try await run(qps).passed
                 }
-                let next = (left + right) / 2
-                if abs(next - qps) / qps < settings.bisectGranularity { return .bisectGranularity }
-                qps = next
+                if passed {
+                    bisectBest = qps
+                    if qps > 0.8 * right { right = min(2 * right, lowestFailure) }
+                    left = qps
+                } else {
+                    right = qps
+                    lowestFailure = min(lowestFailure, qps)
+                }
             }
             return .bisectMaxIterations
+        }
+
+        /// Python's `round(x, 2)`: the correctly rounded decimal (ties to even), as printf rounds.
+        static func roundToHundredths(_ x: Double) -> Double {
+            Double(String(format: "%.2f", x)) ?? x
         }
 
         func result(stop: StopReason) -> CapacityResult {
@@ -394,8 +416,7 @@ public struct CapacitySearch: Sendable {
                 estimate = self.estimate()
             case .bisect:
                 let fail = probes.filter { !$0.passed && $0.rate > (bisectBest ?? 0) }.map(\.rate).min()
-                estimate = CapacityEstimate(maxQPS: bisectBest, ciLow: bisectBest, ciHigh: bisectBest == nil ? nil : fail,
-                                            method: .bracket, curve: nil)
+                estimate = CapacityEstimate(maxQPS: bisectBest, ciLow: bisectBest, ciHigh: fail, method: .bracket, curve: nil)
             }
             var warnings: [String] = []
             if stop == .aboveMaxRate {

@@ -85,6 +85,8 @@ public struct SweepRun: Sendable {
         progress: @escaping @Sendable (String) -> Void = { _ in }
     ) async throws -> [SweepSearch] {
         for system in sweep.systems { try SystemIdentity.claim(system, in: layout) }
+        // The table is written whole at the end: until then no earlier run's table stands beside new results.
+        if FileManager.default.fileExists(atPath: layout.capacityCSV.path) { try FileManager.default.removeItem(at: layout.capacityCSV) }
         let models = try await prefillModels(progress: progress)
         var searches: [SweepSearch] = []
         for system in sweep.systems {

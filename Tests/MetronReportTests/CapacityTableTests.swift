@@ -6,7 +6,10 @@ final class CapacityTableTests: XCTestCase {
     let a = SystemCapacity(system: "fast", maxQPS: 10, ciLow: 9, ciHigh: 11, outputTokensPerS: 2000, gpus: 2, usdPerHour: 7.2)
     let b = SystemCapacity(system: "close", maxQPS: 8.5, ciLow: 7.5, ciHigh: 9.5, outputTokensPerS: 1700, gpus: 1, usdPerHour: 3.6)
     let c = SystemCapacity(system: "slow", maxQPS: 4, ciLow: 3.5, ciHigh: 4.5, outputTokensPerS: 800, gpus: 1, usdPerHour: nil)
-    let none = SystemCapacity(system: "down", maxQPS: nil, ciLow: nil, ciHigh: nil, outputTokensPerS: nil, gpus: 1, usdPerHour: 1)
+    /// Nothing sustained: failed at 1 req/s, its lowest probe.
+    let none = SystemCapacity(system: "down", maxQPS: nil, ciLow: nil, ciHigh: 1, outputTokensPerS: nil, gpus: 1, usdPerHour: 1)
+    /// The data do not bound it from above.
+    let open = SystemCapacity(system: "open", maxQPS: 5, ciLow: 4, ciHigh: nil, outputTokensPerS: nil, gpus: 1, usdPerHour: nil)
 
     func testCostFigures() {
         XCTAssertEqual(a.qpsPerGPU, 5)
@@ -20,7 +23,7 @@ final class CapacityTableTests: XCTestCase {
         XCTAssertEqual(lines[0], "system,max_qps,ci_low,ci_high,output_tokens_per_s,gpus,usd_per_hour,qps_per_gpu,usd_per_million_output_tokens")
         XCTAssertEqual(lines[1], "fast,10,9,11,2000,2,7.2,5,1")
         XCTAssertEqual(lines[2], "slow,4,3.5,4.5,800,1,,4,")
-        XCTAssertEqual(lines[3], "down,,,,,1,1,,")
+        XCTAssertEqual(lines[3], "down,,,1,,1,1,,")
         XCTAssertEqual(lines.count, 4)
     }
 
@@ -35,6 +38,13 @@ final class CapacityTableTests: XCTestCase {
         XCTAssertTrue(b.significantlyAbove(c))
         XCTAssertTrue(c.significantlyAbove(none))
         XCTAssertFalse(none.significantlyAbove(c))
+        // An unbounded side supports no claim: its estimate is no bound.
+        XCTAssertFalse(a.significantlyAbove(open), "open's interval may reach past 9")
+        XCTAssertTrue(open.significantlyAbove(none), "4 and up lies above 'below 1'")
+        XCTAssertEqual(open.intervalText, "4.00 .. unbounded")
+        XCTAssertEqual(none.intervalText, "below 1.00")
+        let text = CapacityTable.ranking([a, open])
+        XCTAssertTrue(text.contains("not distinguishable from open (an interval is unbounded)"), text)
     }
 
     func testRankingOrdersAndSaysWhatIsSignificant() {

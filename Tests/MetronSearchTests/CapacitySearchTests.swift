@@ -95,14 +95,32 @@ final class CapacitySearchTests: XCTestCase {
         }
     }
 
-    func testBisectFollowsTheReferenceSequenceWithoutNoise() async throws {
-        // Pass below 5, fail from 5. From 2 with upper bound 4: 2 and 3 pass, 3.5 passes above 80 % of
-        // the bound (bound 8), 5.75 fails, 4.625 passes ... until the step is under 2.5 %.
-        let step = ScriptedProbeRunner(attainment: { $0 < 5 ? 1 : 0 })
-        let result = try await CapacitySearch(runner: step, slo: SLO(), settings: settings(.bisect, budget: 40)).run()
-        XCTAssertEqual(result.probes.map(\.rate), [2, 3, 3.5, 5.75, 4.625, 8.063, 6.344, 5.485, 5.055, 4.84, 7.475, 6.158, 5.499, 5.169, 5.005])
-        XCTAssertEqual(result.maxQPS, 4.84)
-        XCTAssertEqual(result.ciHigh, 5.005)
+    /// Transcripts of the reference's bisection (its loop run on a threshold verdict: pass exactly
+    /// when the rate is at most the capacity), probe by probe. A rate it visits twice is judged by
+    /// its first probe, so it reaches the runner once.
+    func testBisectIsTheReferencesBisectionStepByStep() async throws {
+        let transcripts: [(capacity: Double, start: Double, visited: [Double], maxQPS: Double?)] = [
+            (10.7, 1.0, [1.0, 1.5, 1.75, 2.88, 3.44, 5.72, 6.86, 11.43, 9.14, 10.29, 10.86, 10.57, 10.71], 10.57),
+            (17.96, 1.0, [1.0, 1.5, 1.75, 2.88, 3.44, 5.72, 6.86, 11.43, 13.71, 22.86, 18.29, 16.0, 17.14, 17.71, 18.0], 17.71),
+            (0.37, 1.0, [1.0, 0.5, 0.25, 0.38, 0.32, 0.35, 0.36, 0.37, 0.38], 0.37),
+            (84.2, 1.0, [1.0, 1.5, 1.75, 2.88, 3.44, 5.72, 6.86, 11.43, 13.71, 22.86, 27.43, 45.72, 54.86, 91.43, 73.15, 82.29, 86.86, 84.58, 83.44], 83.44),
+            (3.3, 4.0, [4.0, 2.0, 3.0, 3.5, 3.25, 3.38, 3.31], 3.25),
+            (0.004, 1.0, [1.0, 0.5, 0.25, 0.12, 0.06, 0.03, 0.01], nil),
+            (50, 50.0, [50.0, 75.0, 62.5, 56.25, 53.12, 51.56, 50.78], 50.0),
+            (1.234, 0.5, [0.5, 0.75, 0.88, 1.44, 1.16, 1.3, 1.23, 1.27, 1.25], 1.23),
+            (99.9, 2.0, [2.0, 3.0, 3.5, 5.75, 6.88, 11.44, 13.72, 22.86, 27.43, 45.72, 54.86, 91.43, 109.72, 100.58, 96.0, 98.29], 98.29),
+        ]
+        for t in transcripts {
+            let threshold = ScriptedProbeRunner(attainment: { $0 <= t.capacity ? 1 : 0 })
+            var s = settings(.bisect, budget: 2)
+            s.startRate = t.start
+            let result = try await CapacitySearch(runner: threshold, slo: SLO(), settings: s).run()
+            var distinct: [Double] = []
+            for rate in t.visited where !distinct.contains(rate) { distinct.append(rate) }
+            XCTAssertEqual(result.probes.map(\.rate), distinct, "capacity \(t.capacity), start \(t.start)")
+            XCTAssertEqual(result.maxQPS, t.maxQPS, "capacity \(t.capacity), start \(t.start)")
+            XCTAssertEqual(result.stopReason, .bisectGranularity, "the probe budget does not cut the bisection short")
+        }
     }
 
     func testStepDropStopsOnANarrowBracket() async throws {
@@ -167,13 +185,17 @@ final class CapacitySearchTests: XCTestCase {
     }
 
     func testBudgetIsRespected() async throws {
-        for strategy in SearchStrategy.allCases {
-            var s = settings(strategy, budget: 4)
-            s.relativeCIWidth = 0.001
-            let result = try await CapacitySearch(runner: runner(seed: 1), slo: SLO(), settings: s).run()
-            XCTAssertEqual(result.probes.count, 4, "\(strategy)")
-            XCTAssertEqual(result.stopReason, .budgetSpent, "\(strategy)")
-        }
+        var s = settings(.fitted, budget: 4)
+        s.relativeCIWidth = 0.001
+        let result = try await CapacitySearch(runner: runner(seed: 1), slo: SLO(), settings: s).run()
+        XCTAssertEqual(result.probes.count, 4)
+        XCTAssertEqual(result.stopReason, .budgetSpent)
+        // Bisection is bounded by its iterations, as the reference's is.
+        s.strategy = .bisect
+        s.bisectMaxIterations = 3
+        let bisect = try await CapacitySearch(runner: runner(seed: 1), slo: SLO(), settings: s).run()
+        XCTAssertEqual(bisect.probes.count, 3)
+        XCTAssertEqual(bisect.stopReason, .bisectMaxIterations)
     }
 
     func testStopsAtTheMaximumRateWhenEverythingPasses() async throws {

@@ -94,7 +94,10 @@ final class SweepRunTests: XCTestCase {
         let expected = try String(contentsOf: ResultsLayout(root: root, sweep: "pair").capacityCSV, encoding: .utf8)
         try FileManager.default.removeItem(at: root)
 
-        // First attempt dies after five probes (the first system's search is cut short).
+        // First attempt dies after five probes (the first system's search is cut short), over the
+        // table of an earlier run: that table must not stand beside the new probes.
+        try FileManager.default.createDirectory(at: ResultsLayout(root: root, sweep: "pair").sweepDirectory, withIntermediateDirectories: true)
+        try expected.write(to: ResultsLayout(root: root, sweep: "pair").capacityCSV, atomically: true, encoding: .utf8)
         let dying = try sweepRun { DyingRunner(Self.truth($0), probes: 5) }
         do {
             _ = try await dying.run()
@@ -102,6 +105,8 @@ final class SweepRunTests: XCTestCase {
         } catch let error as SearchError {
             XCTAssertEqual(error.completed.count, 5)
         }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: ResultsLayout(root: root, sweep: "pair").capacityCSV.path),
+                       "an aborted sweep leaves no table")
         // The rerun measures only what is missing and ends with the same table.
         let counters = ["big": CountingRunner(Self.truth(SystemSpec.named("big"))), "small": CountingRunner(Self.truth(SystemSpec.named("small")))]
         let resumed = try await sweepRun { counters[$0.name]! }.run()
