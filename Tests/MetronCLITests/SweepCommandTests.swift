@@ -186,7 +186,7 @@ final class SweepCommandTests: XCTestCase {
         XCTAssertTrue(search.stderr.contains("SIMULATED"), search.stderr)
         XCTAssertTrue(search.stdout.contains("max"), search.stdout)
         XCTAssertTrue(FileManager.default.fileExists(
-            atPath: directory.appendingPathComponent("results/what-if-simulated/h100-80gb-sarathi/workload/p99-fluidity/capacity.json").path))
+            atPath: directory.appendingPathComponent("results/what-if-simulated/h100-80gb-llama-3-8b-tp1-sarathi/workload/p99-fluidity/capacity.json").path))
 
         let model = directory.appendingPathComponent("prefill.json").path
         let profile = try MetronBinary.run(["profile", "--sim-hardware", "a100", "--simulate", "--lengths", "256,1024,4096", "--out", model])
