@@ -69,8 +69,9 @@ public struct SweepRun: Sendable {
                     models[system.name] = saved
                     continue
                 }
-                progress("\(system.name): profiling prefill again: the saved model was made "
-                         + (saved.ladder == sweep.prefill ? "for another system" : "with another ladder"))
+                let why = saved.systemIdentity == nil ? "records no system (an older format)"
+                    : saved.systemIdentity != identity ? "was made for another system" : "was made with another ladder"
+                progress("\(system.name): profiling prefill again: the saved model \(why)")
             }
             var model = try await prefillModel(system)
             model.systemIdentity = identity
