@@ -47,7 +47,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        // Test doubles and fuzzing helpers, shipped as code.
+        // Test doubles, fuzzing helpers and the locator of Tests/Fixtures, shipped as code.
         .target(name: "MetronTestSupport", dependencies: ["MetronStats"]),
         // Benchmarks that print figures (bench/run.sh).
         .executableTarget(name: "metron-bench", dependencies: [
@@ -55,7 +55,7 @@ let package = Package(
         ]),
 
         .testTarget(name: "MetronStatsTests", dependencies: ["MetronStats"]),
-        .testTarget(name: "MetronCoreTests", dependencies: ["MetronCore", "MetronStats"]),
+        .testTarget(name: "MetronCoreTests", dependencies: ["MetronCore", "MetronStats", "MetronTestSupport"]),
         .testTarget(name: "MetronReportTests", dependencies: ["MetronReport", "MetronCore"]),
         .testTarget(name: "MetronFuzzTests", dependencies: ["MetronCore", "MetronReport", "MetronLoad", "MetronTestSupport"]),
         // Runs the built executable end to end.
