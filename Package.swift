@@ -47,7 +47,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        // Test doubles and fuzzing helpers, shipped as code.
+        // Test doubles, fuzzing helpers and the locator of Tests/Fixtures, shipped as code.
         .target(name: "MetronTestSupport", dependencies: ["MetronStats"]),
         // Benchmarks that print figures (bench/run.sh).
         .executableTarget(name: "metron-bench", dependencies: [
@@ -55,21 +55,21 @@ let package = Package(
         ]),
 
         .testTarget(name: "MetronStatsTests", dependencies: ["MetronStats"]),
-        .testTarget(name: "MetronCoreTests", dependencies: ["MetronCore", "MetronStats"]),
+        .testTarget(name: "MetronCoreTests", dependencies: ["MetronCore", "MetronStats", "MetronTestSupport"]),
         .testTarget(name: "MetronReportTests", dependencies: ["MetronReport", "MetronCore"]),
         .testTarget(name: "MetronFuzzTests", dependencies: ["MetronCore", "MetronReport", "MetronLoad", "MetronTestSupport"]),
         // Runs the built executable end to end.
         .testTarget(name: "MetronCLITests", dependencies: ["metron", "MetronTestSupport"]),
-        .testTarget(name: "MetronSimModelTests", dependencies: ["MetronSimModel", "MetronCore"]),
+        .testTarget(name: "MetronSimModelTests", dependencies: ["MetronSimModel", "MetronCore", "MetronTestSupport"]),
         .testTarget(name: "MetronSimTests", dependencies: [
-            "MetronSim", "MetronSimModel", "MetronCore",
+            "MetronSim", "MetronSimModel", "MetronCore", "MetronTestSupport",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         .testTarget(name: "MetronSearchTests", dependencies: [
             "MetronSearch", "MetronSearchTesting", "MetronReport", "MetronCore", "MetronStats", "MetronLoad", "MetronSim",
-            "MetronSimModel",
+            "MetronSimModel", "MetronTestSupport",
         ]),
         // Runs the engine against a scripted streaming server on 127.0.0.1, and the built binary.
         .testTarget(name: "MetronLoadTests", dependencies: [

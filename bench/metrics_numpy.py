@@ -58,6 +58,7 @@ def dist(a):
 
 def summarize(records, dp=0.3, dd=0.03):
     ttft, tpot, e2e, norm, fluid, mins, pooled, gaps = [], [], [], [], [], [], [], []
+    reference_tpot = []  # the reference's per-request TPOT: 0 for a one-token request, still averaged
     for r in records:
         times = np.asarray(r["chunk_times_s"], dtype=float)
         counts = np.asarray(r["chunk_tokens"], dtype=int)
@@ -72,6 +73,7 @@ def summarize(records, dp=0.3, dd=0.03):
         norm.append((token_times[-1] - a) / n)
         if n >= 2:
             tpot.append((token_times[-1] - token_times[0]) / (n - 1))
+        reference_tpot.append(x[1:].mean() if n >= 2 else 0.0)
         pooled.append(x[1:])
         gaps.append(np.diff(times))
         m, t = deadlines(x.tolist(), dp, dd)
@@ -80,7 +82,7 @@ def summarize(records, dp=0.3, dd=0.03):
     tbt = np.concatenate(pooled)
     return dict(
         ttft=dist(ttft), tbt=dist(tbt), chunk=dist(np.concatenate(gaps)), tpot=dist(tpot), e2e=dist(e2e),
-        norm=dist(norm), p1_fluidity=np.quantile(fluid, 0.01), tpot_based=1 / np.mean(tpot),
+        norm=dist(norm), p1_fluidity=np.quantile(fluid, 0.01), tpot_based=1 / np.mean(reference_tpot),
         tbt_based=1 / np.quantile(tbt, 0.99), fluid_rate=1 / np.quantile(mins, 0.99))
 
 

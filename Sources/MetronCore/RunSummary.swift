@@ -1,19 +1,27 @@
 import MetronStats
 
-/// Fluidity-index figures over requests (a failed request counts as 0).
+/// Fluidity-index figures over all requests (a failed request counts as 0), and the service-level
+/// miss rate over the successful ones.
 public struct FluiditySummary: Codable, Sendable, Equatable {
     /// 1st percentile of per-request fluidity: "P99 fluidity-index".
     public var p1: Double?
     public var p50: Double?
     public var mean: Double?
+    /// The requests behind `p1`, `p50` and `mean`: all of them.
+    public var requests: Int
     /// Service-level deadline-miss rate: all missed over all deadlines of successful requests.
     public var serviceMissRate: Double
+    public var serviceDeadlines: DeadlineCount
+    /// The requests behind the service-level figures: the successful ones.
+    public var serviceRequests: Int
     public var ttftDeadline: String
     public var tbtDeadlineS: Double
 
     enum CodingKeys: String, CodingKey {
-        case p1, p50, mean
-        case serviceMissRate = "service_miss_rate", ttftDeadline = "ttft_deadline", tbtDeadlineS = "tbt_deadline_s"
+        case p1, p50, mean, requests
+        case serviceMissRate = "service_miss_rate", serviceDeadlines = "service_deadlines"
+        case serviceRequests = "service_requests"
+        case ttftDeadline = "ttft_deadline", tbtDeadlineS = "tbt_deadline_s"
     }
 }
 
@@ -35,7 +43,9 @@ public struct ClientHealth: Codable, Sendable, Equatable {
     }
 }
 
-/// What a run measured, computed from raw records alone.
+/// What a run measured, computed from raw records alone. Latencies, token rates, output tokens and
+/// the service-level miss rate are over successful requests only; the fluidity percentiles and the
+/// error rate are over all requests. Each figure keeps the count it rests on.
 public struct RunSummary: Codable, Sendable, Equatable {
     public var targetRate: Double?
     /// Requests per second of the plan itself (a Poisson plan deviates from its target by chance).
@@ -48,19 +58,21 @@ public struct RunSummary: Codable, Sendable, Equatable {
     public var errors: [String: Int]
     public var errorRate: Double
     public var ttft: Distribution
-    /// Token-level time between tokens (zeros of multi-token chunks included).
+    /// Token-level time between tokens (zeros of multi-token chunks included), pooled over requests.
     public var tbt: Distribution
     public var interChunkLatency: Distribution
+    /// Over requests of at least two tokens.
     public var tpot: Distribution
     public var e2e: Distribution
     public var normalizedLatency: Distribution
     public var fluidity: FluiditySummary
     public var tokenRates: TokenRates
+    /// Output tokens of successful requests per second of the run.
     public var outputTokensPerS: Double
     public var promptTokens: Distribution
     public var outputTokens: Distribution
     public var client: ClientHealth
-    /// Below about 100 requests a P99 is close to the sample's extreme.
+    /// Names the tail percentiles that rest on fewer than `fewSamplesForTailPercentile` samples.
     public var percentileWarning: String?
 
     enum CodingKeys: String, CodingKey {
@@ -73,6 +85,8 @@ public struct RunSummary: Codable, Sendable, Equatable {
     }
 
     public static let defaultLagThreshold = 0.010
+    /// Below this many samples a P99 (or P1) is close to the sample's extreme.
+    public static let fewSamplesForTailPercentile = 100
 
     public init(
         records: [RequestRecord], targetRate: Double?, deadlines: DeadlineSpec,
@@ -120,9 +134,11 @@ public struct RunSummary: Codable, Sendable, Equatable {
         let fluiditySorted = p.fluidity.sorted()
         fluidity = FluiditySummary(
             p1: Stats.quantile(sorted: fluiditySorted, 0.01), p50: Stats.quantile(sorted: fluiditySorted, 0.5),
-            mean: Stats.mean(fluiditySorted), serviceMissRate: p.serviceDeadlines.missRate,
+            mean: Stats.mean(fluiditySorted), requests: fluiditySorted.count,
+            serviceMissRate: p.serviceDeadlines.missRate, serviceDeadlines: p.serviceDeadlines, serviceRequests: p.ok,
             ttftDeadline: deadlines.ttft.summary, tbtDeadlineS: deadlines.tbt)
-        tokenRates = ServiceMetrics.tokenRates(tpots: p.tpot, pooledTBTP99: tbt.p99, minDeadlines: p.minDeadlines)
+        tokenRates = ServiceMetrics.tokenRates(
+            tpots: p.referenceTPOTs, pooledTBT: (p99: tbt.p99, count: tbt.count), minDeadlines: p.minDeadlines)
         outputTokensPerS = durationS > 0 ? p.outputTokens.reduce(0, +) / durationS : 0
 
         let lag = Distribution(p.lag)
@@ -131,8 +147,25 @@ public struct RunSummary: Codable, Sendable, Equatable {
         client = ClientHealth(
             lag: lag, timerLateness: lateness, lagThresholdS: lagThreshold,
             trustworthy: worst <= lagThreshold, maxInFlight: maxInFlight)
-        percentileWarning = p.count < 100
-            ? "only \(p.count) requests: P99 and P1 figures are close to the sample's extremes" : nil
+        percentileWarning = nil
+        let few = tailPercentiles.filter { $0.samples > 0 && $0.samples < Self.fewSamplesForTailPercentile }
+        if !few.isEmpty {
+            percentileWarning = "P99 and P1 over fewer than \(Self.fewSamplesForTailPercentile) samples are close to the "
+                + "sample's extremes: " + few.map { "\($0.figure) (\($0.samples))" }.joined(separator: ", ")
+        }
+    }
+
+    /// The latency distributions, named as reported.
+    public var latencies: [(name: String, distribution: Distribution)] {
+        [("ttft", ttft), ("tbt", tbt), ("tpot", tpot), ("e2e", e2e), ("norm. lat.", normalizedLatency),
+         ("inter-chunk", interChunkLatency)]
+    }
+
+    /// Every figure reported as a tail percentile, with the number of samples behind it.
+    public var tailPercentiles: [(figure: String, samples: Int)] {
+        latencies.map { ($0.name, $0.distribution.count) }
+            + [("fluidity P1", fluidity.requests), ("fluid token rate", tokenRates.requests), ("client lag", client.lag.count)]
+            + (client.timerLateness.map { [("timer lateness", $0.count)] } ?? [])
     }
 
     /// Events per second over a sorted list of times: (n - 1) / span.
@@ -173,7 +206,7 @@ struct PerRequestFigures {
     var scheduled: [Double] = [], sent: [Double] = [], end: [Double] = [], lag: [Double] = []
     var ttft: [Double] = [], tpot: [Double] = [], e2e: [Double] = [], normalizedLatency: [Double] = []
     var promptTokens: [Double] = [], outputTokens: [Double] = []
-    var fluidity: [Double] = [], minDeadlines: [Double] = []
+    var fluidity: [Double] = [], minDeadlines: [Double] = [], referenceTPOTs: [Double] = []
     var serviceDeadlines = DeadlineCount()
 
     mutating func add(_ r: RequestRecord, deadlines: DeadlineSpec, pooling pooled: inout PooledGaps) {
@@ -203,6 +236,7 @@ struct PerRequestFigures {
         fluidity.append(count.fluidityIndex)
         serviceDeadlines = serviceDeadlines + count
         minDeadlines.append(ServiceMetrics.minDeadlineForThroughput(tokenLevelTBT: x.dropFirst()))
+        referenceTPOTs.append(ServiceMetrics.referenceTPOT(tokenLevelTBT: x.dropFirst()))
     }
 }
 

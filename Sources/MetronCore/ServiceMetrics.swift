@@ -2,16 +2,21 @@ import MetronStats
 
 /// Token-rate figures of a set of requests (METRICS.md section 4).
 public struct TokenRates: Sendable, Equatable, Codable {
-    /// 1 / mean(per-request TPOT), TPOT being the mean of a request's token-level TBTs.
+    /// 1 / mean over requests of the reference's per-request TPOT (`referenceTPOT`).
     public var tpotBased: Double?
     /// 1 / Q_0.99 of all token-level TBTs pooled.
     public var tbtBased: Double?
     /// 1 / Q_0.99 of per-request minimum TBT deadlines meeting a 10 % miss rate.
     public var fluidTokenGenerationRate: Double?
+    /// The requests behind the TPOT-based and fluid rates (in a run summary: the successful ones).
+    public var requests: Int
+    /// The pooled token-level TBTs behind the TBT-based rate.
+    public var tokenGaps: Int
 
     enum CodingKeys: String, CodingKey {
         case tpotBased = "tpot_based_throughput", tbtBased = "tbt_based_throughput"
         case fluidTokenGenerationRate = "fluid_token_generation_rate"
+        case requests, tokenGaps = "token_gaps"
     }
 }
 
@@ -20,22 +25,33 @@ public enum ServiceMetrics {
     public static let throughputTargetMissRate = 0.1
 
     /// Token-rate figures from each request's token-level TBTs (`x_1 ... x_{N-1}`).
-    /// Requests with a single token have no TBT and take no part in the TPOT mean.
     public static func tokenRates(tokenLevelTBTs tbts: [[Double]]) -> TokenRates {
-        tokenRates(
-            tpots: tbts.filter { !$0.isEmpty }.map { $0.reduce(0, +) / Double($0.count) },
-            pooledTBTP99: Stats.quantile(tbts.flatMap { $0 }, throughputQuantile),
+        let pooled = Array(tbts.joined())
+        return tokenRates(
+            tpots: tbts.map { referenceTPOT(tokenLevelTBT: $0[...]) },
+            pooledTBT: (p99: Stats.quantile(pooled, throughputQuantile), count: pooled.count),
             minDeadlines: tbts.map { minDeadlineForThroughput(tokenLevelTBT: $0[...]) })
     }
 
-    /// Token-rate figures from per-request TPOTs, the pooled TBT P99 and per-request minimum deadlines.
-    public static func tokenRates(tpots: [Double], pooledTBTP99: Double?, minDeadlines: [Double]) -> TokenRates {
+    /// Token-rate figures from the per-request `referenceTPOT`s and minimum deadlines of the same
+    /// requests, and the P99 and count of their pooled token-level TBTs.
+    public static func tokenRates(
+        tpots: [Double], pooledTBT: (p99: Double?, count: Int), minDeadlines: [Double]
+    ) -> TokenRates {
+        precondition(tpots.count == minDeadlines.count, "one TPOT and one minimum deadline per request")
         // A time of 0 (every token of a chunk at once) has no finite rate: reported as unknown.
         func rate(_ seconds: Double?) -> Double? { seconds.flatMap { $0 > 0 ? 1 / $0 : nil } }
         return TokenRates(
             tpotBased: rate(Stats.mean(tpots)),
-            tbtBased: rate(pooledTBTP99),
-            fluidTokenGenerationRate: rate(Stats.quantile(minDeadlines, throughputQuantile)))
+            tbtBased: rate(pooledTBT.p99),
+            fluidTokenGenerationRate: rate(Stats.quantile(minDeadlines, throughputQuantile)),
+            requests: tpots.count, tokenGaps: pooledTBT.count)
+    }
+
+    /// A request's TPOT as the reference computes it for the TPOT-based rate: the mean of its
+    /// token-level TBTs, and 0 for a request of fewer than two tokens, which still counts in the mean.
+    public static func referenceTPOT(tokenLevelTBT tbt: ArraySlice<Double>) -> Double {
+        tbt.isEmpty ? 0 : tbt.reduce(0, +) / Double(tbt.count)
     }
 
     /// The smallest per-token deadline meeting a 10 % miss rate on `[0] + tbt`, first token ignored.

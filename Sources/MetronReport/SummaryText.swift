@@ -2,7 +2,8 @@ import Foundation
 import MetronCore
 import MetronStats
 
-/// A run summary as a few readable lines for the terminal.
+/// A run summary as a few readable lines for the terminal. Every figure says what it is over: the
+/// successful requests, all requests, or the token gaps pooled from the successful requests.
 public enum SummaryText {
     public static func render(_ s: RunSummary) -> String {
         var lines: [String] = []
@@ -12,16 +13,31 @@ public enum SummaryText {
                 .joined(separator: ", ") + ")"))
         lines.append("rate      target \(rate(s.targetRate))  offered \(rate(s.offeredRate))  achieved \(rate(s.achievedRate))"
             + String(format: "  over %.2f s", s.durationS))
-        lines.append("                 mean      p50       p90       p99")
-        for (name, d) in [("ttft", s.ttft), ("tbt", s.tbt), ("tpot", s.tpot), ("e2e", s.e2e),
-                          ("norm. lat.", s.normalizedLatency), ("inter-chunk", s.interChunkLatency)] {
+        let successful = "successful of \(s.requests)"
+        let overSuccessful = "over \(s.ok) \(successful)"
+        lines.append("            mean      p50       p90       p99       over")
+        for (name, d) in s.latencies {
+            let over: String
+            switch name {
+            case "tbt": over = "over \(d.count) token gaps of \(s.ok) \(successful)"
+            case "inter-chunk": over = "over \(d.count) chunk gaps of \(s.ok) \(successful)"
+            case "tpot": over = "over \(d.count) \(successful) (those of 2 or more tokens)"
+            default: over = d.count == s.ok ? overSuccessful : "over \(d.count) \(successful) (those with output)"
+            }
             lines.append(name.padding(toLength: 12, withPad: " ", startingAt: 0)
-                + [d.mean, d.p50, d.p90, d.p99].map { seconds($0) }.joined())
+                + [d.mean, d.p50, d.p90, d.p99].map { seconds($0) }.joined() + over)
         }
         let f = s.fluidity
         lines.append("fluidity  P99 (p1) \(fraction(f.p1))  p50 \(fraction(f.p50))  mean \(fraction(f.mean))"
-            + "  [\(f.ttftDeadline), D_d = \(f.tbtDeadlineS) s]")
-        lines.append(String(format: "tokens    %.1f output tokens/s", s.outputTokensPerS))
+            + "  over all \(f.requests) requests (a failed one counts 0)  [\(f.ttftDeadline), D_d = \(f.tbtDeadlineS) s]")
+        lines.append("          service miss rate \(percent(f.serviceMissRate)) (\(f.serviceDeadlines.missed) of "
+            + "\(f.serviceDeadlines.total) deadlines) over \(f.serviceRequests) \(successful)")
+        let r = s.tokenRates
+        lines.append("tokens    fluid token rate \(tokenRate(r.fluidTokenGenerationRate)) over \(r.requests) \(successful)")
+        lines.append("          TPOT based \(tokenRate(r.tpotBased)) over \(r.requests) \(successful)"
+            + " (requests of 0 or 1 token count as TPOT 0)")
+        lines.append("          TBT based \(tokenRate(r.tbtBased)) over \(r.tokenGaps) token gaps of \(r.requests) \(successful)")
+        lines.append(String(format: "          %.1f output tokens/s ", s.outputTokensPerS) + overSuccessful)
         let c = s.client
         var health = "client    lag p50 \(seconds(c.lag.p50)) p99 \(seconds(c.lag.p99)) max \(seconds(c.lag.max))"
         if let t = c.timerLateness { health += "  timer lateness p50 \(seconds(t.p50)) p99 \(seconds(t.p99))" }
@@ -45,5 +61,6 @@ public enum SummaryText {
     }
 
     static func fraction(_ v: Double?) -> String { v.map { String(format: "%.3f", $0) } ?? "-" }
+    static func tokenRate(_ v: Double?) -> String { v.map { String(format: "%.2f tok/s", $0) } ?? "- (no finite rate)" }
     static func percent(_ v: Double) -> String { String(format: "%.2f%%", v * 100) }
 }

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Writes tied_verdicts.jsonl: P-percentile fluidity verdicts on samples full of exact ties,
+"""Writes golden/tied_verdicts.jsonl: P-percentile fluidity verdicts on samples full of exact ties,
 judged as the reference judges them (numpy's linear quantile of per-request miss rates against
 the target miss rate). Each request is given as [missed, total] deadlines.
 
-Run from this folder: python3 make_tied_verdicts.py > tied_verdicts.jsonl
+python3 Tests/Fixtures/make_tied_verdicts.py > Tests/Fixtures/golden/tied_verdicts.jsonl
 """
 import json
 import random

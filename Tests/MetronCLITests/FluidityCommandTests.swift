@@ -4,13 +4,12 @@ import XCTest
 
 final class FluidityCommandTests: XCTestCase {
     func testGoldenFileEndToEnd() throws {
-        let golden = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/golden/fluidity_vectors.jsonl")
+        let golden = try Fixtures.url("golden/fluidity_vectors.jsonl")
         let result = try MetronBinary.run(["fluidity", golden.path])
         XCTAssertEqual(result.status, 0, result.stderr)
         let lines = result.stdout.split(separator: "\n")
         XCTAssertEqual(lines.count, 440)
-        let first = try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as! [String: Any]
+        let first = try XCTUnwrap(lines.first.map { try JSONSerialization.jsonObject(with: Data($0.utf8)) } as? [String: Any])
         XCTAssertEqual(first["missed_deadlines"] as? Int, 61)
         XCTAssertEqual(first["total_deadlines"] as? Int, 91)
     }
@@ -24,7 +23,7 @@ final class FluidityCommandTests: XCTestCase {
         let result = try MetronBinary.run(["fluidity"], stdin: input)
         XCTAssertEqual(result.status, 1)
         let lines = result.stdout.split(separator: "\n").map(String.init)
-        XCTAssertEqual(lines.count, 3)
+        guard lines.count == 3 else { return XCTFail("expected 3 answers, got: \(result.stdout)") }
         XCTAssertTrue(lines[0].contains("\"missed_deadlines\":5"), lines[0])
         XCTAssertTrue(lines[1].hasPrefix("{\"error\":\"line 2: not valid JSON"), lines[1])
         XCTAssertTrue(lines[2].contains("service_total_deadlines"), lines[2])

@@ -55,11 +55,13 @@ final class SweepCommandTests: XCTestCase {
         XCTAssertEqual(table.split(separator: "\n").count, 3, table)
         for system in ["fast", "slow"] {
             let search = directory.appendingPathComponent("results/tiny/\(system)/short/p99")
-            let capacity = try JSONSerialization.jsonObject(with: Data(contentsOf: search.appendingPathComponent("capacity.json"))) as! [String: Any]
+            let capacity = try XCTUnwrap(
+                JSONSerialization.jsonObject(with: Data(contentsOf: search.appendingPathComponent("capacity.json"))) as? [String: Any])
             XCTAssertEqual(capacity["simulated"] as? Bool, false, "over HTTP, not virtual time")
-            XCTAssertFalse((capacity["probes"] as! [Any]).isEmpty)
-            let plots = try JSONSerialization.jsonObject(with: Data(contentsOf: search.appendingPathComponent("plots.json"))) as! [String: Any]
-            XCTAssertFalse((plots["fluidity"] as! [Any]).isEmpty)
+            XCTAssertFalse(try XCTUnwrap(capacity["probes"] as? [Any]).isEmpty)
+            let plots = try XCTUnwrap(
+                JSONSerialization.jsonObject(with: Data(contentsOf: search.appendingPathComponent("plots.json"))) as? [String: Any])
+            XCTAssertFalse(try XCTUnwrap(plots["fluidity"] as? [Any]).isEmpty)
         }
         let probes = first.stderr.components(separatedBy: "\n").filter { $0.contains(": rate-") }.count
         XCTAssertGreaterThan(probes, 1)
@@ -137,7 +139,7 @@ final class SweepCommandTests: XCTestCase {
         let probes = directory.appendingPathComponent("results/tiny/fast/short/probes")
         let incomplete = try FileManager.default.contentsOfDirectory(atPath: probes.path).filter { $0.hasSuffix(".incomplete") }
         XCTAssertEqual(incomplete.count, 1)
-        let kept = probes.appendingPathComponent(incomplete[0])
+        let kept = probes.appendingPathComponent(try XCTUnwrap(incomplete.first))
         XCTAssertTrue(FileManager.default.fileExists(atPath: kept.appendingPathComponent("requests.jsonl").path))
         XCTAssertFalse(FileManager.default.fileExists(atPath: kept.appendingPathComponent("complete").path))
         XCTAssertTrue(completedProbes().isEmpty, "the interrupted probe is not taken as finished")

@@ -17,21 +17,74 @@ final class RunSummaryTests: XCTestCase {
         XCTAssertEqual(s.ok, 99)
         XCTAssertEqual(s.errors, ["http_error": 1])
         XCTAssertEqual(s.errorRate, 0.01, accuracy: 1e-12)
-        XCTAssertEqual(s.fluidity.p1!, 0.99, accuracy: 1e-12, "1st percentile interpolates between the 0 and the 1s")
-        XCTAssertEqual(s.fluidity.mean!, 0.99, accuracy: 1e-12)
-        XCTAssertEqual(s.offeredRate!, 10, accuracy: 1e-9)
-        XCTAssertEqual(s.ttft.p50!, 0.1, accuracy: 1e-9)
-        XCTAssertEqual(s.tbt.p99!, 0.02, accuracy: 1e-9)
-        XCTAssertEqual(s.tpot.mean!, 0.02, accuracy: 1e-9)
+        XCTAssertEqual(try XCTUnwrap(s.fluidity.p1), 0.99, accuracy: 1e-12, "1st percentile interpolates between the 0 and the 1s")
+        XCTAssertEqual(try XCTUnwrap(s.fluidity.mean), 0.99, accuracy: 1e-12)
+        XCTAssertEqual(try XCTUnwrap(s.offeredRate), 10, accuracy: 1e-9)
+        XCTAssertEqual(try XCTUnwrap(s.ttft.p50), 0.1, accuracy: 1e-9)
+        XCTAssertEqual(try XCTUnwrap(s.tbt.p99), 0.02, accuracy: 1e-9)
+        XCTAssertEqual(try XCTUnwrap(s.tpot.mean), 0.02, accuracy: 1e-9)
         XCTAssertTrue(s.client.trustworthy)
-        XCTAssertNil(s.percentileWarning)
+        // 100 requests, but the latencies rest on the 99 successful ones.
+        XCTAssertEqual(s.percentileWarning, "P99 and P1 over fewer than 100 samples are close to the sample's extremes: "
+            + "ttft (99), tpot (99), e2e (99), norm. lat. (99), fluid token rate (99)")
     }
 
-    func testLaggingClientIsFlagged() {
+    /// Latencies, rates and the service miss rate are over the successful requests; fluidity over all.
+    func testEveryFigureKeepsTheCountItRestsOn() throws {
+        let records = (0..<21).map { i in
+            i % 3 == 0
+                ? RequestRecord(id: i, scheduledS: Double(i), sentS: Double(i), status: .timeout, error: "total timeout")
+                : record(i, at: Double(i))
+        }
+        let s = RunSummary(records: records, targetRate: 1, deadlines: .referenceDefault)
+        XCTAssertEqual(s.requests, 21)
+        XCTAssertEqual(s.ok, 14)
+        for (name, d) in s.latencies where !["tbt", "inter-chunk"].contains(name) { XCTAssertEqual(d.count, 14, name) }
+        XCTAssertEqual(s.tbt.count, 14 * 9)
+        XCTAssertEqual(s.interChunkLatency.count, 14 * 9)
+        XCTAssertEqual(s.fluidity.requests, 21)
+        XCTAssertEqual(s.fluidity.serviceRequests, 14)
+        XCTAssertEqual(s.fluidity.serviceDeadlines, DeadlineCount(missed: 0, total: 14 * 10))
+        XCTAssertEqual(s.tokenRates.requests, 14)
+        XCTAssertEqual(s.tokenRates.tokenGaps, 14 * 9)
+        let warning = try XCTUnwrap(s.percentileWarning)
+        for named in ["ttft (14)", "tpot (14)", "fluidity P1 (21)", "fluid token rate (14)", "client lag (21)"] {
+            XCTAssertTrue(warning.contains(named), warning)
+        }
+        XCTAssertFalse(warning.contains("tbt"), "126 pooled gaps are enough: \(warning)")
+    }
+
+    /// More than 100 requests, but fewer than 100 successful: the latency percentiles are still flagged.
+    func testThePercentileWarningFollowsEachFiguresOwnCount() throws {
+        let records = (0..<150).map { i in
+            i < 60
+                ? RequestRecord(id: i, scheduledS: Double(i) * 0.1, sentS: Double(i) * 0.1, status: .httpError, httpStatus: 503)
+                : record(i, at: Double(i) * 0.1)
+        }
+        let s = RunSummary(records: records, targetRate: 10, deadlines: .referenceDefault)
+        let warning = try XCTUnwrap(s.percentileWarning)
+        XCTAssertTrue(warning.contains("ttft (90)"), warning)
+        XCTAssertFalse(warning.contains("fluidity"), "fluidity is over all 150 requests: \(warning)")
+        let allOk = RunSummary(records: (0..<150).map { record($0, at: Double($0) * 0.1) }, targetRate: 10, deadlines: .referenceDefault)
+        XCTAssertNil(allOk.percentileWarning)
+    }
+
+    /// As in the reference, a request of fewer than two tokens enters the TPOT mean with a TPOT of 0,
+    /// while the reported TPOT distribution is over requests of two or more tokens.
+    func testOneTokenRequestsCountAsTPOTZeroInTheTPOTBasedRate() throws {
+        let records = [record(0, at: 0, gap: 0.02, tokens: 3), record(1, at: 1, tokens: 1)]
+        let s = RunSummary(records: records, targetRate: nil, deadlines: .referenceDefault)
+        XCTAssertEqual(try XCTUnwrap(s.tokenRates.tpotBased), 1 / ((0.02 + 0) / 2), accuracy: 1e-9)
+        XCTAssertEqual(s.tokenRates.requests, 2)
+        XCTAssertEqual(s.tpot.count, 1)
+        XCTAssertEqual(try XCTUnwrap(s.tpot.mean), 0.02, accuracy: 1e-12)
+    }
+
+    func testLaggingClientIsFlagged() throws {
         let records = (0..<10).map { record($0, at: Double($0), lag: 0.05) }
         let s = RunSummary(records: records, targetRate: 1, deadlines: .referenceDefault)
         XCTAssertFalse(s.client.trustworthy)
-        XCTAssertEqual(s.client.lag.p50!, 0.05, accuracy: 1e-9)
+        XCTAssertEqual(try XCTUnwrap(s.client.lag.p50), 0.05, accuracy: 1e-9)
         XCTAssertNotNil(s.percentileWarning)
         let late = RunSummary(records: records.map { var r = $0; r.sentS = r.scheduledS; return r }, targetRate: 1,
                               deadlines: .referenceDefault, timerLateness: [0.001, 0.2])

@@ -2,14 +2,14 @@ import MetronCore
 import XCTest
 
 final class ServiceMetricsTests: XCTestCase {
-    func testTokenRates() {
+    func testTokenRates() throws {
         // Two requests: TBTs of 10 ms and 30 ms. Mean TPOT 20 ms -> 50 tok/s.
         let tbts = [Array(repeating: 0.01, count: 10), Array(repeating: 0.03, count: 10)]
         let rates = ServiceMetrics.tokenRates(tokenLevelTBTs: tbts)
-        XCTAssertEqual(rates.tpotBased!, 50, accuracy: 1e-9)
-        XCTAssertEqual(rates.tbtBased!, 1 / 0.03, accuracy: 1e-6)
+        XCTAssertEqual(try XCTUnwrap(rates.tpotBased), 50, accuracy: 1e-9)
+        XCTAssertEqual(try XCTUnwrap(rates.tbtBased), 1 / 0.03, accuracy: 1e-6)
         // Q_0.99 of per-request minimum deadlines (10 ms, 30 ms) is 29.8 ms.
-        XCTAssertEqual(rates.fluidTokenGenerationRate!, 1 / (0.01 + 0.99 * 0.02), accuracy: 0.5)
+        XCTAssertEqual(try XCTUnwrap(rates.fluidTokenGenerationRate), 1 / (0.01 + 0.99 * 0.02), accuracy: 0.5)
     }
 
     func testZeroTimesGiveNoRateRatherThanInfinity() {
@@ -37,14 +37,14 @@ final class ServiceMetricsTests: XCTestCase {
         XCTAssertEqual(late.missRate, 14.0 / 16, accuracy: 1e-12)
     }
 
-    func testMissRateVsTargetTBTCurveIsNonIncreasing() {
+    func testMissRateVsTargetTBTCurveIsNonIncreasing() throws {
         let tbts: [[Double]] = (0..<20).map { (i: Int) -> [Double] in
             (0..<50).map { (j: Int) -> Double in 0.005 + Double((i * 7 + j * 13) % 40) / 1000 }
         }
-        let curve = ServiceMetrics.missRateVsTargetTBT(tokenLevelTBTs: tbts).map { $0! }
+        let curve = try ServiceMetrics.missRateVsTargetTBT(tokenLevelTBTs: tbts).map { try XCTUnwrap($0) }
         XCTAssertEqual(curve.count, 100)
-        XCTAssertEqual(curve.last!, 0, "every gap is under 100 ms")
-        XCTAssertGreaterThan(curve.first!, 0.5)
+        XCTAssertEqual(try XCTUnwrap(curve.last), 0, "every gap is under 100 ms")
+        XCTAssertGreaterThan(try XCTUnwrap(curve.first), 0.5)
         for (a, b) in zip(curve, curve.dropFirst()) { XCTAssertGreaterThanOrEqual(a + 1e-12, b) }
     }
 }

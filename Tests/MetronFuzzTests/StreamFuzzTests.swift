@@ -41,7 +41,7 @@ final class StreamFuzzTests: XCTestCase {
                 XCTAssertLessThanOrEqual(event.data.count, input.count)
                 let facts = ChunkScanner.scan(event.data)
                 if facts.hasContent { contents += 1 }
-                if let t = facts.completionTokens { XCTAssertGreaterThanOrEqual(t, 0) }
+                assertCountsAreWritten(facts, in: event.data)
             }
             events += emitted.count
         }
@@ -49,12 +49,46 @@ final class StreamFuzzTests: XCTestCase {
         XCTAssertGreaterThan(contents, 0)
     }
 
+    /// Counts the scanner reports must be written in the chunk; when a mutation leaves the usage
+    /// object intact and unambiguous, they must be exactly its numbers.
     func testChunkScannerOnMutatedChunks() {
         let mutator = Mutator(seed: 606)
-        let chunk = Array(#"{"id":"c1","choices":[{"index":0,"delta":{"content":"Hi \"there\""}}],"usage":{"prompt_tokens":12,"completion_tokens":3}}"#.utf8)
+        let usage = Array(#"],"usage":{"prompt_tokens":12,"completion_tokens":3}}"#.utf8)
+        let chunk = Array(#"{"id":"c1","choices":[{"index":0,"delta":{"content":"Hi \"there\""}}"#.utf8) + usage
+        var intact = 0
         for _ in 0..<Mutator.iterations {
-            let facts = ChunkScanner.scan(mutator.mutate(chunk))
-            if let p = facts.promptTokens { XCTAssertGreaterThanOrEqual(p, 0) }
+            let input = mutator.mutate(chunk)
+            let facts = ChunkScanner.scan(input)
+            assertCountsAreWritten(facts, in: input)
+            let keys = [#""usage""#, #""prompt_tokens""#, #""completion_tokens""#, #""error""#].map { occurrences(of: $0, in: input) }
+            if input.first == UInt8(ascii: "{"), input.suffix(usage.count).elementsEqual(usage), keys == [1, 1, 1, 0] {
+                intact += 1
+                let text = String(decoding: input, as: UTF8.self)
+                XCTAssertEqual(facts.kind, .chunk, text)
+                XCTAssertEqual(facts.promptTokens, 12, text)
+                XCTAssertEqual(facts.completionTokens, 3, text)
+            }
         }
+        XCTAssertGreaterThan(intact, Mutator.iterations / 10, "many mutations leave the usage object alone")
+    }
+
+    /// A count the scanner reports must appear in the input after its key (digits never invented).
+    func assertCountsAreWritten(_ facts: ChunkFacts, in input: [UInt8], file: StaticString = #filePath, line: UInt = #line) {
+        for (key, count) in [("prompt_tokens", facts.promptTokens), ("completion_tokens", facts.completionTokens)] {
+            guard let count else { continue }
+            let text = String(decoding: input, as: UTF8.self)
+            guard let keyEnd = input.firstRange(of: Array("\"\(key)\"".utf8))?.upperBound else {
+                XCTFail("\(key) \(count) reported, but the key is not in: \(text)", file: file, line: line)
+                continue
+            }
+            XCTAssertNotNil(input[keyEnd...].firstRange(of: Array(String(count).utf8)),
+                            "\(key) \(count) is not written after its key in: \(text)", file: file, line: line)
+        }
+    }
+
+    func occurrences(of word: String, in input: [UInt8]) -> Int {
+        let w = Array(word.utf8)
+        guard input.count >= w.count else { return 0 }
+        return (0...(input.count - w.count)).filter { input[$0..<$0 + w.count].elementsEqual(w) }.count
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import MetronCore
+import MetronTestSupport
 import XCTest
 @testable import MetronLoad
 
@@ -43,7 +44,7 @@ final class EngineTests: XCTestCase {
     }
 
     private func single(_ server: ScriptedServer, api: APIKind = .completions, options: LoadOptions = LoadOptions(calibrationWakeups: 5)) async throws -> RequestRecord {
-        try await run(server, api: api, options: options).records[0]
+        try await run(server, api: api, options: options).records.element(at: 0)
     }
 
     func testCompletionsStreamIsRecordedWithHeadersAndBody() async throws {
@@ -51,7 +52,7 @@ final class EngineTests: XCTestCase {
             ScriptedServer.stream([Events.text(), Events.text(), Events.text(), Events.usage(prompt: 11, completion: 3), Events.done], gap: 0.05)
         }) { server in
             let result = try await run(server, headers: ["X-Trace: abc"], apiKey: "sk-test")
-            let r = result.records[0]
+            let r = try result.records.element(at: 0)
             XCTAssertEqual(r.status, .ok, r.error ?? "")
             XCTAssertEqual(r.httpStatus, 200)
             XCTAssertEqual(r.chunkTokens, [1, 1, 1])
@@ -61,7 +62,7 @@ final class EngineTests: XCTestCase {
             let sent = try XCTUnwrap(r.sentS)
             XCTAssertGreaterThanOrEqual(sent, r.scheduledS)
             XCTAssertEqual(r.chunkTimesS, r.chunkTimesS.sorted())
-            XCTAssertGreaterThanOrEqual(r.chunkTimesS[2] - r.chunkTimesS[0], 0.1, "the server waited 50 ms between chunks")
+            XCTAssertGreaterThanOrEqual(try r.chunkTimesS.element(at: 2) - r.chunkTimesS.element(at: 0), 0.1, "the server waited 50 ms between chunks")
             XCTAssertEqual(result.calibrationLateness.count, 5)
 
             let request = try XCTUnwrap(server.requests.first)
@@ -106,6 +107,7 @@ final class EngineTests: XCTestCase {
             XCTAssertEqual(r.outputTokens, 7)
             XCTAssertEqual(r.promptTokens, 9)
             let sent = try XCTUnwrap(r.sentS)
+            guard r.chunkTimesS.count == 4 else { return XCTFail("expected 4 content chunks, got \(r.chunkTimesS)") }
             XCTAssertGreaterThanOrEqual(r.chunkTimesS[0] - sent, 0.2, "TTFT is taken at the first content chunk, not the role chunk")
             XCTAssertEqual(r.chunkTimesS[0], r.chunkTimesS[1], "two events of one read share its timestamp")
             XCTAssertGreaterThanOrEqual(r.chunkTimesS[2] - r.chunkTimesS[1], 0.1, "a split event completes with its second read")
@@ -139,13 +141,13 @@ final class EngineTests: XCTestCase {
             2: (503, #"{"object":"error","message":"no capacity","code":503}"#),
         ]
         try await withServer({ request in
-            let (status, body) = answers[requestID(request) ?? 0]!
+            let (status, body) = answers[requestID(request) ?? 0] ?? (400, "unexpected request")
             return ScriptedServer.json(status: status, body)
         }) { server in
             let plan = (0..<3).map { PlannedRequest(id: $0, arrival: Double($0) * 0.01, promptTokens: 8, outputTokens: 4) }
             let records = try await run(server, plan: plan).records
             for r in records {
-                let (status, text) = answers[r.id]!
+                let (status, text) = try XCTUnwrap(answers[r.id])
                 XCTAssertEqual(r.status, .httpError)
                 XCTAssertEqual(r.httpStatus, status)
                 XCTAssertTrue(r.error?.contains("HTTP \(status)") == true, r.error ?? "")
@@ -160,7 +162,7 @@ final class EngineTests: XCTestCase {
         let url = server.url
         await server.shutdown()
         let generator = LoadGenerator(target: ServerTarget(url: url, model: "m"), options: LoadOptions(calibrationWakeups: 0))
-        let r = try await generator.run(plan: [PlannedRequest(id: 0, arrival: 0, promptTokens: 4, outputTokens: 4)]).records[0]
+        let r = try await generator.run(plan: [PlannedRequest(id: 0, arrival: 0, promptTokens: 4, outputTokens: 4)]).records.element(at: 0)
         XCTAssertEqual(r.status, .connectionError)
         XCTAssertNil(r.httpStatus)
         XCTAssertNotNil(r.sentS)
@@ -194,7 +196,7 @@ final class EngineTests: XCTestCase {
         let generator = LoadGenerator(
             target: ServerTarget(url: "http://127.0.0.1:\(port)", model: "m"),
             options: LoadOptions(timeouts: RequestTimeouts(connect: 0.3), calibrationWakeups: 0))
-        let r = try await generator.run(plan: [PlannedRequest(id: 0, arrival: 0, promptTokens: 4, outputTokens: 4)]).records[0]
+        let r = try await generator.run(plan: [PlannedRequest(id: 0, arrival: 0, promptTokens: 4, outputTokens: 4)]).records.element(at: 0)
         XCTAssertEqual(r.status, .timeout)
         XCTAssertTrue(r.error?.contains("connect timeout") == true, r.error ?? "")
         XCTAssertNil(r.httpStatus)
@@ -295,8 +297,8 @@ final class EngineTests: XCTestCase {
             let records = try await task.value.records
             XCTAssertEqual(records.map(\.id), [0, 1, 2, 3])
             XCTAssertEqual(records.map(\.status), Array(repeating: .cancelled, count: 4))
-            XCTAssertNotNil(records[0].sentS)
-            XCTAssertNil(records[3].sentS, "a request never sent has no send time")
+            XCTAssertNotNil(try records.element(at: 0).sentS)
+            XCTAssertNil(try records.element(at: 3).sentS, "a request never sent has no send time")
         }
     }
 
@@ -306,9 +308,9 @@ final class EngineTests: XCTestCase {
             let options = LoadOptions(maxInFlight: 1, calibrationWakeups: 0)
             let records = try await run(server, plan: plan, options: options).records
             XCTAssertEqual(records.map(\.status), [.ok, .ok, .ok])
-            let bySend = records.sorted { $0.sentS! < $1.sentS! }
+            let bySend = records.sorted { ($0.sentS ?? 0) < ($1.sentS ?? 0) }
             for (a, b) in zip(bySend, bySend.dropFirst()) {
-                XCTAssertGreaterThanOrEqual(b.sentS!, a.chunkTimesS.last!, "the next request waits for a free slot")
+                XCTAssertGreaterThanOrEqual(try XCTUnwrap(b.sentS), try XCTUnwrap(a.chunkTimesS.last), "the next request waits for a free slot")
             }
         }
     }
@@ -331,7 +333,7 @@ final class EngineTests: XCTestCase {
             XCTAssertEqual(offered, 100, accuracy: 1e-6)
             XCTAssertEqual(achieved / offered, 1, accuracy: 0.01, "achieved \(achieved)/s for \(offered)/s")
             let t = 1.5
-            let inFlight = records.filter { $0.sentS! <= t && $0.chunkTimesS.last! > t }.count
+            let inFlight = records.filter { ($0.sentS ?? .infinity) <= t && ($0.chunkTimesS.last ?? 0) > t }.count
             XCTAssertGreaterThan(inFlight, 100, "requests piled up on the server instead of being held back")
         }
     }
@@ -393,7 +395,7 @@ final class CalibrationTests: XCTestCase {
         await server.shutdown()
         XCTAssertEqual(calibration.method, .usage)
         XCTAssertEqual(calibration.builder.tokensPerWord, 1.5, accuracy: 0.01)
-        XCTAssertEqual(calibration.samples.map { $0[0] }, PromptCalibration.sampleWords)
+        XCTAssertEqual(calibration.samples.map(\.first), PromptCalibration.sampleWords)
         XCTAssertTrue(requests.contains { $0.path == "/tokenize" }, "tokenize was tried first")
     }
 

@@ -1,7 +1,7 @@
 import Foundation
 import MetronCore
 import MetronLoad
-import MetronSim
+@testable import MetronSim
 import MetronStats
 import XCTest
 
@@ -9,26 +9,11 @@ import XCTest
 /// request gets exactly one record with the right category and HTTP status, the run ends on its own
 /// (per-request timeouts, bounded drain), and the summary counts errors by kind.
 final class FaultModeTests: XCTestCase {
-    /// The faults the simulator draws for its first `count` requests: seven uniform numbers per request
-    /// in arrival order from a generator seeded with the server's seed (docs/SIMULATOR.md, "Faults").
-    private struct Drawn {
-        var errorStatus: Int?
-        var disconnect = false, stall = false, malformed = false, noDone = false, slowHeaders = false
-    }
-
-    private func drawn(_ faults: FaultConfig, count: Int, seed: UInt64 = 11) -> [Drawn] {
-        let random = RandomSource(seed: seed)
-        return (0..<count).map { _ in
-            let u = (0..<7).map { _ in random.uniform() }
-            var d = Drawn()
-            if u[0] < faults.errorRate { d.errorStatus = [429, 500, 503][min(2, Int(u[1] * 3))] }
-            d.disconnect = u[2] < faults.disconnectRate
-            d.stall = u[3] < faults.stallRate
-            d.malformed = u[4] < faults.malformedRate
-            d.noDone = u[5] < faults.noDoneRate
-            d.slowHeaders = u[6] < faults.slowHeadersRate
-            return d
-        }
+    /// The faults the simulator draws for its first `count` requests, in arrival order, from a
+    /// generator seeded with the seed `Harness.startSimulator` gives the server.
+    private func drawn(_ faults: FaultConfig, count: Int) -> [FaultPlan] {
+        let random = RandomSource(seed: Harness.simulatorConfig().seed)
+        return (0..<count).map { _ in FaultPlan.draw(faults, random: random) }
     }
 
     /// Runs `count` identical requests against a simulator with `faults`.
@@ -236,7 +221,7 @@ final class FaultModeTests: XCTestCase {
                 XCTAssertEqual(summary.ok, count, kind)
                 XCTAssertEqual(records.filter { ($0.chunkTimesS.first ?? 0) - ($0.sentS ?? 0) >= 0.39 }.count, hit, kind)
             default:
-                hit = plan.filter(\.noDone).count
+                hit = plan.filter(\.omitDone).count
                 XCTAssertEqual(summary.ok, count, kind)
                 XCTAssertTrue(records.allSatisfy { $0.outputTokens == 8 }, kind)
             }
@@ -305,7 +290,7 @@ final class FaultModeTests: XCTestCase {
         }
         // Open loop: the stop did not slow the schedule (the requests after it were still sent).
         let lastSend = try XCTUnwrap(result.records.compactMap(\.sentS).max())
-        XCTAssertGreaterThanOrEqual(lastSend, plan.last!.arrival)
+        XCTAssertGreaterThanOrEqual(lastSend, try XCTUnwrap(plan.last).arrival)
     }
 
     func testAPortWhereNothingListensGivesConnectionErrors() async throws {

@@ -10,7 +10,7 @@ final class FluidityLinesTests: XCTestCase {
             """)
         XCTAssertEqual(out["missed_deadlines"] as? Int, 5)
         XCTAssertEqual(out["total_deadlines"] as? Int, 7)
-        XCTAssertEqual(out["deadline_miss_rate"] as! Double, 5.0 / 7, accuracy: 1e-12)
+        XCTAssertEqual(try XCTUnwrap(out["deadline_miss_rate"] as? Double), 5.0 / 7, accuracy: 1e-12)
         XCTAssertNotNil(out["min_tbt_deadline_to_meet"])
     }
 
@@ -18,7 +18,7 @@ final class FluidityLinesTests: XCTestCase {
         let out = try FluidityLines.evaluate(#"{"kind": "service", "requests": [[0.1, 0.02, 0.02], [0.2, 0.04]]}"#)
         XCTAssertEqual(out["service_missed_deadlines"] as? Int, 0)
         XCTAssertEqual(out["service_total_deadlines"] as? Int, 5)
-        XCTAssertEqual(out["tpot_based_throughput"] as! Double, 1 / ((0.02 + 0.04) / 2), accuracy: 1e-9)
+        XCTAssertEqual(try XCTUnwrap(out["tpot_based_throughput"] as? Double), 1 / ((0.02 + 0.04) / 2), accuracy: 1e-9)
     }
 
     func testBadLinesSayWhatIsWrong() {

@@ -2,6 +2,7 @@ import Foundation
 import MetronCore
 import MetronSearch
 import MetronSearchTesting
+import MetronTestSupport
 import XCTest
 
 final class CapacitySearchTests: XCTestCase {
@@ -58,15 +59,15 @@ final class CapacitySearchTests: XCTestCase {
                                             seed: UInt64(seed), burst: burst)
                 let result = try await CapacitySearch(runner: r, slo: SLO(), settings: settings(budget: 12)).run()
                 let lo = try XCTUnwrap(result.ciLow), hi = try XCTUnwrap(result.ciHigh)
-                widths[burst]!.append((hi - lo) / truth)
+                widths[burst, default: []].append((hi - lo) / truth)
                 if burst == 10, (lo...hi).contains(truth) { covered += 1 }
                 if burst == 10, result.stopReason == .converged { converged += 1 }
             }
         }
-        let mean = { (xs: [Double]) in xs.reduce(0, +) / Double(xs.count) }
-        print("bursts of 10: covered \(covered) of 20, converged \(converged); mean relative width \(mean(widths[10]!)) "
-              + "against \(mean(widths[1]!)) for single misses")
-        XCTAssertGreaterThan(mean(widths[10]!), 1.5 * mean(widths[1]!), "\(widths)")
+        let mean = { (xs: [Double]?) in (xs ?? []).reduce(0, +) / Double(xs?.count ?? 0) }
+        print("bursts of 10: covered \(covered) of 20, converged \(converged); mean relative width \(mean(widths[10])) "
+              + "against \(mean(widths[1])) for single misses")
+        XCTAssertGreaterThan(mean(widths[10]), 1.5 * mean(widths[1]), "\(widths)")
         XCTAssertGreaterThanOrEqual(covered, 17, "bursty misses: interval covered the truth \(covered) of 20 times")
     }
 
@@ -176,7 +177,7 @@ final class CapacitySearchTests: XCTestCase {
         let bracketing = result.probes.prefix { $0.bracketing == true }
         XCTAssertEqual(bracketing.map(\.rate), [2, 4, 8, 16], "grown from the start rate to the first failure")
         XCTAssertTrue(result.probes.dropFirst(bracketing.count).allSatisfy { $0.bracketing == nil })
-        XCTAssertEqual(result.probes[3].request.directoryName, "rate-16.000-bracketing")
+        XCTAssertEqual(try result.probes.element(at: 3).request.directoryName, "rate-16.000-bracketing")
     }
 
     func testBisectionHasNoBracketingProbes() async throws {
@@ -270,9 +271,10 @@ final class CapacitySearchTests: XCTestCase {
         let steady = try await CapacitySearch(runner: runner(seed: 1), slo: SLO(), settings: settings()).run()
         XCTAssertEqual(result.maxQPS, steady.maxQPS, "the lagging probe takes no part in the estimate")
         let lagged = result.probes.filter { $0.rate == 4 && $0.attempt == 0 }
+        let probe = try XCTUnwrap(lagged.first)
         XCTAssertEqual(lagged.count, 1)
-        XCTAssertFalse(lagged[0].valid)
-        XCTAssertTrue(lagged[0].reasons.contains { $0.contains("client not trustworthy") }, "\(lagged[0].reasons)")
+        XCTAssertFalse(probe.valid)
+        XCTAssertTrue(probe.reasons.contains { $0.contains("client not trustworthy") }, "\(probe.reasons)")
         XCTAssertTrue(result.warnings.contains { $0.contains("measured again because the client fell behind") })
 
         // A client that never keeps up stops the search, saying why.
@@ -322,11 +324,12 @@ final class CapacitySearchTests: XCTestCase {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("metron-capacity-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
         try result.write(to: dir)
-        let object = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("capacity.json"))) as! [String: Any]
+        let object = try XCTUnwrap(
+            JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("capacity.json"))) as? [String: Any])
         for key in ["max_qps", "ci_low", "ci_high", "slo", "strategy", "probes", "output_tokens_per_s", "interval_method"] {
             XCTAssertNotNil(object[key], key)
         }
-        let probe = (object["probes"] as! [[String: Any]])[0]
+        let probe = try XCTUnwrap((object["probes"] as? [[String: Any]])?.first)
         for key in ["rate", "achieved_rate", "requests", "p99_fluidity", "error_rate", "valid", "passed", "reasons"] {
             XCTAssertNotNil(probe[key], key)
         }

@@ -23,7 +23,7 @@ final class PrefillModelTests: XCTestCase {
     func testRecoversTheQuadraticAndExtrapolates() throws {
         let model = try PrefillModel.fit(samples(noise: 0.002), system: "a")
         XCTAssertEqual(model.residuals.count, 7)
-        XCTAssertEqual(model.residuals[0].samples, 5)
+        XCTAssertEqual(model.residuals.first?.samples, 5)
         XCTAssertLessThan(model.rmsResidualS, 0.004)
         // Beyond the ladder, unlike a forest, the prediction keeps growing like the truth.
         XCTAssertEqual(model.predict(promptTokens: 32768), truth(32768), accuracy: 0.02 * truth(32768))

@@ -2,6 +2,7 @@ import Foundation
 import MetronCore
 import MetronSearch
 import MetronStats
+import MetronTestSupport
 import XCTest
 
 final class SweepFileTests: XCTestCase {
@@ -104,7 +105,7 @@ final class SweepFileTests: XCTestCase {
                 extra_body: {cache_prompt: false, temperature: 0}
             """)
         let sweep = try parse(text, environment: ["LLM_URL": "http://10.1.2.3:8000/v1", "PROD_KEY": "k"])
-        guard case let .endpoint(e) = sweep.systems[1].target else { return XCTFail("endpoint expected") }
+        guard case let .endpoint(e) = try sweep.systems.element(at: 1).target else { return XCTFail("endpoint expected") }
         XCTAssertEqual(e.url.absoluteString, "http://10.1.2.3:8000/v1")
         XCTAssertEqual(e.api, .chat)
         XCTAssertFalse(e.shape.ignoreEOS)
@@ -153,7 +154,7 @@ final class SweepFileTests: XCTestCase {
                   efficiency: {iteration_overhead_s: 0.001}
             """)
         let sweep = try parse(custom)
-        guard case let .simulator(sim) = sweep.systems[0].target else { return XCTFail("simulator expected") }
+        guard case let .simulator(sim) = try sweep.systems.element(at: 0).target else { return XCTFail("simulator expected") }
         XCTAssertEqual(sim.hardware, "my-gpu")
         XCTAssertEqual(sim.config.hardware.memoryGB, 48)
         XCTAssertEqual(sim.config.model.layers, 8)
@@ -171,28 +172,28 @@ final class SweepFileTests: XCTestCase {
         let sweep = try parse(valid)
         XCTAssertEqual(sweep.name, "quickstart")
         XCTAssertEqual(sweep.systems.map(\.name), ["sim-vllm", "prod"])
-        guard case let .simulator(sim) = sweep.systems[0].target else { return XCTFail("simulator expected") }
+        guard case let .simulator(sim) = try sweep.systems.element(at: 0).target else { return XCTFail("simulator expected") }
         XCTAssertEqual(sim.scheduler, "vllm")
         XCTAssertEqual(sim.tensorParallel, 2)
         XCTAssertEqual(sim.config.scheduler.maxBatchSize, 128)
         XCTAssertEqual(sim.config.scheduler.tokenBudget, 256)
         XCTAssertEqual(sim.config.hardware, .a100)
         XCTAssertEqual(sim.config.model, .llama3_8b)
-        XCTAssertEqual(sweep.systems[0].gpus, 2)
-        XCTAssertEqual(sweep.systems[0].usdPerHour, 7.2)
-        guard case let .endpoint(e) = sweep.systems[1].target else { return XCTFail("endpoint expected") }
+        XCTAssertEqual(try sweep.systems.element(at: 0).gpus, 2)
+        XCTAssertEqual(try sweep.systems.element(at: 0).usdPerHour, 7.2)
+        guard case let .endpoint(e) = try sweep.systems.element(at: 1).target else { return XCTFail("endpoint expected") }
         XCTAssertEqual(e.url.absoluteString, "https://llm.example.com/v1")
         XCTAssertEqual(e.apiKeyEnv, "PROD_KEY")
-        XCTAssertEqual(sweep.workloads[0].spec.arrival, .gamma(cv: 2))
-        XCTAssertEqual(sweep.workloads[0].spec.lengths, .distributions(prompt: .uniform(min: 128, max: 2048), output: .fixed(256)))
-        XCTAssertEqual(sweep.workloads[0].spec.seed, 7)
-        XCTAssertEqual(sweep.workloads[1].spec.lengths, .trace([TraceRow(promptTokens: 100, outputTokens: 20), TraceRow(promptTokens: 300, outputTokens: 50)]))
-        XCTAssertEqual(sweep.workloads[1].spec.maxTotalTokens, 4096)
-        XCTAssertEqual(sweep.slos[0].ttftDeadline, .referenceSystem("sim-vllm", slackS: 0.25))
-        XCTAssertEqual(sweep.slos[0].prefillSystem(for: "prod"), "sim-vllm")
-        XCTAssertEqual(sweep.slos[1].kind, .ttftTBT(ttft: LatencyLimit(percentile: 99, limitS: 2), tbt: LatencyLimit(percentile: 95, limitS: 0.05)))
-        XCTAssertEqual(sweep.slos[1].ttftDeadline, .fixed(1.5))
-        XCTAssertEqual(sweep.slos[1].maxErrorRate, 0.02)
+        XCTAssertEqual(try sweep.workloads.element(at: 0).spec.arrival, .gamma(cv: 2))
+        XCTAssertEqual(try sweep.workloads.element(at: 0).spec.lengths, .distributions(prompt: .uniform(min: 128, max: 2048), output: .fixed(256)))
+        XCTAssertEqual(try sweep.workloads.element(at: 0).spec.seed, 7)
+        XCTAssertEqual(try sweep.workloads.element(at: 1).spec.lengths, .trace([TraceRow(promptTokens: 100, outputTokens: 20), TraceRow(promptTokens: 300, outputTokens: 50)]))
+        XCTAssertEqual(try sweep.workloads.element(at: 1).spec.maxTotalTokens, 4096)
+        XCTAssertEqual(try sweep.slos.element(at: 0).ttftDeadline, .referenceSystem("sim-vllm", slackS: 0.25))
+        XCTAssertEqual(try sweep.slos.element(at: 0).prefillSystem(for: "prod"), "sim-vllm")
+        XCTAssertEqual(try sweep.slos.element(at: 1).kind, .ttftTBT(ttft: LatencyLimit(percentile: 99, limitS: 2), tbt: LatencyLimit(percentile: 95, limitS: 0.05)))
+        XCTAssertEqual(try sweep.slos.element(at: 1).ttftDeadline, .fixed(1.5))
+        XCTAssertEqual(try sweep.slos.element(at: 1).maxErrorRate, 0.02)
         XCTAssertEqual(sweep.search.strategy, .bisect)
         XCTAssertEqual(sweep.search.startRate, 0.5)
         XCTAssertEqual(sweep.search.probeBudget, 10)
@@ -203,12 +204,13 @@ final class SweepFileTests: XCTestCase {
 
     func testSLOResolvesWithAPrefillModel() throws {
         let sweep = try parse(valid)
-        XCTAssertThrowsError(try sweep.slos[0].resolve(prefill: nil))
+        let fluidity = try sweep.slos.element(at: 0)
+        XCTAssertThrowsError(try fluidity.resolve(prefill: nil))
         let model = try PrefillModel.fit([256, 1024, 4096].map { PrefillSample(promptTokens: $0, ttftS: 0.01 + 1e-5 * Double($0)) })
-        let slo = try sweep.slos[0].resolve(prefill: model)
+        let slo = try fluidity.resolve(prefill: model)
         XCTAssertEqual(slo.deadlines.tbt, 0.03)
         XCTAssertEqual(slo.deadlines.ttft.deadline(promptTokens: 1000), 0.01 + 0.01 + 0.25, accuracy: 1e-6)
-        XCTAssertEqual(try sweep.slos[1].resolve(prefill: nil).deadlines.ttft, .fixed(1.5))
+        XCTAssertEqual(try sweep.slos.element(at: 1).resolve(prefill: nil).deadlines.ttft, .fixed(1.5))
     }
 
     func testUnknownKeysSuggestTheNearestKnownKey() {
@@ -217,10 +219,11 @@ final class SweepFileTests: XCTestCase {
         XCTAssertEqual(p.first?.description, "sweep.yaml:45:3: search: unknown key 'stratgy'; did you mean 'strategy'?")
     }
 
-    func testUnknownKeyWithoutNeighbourListsTheChoices() {
+    func testUnknownKeyWithoutNeighbourListsTheChoices() throws {
         let p = problems(replacing("  warmup_s: 5", with: "  colour: blue"))
         XCTAssertEqual(p.map(\.line), [51])
-        XCTAssertTrue(p[0].message.contains("unknown key 'colour'; expected one of duration_s, warmup_s"), p[0].message)
+        let first = try XCTUnwrap(p.first, "no problem reported")
+        XCTAssertTrue(first.message.contains("unknown key 'colour'; expected one of duration_s, warmup_s"), first.message)
     }
 
     func testMisspeltSimulatorSettingIsCaughtDespiteOpenKnobs() {
@@ -269,24 +272,26 @@ final class SweepFileTests: XCTestCase {
         XCTAssertEqual(p.map(\.line), p.map(\.line).sorted(), "in file order")
     }
 
-    func testUnreadableTraceFile() {
+    func testUnreadableTraceFile() throws {
         let p = problems(replacing("trace: trace.csv", with: "trace: missing.csv"))
         XCTAssertEqual(p.count, 1)
-        XCTAssertEqual(p[0].line, 26)
-        XCTAssertTrue(p[0].message.hasPrefix("workloads[1] ('replay').trace: cannot read the trace file 'missing.csv'"), p[0].message)
+        let first = try XCTUnwrap(p.first, "no problem reported")
+        XCTAssertEqual(first.line, 26)
+        XCTAssertTrue(first.message.hasPrefix("workloads[1] ('replay').trace: cannot read the trace file 'missing.csv'"), first.message)
     }
 
     func testBadTraceRowsAreReportedWithTheirLines() throws {
         try "num_prefill_tokens,num_decode_tokens\n100,x\n".write(to: dir.appendingPathComponent("bad.csv"), atomically: true, encoding: .utf8)
         let p = problems(replacing("trace: trace.csv", with: "trace: bad.csv"))
-        XCTAssertTrue(p[0].message.contains("bad.csv:2: num_decode_tokens must be a whole number"), p[0].message)
+        let first = try XCTUnwrap(p.first, "no problem reported")
+        XCTAssertTrue(first.message.contains("bad.csv:2: num_decode_tokens must be a whole number"), first.message)
     }
 
     func testQuantileIsAnAlternativeToPercentile() throws {
         let sweep = try parse(replacing("    percentile: 99\n    fluidity_target", with: "    quantile: 0.95\n    fluidity_target")
             .replacingOccurrences(of: "ttft: {percentile: 99, limit_s: 2}", with: "ttft: {quantile: 0.9, limit_s: 2}"))
-        XCTAssertEqual(sweep.slos[0].kind, .fluidity(percentile: 95, target: 0.9))
-        XCTAssertEqual(sweep.slos[1].kind, .ttftTBT(ttft: LatencyLimit(percentile: 90, limitS: 2), tbt: LatencyLimit(percentile: 95, limitS: 0.05)))
+        XCTAssertEqual(try sweep.slos.element(at: 0).kind, .fluidity(percentile: 95, target: 0.9))
+        XCTAssertEqual(try sweep.slos.element(at: 1).kind, .ttftTBT(ttft: LatencyLimit(percentile: 90, limitS: 2), tbt: LatencyLimit(percentile: 95, limitS: 0.05)))
         let both = problems(replacing("    percentile: 99\n    fluidity_target", with: "    percentile: 99\n    quantile: 1.5\n    fluidity_target"))
         XCTAssertEqual(both.map(\.message), ["slos[0] ('p99-fluidity'): give either 'percentile' or 'quantile', not both"])
         let neither = problems(replacing("ttft: {percentile: 99, limit_s: 2}", with: "ttft: {limit_s: 2}"))
@@ -328,22 +333,24 @@ final class SweepFileTests: XCTestCase {
         XCTAssertEqual(p.map(\.message), ["systems[1]: the name 'sim-vllm' is already used by systems[0]; names must be unique"])
     }
 
-    func testSyntaxErrorHasALocation() {
+    func testSyntaxErrorHasALocation() throws {
         let p = problems("name: s\nsystems: [a, b\nworkloads: []\n")
         XCTAssertEqual(p.count, 1)
-        XCTAssertTrue(p[0].message.hasPrefix("not valid YAML"), p[0].message)
-        XCTAssertGreaterThan(p[0].line, 1)
+        let first = try XCTUnwrap(p.first, "no problem reported")
+        XCTAssertTrue(first.message.hasPrefix("not valid YAML"), first.message)
+        XCTAssertGreaterThan(first.line, 1)
     }
 
-    func testDuplicateKeyIsAProblem() {
+    func testDuplicateKeyIsAProblem() throws {
         let p = problems("name: a\nname: b\nsystems: []\n")
         XCTAssertEqual(p.count, 1)
-        XCTAssertTrue(p[0].message.contains("duplicate key 'name'"), p[0].message)
+        let first = try XCTUnwrap(p.first, "no problem reported")
+        XCTAssertTrue(first.message.contains("duplicate key 'name'"), first.message)
     }
 
     func testEmptyFileAndWrongTopLevel() {
         XCTAssertEqual(problems("").map(\.message), ["the sweep file is empty; expected keys name, systems, workloads, slos"])
-        XCTAssertTrue(problems("- a\n- b\n")[0].message.hasPrefix("sweep: expected a mapping"))
+        XCTAssertEqual(problems("- a\n- b\n").first?.message.hasPrefix("sweep: expected a mapping"), true)
     }
 
     func testSLOTypeMismatchedKeys() {
@@ -364,9 +371,10 @@ final class SweepFileTests: XCTestCase {
         ])
     }
 
-    func testNamesMustBeUsableAsDirectories() {
+    func testNamesMustBeUsableAsDirectories() throws {
         let p = problems(replacing("name: quickstart", with: "name: ../escape"))
-        XCTAssertTrue(p[0].message.contains("is not a usable name"), p[0].message)
+        let first = try XCTUnwrap(p.first, "no problem reported")
+        XCTAssertTrue(first.message.contains("is not a usable name"), first.message)
     }
 
     func testLoadReportsAnUnreadableFile() {

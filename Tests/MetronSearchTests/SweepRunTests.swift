@@ -3,6 +3,7 @@ import MetronCore
 import MetronReport
 import MetronSearch
 import MetronSearchTesting
+import MetronTestSupport
 import XCTest
 
 /// TTFT grows linearly with the prompt: 10 ms + 20 us per token.
@@ -68,7 +69,7 @@ final class SweepRunTests: XCTestCase {
         let run = try sweepRun { Self.truth($0) }
         let searches = try await run.run()
         XCTAssertEqual(searches.map(\.system.name), ["big", "small"])
-        XCTAssertEqual(searches[0].deadlinesFrom, "prefill model of big")
+        XCTAssertEqual(searches.first?.deadlinesFrom, "prefill model of big")
         let layout = run.layout
         for system in ["big", "small"] {
             XCTAssertNoThrow(try PrefillModel.load(from: layout.prefillModel(system: system)))
@@ -81,7 +82,7 @@ final class SweepRunTests: XCTestCase {
         }
         let csv = try String(contentsOf: layout.capacityCSV, encoding: .utf8).split(separator: "\n")
         XCTAssertEqual(csv.count, 3)
-        XCTAssertTrue(csv[1].hasPrefix("big,"))
+        XCTAssertTrue(try csv.element(at: 1).hasPrefix("big,"))
         let rows = SweepRun.rows(searches, sweep: run.sweep)
         XCTAssertEqual(rows.map(\.system), ["big", "small"])
         let ranking = SweepRun.rankings(searches)
@@ -109,9 +110,9 @@ final class SweepRunTests: XCTestCase {
                        "an aborted sweep leaves no table")
         // The rerun measures only what is missing and ends with the same table.
         let counters = ["big": CountingRunner(Self.truth(SystemSpec.named("big"))), "small": CountingRunner(Self.truth(SystemSpec.named("small")))]
-        let resumed = try await sweepRun { counters[$0.name]! }.run()
-        XCTAssertEqual(counters["big"]!.count, complete[0].result.probes.count - 5)
-        XCTAssertEqual(counters["small"]!.count, complete[1].result.probes.count)
+        let resumed = try await sweepRun { counters[$0.name] ?? CountingRunner(Self.truth($0)) }.run()
+        XCTAssertEqual(counters["big"]?.count, try complete.element(at: 0).result.probes.count - 5)
+        XCTAssertEqual(counters["small"]?.count, try complete.element(at: 1).result.probes.count)
         XCTAssertEqual(resumed.map(\.result), complete.map(\.result))
         XCTAssertEqual(try String(contentsOf: ResultsLayout(root: root, sweep: "pair").capacityCSV, encoding: .utf8), expected)
     }

@@ -2,10 +2,11 @@ import Foundation
 import MetronCore
 import MetronSearch
 import MetronStats
+import MetronTestSupport
 import XCTest
 
 /// Percentile verdicts at exact ties, against verdicts computed the reference's way with numpy
-/// (`Tests/Fixtures/tied_verdicts.jsonl`, written by `make_tied_verdicts.py` beside it).
+/// (`Tests/Fixtures/golden/tied_verdicts.jsonl`, written by `Tests/Fixtures/make_tied_verdicts.py`).
 final class TiedVerdictTests: XCTestCase {
     struct Case: Decodable {
         var percentile: Double
@@ -14,6 +15,8 @@ final class TiedVerdictTests: XCTestCase {
         var quantile: Double
         var passed: Bool
     }
+
+    static let fixture = "golden/tied_verdicts.jsonl"
 
     /// Deadlines exact in binary, so that every gap below is exactly on time or exactly 1.5 late.
     static let deadlines = DeadlineSpec(ttft: .fixed(0.25), tbt: 0.03125)
@@ -35,10 +38,8 @@ final class TiedVerdictTests: XCTestCase {
     }
 
     func testFluidityVerdictsAgreeWithTheReferenceAtExactTies() throws {
-        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Fixtures/tied_verdicts.jsonl")
-        let lines = try String(contentsOf: url, encoding: .utf8).split(separator: "\n")
-        XCTAssertEqual(lines.count, 1000, "fixture \(url.path) is incomplete")
+        let lines = try Fixtures.lines(Self.fixture)
+        XCTAssertEqual(lines.count, 1000, "fixture \(Self.fixture) is incomplete")
         var disagreements = 0, ties = 0
         for (i, line) in lines.enumerated() {
             let c = try JSONDecoder().decode(Case.self, from: Data(line.utf8))
@@ -55,9 +56,7 @@ final class TiedVerdictTests: XCTestCase {
     }
 
     func testQuantilesAreNumpysToTheBit() throws {
-        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Fixtures/tied_verdicts.jsonl")
-        for line in try String(contentsOf: url, encoding: .utf8).split(separator: "\n").prefix(200) {
+        for line in try Fixtures.lines(Self.fixture).prefix(200) {
             let c = try JSONDecoder().decode(Case.self, from: Data(line.utf8))
             let missRates = c.requests.map { Double($0[0]) / Double($0[1]) }
             XCTAssertEqual(Stats.quantile(missRates, c.percentile / 100), c.quantile)

@@ -1,5 +1,6 @@
 import Foundation
 import MetronCore
+import MetronTestSupport
 import XCTest
 
 @testable import MetronSimModel
@@ -25,12 +26,11 @@ final class ServingModelTests: XCTestCase {
             XCTAssertEqual(record.outputTokens, 5)
             XCTAssertEqual(record.scheduledS, 1.5)
             XCTAssertEqual(record.sentS, 1.5)
-            let ttft = record.chunkTimesS[0] - 1.5
+            let ttft = try record.chunkTimesS.element(at: 0) - 1.5
             XCTAssertEqual(ttft, cost.prefillTime(promptTokens: 2000), accuracy: 1e-12)
             // Each later token is one decode step over a cache one token longer than the last.
-            for k in 1..<5 {
-                let gap = record.chunkTimesS[k] - record.chunkTimesS[k - 1]
-                XCTAssertEqual(gap, cost.decodeTime(batch: 1, context: 2000 + k - 1), accuracy: 1e-12)
+            for (k, (t, previous)) in zip(record.chunkTimesS.dropFirst(), record.chunkTimesS).enumerated() {
+                XCTAssertEqual(t - previous, cost.decodeTime(batch: 1, context: 2000 + k), accuracy: 1e-12)
             }
         }
     }
@@ -70,9 +70,10 @@ final class ServingModelTests: XCTestCase {
         let plan = (0..<16).map { PlannedRequest(id: $0, arrival: 0, promptTokens: 100, outputTokens: 3) }
         let records = try simulateInVirtualTime(plan, config: cfg)
         // All sixteen are prefilled together, then decode together.
-        let prefill = records[0].chunkTimesS[0]
-        XCTAssertTrue(records.allSatisfy { $0.chunkTimesS[0] == prefill })
-        let gap = records[0].chunkTimesS[1] - prefill
+        let first = try records.element(at: 0)
+        let prefill = try first.chunkTimesS.element(at: 0)
+        XCTAssertTrue(records.allSatisfy { $0.chunkTimesS.first == prefill })
+        let gap = try first.chunkTimesS.element(at: 1) - prefill
         XCTAssertEqual(gap, cost.decodeTime(batch: 16, context: 100), accuracy: 1e-12)
     }
 
@@ -124,7 +125,7 @@ final class ServingModelTests: XCTestCase {
 
         let records = try simulateInVirtualTime(plan, config: cfg)
         XCTAssertTrue(records.allSatisfy { $0.status == .ok && $0.chunkTimesS.count == 8 })
-        let firstTokens = Set(records.map { $0.chunkTimesS[0] })
+        let firstTokens = Set(records.compactMap(\.chunkTimesS.first))
         XCTAssertEqual(firstTokens.count, 3, "three waves of four")
     }
 
@@ -154,7 +155,7 @@ final class ServingModelTests: XCTestCase {
         let records = try simulateInVirtualTime(plan, config: cfg)
         XCTAssertTrue(records.allSatisfy { $0.status == .ok && $0.chunkTimesS.count == 700 })
         // The youngest was preempted and recomputed, so it finished last.
-        XCTAssertEqual(records.max { $0.chunkTimesS.last! < $1.chunkTimesS.last! }?.id, 3)
+        XCTAssertEqual(records.max { ($0.chunkTimesS.last ?? 0) < ($1.chunkTimesS.last ?? 0) }?.id, 3)
     }
 
     /// Eight streams decoding when long prompts arrive: the paper's central observation.
@@ -168,10 +169,10 @@ final class ServingModelTests: XCTestCase {
             XCTAssertTrue(records.allSatisfy { $0.status == .ok })
             var gaps: [Double] = []
             for r in records.prefix(8) {
-                for k in 1..<r.chunkTimesS.count { gaps.append(r.chunkTimesS[k] - r.chunkTimesS[k - 1]) }
+                gaps += zip(r.chunkTimesS.dropFirst(), r.chunkTimesS).map { $0 - $1 }
             }
             gaps.sort()
-            return (gaps.last!, gaps[gaps.count / 2])
+            return (try XCTUnwrap(gaps.last), gaps[gaps.count / 2])
         }
         let cost = try config(SchedulerConfig(kind: .vllm)).costModel()
         let prefill7000 = cost.prefillTime(promptTokens: 7000)
@@ -231,10 +232,11 @@ final class ServingModelTests: XCTestCase {
             PlannedRequest(id: 1, arrival: 0, promptTokens: 10, outputTokens: 10),
         ]
         let records = try simulateInVirtualTime(plan, config: cfg)
-        XCTAssertEqual(records[0].status, .httpError)
-        XCTAssertEqual(records[0].httpStatus, 400)
-        XCTAssertTrue(records[0].error?.contains("maximum context length is 8192") ?? false)
-        XCTAssertEqual(records[1].status, .ok)
+        let tooLong = try records.element(at: 0), short = try records.element(at: 1)
+        XCTAssertEqual(tooLong.status, .httpError)
+        XCTAssertEqual(tooLong.httpStatus, 400)
+        XCTAssertTrue(tooLong.error?.contains("maximum context length is 8192") ?? false)
+        XCTAssertEqual(short.status, .ok)
 
         // With vllm a preempted request re-prefills prompt plus output in one iteration, so both must fit.
         let capped = config(SchedulerConfig(kind: .vllm, maxBatchedTokens: 1000))
@@ -255,11 +257,12 @@ final class ServingModelTests: XCTestCase {
         ]
         let records = try simulateInVirtualTime(plan, config: cfg, drainLimitS: 1.0)
         XCTAssertEqual(records.map(\.status), [.ok, .cancelled, .cancelled])
-        XCTAssertGreaterThan(records[1].chunkTimesS.count, 0)
-        XCTAssertLessThan(records[1].chunkTimesS.count, 1000)
-        XCTAssertEqual(records[1].outputTokens, records[1].chunkTimesS.count)
-        XCTAssertTrue(records[1].chunkTimesS.allSatisfy { $0 <= 1.0 })
-        XCTAssertEqual(records[2].chunkTimesS, [])
+        let cut = try records.element(at: 1), neverStarted = try records.element(at: 2)
+        XCTAssertGreaterThan(cut.chunkTimesS.count, 0)
+        XCTAssertLessThan(cut.chunkTimesS.count, 1000)
+        XCTAssertEqual(cut.outputTokens, cut.chunkTimesS.count)
+        XCTAssertTrue(cut.chunkTimesS.allSatisfy { $0 <= 1.0 })
+        XCTAssertEqual(neverStarted.chunkTimesS, [])
     }
 
     func testThousandsOfRequestsRunToCompletion() throws {
@@ -277,7 +280,7 @@ final class ServingModelTests: XCTestCase {
             for (r, p) in zip(records, plan) {
                 XCTAssertEqual(r.status, .ok)
                 XCTAssertEqual(r.chunkTimesS.count, p.outputTokens)
-                XCTAssertGreaterThan(r.chunkTimesS[0], p.arrival)
+                XCTAssertGreaterThan(r.chunkTimesS.first ?? -1, p.arrival)
                 XCTAssertEqual(r.chunkTimesS, r.chunkTimesS.sorted())
             }
         }

@@ -42,7 +42,7 @@ final class AgreementTests: XCTestCase {
             }
             var byID: [Int: HTTPResult] = [:]
             for try await (id, r) in group { byID[id] = r }
-            return plan.map { byID[$0.id]! }
+            return try plan.map { try XCTUnwrap(byID[$0.id], "no answer to request \($0.id)") }
         }
         try await server.stop()
 

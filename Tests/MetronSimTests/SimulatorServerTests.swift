@@ -2,6 +2,7 @@ import Foundation
 import MetronCore
 import MetronSim
 import MetronSimModel
+import MetronTestSupport
 import XCTest
 
 final class SimulatorServerTests: XCTestCase {
@@ -90,7 +91,7 @@ final class SimulatorServerTests: XCTestCase {
         XCTAssertEqual(result.events.count, 5 + 1 + 1)
         let objects = result.eventObjects
         for k in 0..<5 {
-            let object = try XCTUnwrap(objects[k])
+            let object = try XCTUnwrap(objects.element(at: k))
             XCTAssertEqual(object["id"] as? String, id)
             XCTAssertEqual(object["object"] as? String, "text_completion")
             let choice = try XCTUnwrap((object["choices"] as? [[String: Any]])?.first)
@@ -98,11 +99,11 @@ final class SimulatorServerTests: XCTestCase {
             XCTAssertEqual(choice["finish_reason"] as? String, k == 4 ? "length" : nil)
             XCTAssertTrue(object["usage"] is NSNull)
         }
-        let usageChunk = try XCTUnwrap(objects[5])
+        let usageChunk = try XCTUnwrap(objects.element(at: 5))
         XCTAssertEqual((usageChunk["choices"] as? [Any])?.count, 0)
         let usage = try XCTUnwrap(usageChunk["usage"] as? [String: Int])
         XCTAssertEqual(usage, ["prompt_tokens": 8, "completion_tokens": 5, "total_tokens": 13])
-        XCTAssertEqual(result.events[6].data, "[DONE]")
+        XCTAssertEqual(try result.events.element(at: 6).data, "[DONE]")
         try await server.stop()
     }
 
@@ -194,7 +195,7 @@ final class SimulatorServerTests: XCTestCase {
         var times: [String: [Double]] = [:]
         for line in lines.dropFirst() {
             let fields = line.split(separator: ",")
-            XCTAssertEqual(fields.count, 2)
+            guard fields.count == 2 else { return XCTFail("expected request_id,emission_time_s, got '\(line)'") }
             times[String(fields[0]), default: []].append(try XCTUnwrap(Double(fields[1])))
         }
         for result in results {
@@ -204,7 +205,7 @@ final class SimulatorServerTests: XCTestCase {
             XCTAssertEqual(logged.count, received.count)
             XCTAssertEqual(logged, logged.sorted())
             // Same clock: each token is logged after the request was sent and before the client read it.
-            XCTAssertGreaterThan(logged[0], result.sentAt)
+            XCTAssertGreaterThan(try logged.element(at: 0), result.sentAt)
             for (sent, got) in zip(logged, received) { XCTAssertLessThanOrEqual(sent, got) }
         }
     }
@@ -276,7 +277,7 @@ final class SimulatorServerTests: XCTestCase {
         let sent = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").dropFirst()
             .compactMap { $0.split(separator: ",").last.flatMap { Double($0) } }
         XCTAssertEqual(sent.count, 8)
-        XCTAssertGreaterThanOrEqual(sent[4] - sent[3], 0.3)
+        XCTAssertGreaterThanOrEqual(try sent.element(at: 4) - sent.element(at: 3), 0.3)
     }
 
     func testMalformedFault() async throws {

@@ -2,24 +2,24 @@ import MetronStats
 import XCTest
 
 final class StatsTests: XCTestCase {
-    func testLinearInterpolationQuantilesMatchNumpy() {
+    func testLinearInterpolationQuantilesMatchNumpy() throws {
         // numpy.quantile([1, 2, 3, 4], q) with the default linear method.
         let sample = [4.0, 1, 3, 2]
         XCTAssertEqual(Stats.quantile(sample, 0), 1)
         XCTAssertEqual(Stats.quantile(sample, 1), 4)
-        XCTAssertEqual(Stats.quantile(sample, 0.5)!, 2.5, accuracy: 1e-12)
-        XCTAssertEqual(Stats.quantile(sample, 0.99)!, 3.97, accuracy: 1e-12)
-        XCTAssertEqual(Stats.quantile(sample, 0.01)!, 1.03, accuracy: 1e-12)
+        XCTAssertEqual(try XCTUnwrap(Stats.quantile(sample, 0.5)), 2.5, accuracy: 1e-12)
+        XCTAssertEqual(try XCTUnwrap(Stats.quantile(sample, 0.99)), 3.97, accuracy: 1e-12)
+        XCTAssertEqual(try XCTUnwrap(Stats.quantile(sample, 0.01)), 1.03, accuracy: 1e-12)
         XCTAssertNil(Stats.quantile([], 0.5))
         XCTAssertEqual(Stats.quantile([7], 0.99), 7)
     }
 
-    func testDistribution() {
+    func testDistribution() throws {
         let d = Distribution((1...100).map(Double.init))
         XCTAssertEqual(d.count, 100)
-        XCTAssertEqual(d.mean!, 50.5, accuracy: 1e-12)
-        XCTAssertEqual(d.p50!, 50.5, accuracy: 1e-12)
-        XCTAssertEqual(d.p99!, 99.01, accuracy: 1e-9)
+        XCTAssertEqual(try XCTUnwrap(d.mean), 50.5, accuracy: 1e-12)
+        XCTAssertEqual(try XCTUnwrap(d.p50), 50.5, accuracy: 1e-12)
+        XCTAssertEqual(try XCTUnwrap(d.p99), 99.01, accuracy: 1e-9)
         XCTAssertEqual(Distribution([]).count, 0)
         XCTAssertNil(Distribution([]).p99)
     }
@@ -31,24 +31,25 @@ final class StatsTests: XCTestCase {
         XCTAssertNotEqual(xa, (0..<5).map { _ in c.uniform() })
     }
 
-    func testExponentialAndGammaTakeRatesNotMeans() {
+    func testExponentialAndGammaTakeRatesNotMeans() throws {
         let rng = RandomSource(seed: 7)
         let n = 200_000
         let exp = (0..<n).map { _ in rng.exponential(rate: 4) }
-        XCTAssertEqual(Stats.mean(exp)!, 0.25, accuracy: 0.003)
+        XCTAssertEqual(try XCTUnwrap(Stats.mean(exp)), 0.25, accuracy: 0.003)
         // Gamma with shape 4 and scale 1 / (rate * shape): mean 1 / rate, CV 0.5.
         let g = (0..<n).map { _ in rng.gamma(shape: 4, scale: 1.0 / (2 * 4)) }
-        XCTAssertEqual(Stats.mean(g)!, 0.5, accuracy: 0.005)
-        XCTAssertEqual(Stats.standardDeviation(g)! / Stats.mean(g)!, 0.5, accuracy: 0.01)
+        XCTAssertEqual(try XCTUnwrap(Stats.mean(g)), 0.5, accuracy: 0.005)
+        XCTAssertEqual(try XCTUnwrap(Stats.standardDeviation(g)) / XCTUnwrap(Stats.mean(g)), 0.5, accuracy: 0.01)
     }
 
     func testPolynomialFitRecoversAQuadratic() throws {
         let x = stride(from: 256.0, through: 16384, by: 256).map { $0 }
         let y = x.map { 0.02 + 1e-4 * $0 + 3e-9 * $0 * $0 }
         let fit = try PolynomialFit.fit(x: x, y: y, degree: 2)
-        XCTAssertEqual(fit.coefficients[0], 0.02, accuracy: 1e-9)
-        XCTAssertEqual(fit.coefficients[1], 1e-4, accuracy: 1e-12)
-        XCTAssertEqual(fit.coefficients[2], 3e-9, accuracy: 1e-15)
+        XCTAssertEqual(fit.coefficients.count, 3)
+        for (got, (want, accuracy)) in zip(fit.coefficients, [(0.02, 1e-9), (1e-4, 1e-12), (3e-9, 1e-15)]) {
+            XCTAssertEqual(got, want, accuracy: accuracy)
+        }
         XCTAssertEqual(fit(32768), 0.02 + 1e-4 * 32768 + 3e-9 * 32768 * 32768, accuracy: 1e-6)
         XCTAssertLessThan(fit.rmsResidual, 1e-9)
         XCTAssertEqual(fit.rSquared, 1, accuracy: 1e-9)

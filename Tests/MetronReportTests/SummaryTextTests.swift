@@ -1,0 +1,57 @@
+import MetronCore
+import MetronReport
+import XCTest
+
+final class SummaryTextTests: XCTestCase {
+    /// 21 requests of 10 tokens, every third one failed: 14 successful.
+    func summaryWithFailures() -> RunSummary {
+        let records = (0..<21).map { i -> RequestRecord in
+            let t = Double(i)
+            guard i % 3 != 0 else { return RequestRecord(id: i, scheduledS: t, sentS: t, status: .httpError, httpStatus: 503) }
+            return RequestRecord(
+                id: i, scheduledS: t, sentS: t, chunkTimesS: (0..<10).map { t + 0.0264 + Double($0) * 0.02 },
+                chunkTokens: Array(repeating: 1, count: 10), requestedPromptTokens: 100, promptTokens: 100, outputTokens: 10)
+        }
+        return RunSummary(records: records, targetRate: 1, deadlines: .referenceDefault)
+    }
+
+    func line(_ prefix: String, of text: String) throws -> String {
+        try XCTUnwrap(text.split(separator: "\n").map(String.init).first { $0.hasPrefix(prefix) }, "no line '\(prefix)' in:\n\(text)")
+    }
+
+    func testEveryFigureSaysWhatItIsOver() throws {
+        let text = SummaryText.render(summaryWithFailures())
+        for name in ["ttft", "e2e", "norm. lat."] {
+            XCTAssertTrue(try line(name, of: text).hasSuffix("over 14 successful of 21"), text)
+        }
+        XCTAssertTrue(try line("ttft", of: text).contains("26.40ms"), text)
+        XCTAssertTrue(try line("tbt", of: text).hasSuffix("over 126 token gaps of 14 successful of 21"), text)
+        XCTAssertTrue(try line("inter-chunk", of: text).hasSuffix("over 126 chunk gaps of 14 successful of 21"), text)
+        XCTAssertTrue(try line("tpot", of: text).hasSuffix("over 14 successful of 21 (those of 2 or more tokens)"), text)
+        XCTAssertTrue(try line("fluidity", of: text).contains("over all 21 requests (a failed one counts 0)"), text)
+        XCTAssertTrue(text.contains("service miss rate 0.00% (0 of 140 deadlines) over 14 successful of 21"), text)
+        XCTAssertTrue(try line("tokens", of: text).hasSuffix("over 14 successful of 21"), text)
+        XCTAssertTrue(text.contains("TBT based 50.00 tok/s over 126 token gaps of 14 successful of 21"), text)
+        XCTAssertTrue(text.contains("output tokens/s over 14 successful of 21"), text)
+    }
+
+    func testThePercentileNoteNamesEachThinFigureWithItsCount() throws {
+        let note = try line("note:", of: SummaryText.render(summaryWithFailures()))
+        for named in ["ttft (14)", "tpot (14)", "e2e (14)", "fluidity P1 (21)", "fluid token rate (14)"] {
+            XCTAssertTrue(note.contains(named), note)
+        }
+        XCTAssertFalse(note.contains("tbt"), note)
+    }
+
+    func testSuccessfulRequestsWithoutOutputAreNamedInTheCount() throws {
+        let records = [
+            RequestRecord(id: 0, scheduledS: 0, sentS: 0, chunkTimesS: [0.1, 0.12], chunkTokens: [1, 1]),
+            RequestRecord(id: 1, scheduledS: 1, sentS: 1, chunkTimesS: [1.1], chunkTokens: [1]),
+            RequestRecord(id: 2, scheduledS: 2, sentS: 2),
+        ]
+        let text = SummaryText.render(RunSummary(records: records, targetRate: nil, deadlines: .referenceDefault))
+        XCTAssertTrue(try line("ttft", of: text).hasSuffix("over 2 successful of 3 (those with output)"), text)
+        XCTAssertTrue(try line("tpot", of: text).hasSuffix("over 1 successful of 3 (those of 2 or more tokens)"), text)
+        XCTAssertTrue(text.contains("TPOT based 150.00 tok/s over 3 successful of 3"), "TPOTs 0.02, 0 and 0: \(text)")
+    }
+}
