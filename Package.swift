@@ -18,6 +18,10 @@ let package = Package(
         .systemLibrary(name: "CGSL", providers: [.apt(["libgsl-dev"])]),
         .systemLibrary(name: "CLinux"),
 
+        // The release number and the source revision, embedded at build time by the plugin.
+        .plugin(name: "EmbedRevision", capability: .buildTool()),
+        .target(name: "MetronVersion", plugins: ["EmbedRevision"]),
+
         // Statistics, fitting and random numbers (the only importer of GSL).
         .target(name: "MetronStats", dependencies: ["CGSL"]),
         // Records, workloads, metrics and SLOs: pure, no I/O.
@@ -37,13 +41,13 @@ let package = Package(
         .target(name: "MetronReport", dependencies: ["MetronCore", "MetronStats"]),
         // Prefill profiling, probes, capacity search, sweeps.
         .target(name: "MetronSearch", dependencies: [
-            "MetronCore", "MetronStats", "MetronLoad", "MetronSimModel", "MetronSim", "MetronReport",
+            "MetronCore", "MetronStats", "MetronLoad", "MetronSimModel", "MetronSim", "MetronReport", "MetronVersion",
             .product(name: "Yams", package: "Yams"),
         ]),
         // A scripted probe runner with a known capacity, for tests and benchmarks of the search.
         .target(name: "MetronSearchTesting", dependencies: ["MetronSearch", "MetronCore", "MetronStats", "MetronSimModel"]),
         .executableTarget(name: "metron", dependencies: [
-            "MetronCore", "MetronLoad", "MetronSim", "MetronSimModel", "MetronSearch", "MetronReport",
+            "MetronCore", "MetronLoad", "MetronSim", "MetronSimModel", "MetronSearch", "MetronReport", "MetronVersion",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

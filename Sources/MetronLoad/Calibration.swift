@@ -53,6 +53,19 @@ struct BlockingHTTP {
 
     /// POSTs a JSON body; returns the status and the body, or throws on a transport failure.
     func post(url: String, body: [UInt8]) throws -> (status: Int, body: [UInt8]) {
+        let response = try send(url: url, body: body)
+        return (response.status, response.body)
+    }
+
+    struct Response {
+        var status: Int
+        var body: [UInt8]
+        /// The `Server` header, when the server sent one.
+        var serverHeader: String?
+    }
+
+    /// A GET when `body` is nil, else a POST of it; throws on a transport failure.
+    func send(url: String, body: [UInt8]?) throws -> Response {
         MetronCurl.initialize()
         guard let easy = curl_easy_init() else { throw LoadConfigurationError("curl_easy_init failed") }
         defer { curl_easy_cleanup(easy) }
@@ -63,12 +76,16 @@ struct BlockingHTTP {
         let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
         errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
         defer { errorBuffer.deallocate() }
+        let bytes = body ?? []
+        let method = body == nil ? "GET" : "POST"
         return try withExtendedLifetime(sink) {
-            try body.withUnsafeBytes { raw in
+            try bytes.withUnsafeBytes { raw in
                 _ = metron_easy_set_string(easy, CURLOPT_URL, url)
-                _ = metron_easy_set_long(easy, CURLOPT_POST, 1)
-                _ = metron_easy_set_ptr(easy, CURLOPT_POSTFIELDS, UnsafeMutableRawPointer(mutating: raw.baseAddress))
-                _ = metron_easy_set_off(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(raw.count))
+                if body != nil {
+                    _ = metron_easy_set_long(easy, CURLOPT_POST, 1)
+                    _ = metron_easy_set_ptr(easy, CURLOPT_POSTFIELDS, UnsafeMutableRawPointer(mutating: raw.baseAddress))
+                    _ = metron_easy_set_off(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(raw.count))
+                }
                 _ = metron_easy_set_slist(easy, CURLOPT_HTTPHEADER, headers)
                 _ = metron_easy_set_write_function(easy, sinkCallback)
                 _ = metron_easy_set_ptr(easy, CURLOPT_WRITEDATA, Unmanaged.passUnretained(sink).toOpaque())
@@ -83,11 +100,13 @@ struct BlockingHTTP {
                 guard code == CURLE_OK else {
                     let detail = String(cString: errorBuffer)
                     throw LoadConfigurationError(
-                        "POST \(ServerTarget.withoutCredentials(url)) failed: " + (detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail))
+                        "\(method) \(ServerTarget.withoutCredentials(url)) failed: " + (detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail))
                 }
                 var status = 0
                 _ = metron_easy_get_long(easy, CURLINFO_RESPONSE_CODE, &status)
-                return (status, sink.bytes)
+                var server: UnsafeMutablePointer<curl_header>?
+                let found = curl_easy_header(easy, "Server", 0, UInt32(CURLH_HEADER), -1, &server) == CURLHE_OK
+                return Response(status: status, body: sink.bytes, serverHeader: found ? server.map { String(cString: $0.pointee.value) } : nil)
             }
         }
     }

@@ -1,9 +1,11 @@
 import Foundation
+import MetronCore
 
 /// Where a sweep's results live:
 ///
 /// ```
 /// results/<sweep>/capacity.csv                      one row per system (x workload x SLO)
+/// results/<sweep>/provenance.json                   which Metron, command, client and servers
 /// results/<sweep>/<system>/prefill_model.json       the system's prefill model, when profiled
 /// results/<sweep>/<system>/<workload>/probes/rate-4.000/{requests.jsonl,probe.json,summary.json,complete}
 /// results/<sweep>/<system>/<workload>/<slo>/capacity.json
@@ -22,6 +24,7 @@ public struct ResultsLayout: Sendable, Equatable {
 
     public var sweepDirectory: URL { root.appendingPathComponent(sweep, isDirectory: true) }
     public var capacityCSV: URL { sweepDirectory.appendingPathComponent("capacity.csv") }
+    public var provenanceFile: URL { sweepDirectory.appendingPathComponent(Provenance.fileName) }
 
     public func systemDirectory(_ system: String) -> URL { sweepDirectory.appendingPathComponent(system, isDirectory: true) }
 

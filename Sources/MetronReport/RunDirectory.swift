@@ -30,6 +30,8 @@ public struct RunSettings: Codable, Sendable, Equatable {
     public var timerLatenessS: [Double]
     /// CLOCK_MONOTONIC seconds of the records' time 0 (to compare with a server's own send log).
     public var runStartMonotonicS: Double?
+    /// Which Metron ran, with which command, on which client, against which server build.
+    public var provenance: Provenance?
 
     public init(
         url: String, api: String, model: String, targetRate: Double?, durationS: Double, warmupS: Double, seed: UInt64,
@@ -69,7 +71,7 @@ public struct RunSettings: Codable, Sendable, Equatable {
         case tbtDeadlineS = "tbt_deadline_s", lagThresholdS = "lag_threshold_s"
         case promptCalibration = "prompt_calibration", tokensPerWord = "tokens_per_word"
         case overheadTokens = "overhead_tokens", headerNames = "header_names", startedAt = "started_at"
-        case timerLatenessS = "timer_lateness_s", runStartMonotonicS = "run_start_monotonic_s"
+        case timerLatenessS = "timer_lateness_s", runStartMonotonicS = "run_start_monotonic_s", provenance
     }
 
     /// A URL with any `user:password@` removed.

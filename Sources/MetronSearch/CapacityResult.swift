@@ -26,9 +26,12 @@ public struct ProbeRow: Sendable, Equatable, Codable {
     public var outstandingAtWindowEnd: Int
     public var outstanding: Int
     public var reasons: [String]
+    /// The Metron that measured the probe, from its probe.json (nil for probes recorded before versions were).
+    public var metronVersion: String?
 
     enum CodingKeys: String, CodingKey {
         case rate, attempt, bracketing, directory, requests, errors, valid, passed, attainment, outstanding, reasons
+        case metronVersion = "metron_version"
         case achievedRate = "achieved_rate", offeredRate = "offered_rate", p99Fluidity = "p99_fluidity"
         case errorRate = "error_rate", outputTokensPerS = "output_tokens_per_s", ttftRiseS = "ttft_rise_s"
         case outstandingAtWindowEnd = "outstanding_at_window_end"
@@ -105,9 +108,11 @@ public struct CapacityResult: Sendable, Equatable, Codable {
     public var probes: [ProbeRow]
     public var simulated: Bool
     public var warnings: [String]
+    /// Who measured the search, how and against what (set by the sweep that ran it).
+    public var provenance: Provenance?
 
     enum CodingKeys: String, CodingKey {
-        case confidence, strategy, slo, settings, validity, curve, probes, simulated, warnings
+        case confidence, strategy, slo, settings, validity, curve, probes, simulated, warnings, provenance
         case maxQPS = "max_qps", ciLow = "ci_low", ciHigh = "ci_high", intervalMethod = "interval_method"
         case stopReason = "stop_reason", outputTokensPerS = "output_tokens_per_s"
     }
@@ -171,17 +176,18 @@ public struct CapacityResult: Sendable, Equatable, Codable {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    /// The rate/attainment table for a terminal.
+    /// The rate/attainment table for a terminal; a "measured by" column when probes span Metron versions.
     public var probeTable: String {
+        let mixed = provenance?.probeMetronVersions != nil
         let rows = probes.sorted { ($0.rate, $0.attempt) < ($1.rate, $1.attempt) }.map { p -> [String] in
             [String(format: "%.3f", p.rate), p.achievedRate.map { String(format: "%.3f", $0) } ?? "-", "\(p.requests)",
              p.p99Fluidity.map { String(format: "%.4f", $0) } ?? "-", String(format: "%.2f%%", p.errorRate * 100),
              String(format: "%.4f", p.attainment), p.valid ? "yes" : "NO", p.passed ? "pass" : "FAIL",
-             p.reasons.joined(separator: "; ")]
+             p.reasons.joined(separator: "; ")] + (mixed ? [p.metronVersion ?? Self.unrecordedVersion] : [])
         }
         return TextTable.render(
             header: ["rate", "achieved", "requests", "P\(trim(slo.attainmentLevel * 100)) fluid.", "errors", "attainment",
-                     "valid", "verdict", "reasons"],
+                     "valid", "verdict", "reasons"] + (mixed ? ["measured by"] : []),
             rows: rows)
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import MetronCore
 import MetronReport
+import MetronVersion
 
 /// Probe results on disk, one directory per probe named by its parameters (`rate-4.000/`), holding
 /// `requests.jsonl` (raw records), `probe.json` (window and identity) and `summary.json`. Each
@@ -34,11 +35,13 @@ public struct ProbeCache: Sendable {
         var timerLatenessS: [Double]?
         var maxInFlight: Int?
         var simulated: Bool
+        /// The Metron that measured the probe (recorded, not part of the reuse rule).
+        var metronVersion: String?
 
         enum CodingKeys: String, CodingKey {
             case identity, rate, attempt, requests, simulated
             case windowStartS = "window_start_s", windowEndS = "window_end_s", timerLatenessS = "timer_lateness_s"
-            case maxInFlight = "max_in_flight"
+            case maxInFlight = "max_in_flight", metronVersion = "metron_version"
         }
     }
 
@@ -116,7 +119,7 @@ public struct ProbeCache: Sendable {
         let meta = Metadata(
             identity: identity, rate: m.request.rate, attempt: m.request.attempt, requests: m.records.count,
             windowStartS: m.windowStartS, windowEndS: m.windowEndS, timerLatenessS: m.timerLatenessS,
-            maxInFlight: m.maxInFlight, simulated: m.simulated)
+            maxInFlight: m.maxInFlight, simulated: m.simulated, metronVersion: MetronVersion.description)
         try AtomicWrite.directory(at: destination) { tmp in
             try RecordsFile.encode(m.records).write(to: tmp.appendingPathComponent(Self.recordsFile))
             try JSON.encode(meta).write(to: tmp.appendingPathComponent(Self.metadataFile))

@@ -40,6 +40,8 @@ public struct SweepRun: Sendable {
     public var measurement: MeasurementMode
     public var makeRunner: @Sendable (SystemSpec, WorkloadEntry) async throws -> any ProbeRunner
     public var prefillModel: @Sendable (SystemSpec) async throws -> PrefillModel
+    /// Recorded in every capacity.json and in provenance.json beside capacity.csv.
+    public var provenance: Provenance?
 
     public init(
         sweep: SweepFile, resultsRoot: URL, measurement: MeasurementMode,
@@ -107,6 +109,7 @@ public struct SweepRun: Sendable {
                     progress("\(searchLabel): searching (\(sweep.search.strategy.rawValue), \(slo.summary))")
                     let search = CapacitySearch(runner: runner, slo: slo, rules: sweep.validity, settings: sweep.search)
                     let result = try await search.run { p in progress("\(searchLabel): \(p.progressLine)") }
+                        .recordingProvenance(provenance, probes: cache)
                     let directory = layout.search(system: system.name, workload: workload.name, slo: spec.name)
                     try result.write(to: directory)
                     try PlotData(result: result, cache: cache, deadlines: slo.deadlines, prefill: source.flatMap { models[$0] })
@@ -117,6 +120,7 @@ public struct SweepRun: Sendable {
             }
         }
         try CapacityTable.writeCSV(Self.rows(searches, sweep: sweep), to: layout.capacityCSV)
+        try provenance?.ended().write(to: layout.provenanceFile)
         return searches
     }
 

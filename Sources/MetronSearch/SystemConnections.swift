@@ -89,9 +89,7 @@ public actor SystemConnections {
             log("\(system.name): simulator (\(spec.hardware), \(spec.model), \(spec.scheduler), tp \(spec.tensorParallel)) at \(server.url)")
             target = ServerTarget(url: server.url, model: spec.config.model.name)
         case let .endpoint(endpoint):
-            target = ServerTarget(
-                url: endpoint.url.absoluteString, api: endpoint.api, model: endpoint.model ?? "default",
-                apiKey: try Self.apiKey(endpoint, system: system.name))
+            target = try Self.target(endpoint, system: system.name)
             shape = endpoint.shape
         }
         try target.validate()
@@ -104,6 +102,11 @@ public actor SystemConnections {
         let generator = LoadGenerator(target: target, shape: shape, prompts: calibration.builder, options: drained)
         generators[system.name] = generator
         return generator
+    }
+
+    static func target(_ endpoint: Endpoint, system: String) throws -> ServerTarget {
+        ServerTarget(url: endpoint.url.absoluteString, api: endpoint.api, model: endpoint.model ?? "default",
+                     apiKey: try apiKey(endpoint, system: system))
     }
 
     /// The key from the named environment variable or file; never logged.

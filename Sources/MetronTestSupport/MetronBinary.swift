@@ -13,12 +13,17 @@ public enum MetronBinary {
 
     private final class Box: @unchecked Sendable { var data = Data() }
 
-    /// Runs to completion; `environment`, when given, replaces the inherited one.
-    public static func run(_ arguments: [String], stdin: String = "", environment: [String: String]? = nil) throws -> Result {
+    /// Runs to completion; `environment`, when given, replaces the inherited one. `executable` (an
+    /// installed copy) and `directory` (the working directory) default to the build's and this process's.
+    public static func run(
+        _ arguments: [String], stdin: String = "", environment: [String: String]? = nil, executable: URL? = nil,
+        directory: URL? = nil
+    ) throws -> Result {
         let process = Process()
-        process.executableURL = url
+        process.executableURL = executable ?? url
         process.arguments = arguments
         if let environment { process.environment = environment }
+        if let directory { process.currentDirectoryURL = directory }
         let out = Pipe(), err = Pipe(), input = Pipe()
         process.standardOutput = out
         process.standardError = err

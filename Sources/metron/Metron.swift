@@ -1,11 +1,13 @@
 import ArgumentParser
 import Foundation
+import MetronVersion
 
 @main
 struct Metron: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "metron",
         abstract: "Capacity search for LLM inference servers under a fluidity-index SLO.",
+        version: MetronVersion.description,
         subcommands: [
             FluidityCommand.self,
             ServeSimCommand.self,

@@ -1,13 +1,19 @@
 import ArgumentParser
 import Foundation
+import MetronCore
 import MetronReport
+import MetronSearch
 
 struct ReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "report",
-        abstract: "Recompute a run's summary from its requests.jsonl (and the settings in run.json).")
+        abstract: "Recompute a run's summary from its requests.jsonl (and the settings in run.json), with its provenance.",
+        discussion: """
+            Given a search's directory (capacity.json) or a sweep's (provenance.json) instead of a run's, \
+            prints the search's result or the sweep's provenance.
+            """)
 
-    @Argument(help: "A directory written by `metron run`.")
+    @Argument(help: "A directory written by `metron run` (or a search's or sweep's results directory).")
     var directory: String
 
     @Option(help: "First-token deadline D_p, seconds (default: the run's).")
@@ -30,10 +36,24 @@ struct ReportCommand: ParsableCommand {
 
     func run() throws {
         let url = URL(fileURLWithPath: directory, isDirectory: true)
+        let has = { FileManager.default.fileExists(atPath: url.appendingPathComponent($0).path) }
+        if !has(RunDirectory.settingsFile), !json {
+            if has(CapacityResult.fileName) {
+                let result = try CapacityResult.read(from: url)
+                print(result.summaryText + result.probeTable)
+                return printProvenance(result.provenance)
+            }
+            if has(Provenance.fileName) { return printProvenance(try Provenance.read(from: url.appendingPathComponent(Provenance.fileName))) }
+        }
         var settings = try RunDirectory.readSettings(from: url)
         if let ttftDeadline { settings.ttftDeadlineS = ttftDeadline }
         if let tbtDeadline { settings.tbtDeadlineS = tbtDeadline }
         let summary = settings.summary(of: try RunDirectory.readRecords(from: url))
         print(json ? try RunDirectory.summaryJSON(summary) : SummaryText.render(summary))
+        if !json { printProvenance(settings.provenance) }
+    }
+
+    private func printProvenance(_ provenance: Provenance?) {
+        print("provenance:\n" + (provenance?.text ?? "not recorded (written by a Metron that did not record it)\n"), terminator: "")
     }
 }

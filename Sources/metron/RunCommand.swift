@@ -168,7 +168,8 @@ struct RunCommand: AsyncParsableCommand {
 
         let generator = LoadGenerator(target: target, shape: shape, prompts: prompts, options: options)
         let terminal = isatty(STDOUT_FILENO) == 1
-        let started = ISO8601DateFormatter().string(from: Date())
+        let startedDate = Date()
+        let started = ISO8601DateFormatter().string(from: startedDate)
         let progress: (@Sendable (LoadProgress) -> Void)? = terminal ? Self.printProgress : nil
         // Ctrl-C ends the run early; open and unsent requests are recorded as cancelled.
         let (result, interrupted) = try await cancellingOnInterrupt(
@@ -177,7 +178,7 @@ struct RunCommand: AsyncParsableCommand {
         if terminal { print("") }
         if let warning = result.realtimeWarning { log("warning: \(warning)") }
 
-        let settings = RunSettings(
+        var settings = RunSettings(
             url: url, api: api.rawValue, model: model, targetRate: rate ?? Double(plan.count) / measured,
             durationS: duration, warmupS: warmup, seed: workload.seed, workload: workload.summary, maxInFlight: maxInFlight,
             timeouts: ["connect_s": connectTimeout, "first_token_s": firstTokenTimeout, "total_s": timeout],
@@ -186,6 +187,7 @@ struct RunCommand: AsyncParsableCommand {
             overheadTokens: prompts.overheadTokens, realtime: realtime,
             headerNames: headers.map { String($0.prefix { $0 != ":" }) }, startedAt: started,
             timerLatenessS: result.timerLateness, runStartMonotonicS: result.runStartMonotonic)
+        settings.provenance = provenance(of: result, startedAt: startedDate, target: target)
         let summary = settings.summary(of: result.records)
         try RunDirectory.write(records: result.records, summary: summary, settings: settings, to: directory)
         print(SummaryText.render(summary))

@@ -13,8 +13,8 @@ struct SweepCommand: AsyncParsableCommand {
             For each system, workload and SLO of the file: a capacity search (the built-in simulator's \
             systems are started on free local ports and stopped at the end). Results go to \
             RESULTS/<sweep name>/ (RESULTS/<sweep name>-simulated/ with --simulate); finished probes are \
-            reused when the sweep is run again. Plots are drawn by plots-scripts/plot_sweep.py when \
-            python3 with matplotlib is available.
+            reused when the sweep is run again. Plots are drawn by plot_sweep.py (installed beside metron, \
+            or the repository's plots-scripts/ for a build tree) when python3 with matplotlib is available.
             """)
 
     @Argument(help: "The sweep file (YAML); check it first with `metron validate`.")
@@ -26,8 +26,8 @@ struct SweepCommand: AsyncParsableCommand {
     @Option(help: "Directory for results.")
     var results = "results"
 
-    @Option(help: "The plotting script; plots are skipped when it is missing.")
-    var plotsScript = "plots-scripts/plot_sweep.py"
+    @Option(help: "The plotting script (default: plot_sweep.py installed beside metron); plots are skipped when it is missing.")
+    var plotsScript: String?
 
     @Flag(help: "Do not draw plots.")
     var noPlots = false
@@ -56,16 +56,25 @@ struct SweepCommand: AsyncParsableCommand {
         }
         let options = LoadOptions(
             timeouts: RequestTimeouts(firstToken: firstTokenTimeout, total: timeout), realtime: realtime)
-        let (searches, layout) = try await runSweep(sweep, mode: simulate ? .virtual : .http(options), results: results)
+        let (searches, layout) = try await runSweep(
+            sweep, mode: simulate ? .virtual : .http(options), results: results, sweepFile: sweepFile)
         print(SweepRun.rankings(searches, confidence: sweep.search.confidence))
         print("wrote \(layout.capacityCSV.path)")
         if !noPlots { drawPlots(layout.sweepDirectory) }
     }
 
     private func drawPlots(_ directory: URL) {
-        guard FileManager.default.fileExists(atPath: plotsScript) else {
-            log("plots skipped: \(plotsScript) not found")
-            return
+        let plotsScript: String
+        if let given = self.plotsScript {
+            guard FileManager.default.fileExists(atPath: given) else { return log("plots skipped: \(given) not found") }
+            plotsScript = given
+        } else {
+            let found = InstalledAssets.plotScript()
+            guard let url = found.url else {
+                return log("plots skipped: \(InstalledAssets.plotScriptName) not found (looked in "
+                           + "\(found.searched.map(\.path).joined(separator: ", ")))")
+            }
+            plotsScript = url.path
         }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -81,12 +90,14 @@ struct SweepCommand: AsyncParsableCommand {
 }
 
 /// Runs every search of `sweep`, starting and stopping the simulators it needs; in virtual time its
-/// results go to `<name>-simulated`. `prefill`, when given, is the first system's prefill model.
+/// results go to `<name>-simulated`. `prefill`, when given, is the first system's prefill model;
+/// `sweepFile`, when given, is hashed into the provenance.
 /// Ctrl-C keeps the probe in progress as incomplete and exits 130; a search that stops exits 1;
 /// finished probes are kept either way and reused by the next run.
 func runSweep(
-    _ sweep: SweepFile, mode: MeasurementMode, results: String, prefill: PrefillModel? = nil
+    _ sweep: SweepFile, mode: MeasurementMode, results: String, prefill: PrefillModel? = nil, sweepFile: String? = nil
 ) async throws -> ([SweepSearch], ResultsLayout) {
+    let started = Date()
     let problems = SystemConnections.problems(sweep: sweep, mode: mode)
     guard problems.isEmpty else {
         problems.forEach(log)
@@ -106,7 +117,7 @@ func runSweep(
     }
     let connections = SystemConnections(sweep: sweep, mode: mode, log: log)
     let ladder = sweep.prefill
-    let run = SweepRun(
+    var sweepRun = SweepRun(
         sweep: sweep, resultsRoot: URL(fileURLWithPath: results, isDirectory: true), measurement: mode,
         makeRunner: { system, workload in try await connections.runner(system: system, workload: workload.spec) },
         prefillModel: { system in
@@ -114,6 +125,12 @@ func runSweep(
             let runner = try await connections.runner(system: system, workload: WorkloadSpec())
             return try await PrefillProfiler.profile(ladder, runner: runner, system: system.name)
         })
+    let realtime = if case let .http(options) = mode { options.realtime } else { false }
+    let (client, lateness) = ClientSurvey.measureAtStart(realtime: realtime)
+    sweepRun.provenance = invocationProvenance(
+        sweepFile: sweepFile, startedAt: started, client: client, timerLateness: lateness,
+        servers: SystemConnections.describeServers(sweep: sweep, mode: mode))
+    let run = sweepRun
     let outcome: Result<[SweepSearch], Error>
     do {
         outcome = .success(try await cancellingOnInterrupt(message: "interrupted: stopping after the probe in progress") {
