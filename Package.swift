@@ -19,7 +19,7 @@ let package = Package(
         .systemLibrary(name: "CLinux"),
 
         // The release number and the source revision, embedded at build time by the plugin.
-        .plugin(name: "EmbedRevision", capability: .buildTool()),
+        .plugin(name: "EmbedRevision", capability: .buildTool(), path: "Sources/EmbedRevision"),
         .target(name: "MetronVersion", plugins: ["EmbedRevision"]),
 
         // Statistics, fitting and random numbers (the only importer of GSL).
