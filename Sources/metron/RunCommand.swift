@@ -82,6 +82,9 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Send min_tokens equal to max_tokens.")
     var minTokens = false
 
+    @Flag(help: "Do not ask for usage in every chunk (stream_options.continuous_usage_stats), for servers that reject the field.")
+    var noContinuousUsage = false
+
     @Option(help: "Server tokens per corpus word; skips the prompt calibration against the server.")
     var tokensPerWord: Double?
 
@@ -200,7 +203,7 @@ struct RunCommand: AsyncParsableCommand {
         FileHandle.standardOutput.write(Data(line.utf8))
     }
 
-    private var shape: RequestShape { RequestShape(ignoreEOS: ignoreEos, minTokens: minTokens, extraBody: extraBody) }
+    private var shape: RequestShape { RequestShape(ignoreEOS: ignoreEos, minTokens: minTokens, extraBody: extraBody, continuousUsage: !noContinuousUsage) }
 
     private var options: LoadOptions {
         LoadOptions(timeouts: RequestTimeouts(connect: connectTimeout, firstToken: firstTokenTimeout, total: timeout),

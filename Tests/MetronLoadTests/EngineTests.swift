@@ -55,6 +55,7 @@ final class EngineTests: XCTestCase {
             XCTAssertEqual(r.status, .ok, r.error ?? "")
             XCTAssertEqual(r.httpStatus, 200)
             XCTAssertEqual(r.chunkTokens, [1, 1, 1])
+            XCTAssertEqual(r.tokenRule, .apportionedByText)
             XCTAssertEqual(r.promptTokens, 11)
             XCTAssertEqual(r.outputTokens, 3)
             XCTAssertEqual(r.requestedOutputTokens, 4)
@@ -102,7 +103,8 @@ final class EngineTests: XCTestCase {
         }) { server in
             let r = try await single(server, api: .chat)
             XCTAssertEqual(r.status, .ok, r.error ?? "")
-            XCTAssertEqual(r.chunkTokens, [1, 1, 1, 4])
+            XCTAssertEqual(r.chunkTokens, [2, 2, 2, 1], "the usage of the last chunk is spread over the four one-letter chunks")
+            XCTAssertEqual(r.tokenRule, .apportionedByText)
             XCTAssertEqual(r.outputTokens, 7)
             XCTAssertEqual(r.promptTokens, 9)
             let sent = try XCTUnwrap(r.sentS)
@@ -119,6 +121,7 @@ final class EngineTests: XCTestCase {
             XCTAssertEqual(r.status, .ok, r.error ?? "")
             XCTAssertEqual(r.chunkTokens, [1, 1])
             XCTAssertEqual(r.outputTokens, 2)
+            XCTAssertEqual(r.tokenRule, .onePerChunk)
             XCTAssertNil(r.promptTokens)
         }
     }

@@ -15,12 +15,15 @@ final class RecordsFileTests: XCTestCase {
 
     let samples = [
         RequestRecord(id: 0, scheduledS: 0.125, sentS: 0.1251, chunkTimesS: [0.5, 0.52, 0.6], chunkTokens: [1, 2, 1],
-                      requestedPromptTokens: 512, requestedOutputTokens: 4, promptTokens: 509, outputTokens: 4),
+                      requestedPromptTokens: 512, requestedOutputTokens: 4, promptTokens: 509, outputTokens: 4,
+                      tokenRule: .apportionedByText),
         RequestRecord(id: 1, scheduledS: 1e-7, sentS: nil, status: .cancelled, error: "run ended"),
         RequestRecord(id: 2, scheduledS: 3, sentS: 3.001, requestedPromptTokens: 10, requestedOutputTokens: 5,
                       status: .httpError, httpStatus: 503, error: "server said \"overloaded\"\nretry later"),
         RequestRecord(id: 3, scheduledS: 123456.789, sentS: 123456.79, chunkTimesS: [123457.0], chunkTokens: [1],
-                      promptTokens: 1, outputTokens: 1),
+                      promptTokens: 1, outputTokens: 1, tokenRule: .perChunkUsage),
+        RequestRecord(id: 4, scheduledS: 4, sentS: nil, status: .clientError,
+                      error: "could not open a socket (EMFILE: Too many open files)"),
     ]
 
     func write(_ text: String) throws -> URL {
@@ -53,6 +56,17 @@ final class RecordsFileTests: XCTestCase {
         // Forms strtod takes but JSON does not are left to JSONDecoder (which rejects them).
         let hex = Data(#"{"id":0,"scheduled_s":0x10,"status":"ok","chunk_times_s":[],"chunk_tokens":[]}"#.utf8 + [10])
         XCTAssertNil(hex.dropLast().withUnsafeBytes(RecordLineParser.parse))
+    }
+
+    func testTokenRuleIsOptionalAndChecked() throws {
+        let old = #"{"id":7,"scheduled_s":1,"status":"ok","chunk_times_s":[2],"chunk_tokens":[3]}"#
+        let withRule = #"{"id":7,"scheduled_s":1,"status":"ok","chunk_times_s":[2],"chunk_tokens":[3],"token_rule":"one_per_chunk"}"#
+        let records = try RecordsFile.read(try write(old + "\n" + withRule + "\n"))
+        XCTAssertEqual(records.map(\.tokenRule), [nil, .onePerChunk], "files written before the field exist stay readable")
+        let unknown = #"{"id":7,"scheduled_s":1,"status":"ok","chunk_times_s":[2],"chunk_tokens":[3],"token_rule":"guessed"}"#
+        XCTAssertThrowsError(try RecordsFile.read(try write(unknown + "\n"))) {
+            XCTAssertTrue("\($0)".contains("requests.jsonl:1"), "\($0)")
+        }
     }
 
     func testBadLinesNameFileAndLine() throws {
