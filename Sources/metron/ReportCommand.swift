@@ -5,7 +5,11 @@ import MetronReport
 struct ReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "report",
-        abstract: "Recompute a run's summary from its requests.jsonl (and the settings in run.json).")
+        abstract: "Recompute a run's summary from its requests.jsonl (and the settings in run.json).",
+        discussion: """
+            Streams the file, so memory does not grow with it. Works on the directory of a run that was \
+            killed: its finished records are summarised, an incomplete last line is skipped with a warning.
+            """)
 
     @Argument(help: "A directory written by `metron run`.")
     var directory: String
@@ -33,7 +37,8 @@ struct ReportCommand: ParsableCommand {
         var settings = try RunDirectory.readSettings(from: url)
         if let ttftDeadline { settings.ttftDeadlineS = ttftDeadline }
         if let tbtDeadline { settings.tbtDeadlineS = tbtDeadline }
-        let summary = settings.summary(of: try RunDirectory.readRecords(from: url))
+        let summary = try settings.summary(
+            ofRecordsIn: RunDirectory.recordsURL(in: url), onWarning: { log("warning: \($0)") })
         print(json ? try RunDirectory.summaryJSON(summary) : SummaryText.render(summary))
     }
 }

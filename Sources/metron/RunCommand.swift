@@ -10,8 +10,9 @@ struct RunCommand: AsyncParsableCommand {
         abstract: "Send an open-loop streaming load to an OpenAI-compatible server and record every request.",
         discussion: """
             Arrivals are planned before the run and each request is sent at its scheduled time whatever \
-            the server does. Writes DIR/requests.jsonl (one record per request), DIR/summary.json and \
-            DIR/run.json (settings, no secrets). Failures of the server are recorded, not fatal.
+            the server does. Writes DIR/run.json (settings, no secrets) first, appends each request's \
+            record to DIR/requests.jsonl as it finishes, and writes DIR/summary.json at the end. Failures \
+            of the server are recorded, not fatal.
             """)
 
     @Option(help: "Server URL: http://host:port, .../v1, or the full endpoint URL.")
@@ -171,26 +172,35 @@ struct RunCommand: AsyncParsableCommand {
 
         let generator = LoadGenerator(target: target, shape: shape, prompts: prompts, options: options)
         let terminal = isatty(STDOUT_FILENO) == 1
-        let started = ISO8601DateFormatter().string(from: Date())
-        let progress: (@Sendable (LoadProgress) -> Void)? = terminal ? Self.printProgress : nil
-        // Ctrl-C ends the run early; open and unsent requests are recorded as cancelled.
-        let (result, interrupted) = try await cancellingOnInterrupt(
-            message: "interrupted: ending the run, open requests are recorded as cancelled"
-        ) { try await generator.run(plan: plan, onProgress: progress) }
-        if terminal { print("") }
-        if let warning = result.realtimeWarning { log("warning: \(warning)") }
-
-        let settings = RunSettings(
+        var settings = RunSettings(
             url: url, api: api.rawValue, model: model, targetRate: rate ?? Double(plan.count) / measured,
             durationS: duration, warmupS: warmup, seed: workload.seed, workload: workload.summary, maxInFlight: maxInFlight,
             timeouts: ["connect_s": connectTimeout, "first_token_s": firstTokenTimeout, "total_s": timeout],
             drainTimeoutS: drainTimeout ?? timeout + 1, ttftDeadlineS: ttftDeadline, tbtDeadlineS: tbtDeadline,
             lagThresholdS: lagThreshold, promptCalibration: calibration, tokensPerWord: prompts.tokensPerWord,
             overheadTokens: prompts.overheadTokens, realtime: realtime,
-            headerNames: headers.map { String($0.prefix { $0 != ":" }) }, startedAt: started,
-            timerLatenessS: result.timerLateness, runStartMonotonicS: result.runStartMonotonic)
-        let summary = settings.summary(of: result.records)
-        try RunDirectory.write(records: result.records, summary: summary, settings: settings, to: directory)
+            headerNames: headers.map { String($0.prefix { $0 != ":" }) },
+            startedAt: ISO8601DateFormatter().string(from: Date()), timerLatenessS: [])
+        // Settings first and records as they finish: a run killed midway still has a readable directory.
+        try RunDirectory.writeSettings(settings, to: directory)
+        let records = try RecordsFileWriter(creating: RunDirectory.recordsURL(in: directory))
+        let progress: (@Sendable (LoadProgress) -> Void)? = terminal ? Self.printProgress : nil
+        // Ctrl-C ends the run early; open and unsent requests are recorded as cancelled.
+        let (result, interrupted) = try await cancellingOnInterrupt(
+            message: "interrupted: ending the run, open requests are recorded as cancelled"
+        ) { try await generator.run(plan: plan, onProgress: progress, onRecords: records.append) }
+        records.close()
+        if terminal { print("") }
+        if let warning = result.realtimeWarning { log("warning: \(warning)") }
+        if let failure = records.failure {
+            throw ValidationError("\(out)/\(RunDirectory.recordsFile): \(failure) (\(records.written) records written)")
+        }
+
+        settings.timerLatenessS = result.timerLateness
+        settings.runStartMonotonicS = result.runStartMonotonic
+        try RunDirectory.writeSettings(settings, to: directory)
+        let summary = try settings.summary(ofRecordsIn: records.url, onWarning: { log("warning: \($0)") })
+        try RunDirectory.writeSummary(summary, to: directory)
         print(SummaryText.render(summary))
         print("wrote \(out)/\(RunDirectory.recordsFile), \(RunDirectory.summaryFile), \(RunDirectory.settingsFile)")
         if interrupted { throw ExitCode(130) }

@@ -2,6 +2,7 @@ import Foundation
 import MetronCore
 import MetronReport
 import MetronTestSupport
+import Synchronization
 import XCTest
 
 /// Runs the built `metron` binary end to end against the scripted server.
@@ -153,6 +154,50 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(records.allSatisfy { $0.status == .cancelled })
         XCTAssertNotNil(records[0].sentS)
         XCTAssertNil(records[59].sentS)
+    }
+
+    func testRecordsReachTheFileAsTheyFinishAndSurviveKill9() async throws {
+        let server = try await ScriptedServer { request in
+            ScriptedServer.stream([Events.text(), Events.text(), Events.usage(prompt: 4, completion: 2), Events.done])
+        }
+        let out = try temporaryDirectory().appendingPathComponent("run")
+        let killedAt = Mutex(0.0)
+        let result = try await metron([
+            "run", "--url", server.url, "--model", "m", "--rate", "20", "--duration", "60", "--arrival", "constant",
+            "--output-length", "2", "--tokens-per-word", "1", "--out", out.path,
+        ], whileRunning: { process in
+            // About two seconds of answered requests, then kill -9 mid-run.
+            for _ in 0..<400 where server.requests.count < 40 { try? await Task.sleep(nanoseconds: 25_000_000) }
+            killedAt.withLock { $0 = ProcessInfo.processInfo.systemUptime }
+            kill(process.processIdentifier, SIGKILL)
+        })
+        let requests = server.requests
+        await server.shutdown()
+        XCTAssertEqual(result.status, SIGKILL, "killed, not finished: \(result.stderr)")
+        XCTAssertGreaterThanOrEqual(requests.count, 40)
+
+        // Every request answered more than a second before the kill has its record on disk.
+        let records = try RunDirectory.readRecords(from: out)
+        let cutoff = killedAt.withLock { $0 } - 1
+        let answeredBefore = Set(requests.filter { $0.receivedAt < cutoff }.compactMap(requestID))
+        XCTAssertFalse(answeredBefore.isEmpty)
+        XCTAssertTrue(answeredBefore.isSubset(of: Set(records.map(\.id))),
+                      "missing: \(answeredBefore.subtracting(records.map(\.id)).sorted())")
+        XCTAssertTrue(records.allSatisfy { $0.status == .ok && $0.chunkTokens == [1, 1] })
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out.appendingPathComponent("summary.json").path))
+
+        // `metron report` summarises what the killed run left, an interrupted last line included.
+        let file = out.appendingPathComponent("requests.jsonl")
+        let handle = try FileHandle(forWritingTo: file)
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data(#"{"id":100000,"scheduled_s":5.0,"sent_s":5.0"#.utf8))
+        try handle.close()
+        let report = try await metron(["report", out.path, "--json"])
+        XCTAssertEqual(report.status, 0, report.stderr)
+        XCTAssertTrue(report.stderr.contains("requests.jsonl:\(records.count + 1): the last line is incomplete"), report.stderr)
+        let summary = try JSONDecoder().decode(RunSummary.self, from: Data(report.stdout.utf8))
+        XCTAssertEqual(summary.requests, records.count)
+        XCTAssertEqual(summary.ok, records.count)
     }
 
     func testBadUsageExitsWithStatusTwoAndSaysWhat() async throws {

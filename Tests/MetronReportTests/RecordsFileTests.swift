@@ -58,6 +58,46 @@ final class RecordsFileTests: XCTestCase {
         XCTAssertNil(hex.dropLast().withUnsafeBytes(RecordLineParser.parse))
     }
 
+    func testAnIncompleteLastLineIsSkippedWithAWarning() throws {
+        let good = String(decoding: try RecordsFile.encode(Array(samples.prefix(2))), as: UTF8.self)
+        let cut = String(String(decoding: try RecordsFile.encode([samples[2]]), as: UTF8.self).prefix(40))
+        var warnings: [String] = []
+        let records = try RecordsFile.read(try write(good + cut), onWarning: { warnings.append($0) })
+        XCTAssertEqual(records, Array(samples.prefix(2)))
+        XCTAssertEqual(warnings.count, 1)
+        XCTAssertTrue(warnings[0].contains("requests.jsonl:3") && warnings[0].contains("incomplete"), warnings[0])
+
+        // Cut short but followed by a newline, or not the last line: damage, not an interrupted write.
+        for text in [good + cut + "\n", cut + "\n" + good] {
+            XCTAssertThrowsError(try RecordsFile.read(try write(text))) { XCTAssertTrue("\($0)".contains("not a request record"), "\($0)") }
+        }
+    }
+
+    func testWriterAppendsBatchesAndRefusesAnExistingFile() throws {
+        let url = directory.appendingPathComponent("appended.jsonl")
+        let writer = try RecordsFileWriter(creating: url)
+        writer.append(Array(samples.prefix(2)))
+        writer.append([])
+        // Readable between batches, as after a kill.
+        XCTAssertEqual(try RecordsFile.read(url), Array(samples.prefix(2)))
+        writer.append(Array(samples.dropFirst(2)))
+        writer.close()
+        XCTAssertEqual(try RecordsFile.read(url), samples)
+        XCTAssertEqual(writer.written, samples.count)
+        XCTAssertNil(writer.failure)
+        XCTAssertThrowsError(try RecordsFileWriter(creating: url)) { XCTAssertTrue("\($0)".contains("cannot create"), "\($0)") }
+        XCTAssertThrowsError(try RecordsFileWriter(creating: directory.appendingPathComponent("no/such/dir.jsonl")))
+    }
+
+    func testWriterStopsAtTheFirstFailedWrite() throws {
+        // /dev/full accepts the open and fails every write with ENOSPC.
+        let writer = try RecordsFileWriter(openingForTest: "/dev/full")
+        writer.append([samples[0]])
+        writer.append([samples[1]])
+        XCTAssertEqual(writer.written, 0)
+        XCTAssertTrue(writer.failure?.contains("No space left") == true, writer.failure ?? "no failure")
+    }
+
     func testTokenRuleIsOptionalAndChecked() throws {
         let old = #"{"id":7,"scheduled_s":1,"status":"ok","chunk_times_s":[2],"chunk_tokens":[3]}"#
         let withRule = #"{"id":7,"scheduled_s":1,"status":"ok","chunk_times_s":[2],"chunk_tokens":[3],"token_rule":"one_per_chunk"}"#
