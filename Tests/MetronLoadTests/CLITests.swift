@@ -15,11 +15,17 @@ final class CLITests: XCTestCase {
 
     private var binary: URL { MetronBinary.url }
 
-    private func metron(_ arguments: [String], environment: [String: String] = [:],
+    /// `shell`, when given, runs first in bash (for example `ulimit -n 48`), which then execs the binary.
+    private func metron(_ arguments: [String], environment: [String: String] = [:], shell: String? = nil,
                         whileRunning: (@Sendable (Process) async -> Void)? = nil) async throws -> Outcome {
         let process = Process()
-        process.executableURL = binary
-        process.arguments = arguments
+        if let shell {
+            process.executableURL = URL(fileURLWithPath: "/bin/bash")
+            process.arguments = ["-c", shell + #" && exec "$0" "$@""#, binary.path] + arguments
+        } else {
+            process.executableURL = binary
+            process.arguments = arguments
+        }
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
@@ -198,6 +204,57 @@ final class CLITests: XCTestCase {
         let summary = try JSONDecoder().decode(RunSummary.self, from: Data(report.stdout.utf8))
         XCTAssertEqual(summary.requests, records.count)
         XCTAssertEqual(summary.ok, records.count)
+    }
+
+    /// Every stream stays open a second, so about 50 are open at once at 50 req/s.
+    private func slowStreamServer() async throws -> ScriptedServer {
+        try await ScriptedServer { _ in
+            [ScriptedServer.head(), ScriptedServer.chunk(Events.text()), .sleep(1), ScriptedServer.chunk(Events.text()),
+             ScriptedServer.chunk(Events.usage(prompt: 4, completion: 2) + Events.done), ScriptedServer.lastChunk]
+        }
+    }
+
+    private let loadArguments = ["--rate", "50", "--duration", "2", "--arrival", "constant", "--output-length", "2",
+                                 "--tokens-per-word", "1"]
+
+    func testRunningOutOfFileDescriptorsIsAClientFaultNotAServerError() async throws {
+        let server = try await slowStreamServer()
+        let out = try temporaryDirectory().appendingPathComponent("run")
+        // Soft and hard limit both 48: nothing to raise, the client runs out of descriptors.
+        let result = try await metron(["run", "--url", server.url, "--model", "m", "--out", out.path] + loadArguments,
+                                      shell: "ulimit -n 48")
+        let served = server.requests.count
+        await server.shutdown()
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let records = try RunDirectory.readRecords(from: out)
+        XCTAssertEqual(records.count, 100)
+        let faulted = records.filter { $0.status == .clientError }
+        XCTAssertFalse(faulted.isEmpty, "\(Dictionary(grouping: records, by: \.status).mapValues(\.count))")
+        XCTAssertTrue(faulted.allSatisfy { $0.error?.hasPrefix("could not open a socket (EMFILE") == true }, "\(faulted.first?.error ?? "")")
+        XCTAssertFalse(records.contains { $0.status == .connectionError }, "no descriptor is not a refused connection")
+        XCTAssertEqual(records.filter { $0.status == .ok }.count, served, "every request that reached the server succeeded")
+
+        let summary = try JSONDecoder().decode(RunSummary.self, from: Data(contentsOf: out.appendingPathComponent("summary.json")))
+        XCTAssertFalse(summary.client.trustworthy)
+        XCTAssertEqual(summary.client.faults?.requests, faulted.count)
+        let reason = "client fault: \(faulted.count) of 100 requests could not open a socket (EMFILE: Too many open files)"
+        XCTAssertEqual(summary.client.untrustworthyReasons, [reason])
+        XCTAssertTrue(result.stdout.contains("NOT TRUSTWORTHY: \(reason)"), result.stdout)
+    }
+
+    func testTheOpenFilesSoftLimitIsRaisedToTheHardLimit() async throws {
+        let server = try await slowStreamServer()
+        let out = try temporaryDirectory().appendingPathComponent("run")
+        // Only the soft limit is low: the client raises it and needs no more.
+        let result = try await metron(["run", "--url", server.url, "--model", "m", "--out", out.path] + loadArguments,
+                                      shell: "ulimit -S -n 48")
+        await server.shutdown()
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let records = try RunDirectory.readRecords(from: out)
+        XCTAssertEqual(records.count, 100)
+        XCTAssertTrue(records.allSatisfy { $0.status == .ok }, "\(records.first { $0.status != .ok }?.error ?? "")")
+        XCTAssertTrue(result.stdout.contains("timing trustworthy") || result.stdout.contains("NOT TRUSTWORTHY: P99"),
+                      "no client fault: \(result.stdout)")
     }
 
     func testBadUsageExitsWithStatusTwoAndSaysWhat() async throws {
