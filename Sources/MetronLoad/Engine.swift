@@ -427,7 +427,11 @@ private let openSocketCallback: curl_opensocket_callback = { clientp, _, address
     guard let address else { return -1 }
     var error: Int32 = 0
     let fd = metron_socket(address.pointee.family, address.pointee.socktype, address.pointee.protocol, &error)
-    if fd < 0, let clientp { Unmanaged<Transfer>.fromOpaque(clientp).takeUnretainedValue().socketErrno = error }
+    if fd < 0, let clientp {
+        let transfer = Unmanaged<Transfer>.fromOpaque(clientp).takeUnretainedValue()
+        // A shortage wins over an address family the machine lacks, tried alongside.
+        if !Transfer.resourceErrnos.contains(transfer.socketErrno) { transfer.socketErrno = error }
+    }
     return fd
 }
 

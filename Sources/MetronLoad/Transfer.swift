@@ -21,7 +21,7 @@ final class Transfer {
     var lastReceive: Double?
     /// Set when the engine ends the transfer itself (first-token timeout, drain, interrupt).
     var abort: (status: RequestStatus, message: String)?
-    /// errno of a failed socket(2) for this transfer: the client ran out of something, not the server.
+    /// errno of the first failed socket(2) for this transfer (0 if none failed).
     var socketErrno: Int32 = 0
 
     /// The start of a 2xx body, kept until the first event, to show what came when no event did.
@@ -136,20 +136,25 @@ final class Transfer {
         }
     }
 
-    /// A failure on this machine (descriptors, ports, memory, curl's own set-up), as "could not ..." text.
+    /// errnos of socket(2) that mean this machine ran out of something; others (EAFNOSUPPORT for an
+    /// address family the machine lacks, tried alongside one it has) are not the client's fault.
+    static let resourceErrnos: Set<Int32> = [EMFILE, ENFILE, ENOBUFS, ENOMEM]
+
+    /// A failure on this machine (descriptors, ports, memory, curl's own set-up), as text that
+    /// follows "N requests", or nil when the failure is not the client's.
     private func clientFault(result: CURLcode, curlText: String) -> String? {
-        if socketErrno != 0 { return "could not open a socket (\(Self.describe(errno: socketErrno)))" }
-        switch result {
-        case CURLE_COULDNT_CONNECT:
-            var osErrno = 0
-            _ = metron_easy_get_long(easy, CURLINFO_OS_ERRNO, &osErrno)
-            guard osErrno == Int(EADDRNOTAVAIL) else { return nil }
-            return "could not get a local port (\(Self.describe(errno: Int32(osErrno))))"
-        case CURLE_OUT_OF_MEMORY, CURLE_FAILED_INIT:
-            return "could not be set up by curl (\(curlText))"
-        default:
-            return nil
+        guard result != CURLE_OK else { return nil }
+        if result == CURLE_OUT_OF_MEMORY || result == CURLE_FAILED_INIT { return "failed inside curl (\(curlText))" }
+        guard httpStatus == 0 else { return nil }
+        if Self.resourceErrnos.contains(socketErrno) {
+            return "could not open a socket (\(Self.describe(errno: socketErrno)))"
         }
+        var osErrno = 0
+        if result == CURLE_COULDNT_CONNECT, metron_easy_get_long(easy, CURLINFO_OS_ERRNO, &osErrno) == CURLE_OK,
+           osErrno == Int(EADDRNOTAVAIL) {
+            return "could not get a local port (\(Self.describe(errno: EADDRNOTAVAIL)))"
+        }
+        return nil
     }
 
     static func describe(errno code: Int32) -> String {

@@ -238,7 +238,8 @@ final class CLITests: XCTestCase {
         XCTAssertFalse(summary.client.trustworthy)
         XCTAssertEqual(summary.client.faults?.requests, faulted.count)
         let reason = "client fault: \(faulted.count) of 100 requests could not open a socket (EMFILE: Too many open files)"
-        XCTAssertEqual(summary.client.untrustworthyReasons, [reason])
+        // (A busy machine may add a lag reason; the fault is there whatever the timing.)
+        XCTAssertEqual(summary.client.untrustworthyReasons?.filter { $0.hasPrefix("client fault") }, [reason])
         XCTAssertTrue(result.stdout.contains("NOT TRUSTWORTHY: \(reason)"), result.stdout)
     }
 
