@@ -1,5 +1,6 @@
 import Foundation
 import MetronCore
+import Synchronization
 import XCTest
 @testable import MetronLoad
 
@@ -155,6 +156,25 @@ final class EngineTests: XCTestCase {
                 XCTAssertTrue(r.error?.contains(text) == true, r.error ?? "")
                 XCTAssertTrue(r.chunkTimesS.isEmpty)
             }
+        }
+    }
+
+    func testRecordsHandedOverAsTheyFinishAreNotKept() async throws {
+        try await withServer({ request in
+            // Request 0 streams for a while; the others finish at once, so they are handed over first.
+            ScriptedServer.stream([Events.text(), Events.done], gap: requestID(request) == 0 ? 1 : 0)
+        }) { server in
+            let plan = (0..<6).map { PlannedRequest(id: $0, arrival: Double($0) * 0.01, promptTokens: 4, outputTokens: 1) }
+            let handed = Mutex<[[RequestRecord]]>([])
+            let generator = LoadGenerator(target: ServerTarget(url: server.url, model: "m"), prompts: PromptBuilder(tokensPerWord: 1),
+                                          options: LoadOptions(calibrationWakeups: 5))
+            let result = try await generator.run(plan: plan, onRecords: { batch in handed.withLock { $0.append(batch) } })
+            XCTAssertTrue(result.records.isEmpty, "records handed over are not kept")
+            let records = handed.withLock { $0 }.flatMap { $0 }
+            XCTAssertEqual(records.map(\.id).sorted(), plan.map(\.id), "each record handed over exactly once")
+            XCTAssertEqual(records.last?.id, 0, "in the order they finished")
+            XCTAssertTrue(records.allSatisfy { $0.status == .ok }, "\(records.map(\.status))")
+            XCTAssertGreaterThan(handed.withLock { $0.count }, 1, "in more than one batch")
         }
     }
 
