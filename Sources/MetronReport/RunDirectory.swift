@@ -83,10 +83,7 @@ public struct RunSettings: Codable, Sendable, Equatable {
 
     /// The summary of records under these settings: warm-up requests are left out.
     public func summary(of records: [RequestRecord]) -> RunSummary {
-        RunSummary(
-            records: records.filter { $0.scheduledS >= warmupS }, targetRate: targetRate,
-            deadlines: DeadlineSpec(ttft: .fixed(ttftDeadlineS), tbt: tbtDeadlineS),
-            timerLateness: timerLatenessS, lagThreshold: lagThresholdS, maxInFlight: maxInFlight)
+        summary(forEachRecord: { visit in records.forEach(visit) })
     }
 
     /// The same summary streamed from a records file (read twice, never held in memory); warnings
@@ -94,17 +91,23 @@ public struct RunSettings: Codable, Sendable, Equatable {
     public func summary(ofRecordsIn file: URL, onWarning: (String) -> Void = { _ in }) throws -> RunSummary {
         var pass = 0
         return try withoutActuallyEscaping(onWarning) { warn in
-            try RunSummary(
-                forEachRecord: { visit in
-                    pass += 1
-                    let first = pass == 1
-                    try RecordsFile.forEach(file, onWarning: { if first { warn($0) } }) { r in
-                        if r.scheduledS >= warmupS { visit(r) }
-                    }
-                },
-                targetRate: targetRate, deadlines: DeadlineSpec(ttft: .fixed(ttftDeadlineS), tbt: tbtDeadlineS),
-                timerLateness: timerLatenessS, lagThreshold: lagThresholdS, maxInFlight: maxInFlight)
+            try summary(forEachRecord: { visit in
+                pass += 1
+                let first = pass == 1
+                try RecordsFile.forEach(file, onWarning: { if first { warn($0) } }, visit)
+            })
         }
+    }
+
+    private func summary(forEachRecord: ((RequestRecord) -> Void) throws -> Void) rethrows -> RunSummary {
+        try RunSummary(
+            forEachRecord: { visit in
+                try withoutActuallyEscaping(visit) { visit in
+                    try forEachRecord { if $0.scheduledS >= warmupS { visit($0) } }
+                }
+            },
+            targetRate: targetRate, deadlines: DeadlineSpec(ttft: .fixed(ttftDeadlineS), tbt: tbtDeadlineS),
+            timerLateness: timerLatenessS, lagThreshold: lagThresholdS, maxInFlight: maxInFlight)
     }
 }
 
