@@ -67,7 +67,7 @@ while kill -0 "$client_pid" 2>/dev/null; do
         sample "$now"
         next=$(( next + SAMPLE ))
     fi
-    # The last sample while requests are still recorded in memory: just before the files are written.
+    # Records are appended to requests.jsonl as requests finish: memory should follow open streams only.
     sleep 1
 done
 wait "$client_pid" || { echo "metron run failed" >&2; cat "$OUT/client.err" >&2; exit 1; }
@@ -100,6 +100,8 @@ result = {
     # Once all streams are open (the first sample at or after 60 s) to the end: what grows with time.
     "rss_steady_from_s": next((t for t, _ in rss if t >= 60), None),
     "rss_steady_growth_mib": next((round((rss[-1][1] - kb) / 1024, 1) for t, kb in rss if t >= 60), None),
+    "rss_steady_growth_percent": next((round((rss[-1][1] - kb) * 100 / kb, 1) for t, kb in rss if t >= 60), None),
+    # What the records would take if they were held until the end (they are not: streamed to the file).
     "records_in_memory_estimate_mib": round((tokens * 16 + len(ids) * 200) / 2**20, 1),
     "client": summary.get("client"),
 }

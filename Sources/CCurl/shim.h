@@ -15,6 +15,9 @@ static inline CURLcode metron_easy_set_write_function(CURL *h, curl_write_callba
 static inline CURLcode metron_easy_set_header_function(CURL *h, curl_write_callback f) {
     return curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, f);
 }
+static inline CURLcode metron_easy_set_opensocket_function(CURL *h, curl_opensocket_callback f) {
+    return curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, f);
+}
 static inline CURLcode metron_easy_get_long(CURL *h, CURLINFO i, long *v) { return curl_easy_getinfo(h, i, v); }
 static inline CURLcode metron_easy_get_ptr(CURL *h, CURLINFO i, char **v) { return curl_easy_getinfo(h, i, v); }
 

@@ -7,8 +7,51 @@
 #include <sched.h>
 #include <time.h>
 #include <errno.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 
 static inline int metron_errno(void) { return errno; }
+
+// Raises the soft limit on open files to the hard limit; returns the soft limit in force after.
+static inline long long metron_raise_open_files_limit(void) {
+    struct rlimit r;
+    if (getrlimit(RLIMIT_NOFILE, &r) != 0) return -1;
+    if (r.rlim_cur < r.rlim_max) {
+        struct rlimit raised = r;
+        raised.rlim_cur = r.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &raised) == 0) return (long long)raised.rlim_cur;
+    }
+    return (long long)r.rlim_cur;
+}
+
+// socket(2), its errno through `error` (0 on success).
+static inline int metron_socket(int family, int type, int protocol, int *error) {
+    int fd = socket(family, type, protocol);
+    *error = fd < 0 ? errno : 0;
+    return fd;
+}
+
+// The symbol of an errno a client can meet when opening a connection, or NULL.
+static inline const char *metron_errno_name(int e) {
+    switch (e) {
+    case EMFILE: return "EMFILE";
+    case ENFILE: return "ENFILE";
+    case ENOBUFS: return "ENOBUFS";
+    case ENOMEM: return "ENOMEM";
+    case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
+    case EACCES: return "EACCES";
+    case EPERM: return "EPERM";
+    case EAFNOSUPPORT: return "EAFNOSUPPORT";
+    default: return NULL;
+    }
+}
+
+// The soft limit on open files now.
+static inline long long metron_open_files_limit(void) {
+    struct rlimit r;
+    return getrlimit(RLIMIT_NOFILE, &r) == 0 ? (long long)r.rlim_cur : -1;
+}
 
 static inline double metron_monotonic_seconds(void) {
     struct timespec ts;

@@ -11,6 +11,19 @@ public enum RequestStatus: String, Codable, Sendable, CaseIterable {
     case streamError = "stream_error"
     /// The run ended (interrupt or drain limit) before the request finished.
     case cancelled
+    /// The client itself failed (no socket or file descriptor, out of memory, curl set-up): says
+    /// nothing about the server and makes the run untrustworthy.
+    case clientError = "client_error"
+}
+
+/// How a request's output tokens were assigned to its content chunks.
+public enum TokenRule: String, Codable, Sendable, CaseIterable {
+    /// The server streamed the cumulative count with every content chunk: exact.
+    case perChunkUsage = "per_chunk_usage"
+    /// A count covering several chunks was spread over them by the length of their text.
+    case apportionedByText = "apportioned_by_text"
+    /// The server reported no count: one token per content chunk.
+    case onePerChunk = "one_per_chunk"
 }
 
 /// The raw record of one request (METRICS.md section 1). Times are seconds on one monotonic clock,
@@ -36,11 +49,14 @@ public struct RequestRecord: Codable, Sendable, Equatable {
     public var status: RequestStatus
     public var httpStatus: Int?
     public var error: String?
+    /// How `chunkTokens` were found; nil without content chunks and in files written before it existed.
+    public var tokenRule: TokenRule?
 
     public init(
         id: Int, scheduledS: Double, sentS: Double? = nil, chunkTimesS: [Double] = [], chunkTokens: [Int] = [],
         requestedPromptTokens: Int = 0, requestedOutputTokens: Int = 0, promptTokens: Int? = nil,
-        outputTokens: Int? = nil, status: RequestStatus = .ok, httpStatus: Int? = nil, error: String? = nil
+        outputTokens: Int? = nil, status: RequestStatus = .ok, httpStatus: Int? = nil, error: String? = nil,
+        tokenRule: TokenRule? = nil
     ) {
         self.id = id
         self.scheduledS = scheduledS
@@ -54,6 +70,7 @@ public struct RequestRecord: Codable, Sendable, Equatable {
         self.status = status
         self.httpStatus = httpStatus
         self.error = error
+        self.tokenRule = tokenRule
     }
 
     enum CodingKeys: String, CodingKey {
@@ -61,6 +78,7 @@ public struct RequestRecord: Codable, Sendable, Equatable {
         case scheduledS = "scheduled_s", sentS = "sent_s", chunkTimesS = "chunk_times_s", chunkTokens = "chunk_tokens"
         case requestedPromptTokens = "requested_prompt_tokens", requestedOutputTokens = "requested_output_tokens"
         case promptTokens = "prompt_tokens", outputTokens = "output_tokens", httpStatus = "http_status"
+        case tokenRule = "token_rule"
     }
 
     public var succeeded: Bool { status == .ok }

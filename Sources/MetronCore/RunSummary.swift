@@ -25,7 +25,52 @@ public struct FluiditySummary: Codable, Sendable, Equatable {
     }
 }
 
-/// The client's own health: how late it sent requests against the plan, and how late its timer woke.
+/// Requests that failed on the client's side (status `client_error`: no socket, no port, no
+/// memory). They say nothing about the server, and any one makes a measurement untrustworthy.
+public struct ClientFaults: Codable, Sendable, Equatable {
+    public var requests: Int
+    /// Requests looked at.
+    public var outOf: Int
+    /// The most frequent error text of the faulted requests.
+    public var commonError: String?
+    private var counts: [String: Int] = [:]
+
+    public init() {
+        requests = 0
+        outOf = 0
+    }
+
+    public init(_ records: some Sequence<RequestRecord>) {
+        self.init()
+        for r in records { add(r) }
+    }
+
+    /// Distinct error texts kept for `commonError`; client faults have very few.
+    static let textsKept = 32
+
+    public mutating func add(_ record: RequestRecord) {
+        outOf += 1
+        guard record.status == .clientError else { return }
+        requests += 1
+        let text = record.error ?? "failed in the client"
+        if counts[text] != nil || counts.count < Self.textsKept { counts[text, default: 0] += 1 }
+        commonError = counts.max { ($0.value, $1.key) < ($1.value, $0.key) }?.key
+    }
+
+    /// "client fault: 60 of 95 requests could not open a socket (EMFILE: ...)", nil without faults.
+    public var reason: String? {
+        guard requests > 0 else { return nil }
+        return "client fault: \(requests) of \(outOf) requests \(commonError ?? "failed in the client")"
+            + (counts.count > 1 ? " (and other client faults)" : "")
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case requests, outOf = "out_of", commonError = "common_error"
+    }
+}
+
+/// The client's own health: how late it sent requests against the plan, how late its timer woke,
+/// and whether it failed requests itself.
 public struct ClientHealth: Codable, Sendable, Equatable {
     /// Send time minus scheduled time, seconds.
     public var lag: Distribution
@@ -36,10 +81,15 @@ public struct ClientHealth: Codable, Sendable, Equatable {
     public var trustworthy: Bool
     /// Set when the user capped requests in flight; a capped run is not open loop.
     public var maxInFlight: Int?
+    /// Requests the client failed itself; nil in summaries written before it was recorded.
+    public var faults: ClientFaults?
+    /// Why the client is not trustworthy, one sentence per cause; empty when it is.
+    public var untrustworthyReasons: [String]?
 
     enum CodingKeys: String, CodingKey {
-        case lag, trustworthy
+        case lag, trustworthy, faults
         case timerLateness = "timer_lateness", lagThresholdS = "lag_threshold_s", maxInFlight = "max_in_flight"
+        case untrustworthyReasons = "untrustworthy_reasons"
     }
 }
 
@@ -144,9 +194,15 @@ public struct RunSummary: Codable, Sendable, Equatable {
         let lag = Distribution(p.lag)
         let lateness = timerLateness.map(Distribution.init)
         let worst = Swift.max(lag.p99 ?? 0, lateness?.p99 ?? 0)
+        var reasons: [String] = []
+        if worst > lagThreshold {
+            reasons.append(String(format: "P99 client lag or timer lateness %.1f ms above the %.1f ms threshold",
+                                  worst * 1000, lagThreshold * 1000))
+        }
+        if let fault = p.clientFaults.reason { reasons.append(fault) }
         client = ClientHealth(
             lag: lag, timerLateness: lateness, lagThresholdS: lagThreshold,
-            trustworthy: worst <= lagThreshold, maxInFlight: maxInFlight)
+            trustworthy: reasons.isEmpty, maxInFlight: maxInFlight, faults: p.clientFaults, untrustworthyReasons: reasons)
         percentileWarning = nil
         let few = tailPercentiles.filter { $0.samples > 0 && $0.samples < Self.fewSamplesForTailPercentile }
         if !few.isEmpty {
@@ -208,9 +264,11 @@ struct PerRequestFigures {
     var promptTokens: [Double] = [], outputTokens: [Double] = []
     var fluidity: [Double] = [], minDeadlines: [Double] = [], referenceTPOTs: [Double] = []
     var serviceDeadlines = DeadlineCount()
+    var clientFaults = ClientFaults()
 
     mutating func add(_ r: RequestRecord, deadlines: DeadlineSpec, pooling pooled: inout PooledGaps) {
         count += 1
+        clientFaults.add(r)
         scheduled.append(r.scheduledS)
         if let s = r.sentS { sent.append(s) }
         if let l = r.clientLag { lag.append(l) }

@@ -1,4 +1,5 @@
 import CCurl
+import CLinux
 import Foundation
 
 /// How prompt lengths were calibrated against the server's own token count.
@@ -135,7 +136,7 @@ struct BlockingHTTP {
 
     /// `usage.prompt_tokens` of a one-token streaming request.
     func usagePromptTokens(text: String, shape: RequestShape) throws -> Int {
-        let builder = RequestBuilder(target: target, shape: RequestShape(extraBody: shape.extraBody))
+        let builder = RequestBuilder(target: target, shape: RequestShape(extraBody: shape.extraBody, continuousUsage: shape.continuousUsage))
         let answer = try post(url: target.endpointURL, body: try builder.body(prompt: text, maxTokens: 1))
         guard (200..<300).contains(answer.status) else {
             throw LoadConfigurationError(
@@ -168,6 +169,8 @@ private let sinkCallback: curl_write_callback = { pointer, size, count, userdata
 enum MetronCurl {
     private static let ready: Bool = {
         signal(SIGPIPE, SIG_IGN)
+        // One descriptor per open stream: the default soft limit (often 1,024) caps a run needlessly.
+        _ = metron_raise_open_files_limit()
         return curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK
     }()
 

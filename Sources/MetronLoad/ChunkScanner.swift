@@ -2,7 +2,8 @@
 /// instead of a JSON decode: decoding every event costs as much as the whole network path.
 ///
 /// The scan looks for the keys `"text"`, `"content"` and `"reasoning_content"` (a non-empty string
-/// value means the chunk carries output), `"usage"` (an object with `prompt_tokens` and
+/// value means the chunk carries output; its length in characters weighs the chunk when a token
+/// count has to be spread over chunks), `"usage"` (an object with `prompt_tokens` and
 /// `completion_tokens`) and `"error"` (a non-null value means the server reported a failure
 /// mid-stream). A key is only taken where its opening quote is not escaped, so text inside string
 /// values cannot be mistaken for a key.
@@ -20,12 +21,18 @@ public struct ChunkFacts: Sendable, Equatable {
 
     public var kind: Kind
     public var hasContent = false
+    /// Characters of the content text (an escape sequence counts as one); 0 without content.
+    public var contentLength = 0
     public var promptTokens: Int?
     public var completionTokens: Int?
 
-    public init(kind: Kind, hasContent: Bool = false, promptTokens: Int? = nil, completionTokens: Int? = nil) {
+    public init(
+        kind: Kind, hasContent: Bool = false, contentLength: Int? = nil, promptTokens: Int? = nil,
+        completionTokens: Int? = nil
+    ) {
         self.kind = kind
         self.hasContent = hasContent
+        self.contentLength = contentLength ?? (hasContent ? 1 : 0)
         self.promptTokens = promptTokens
         self.completionTokens = completionTokens
     }
@@ -62,6 +69,7 @@ public enum ChunkScanner {
             if let v = valueStart(of: key, in: body), v + 1 < body.count,
                body[v] == UInt8(ascii: "\""), body[v + 1] != UInt8(ascii: "\"") {
                 facts.hasContent = true
+                facts.contentLength = max(1, stringLength(in: body, from: v + 1))
                 break
             }
         }
@@ -91,6 +99,22 @@ public enum ChunkScanner {
             i += 1
         }
         return nil
+    }
+
+    /// Characters of a JSON string value from `start` (just after its opening quote) to its closing
+    /// quote: UTF-8 lead bytes, an escape sequence counting as one.
+    static func stringLength(in bytes: UnsafeBufferPointer<UInt8>, from start: Int) -> Int {
+        var i = start, count = 0
+        while i < bytes.count, bytes[i] != UInt8(ascii: "\"") {
+            if bytes[i] == UInt8(ascii: "\\") {
+                i += i + 1 < bytes.count && bytes[i + 1] == UInt8(ascii: "u") ? 6 : 2
+                count += 1
+            } else {
+                if bytes[i] & 0xC0 != 0x80 { count += 1 }
+                i += 1
+            }
+        }
+        return count
     }
 
     private static func matches(_ bytes: UnsafeBufferPointer<UInt8>, at i: Int, _ key: [UInt8]) -> Bool {

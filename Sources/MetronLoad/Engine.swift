@@ -7,8 +7,8 @@ import MetronCore
 struct EngineJob: Sendable {
     /// Sorted by arrival.
     var plan: [PlannedRequest]
-    /// One request body per planned request, in plan order.
-    var bodies: [[UInt8]]
+    /// Builds a request's body; called shortly before it is due, so bodies never pile up in memory.
+    var makeBody: @Sendable (PlannedRequest) throws -> [UInt8]
     var endpoint: String
     var headers: [String]
     var insecure: Bool
@@ -61,11 +61,16 @@ final class Engine {
     private var firstTokenDeadlines: [(index: Int, deadline: Double)] = []
     private var firstTokenHead = 0
     private var batch: [RequestRecord] = []
+    /// Bodies built ahead of their send time, by plan index.
+    private var preparedBodies: [Int: [UInt8]] = [:]
+    private var preparedUpTo = 0
     private var lateness: [Double] = []
     private var sent = 0, finished = 0
     private var runStart = 0.0
 
     static let batchInterval = 0.1
+    /// Bodies built ahead while idle: a burst of sends then finds them ready.
+    static let bodiesAhead = 64
     static let batchLimit = 512
     static let progressInterval = 0.25
     /// The run starts this long after set-up, so the first request is not late by construction.
@@ -136,6 +141,7 @@ final class Engine {
         if job.realtime { realtimeWarning = RealtimePriority.enable() }
         let (calibration, interrupted) = measureTimerLateness(wakeups: job.calibrationWakeups)
         let plan = job.plan
+        prepareBodies(from: 0)
         runStart = metron_monotonic_seconds() + Self.leadIn
         out.yield(.started(calibrationLateness: calibration, realtimeWarning: realtimeWarning, runStart: runStart))
         // Set when the last request has been sent: the drain is bounded from then on.
@@ -168,6 +174,7 @@ final class Engine {
                 cancelRemaining(from: next, reason: reason)
                 break
             }
+            prepareBodies(from: next)
             if !batch.isEmpty, now - lastFlush >= Self.batchInterval || batch.count >= Self.batchLimit {
                 flush()
                 lastFlush = now
@@ -251,6 +258,15 @@ final class Engine {
                      elapsed: now - runStart)
     }
 
+    private func prepareBodies(from next: Int) {
+        preparedUpTo = max(preparedUpTo, next)
+        while preparedUpTo < min(job.plan.count, next + Self.bodiesAhead) {
+            // A body that fails to build is built again at its send, which records the error.
+            if let body = try? job.makeBody(job.plan[preparedUpTo]) { preparedBodies[preparedUpTo] = body }
+            preparedUpTo += 1
+        }
+    }
+
     private func start(index: Int, now: Double) {
         let planned = job.plan[index]
         let record = RequestRecord(
@@ -258,11 +274,13 @@ final class Engine {
             requestedPromptTokens: planned.promptTokens, requestedOutputTokens: planned.outputTokens)
         let transfer: Transfer
         do {
-            transfer = try Transfer(index: index, record: record, body: job.bodies[index], runStart: runStart)
+            let body = try preparedBodies.removeValue(forKey: index) ?? job.makeBody(planned)
+            transfer = try Transfer(index: index, record: record, body: body, runStart: runStart)
         } catch {
             var failed = record
-            failed.status = .connectionError
-            failed.error = "\(error)"
+            failed.sentS = nil
+            failed.status = .clientError
+            failed.error = "could not be prepared: \(error)"
             complete(record: failed)
             return
         }
@@ -271,12 +289,14 @@ final class Engine {
         _ = metron_easy_set_string(easy, CURLOPT_URL, job.endpoint)
         _ = metron_easy_set_long(easy, CURLOPT_POST, 1)
         _ = metron_easy_set_ptr(easy, CURLOPT_POSTFIELDS, transfer.body.baseAddress)
-        _ = metron_easy_set_off(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(job.bodies[index].count))
+        _ = metron_easy_set_off(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(transfer.bodyCount))
         _ = metron_easy_set_slist(easy, CURLOPT_HTTPHEADER, headerList)
         _ = metron_easy_set_write_function(easy, writeCallback)
         _ = metron_easy_set_ptr(easy, CURLOPT_WRITEDATA, me)
         _ = metron_easy_set_ptr(easy, CURLOPT_PRIVATE, me)
         _ = metron_easy_set_ptr(easy, CURLOPT_ERRORBUFFER, transfer.errorBuffer)
+        _ = metron_easy_set_opensocket_function(easy, openSocketCallback)
+        _ = metron_easy_set_ptr(easy, CURLOPT_OPENSOCKETDATA, me)
         _ = metron_easy_set_long(easy, CURLOPT_NOSIGNAL, 1)
         _ = metron_easy_set_long(easy, CURLOPT_CONNECTTIMEOUT_MS, Int(job.timeouts.connect * 1000))
         _ = metron_easy_set_long(easy, CURLOPT_TIMEOUT_MS, Int(job.timeouts.total * 1000))
@@ -292,7 +312,7 @@ final class Engine {
         firstTokenDeadlines.append((index, sentAt + job.timeouts.firstToken))
         let code = curl_multi_add_handle(multi, easy)
         if code != CURLM_OK {
-            transfer.abort = (.connectionError, "curl_multi_add_handle failed: \(String(cString: curl_multi_strerror(code)))")
+            transfer.abort = (.clientError, "could not be added to curl: \(String(cString: curl_multi_strerror(code)))")
             active[index] = nil
             complete(record: transfer.finish(result: CURLE_OK, timeouts: job.timeouts))
         }
@@ -399,6 +419,20 @@ private let timerCallback: curl_multi_timer_callback = { _, milliseconds, userp 
     guard let userp else { return 0 }
     Unmanaged<Engine>.fromOpaque(userp).takeUnretainedValue().setCurlTimer(milliseconds: milliseconds)
     return 0
+}
+
+/// Opens the socket as curl would, keeping socket(2)'s errno: running out of descriptors must not
+/// pass for a server that refused the connection.
+private let openSocketCallback: curl_opensocket_callback = { clientp, _, address in
+    guard let address else { return -1 }
+    var error: Int32 = 0
+    let fd = metron_socket(address.pointee.family, address.pointee.socktype, address.pointee.protocol, &error)
+    if fd < 0, let clientp {
+        let transfer = Unmanaged<Transfer>.fromOpaque(clientp).takeUnretainedValue()
+        // A shortage wins over an address family the machine lacks, tried alongside.
+        if !Transfer.resourceErrnos.contains(transfer.socketErrno) { transfer.socketErrno = error }
+    }
+    return fd
 }
 
 /// The timestamp is taken first, before any parsing of the bytes.

@@ -41,7 +41,7 @@ public struct LoadOptions: Sendable, Equatable {
 
 /// What one run produced: exactly one record per planned request, and the client's health.
 public struct LoadResult: Sendable {
-    /// Sorted by request id.
+    /// Sorted by request id; empty when the records went to `onRecords` instead.
     public var records: [RequestRecord]
     /// Timer lateness measured before the run, seconds.
     public var calibrationLateness: [Double]
@@ -73,9 +73,14 @@ public struct LoadGenerator: Sendable {
     }
 
     /// Runs one plan (arrival offsets in seconds from the run's start) and returns its records.
+    /// With `onRecords`, the records are handed to it in batches as they finish (at least ten times a
+    /// second, in the order they finished) and not kept, so memory does not grow with the run.
     /// Cancelling the task ends the run early; requests still open are recorded as `cancelled`.
     /// Throws only for configuration problems, never for failures of the server.
-    public func run(plan: [PlannedRequest], onProgress: (@Sendable (LoadProgress) -> Void)? = nil) async throws -> LoadResult {
+    public func run(
+        plan: [PlannedRequest], onProgress: (@Sendable (LoadProgress) -> Void)? = nil,
+        onRecords: (@Sendable ([RequestRecord]) -> Void)? = nil
+    ) async throws -> LoadResult {
         try target.validate()
         try shape.validate()
         try options.validate()
@@ -89,11 +94,14 @@ public struct LoadGenerator: Sendable {
         let ordered = plan.enumerated().sorted { ($0.element.arrival, $0.offset) < ($1.element.arrival, $1.offset) }
             .map(\.element)
         let builder = RequestBuilder(target: target, shape: shape)
-        let bodies = try ordered.map {
+        let prompts = prompts
+        let makeBody: @Sendable (PlannedRequest) throws -> [UInt8] = {
             try builder.body(prompt: prompts.prompt(id: $0.id, tokens: $0.promptTokens), maxTokens: $0.outputTokens)
         }
+        // One body now, so a shape that cannot be encoded fails here and not on every request.
+        if let first = ordered.first { _ = try makeBody(first) }
         let job = EngineJob(
-            plan: ordered, bodies: bodies, endpoint: target.endpointURL, headers: target.requestHeaders,
+            plan: ordered, makeBody: makeBody, endpoint: target.endpointURL, headers: target.requestHeaders,
             insecure: target.insecure, timeouts: options.timeouts, maxInFlight: options.maxInFlight,
             drainTimeout: options.drainTimeout ?? options.timeouts.total + 1, realtime: options.realtime,
             calibrationWakeups: options.calibrationWakeups)
@@ -108,9 +116,10 @@ public struct LoadGenerator: Sendable {
 
         // The events are collected by a task of their own: iterating an AsyncStream ends when the
         // iterating task is cancelled, and a cancelled run must still deliver every record.
-        let collector = Task.detached { () -> (LoadResult, String?) in
+        let collector = Task.detached { () -> (LoadResult, String?, Int) in
             var result = LoadResult(records: [], calibrationLateness: [], runLateness: [])
-            result.records.reserveCapacity(plan.count)
+            if onRecords == nil { result.records.reserveCapacity(plan.count) }
+            var delivered = 0
             var failure: String?
             for await event in events {
                 switch event {
@@ -118,23 +127,25 @@ public struct LoadGenerator: Sendable {
                     result.calibrationLateness = lateness
                     result.realtimeWarning = warning
                     result.runStartMonotonic = runStart
-                case let .records(batch): result.records.append(contentsOf: batch)
+                case let .records(batch):
+                    delivered += batch.count
+                    if let onRecords { onRecords(batch) } else { result.records.append(contentsOf: batch) }
                 case let .progress(progress): onProgress?(progress)
                 case let .finished(lateness): result.runLateness = lateness
                 case let .failed(message): failure = message
                 }
             }
-            return (result, failure)
+            return (result, failure, delivered)
         }
-        var (result, failure) = await withTaskCancellationHandler {
+        var (result, failure, delivered) = await withTaskCancellationHandler {
             await collector.value
         } onCancel: {
             wake.signal()
         }
         if let failure { throw LoadConfigurationError("the load engine could not start: \(failure)") }
         result.records.sort { $0.id < $1.id }
-        guard result.records.map(\.id) == plan.map(\.id).sorted() else {
-            throw LoadConfigurationError("internal error: \(result.records.count) records for \(plan.count) planned requests")
+        guard delivered == plan.count, onRecords != nil || result.records.map(\.id) == plan.map(\.id).sorted() else {
+            throw LoadConfigurationError("internal error: \(delivered) records for \(plan.count) planned requests")
         }
         return result
     }

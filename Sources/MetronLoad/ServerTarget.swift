@@ -111,11 +111,15 @@ public struct RequestShape: Sendable, Equatable {
     public var minTokens: Bool
     /// A JSON object whose fields are merged into every body last, so they override the defaults.
     public var extraBody: String?
+    /// Ask for the cumulative usage in every chunk (vLLM's `continuous_usage_stats`), so each chunk's
+    /// token count is exact; servers without it ignore the field. Off for servers that reject it.
+    public var continuousUsage: Bool
 
-    public init(ignoreEOS: Bool = false, minTokens: Bool = false, extraBody: String? = nil) {
+    public init(ignoreEOS: Bool = false, minTokens: Bool = false, extraBody: String? = nil, continuousUsage: Bool = true) {
         self.ignoreEOS = ignoreEOS
         self.minTokens = minTokens
         self.extraBody = extraBody
+        self.continuousUsage = continuousUsage
     }
 
     public func validate() throws { _ = try extraFields() }
@@ -147,11 +151,13 @@ public struct RequestBuilder: Sendable {
 
     /// A streaming body asking for `maxTokens` output tokens with usage in the stream.
     public func body(prompt: String, maxTokens: Int) throws -> [UInt8] {
+        var streamOptions: [String: Any] = ["include_usage": true]
+        if shape.continuousUsage { streamOptions["continuous_usage_stats"] = true }
         var fields: [String: Any] = [
             "model": target.model,
             "max_tokens": maxTokens,
             "stream": true,
-            "stream_options": ["include_usage": true],
+            "stream_options": streamOptions,
         ]
         switch target.api {
         case .completions: fields["prompt"] = prompt

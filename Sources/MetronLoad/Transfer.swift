@@ -9,6 +9,7 @@ final class Transfer {
     var record: RequestRecord
     let easy: UnsafeMutableRawPointer
     let body: UnsafeMutableRawBufferPointer
+    let bodyCount: Int
     let errorBuffer: UnsafeMutablePointer<CChar>
     let runStart: Double
     var scanner = SSEScanner()
@@ -20,6 +21,8 @@ final class Transfer {
     var lastReceive: Double?
     /// Set when the engine ends the transfer itself (first-token timeout, drain, interrupt).
     var abort: (status: RequestStatus, message: String)?
+    /// errno of the first failed socket(2) for this transfer (0 if none failed).
+    var socketErrno: Int32 = 0
 
     /// The start of a 2xx body, kept until the first event, to show what came when no event did.
     var preview: [UInt8] = []
@@ -36,6 +39,7 @@ final class Transfer {
         let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, body.count), alignment: 1)
         body.withUnsafeBytes { copy.copyMemory(from: $0) }
         self.body = copy
+        bodyCount = body.count
         errorBuffer = .allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
         errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
     }
@@ -77,7 +81,6 @@ final class Transfer {
                 event.data.withUnsafeBufferPointer { accounting.consume(ChunkScanner.scan($0), at: t) }
             }
         }
-        accounting.reconcile()
         if httpStatus == 0 {
             var code = 0
             _ = metron_easy_get_long(easy, CURLINFO_RESPONSE_CODE, &code)
@@ -86,6 +89,7 @@ final class Transfer {
         var r = record
         r.chunkTimesS = accounting.chunkTimes
         r.chunkTokens = accounting.chunkTokens
+        r.tokenRule = accounting.tokenRule
         r.promptTokens = accounting.promptTokens
         r.outputTokens = accounting.chunkTimes.isEmpty && accounting.reportedCompletionTokens == nil
             ? nil : accounting.outputTokens
@@ -99,6 +103,7 @@ final class Transfer {
     private func classify(result: CURLcode, timeouts: RequestTimeouts) -> (RequestStatus, String?) {
         if let abort { return (abort.status, abort.message) }
         let curlText = curlError(result)
+        if let fault = clientFault(result: result, curlText: curlText) { return (.clientError, fault) }
         if httpStatus > 0, !(200..<300).contains(httpStatus) {
             let text = String(decoding: errorBody, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             return (.httpError, "HTTP \(httpStatus)" + (text.isEmpty ? "" : ": \(text)"))
@@ -129,6 +134,32 @@ final class Transfer {
             }
             return (.connectionError, curlText)
         }
+    }
+
+    /// errnos of socket(2) that mean this machine ran out of something; others (EAFNOSUPPORT for an
+    /// address family the machine lacks, tried alongside one it has) are not the client's fault.
+    static let resourceErrnos: Set<Int32> = [EMFILE, ENFILE, ENOBUFS, ENOMEM]
+
+    /// A failure on this machine (descriptors, ports, memory, curl's own set-up), as text that
+    /// follows "N requests", or nil when the failure is not the client's.
+    private func clientFault(result: CURLcode, curlText: String) -> String? {
+        guard result != CURLE_OK else { return nil }
+        if result == CURLE_OUT_OF_MEMORY || result == CURLE_FAILED_INIT { return "failed inside curl (\(curlText))" }
+        guard httpStatus == 0 else { return nil }
+        if Self.resourceErrnos.contains(socketErrno) {
+            return "could not open a socket (\(Self.describe(errno: socketErrno)))"
+        }
+        var osErrno = 0
+        if result == CURLE_COULDNT_CONNECT, metron_easy_get_long(easy, CURLINFO_OS_ERRNO, &osErrno) == CURLE_OK,
+           osErrno == Int(EADDRNOTAVAIL) {
+            return "could not get a local port (\(Self.describe(errno: EADDRNOTAVAIL)))"
+        }
+        return nil
+    }
+
+    static func describe(errno code: Int32) -> String {
+        let name = metron_errno_name(code).map { String(cString: $0) } ?? "errno \(code)"
+        return "\(name): \(String(cString: strerror(code)))"
     }
 
     private func curlError(_ code: CURLcode) -> String {

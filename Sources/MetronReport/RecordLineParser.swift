@@ -138,6 +138,12 @@ struct RecordLineParser {
                 case "http_status": guard let v = optional({ $0.integer() }) else { return nil }; r.httpStatus = v
                 case "error": guard let v = optional({ $0.string() }) else { return nil }; r.error = v
                 case "status": status = string().flatMap(RequestStatus.init(rawValue:))
+                case "token_rule":
+                    guard let v = optional({ $0.string() }) else { return nil }
+                    if let name = v {
+                        guard let rule = TokenRule(rawValue: name) else { return nil }
+                        r.tokenRule = rule
+                    }
                 default: return nil
                 }
             } while expect(UInt8(ascii: ","))

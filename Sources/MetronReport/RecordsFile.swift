@@ -1,7 +1,9 @@
 import Foundation
 import MetronCore
+import Synchronization
 
 /// `requests.jsonl`: one raw `RequestRecord` per line, the seam between a run and every analysis.
+/// `metron run` appends each record as its request finishes, so the lines are in finishing order.
 public enum RecordsFile {
     public static let name = "requests.jsonl"
 
@@ -12,15 +14,19 @@ public enum RecordsFile {
         public var description: String { line > 0 ? "\(path):\(line): \(message)" : "\(path): \(message)" }
     }
 
-    /// Streams the records of a file in order, one line at a time.
-    public static func forEach(_ url: URL, _ body: (RequestRecord) throws -> Void) throws {
+    /// Streams the records of a file in order, one line at a time. A last line cut short (a run
+    /// killed while writing it) is skipped with a warning; any other bad line is an error.
+    public static func forEach(
+        _ url: URL, onWarning: (String) -> Void = { _ in }, _ body: (RequestRecord) throws -> Void
+    ) throws {
         guard let handle = FileHandle(forReadingAtPath: url.path) else {
             throw ReadError(path: url.path, line: 0, message: "cannot open: no such file or not readable")
         }
         defer { try? handle.close() }
         let decoder = JSONDecoder()
         var number = 0
-        for line in JSONLines(handle) {
+        var lines = JSONLines(handle)
+        while let line = lines.next() {
             number += 1
             if line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\r") }) { continue }
             var record = line.withUnsafeBytes(RecordLineParser.parse)
@@ -28,6 +34,11 @@ public enum RecordsFile {
                 do {
                     record = try decoder.decode(RequestRecord.self, from: line)
                 } catch {
+                    if lines.returnedUnterminatedLastLine {
+                        onWarning("\(url.path):\(number): the last line is incomplete (the run was stopped while "
+                            + "writing it) and is skipped")
+                        continue
+                    }
                     throw ReadError(path: url.path, line: number, message: "not a request record: \(describe(error))")
                 }
             }
@@ -39,9 +50,9 @@ public enum RecordsFile {
         }
     }
 
-    public static func read(_ url: URL) throws -> [RequestRecord] {
+    public static func read(_ url: URL, onWarning: (String) -> Void = { _ in }) throws -> [RequestRecord] {
         var records: [RequestRecord] = []
-        try forEach(url) { records.append($0) }
+        try forEach(url, onWarning: onWarning) { records.append($0) }
         return records
     }
 
@@ -76,12 +87,91 @@ public enum RecordsFile {
     }
 }
 
+/// Appends records to a new `requests.jsonl` as they finish, one write(2) per batch handed over
+/// (the load generator hands batches over ten times a second), so a run killed with -9 keeps every
+/// record that finished before its last batch. Called from one task at a time; safe from any.
+public final class RecordsFileWriter: Sendable {
+    private struct State {
+        var fd: Int32
+        var written = 0
+        var failure: String?
+    }
+    private let state: Mutex<State>
+    public let url: URL
+
+    /// Creates the file; fails if it exists.
+    public convenience init(creating url: URL) throws {
+        try self.init(url: url, flags: O_CREAT | O_EXCL)
+    }
+
+    /// Appends to an existing file (a device such as /dev/full, in tests of the failure path).
+    convenience init(openingForTest path: String) throws {
+        try self.init(url: URL(fileURLWithPath: path), flags: 0)
+    }
+
+    private init(url: URL, flags: Int32) throws {
+        let fd = open(url.path, O_WRONLY | O_APPEND | O_CLOEXEC | flags, 0o644)
+        guard fd >= 0 else {
+            throw RecordsFile.ReadError(path: url.path, line: 0, message: "cannot create: \(String(cString: strerror(errno)))")
+        }
+        self.url = url
+        state = Mutex(State(fd: fd))
+    }
+
+    deinit { close() }
+
+    /// Appends records; after the first failure (disk full, say) nothing more is written and
+    /// `failure` says why.
+    public func append(_ records: [RequestRecord]) {
+        guard !records.isEmpty else { return }
+        state.withLock { s in
+            guard s.failure == nil, s.fd >= 0 else { return }
+            let data: Data
+            do { data = try RecordsFile.encode(records) } catch {
+                s.failure = "cannot encode a record: \(error)"
+                return
+            }
+            let ok = data.withUnsafeBytes { raw -> Bool in
+                var offset = 0
+                while offset < raw.count {
+                    let n = write(s.fd, raw.baseAddress! + offset, raw.count - offset)
+                    if n < 0 {
+                        if errno == EINTR { continue }
+                        return false
+                    }
+                    offset += n
+                }
+                return true
+            }
+            if ok { s.written += records.count } else { s.failure = "cannot write: \(String(cString: strerror(errno)))" }
+        }
+    }
+
+    /// Records written so far.
+    public var written: Int { state.withLock { $0.written } }
+
+    /// Why writing stopped, or nil.
+    public var failure: String? { state.withLock { $0.failure } }
+
+    public func close() {
+        state.withLock { s in
+            guard s.fd >= 0 else { return }
+            _ = Glibc.close(s.fd)
+            s.fd = -1
+        }
+    }
+}
+
 /// The lines of a file handle as byte buffers, read in 1 MiB blocks so memory stays flat.
 public struct JSONLines: Sequence, IteratorProtocol {
     let handle: FileHandle
     private var buffer = Data()
     private var position = 0
     private var done = false
+    /// Set when the file did not end with a newline (one was added in memory).
+    private var addedFinalNewline = false
+    /// True when the line just returned is the file's last and had no newline of its own.
+    public private(set) var returnedUnterminatedLastLine = false
 
     public init(_ handle: FileHandle) { self.handle = handle }
 
@@ -96,6 +186,7 @@ public struct JSONLines: Sequence, IteratorProtocol {
             if let newline = found {
                 let line = buffer[position..<newline]
                 position = newline + 1
+                returnedUnterminatedLastLine = addedFinalNewline && position == buffer.count
                 return line
             }
             if done {
@@ -109,7 +200,10 @@ public struct JSONLines: Sequence, IteratorProtocol {
             if block.isEmpty {
                 done = true
                 // Every line handed out is followed by a newline in memory (number parsers rely on it).
-                if buffer.last != UInt8(ascii: "\n") && position < buffer.count { buffer.append(UInt8(ascii: "\n")) }
+                if buffer.last != UInt8(ascii: "\n") && position < buffer.count {
+                    buffer.append(UInt8(ascii: "\n"))
+                    addedFinalNewline = true
+                }
             } else {
                 buffer.append(block)
             }

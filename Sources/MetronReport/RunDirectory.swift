@@ -85,32 +85,65 @@ public struct RunSettings: Codable, Sendable, Equatable {
 
     /// The summary of records under these settings: warm-up requests are left out.
     public func summary(of records: [RequestRecord]) -> RunSummary {
-        RunSummary(
-            records: records.filter { $0.scheduledS >= warmupS }, targetRate: targetRate,
-            deadlines: DeadlineSpec(ttft: .fixed(ttftDeadlineS), tbt: tbtDeadlineS),
+        summary(forEachRecord: { visit in records.forEach(visit) })
+    }
+
+    /// The same summary streamed from a records file (read twice, never held in memory); warnings
+    /// of the reader (an incomplete last line) are passed on once.
+    public func summary(ofRecordsIn file: URL, onWarning: (String) -> Void = { _ in }) throws -> RunSummary {
+        var pass = 0
+        return try withoutActuallyEscaping(onWarning) { warn in
+            try summary(forEachRecord: { visit in
+                pass += 1
+                let first = pass == 1
+                try RecordsFile.forEach(file, onWarning: { if first { warn($0) } }, visit)
+            })
+        }
+    }
+
+    private func summary(forEachRecord: ((RequestRecord) -> Void) throws -> Void) rethrows -> RunSummary {
+        try RunSummary(
+            forEachRecord: { visit in
+                try withoutActuallyEscaping(visit) { visit in
+                    try forEachRecord { if $0.scheduledS >= warmupS { visit($0) } }
+                }
+            },
+            targetRate: targetRate, deadlines: DeadlineSpec(ttft: .fixed(ttftDeadlineS), tbt: tbtDeadlineS),
             timerLateness: timerLatenessS, lagThreshold: lagThresholdS, maxInFlight: maxInFlight)
     }
 }
 
-/// One run's results on disk: `requests.jsonl` (one record per line), `summary.json`, `run.json`.
-/// Every file is written to a temporary name and renamed, so a reader never sees half a file.
+/// One run's results on disk: `requests.jsonl` (one record per line, appended as requests finish),
+/// `summary.json` and `run.json` (written at the start and again at the end). Those two are written
+/// to a temporary name and renamed, so a reader never sees half of either.
 public enum RunDirectory {
     public static let recordsFile = RecordsFile.name
     public static let summaryFile = "summary.json"
     public static let settingsFile = "run.json"
 
     public static func write(records: [RequestRecord], summary: RunSummary, settings: RunSettings, to directory: URL) throws {
-        try RecordsFile.write(records, to: directory.appendingPathComponent(recordsFile))
+        try RecordsFile.write(records, to: recordsURL(in: directory))
+        try writeSettings(settings, to: directory)
+        try writeSummary(summary, to: directory)
+    }
+
+    public static func writeSettings(_ settings: RunSettings, to directory: URL) throws {
         try AtomicWrite.json(settings, to: directory.appendingPathComponent(settingsFile))
+    }
+
+    public static func writeSummary(_ summary: RunSummary, to directory: URL) throws {
         try AtomicWrite.json(summary, to: directory.appendingPathComponent(summaryFile))
     }
+
+    public static func recordsURL(in directory: URL) -> URL { directory.appendingPathComponent(recordsFile) }
 
     public static func summaryJSON(_ summary: RunSummary) throws -> String {
         String(decoding: try JSON.encode(summary), as: UTF8.self)
     }
 
-    public static func readRecords(from directory: URL) throws -> [RequestRecord] {
-        try RecordsFile.read(directory.appendingPathComponent(recordsFile))
+    /// Every record in memory, sorted by request id.
+    public static func readRecords(from directory: URL, onWarning: (String) -> Void = { _ in }) throws -> [RequestRecord] {
+        try RecordsFile.read(recordsURL(in: directory), onWarning: onWarning).sorted { $0.id < $1.id }
     }
 
     public static func readSettings(from directory: URL) throws -> RunSettings {

@@ -44,9 +44,13 @@ public enum SummaryText {
         lines.append(health)
         let threshold = seconds(c.lagThresholdS).trimmingCharacters(in: .whitespaces)
         if let cap = c.maxInFlight { lines.append("          in-flight cap \(cap): the run was not open loop") }
-        lines.append(c.trustworthy
-            ? "          timing trustworthy (p99 lag and lateness <= \(threshold))"
-            : "          NOT TRUSTWORTHY: client lag or timer lateness above \(threshold) at p99")
+        if c.trustworthy {
+            lines.append("          timing trustworthy (p99 lag and lateness <= \(threshold))")
+        } else if let reasons = c.untrustworthyReasons, !reasons.isEmpty {
+            lines += reasons.map { "          NOT TRUSTWORTHY: \($0)" }
+        } else {
+            lines.append("          NOT TRUSTWORTHY: client lag or timer lateness above \(threshold) at p99")
+        }
         if let warning = s.percentileWarning { lines.append("note: \(warning)") }
         return lines.joined(separator: "\n")
     }

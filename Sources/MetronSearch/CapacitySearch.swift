@@ -76,8 +76,14 @@ public struct ClientUnhealthy: Error, CustomStringConvertible {
     public var attempts: Int
     public var worstS: Double
     public var thresholdS: Double
+    /// The last attempt's client faults, when it had any.
+    public var fault: String?
     public var description: String {
-        String(format: "the client fell behind its schedule in %d attempts (P99 lag or timer lateness %.1f ms, threshold %.1f ms): "
+        if let fault {
+            return "the client failed requests itself in \(attempts) attempts (\(fault)): raise the open-files limit "
+                + "(ulimit -n), free memory or local ports, or lower the rate"
+        }
+        return String(format: "the client fell behind its schedule in %d attempts (P99 lag or timer lateness %.1f ms, threshold %.1f ms): "
             + "run on a quieter machine, with --realtime, or raise lag_threshold_s", attempts, worstS * 1000, thresholdS * 1000)
     }
 }
@@ -178,7 +184,8 @@ public struct CapacitySearch: Sendable {
                 result.request = request
                 progress(result)
                 // Lag under a cap on requests in flight is the server's backlog; uncapped, it is the client's.
-                if result.client.trustworthy || measurement.maxInFlight != nil {
+                // Requests the client failed itself are its own fault either way.
+                if result.client.trustworthy || (measurement.maxInFlight != nil && result.client.faults.requests == 0) {
                     probes.append(result)
                     return result
                 }
@@ -186,7 +193,8 @@ public struct CapacitySearch: Sendable {
                 let failures = clientFailures.filter { $0.rate == rounded }
                 if failures.count > Self.clientRetries {
                     throw SearchError(request: request, underlying: ClientUnhealthy(
-                        attempts: failures.count, worstS: result.client.worstS, thresholdS: result.client.thresholdS),
+                        attempts: failures.count, worstS: result.client.worstS, thresholdS: result.client.thresholdS,
+                        fault: result.client.faults.reason),
                         completed: probes)
                 }
             }
@@ -430,7 +438,11 @@ public struct CapacitySearch: Sendable {
                 warnings.append("some probes have fewer than 100 requests: their P99 figures are close to the sample's extremes")
             }
             if !clientFailures.isEmpty {
-                warnings.append("\(clientFailures.count) probe(s) were measured again because the client fell behind its schedule; they are listed as invalid and take no part in the estimate")
+                let faulted = clientFailures.filter { $0.client.faults.requests > 0 }.count
+                let cause = faulted == 0 ? "the client fell behind its schedule"
+                    : faulted == clientFailures.count ? "the client failed requests itself (client faults)"
+                    : "the client fell behind its schedule or failed requests itself"
+                warnings.append("\(clientFailures.count) probe(s) were measured again because \(cause); they are listed as invalid and take no part in the estimate")
             }
             if probes.contains(where: \.simulated) {
                 warnings.append("SIMULATED: measured in virtual time against the serving model, not a real server")

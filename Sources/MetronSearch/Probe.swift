@@ -181,10 +181,11 @@ public struct ProbeResult: Sendable, Equatable {
         } else if requests >= 2 {
             invalid.append("requests were not sent: no achieved rate")
         }
-        if !summary.client.trustworthy {
+        if summary.client.worstS > summary.client.thresholdS {
             invalid.append(String(format: "client not trustworthy: P99 lag %.1f ms above the %.1f ms threshold",
                                   summary.client.worstS * 1000, rules.lagThresholdS * 1000))
         }
+        if let fault = summary.client.faults.reason { invalid.append(fault) }
 
         // Backlog: a steadily rising TTFT over the window means the queue grows without bound.
         let window = m.windowEndS - m.windowStartS
@@ -224,17 +225,20 @@ public struct ProbeResult: Sendable, Equatable {
     }
 }
 
-/// Whether the client kept to its plan: P99 of send lag and of timer lateness against a threshold.
+/// Whether the client kept to its plan (P99 of send lag and of timer lateness against a threshold)
+/// and failed no request itself.
 public struct ClientCheck: Sendable, Equatable {
     public var lagP99S: Double?
     public var timerLatenessP99S: Double?
     public var thresholdS: Double
+    public var faults: ClientFaults
     public var worstS: Double { max(lagP99S ?? 0, timerLatenessP99S ?? 0) }
-    public var trustworthy: Bool { worstS <= thresholdS }
+    public var trustworthy: Bool { worstS <= thresholdS && faults.requests == 0 }
 
     public init(records: [RequestRecord], timerLatenessS: [Double]?, thresholdS: Double) {
         lagP99S = Stats.quantile(records.compactMap(\.clientLag), 0.99)
         timerLatenessP99S = timerLatenessS.flatMap { Stats.quantile($0, 0.99) }
         self.thresholdS = thresholdS
+        faults = ClientFaults(records)
     }
 }

@@ -276,6 +276,8 @@ final class ResponseStream: TokenSink {
     private let chunkPrefix: [UInt8]
     private let chunkSuffix: [UInt8]
     private let lastChunkSuffix: [UInt8]
+    /// `,"usage":null}` (when usage was asked for) or `}`, and the blank line.
+    private let chunkEnd: [UInt8]
 
     init(
         handler: SimHTTPHandler, context: ChannelHandlerContext, driver: EngineDriver, number: Int, requestID: String,
@@ -290,7 +292,6 @@ final class ResponseStream: TokenSink {
         self.faults = faults
         self.keepAlive = keepAlive
         midpoint = FaultPlan.midpoint(outputTokens: request.maxTokens)
-        let usage = request.includeUsage ? ",\"usage\":null" : ""
         let model = jsonString(driver.options.servedModelName)
         let common =
             "data: {\"id\":\(jsonString(requestID)),\"object\":\"\(request.endpoint.streamObject)\","
@@ -298,13 +299,24 @@ final class ResponseStream: TokenSink {
         switch request.endpoint {
         case .completions:
             chunkPrefix = Array((common + "\"text\":\"").utf8)
-            chunkSuffix = Array("\",\"logprobs\":null,\"finish_reason\":null}]\(usage)}\n\n".utf8)
-            lastChunkSuffix = Array("\",\"logprobs\":null,\"finish_reason\":\"length\"}]\(usage)}\n\n".utf8)
+            chunkSuffix = Array("\",\"logprobs\":null,\"finish_reason\":null}]".utf8)
+            lastChunkSuffix = Array("\",\"logprobs\":null,\"finish_reason\":\"length\"}]".utf8)
         case .chat:
             chunkPrefix = Array((common + "\"delta\":{\"content\":\"").utf8)
-            chunkSuffix = Array("\"},\"logprobs\":null,\"finish_reason\":null}]\(usage)}\n\n".utf8)
-            lastChunkSuffix = Array("\"},\"logprobs\":null,\"finish_reason\":\"length\"}]\(usage)}\n\n".utf8)
+            chunkSuffix = Array("\"},\"logprobs\":null,\"finish_reason\":null}]".utf8)
+            lastChunkSuffix = Array("\"},\"logprobs\":null,\"finish_reason\":\"length\"}]".utf8)
         }
+        chunkEnd = Array(((request.includeUsage ? ",\"usage\":null" : "") + "}\n\n").utf8)
+    }
+
+    /// The end of a chunk after its choices: the cumulative usage when asked for in every chunk.
+    private func usageEnd(completionTokens: Int) -> String {
+        request.continuousUsage ? ",\"usage\":\(usage(completionTokens: completionTokens))}\n\n" : String(decoding: chunkEnd, as: UTF8.self)
+    }
+
+    private func usage(completionTokens: Int) -> String {
+        "{\"prompt_tokens\":\(request.promptTokens),\"completion_tokens\":\(completionTokens),"
+            + "\"total_tokens\":\(request.promptTokens + completionTokens)}"
     }
 
     /// Serves the request: an injected error, or the stream's head and a place in the engine.
@@ -335,12 +347,11 @@ final class ResponseStream: TokenSink {
                 promise: nil)
             if request.endpoint == .chat {
                 // The role-only first chunk carries no content: a client must not take TTFT from it.
-                let usage = request.includeUsage ? ",\"usage\":null" : ""
                 send(
                     "data: {\"id\":\(jsonString(requestID)),\"object\":\"chat.completion.chunk\",\"created\":\(created),"
                         + "\"model\":\(jsonString(driver.options.servedModelName)),\"choices\":[{\"index\":0,"
                         + "\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"logprobs\":null,\"finish_reason\":null}]"
-                        + "\(usage)}\n\n")
+                        + usageEnd(completionTokens: 0))
             } else {
                 context.flush()
             }
@@ -382,10 +393,16 @@ final class ResponseStream: TokenSink {
             // on the same machine can never read the token before its logged time.
             driver.recordEmission(requestID)
             let text = SimTokenizer.outputText(index)
-            var buffer = context.channel.allocator.buffer(capacity: chunkPrefix.count + text.utf8.count + suffix.count)
+            var buffer = context.channel.allocator.buffer(
+                capacity: chunkPrefix.count + text.utf8.count + suffix.count + chunkEnd.count)
             buffer.writeBytes(chunkPrefix)
             buffer.writeString(text)
             buffer.writeBytes(suffix)
+            if request.continuousUsage {
+                buffer.writeString(usageEnd(completionTokens: written))
+            } else {
+                buffer.writeBytes(chunkEnd)
+            }
             context.writeAndFlush(handler.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
         }
         if written == midpoint {
@@ -422,9 +439,7 @@ final class ResponseStream: TokenSink {
     private func complete() {
         guard !closed else { return }
         let output = request.maxTokens
-        let usage =
-            "{\"prompt_tokens\":\(request.promptTokens),\"completion_tokens\":\(output),"
-            + "\"total_tokens\":\(request.promptTokens + output)}"
+        let usage = usage(completionTokens: output)
         let model = jsonString(driver.options.servedModelName)
         if request.stream {
             if request.includeUsage {

@@ -18,6 +18,8 @@ struct GenerationRequest {
     var maxTokens: Int
     var stream: Bool
     var includeUsage: Bool
+    /// vLLM's `continuous_usage_stats`: the cumulative usage in every chunk (with `include_usage`).
+    var continuousUsage = false
 }
 
 /// A request the server answers with HTTP 400.
@@ -63,16 +65,18 @@ enum RequestParser {
         }
         _ = try optional(json, "ignore_eos", as: Bool.self)
         let stream = try optional(json, "stream", as: Bool.self) ?? false
-        var includeUsage = false
+        var includeUsage = false, continuousUsage = false
         if let options = json["stream_options"], !(options is NSNull) {
             guard let dict = options as? [String: Any] else {
                 throw BadRequest(message: "stream_options must be an object", code: "invalid_type")
             }
             includeUsage = try optional(dict, "include_usage", as: Bool.self) ?? false
+            let continuous = try optional(dict, "continuous_usage_stats", as: Bool.self) ?? false
+            continuousUsage = includeUsage && continuous
         }
         return GenerationRequest(
             endpoint: endpoint, model: model, promptTokens: promptTokens, maxTokens: output, stream: stream,
-            includeUsage: includeUsage)
+            includeUsage: includeUsage, continuousUsage: continuousUsage)
     }
 
     /// A prompt as text, a list of token ids, or a one-element list of either.

@@ -9,6 +9,8 @@ struct ReportCommand: ParsableCommand {
         commandName: "report",
         abstract: "Recompute a run's summary from its requests.jsonl (and the settings in run.json), with its provenance.",
         discussion: """
+            Streams the file, so memory does not grow with it. Works on the directory of a run that was \
+            killed: its finished records are summarised, an incomplete last line is skipped with a warning. \
             Given a search's directory (capacity.json) or a sweep's (provenance.json) instead of a run's, \
             prints the search's result or the sweep's provenance.
             """)
@@ -48,7 +50,8 @@ struct ReportCommand: ParsableCommand {
         var settings = try RunDirectory.readSettings(from: url)
         if let ttftDeadline { settings.ttftDeadlineS = ttftDeadline }
         if let tbtDeadline { settings.tbtDeadlineS = tbtDeadline }
-        let summary = settings.summary(of: try RunDirectory.readRecords(from: url))
+        let summary = try settings.summary(
+            ofRecordsIn: RunDirectory.recordsURL(in: url), onWarning: { log("warning: \($0)") })
         print(json ? try RunDirectory.summaryJSON(summary) : SummaryText.render(summary))
         if !json { printProvenance(settings.provenance) }
     }

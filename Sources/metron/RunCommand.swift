@@ -10,8 +10,9 @@ struct RunCommand: AsyncParsableCommand {
         abstract: "Send an open-loop streaming load to an OpenAI-compatible server and record every request.",
         discussion: """
             Arrivals are planned before the run and each request is sent at its scheduled time whatever \
-            the server does. Writes DIR/requests.jsonl (one record per request), DIR/summary.json and \
-            DIR/run.json (settings, no secrets). Failures of the server are recorded, not fatal.
+            the server does. Writes DIR/run.json (settings, no secrets) first, appends each request's \
+            record to DIR/requests.jsonl as it finishes, and writes DIR/summary.json at the end. Failures \
+            of the server are recorded, not fatal.
             """)
 
     @Option(help: "Server URL: http://host:port, .../v1, or the full endpoint URL.")
@@ -81,6 +82,9 @@ struct RunCommand: AsyncParsableCommand {
 
     @Flag(help: "Send min_tokens equal to max_tokens.")
     var minTokens = false
+
+    @Flag(help: "Do not ask for usage in every chunk (stream_options.continuous_usage_stats), for servers that reject the field.")
+    var noContinuousUsage = false
 
     @Option(help: "Server tokens per corpus word; skips the prompt calibration against the server.")
     var tokensPerWord: Double?
@@ -169,15 +173,6 @@ struct RunCommand: AsyncParsableCommand {
         let generator = LoadGenerator(target: target, shape: shape, prompts: prompts, options: options)
         let terminal = isatty(STDOUT_FILENO) == 1
         let startedDate = Date()
-        let started = ISO8601DateFormatter().string(from: startedDate)
-        let progress: (@Sendable (LoadProgress) -> Void)? = terminal ? Self.printProgress : nil
-        // Ctrl-C ends the run early; open and unsent requests are recorded as cancelled.
-        let (result, interrupted) = try await cancellingOnInterrupt(
-            message: "interrupted: ending the run, open requests are recorded as cancelled"
-        ) { try await generator.run(plan: plan, onProgress: progress) }
-        if terminal { print("") }
-        if let warning = result.realtimeWarning { log("warning: \(warning)") }
-
         var settings = RunSettings(
             url: url, api: api.rawValue, model: model, targetRate: rate ?? Double(plan.count) / measured,
             durationS: duration, warmupS: warmup, seed: workload.seed, workload: workload.summary, maxInFlight: maxInFlight,
@@ -185,11 +180,29 @@ struct RunCommand: AsyncParsableCommand {
             drainTimeoutS: drainTimeout ?? timeout + 1, ttftDeadlineS: ttftDeadline, tbtDeadlineS: tbtDeadline,
             lagThresholdS: lagThreshold, promptCalibration: calibration, tokensPerWord: prompts.tokensPerWord,
             overheadTokens: prompts.overheadTokens, realtime: realtime,
-            headerNames: headers.map { String($0.prefix { $0 != ":" }) }, startedAt: started,
-            timerLatenessS: result.timerLateness, runStartMonotonicS: result.runStartMonotonic)
+            headerNames: headers.map { String($0.prefix { $0 != ":" }) },
+            startedAt: ISO8601DateFormatter().string(from: startedDate), timerLatenessS: [])
+        // Settings first and records as they finish: a run killed midway still has a readable directory.
+        try RunDirectory.writeSettings(settings, to: directory)
+        let records = try RecordsFileWriter(creating: RunDirectory.recordsURL(in: directory))
+        let progress: (@Sendable (LoadProgress) -> Void)? = terminal ? Self.printProgress : nil
+        // Ctrl-C ends the run early; open and unsent requests are recorded as cancelled.
+        let (result, interrupted) = try await cancellingOnInterrupt(
+            message: "interrupted: ending the run, open requests are recorded as cancelled"
+        ) { try await generator.run(plan: plan, onProgress: progress, onRecords: records.append) }
+        records.close()
+        if terminal { print("") }
+        if let warning = result.realtimeWarning { log("warning: \(warning)") }
+        if let failure = records.failure {
+            throw ValidationError("\(out)/\(RunDirectory.recordsFile): \(failure) (\(records.written) records written)")
+        }
+
+        settings.timerLatenessS = result.timerLateness
+        settings.runStartMonotonicS = result.runStartMonotonic
         settings.provenance = provenance(of: result, startedAt: startedDate, target: target)
-        let summary = settings.summary(of: result.records)
-        try RunDirectory.write(records: result.records, summary: summary, settings: settings, to: directory)
+        try RunDirectory.writeSettings(settings, to: directory)
+        let summary = try settings.summary(ofRecordsIn: records.url, onWarning: { log("warning: \($0)") })
+        try RunDirectory.writeSummary(summary, to: directory)
         print(SummaryText.render(summary))
         print("wrote \(out)/\(RunDirectory.recordsFile), \(RunDirectory.summaryFile), \(RunDirectory.settingsFile)")
         if interrupted { throw ExitCode(130) }
@@ -202,7 +215,7 @@ struct RunCommand: AsyncParsableCommand {
         FileHandle.standardOutput.write(Data(line.utf8))
     }
 
-    private var shape: RequestShape { RequestShape(ignoreEOS: ignoreEos, minTokens: minTokens, extraBody: extraBody) }
+    private var shape: RequestShape { RequestShape(ignoreEOS: ignoreEos, minTokens: minTokens, extraBody: extraBody, continuousUsage: !noContinuousUsage) }
 
     private var options: LoadOptions {
         LoadOptions(timeouts: RequestTimeouts(connect: connectTimeout, firstToken: firstTokenTimeout, total: timeout),

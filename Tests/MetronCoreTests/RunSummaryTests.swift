@@ -91,6 +91,35 @@ final class RunSummaryTests: XCTestCase {
         XCTAssertFalse(late.client.trustworthy, "a late timer makes the run untrustworthy too")
     }
 
+    func testClientFaultsMakeTheRunUntrustworthyAndSayWhy() throws {
+        var records = (0..<10).map { record($0, at: Double($0), lag: 0) }
+        for i in [2, 5, 7] {
+            records[i] = RequestRecord(id: i, scheduledS: Double(i), status: .clientError,
+                                       error: "could not open a socket (EMFILE: Too many open files)")
+        }
+        records[8] = RequestRecord(id: 8, scheduledS: 8, status: .connectionError, error: "connection refused")
+        let s = RunSummary(records: records, targetRate: 1, deadlines: .referenceDefault)
+        XCTAssertFalse(s.client.trustworthy)
+        XCTAssertEqual(s.client.faults?.requests, 3, "a server's refusal is not a client fault")
+        XCTAssertEqual(s.client.untrustworthyReasons,
+                       ["client fault: 3 of 10 requests could not open a socket (EMFILE: Too many open files)"])
+        XCTAssertEqual(s.errors["client_error"], 3)
+
+        let healthy = RunSummary(records: Array(records.prefix(2)), targetRate: 1, deadlines: .referenceDefault)
+        XCTAssertTrue(healthy.client.trustworthy)
+        XCTAssertEqual(healthy.client.untrustworthyReasons, [])
+
+        // Summaries written before faults were counted still decode.
+        var old = try JSONSerialization.jsonObject(with: JSONEncoder().encode(healthy)) as! [String: Any]
+        var client = old["client"] as! [String: Any]
+        client["faults"] = nil
+        client["untrustworthy_reasons"] = nil
+        old["client"] = client
+        let decoded = try JSONDecoder().decode(RunSummary.self, from: JSONSerialization.data(withJSONObject: old))
+        XCTAssertNil(decoded.client.faults)
+        XCTAssertTrue(decoded.client.trustworthy)
+    }
+
     func testPrefillModelDeadlines() throws {
         let policy = TTFTDeadlinePolicy.prefillModel(.init(coefficients: [0.01, 0.0001]), slack: 0.3)
         XCTAssertEqual(policy.deadline(promptTokens: 1000), 0.41, accuracy: 1e-12)

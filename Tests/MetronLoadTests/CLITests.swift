@@ -2,6 +2,7 @@ import Foundation
 import MetronCore
 import MetronReport
 import MetronTestSupport
+import Synchronization
 import XCTest
 
 /// Runs the built `metron` binary end to end against the scripted server.
@@ -14,11 +15,17 @@ final class CLITests: XCTestCase {
 
     private var binary: URL { MetronBinary.url }
 
-    private func metron(_ arguments: [String], environment: [String: String] = [:],
+    /// `shell`, when given, runs first in bash (for example `ulimit -n 48`), which then execs the binary.
+    private func metron(_ arguments: [String], environment: [String: String] = [:], shell: String? = nil,
                         whileRunning: (@Sendable (Process) async -> Void)? = nil) async throws -> Outcome {
         let process = Process()
-        process.executableURL = binary
-        process.arguments = arguments
+        if let shell {
+            process.executableURL = URL(fileURLWithPath: "/bin/bash")
+            process.arguments = ["-c", shell + #" && exec "$0" "$@""#, binary.path] + arguments
+        } else {
+            process.executableURL = binary
+            process.arguments = arguments
+        }
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
@@ -153,6 +160,102 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(records.allSatisfy { $0.status == .cancelled })
         XCTAssertNotNil(try records.element(at: 0).sentS)
         XCTAssertNil(try records.element(at: 59).sentS)
+    }
+
+    func testRecordsReachTheFileAsTheyFinishAndSurviveKill9() async throws {
+        let server = try await ScriptedServer { request in
+            ScriptedServer.stream([Events.text(), Events.text(), Events.usage(prompt: 4, completion: 2), Events.done])
+        }
+        let out = try temporaryDirectory().appendingPathComponent("run")
+        let killedAt = Mutex(0.0)
+        let result = try await metron([
+            "run", "--url", server.url, "--model", "m", "--rate", "20", "--duration", "60", "--arrival", "constant",
+            "--output-length", "2", "--tokens-per-word", "1", "--out", out.path,
+        ], whileRunning: { process in
+            // About two seconds of answered requests, then kill -9 mid-run.
+            for _ in 0..<400 where server.requests.count < 40 { try? await Task.sleep(nanoseconds: 25_000_000) }
+            killedAt.withLock { $0 = ProcessInfo.processInfo.systemUptime }
+            kill(process.processIdentifier, SIGKILL)
+        })
+        let requests = server.requests
+        await server.shutdown()
+        XCTAssertEqual(result.status, SIGKILL, "killed, not finished: \(result.stderr)")
+        XCTAssertGreaterThanOrEqual(requests.count, 40)
+
+        // Every request answered more than a second before the kill has its record on disk.
+        let records = try RunDirectory.readRecords(from: out)
+        let cutoff = killedAt.withLock { $0 } - 1
+        let answeredBefore = Set(requests.filter { $0.receivedAt < cutoff }.compactMap(requestID))
+        XCTAssertFalse(answeredBefore.isEmpty)
+        XCTAssertTrue(answeredBefore.isSubset(of: Set(records.map(\.id))),
+                      "missing: \(answeredBefore.subtracting(records.map(\.id)).sorted())")
+        XCTAssertTrue(records.allSatisfy { $0.status == .ok && $0.chunkTokens == [1, 1] })
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out.appendingPathComponent("summary.json").path))
+
+        // `metron report` summarises what the killed run left, an interrupted last line included.
+        let file = out.appendingPathComponent("requests.jsonl")
+        let handle = try FileHandle(forWritingTo: file)
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data(#"{"id":100000,"scheduled_s":5.0,"sent_s":5.0"#.utf8))
+        try handle.close()
+        let report = try await metron(["report", out.path, "--json"])
+        XCTAssertEqual(report.status, 0, report.stderr)
+        XCTAssertTrue(report.stderr.contains("requests.jsonl:\(records.count + 1): the last line is incomplete"), report.stderr)
+        let summary = try JSONDecoder().decode(RunSummary.self, from: Data(report.stdout.utf8))
+        XCTAssertEqual(summary.requests, records.count)
+        XCTAssertEqual(summary.ok, records.count)
+    }
+
+    /// Every stream stays open a second, so about 50 are open at once at 50 req/s.
+    private func slowStreamServer() async throws -> ScriptedServer {
+        try await ScriptedServer { _ in
+            [ScriptedServer.head(), ScriptedServer.chunk(Events.text()), .sleep(1), ScriptedServer.chunk(Events.text()),
+             ScriptedServer.chunk(Events.usage(prompt: 4, completion: 2) + Events.done), ScriptedServer.lastChunk]
+        }
+    }
+
+    private let loadArguments = ["--rate", "50", "--duration", "2", "--arrival", "constant", "--output-length", "2",
+                                 "--tokens-per-word", "1"]
+
+    func testRunningOutOfFileDescriptorsIsAClientFaultNotAServerError() async throws {
+        let server = try await slowStreamServer()
+        let out = try temporaryDirectory().appendingPathComponent("run")
+        // Soft and hard limit both 48: nothing to raise, the client runs out of descriptors.
+        let result = try await metron(["run", "--url", server.url, "--model", "m", "--out", out.path] + loadArguments,
+                                      shell: "ulimit -n 48")
+        let served = server.requests.count
+        await server.shutdown()
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let records = try RunDirectory.readRecords(from: out)
+        XCTAssertEqual(records.count, 100)
+        let faulted = records.filter { $0.status == .clientError }
+        XCTAssertFalse(faulted.isEmpty, "\(Dictionary(grouping: records, by: \.status).mapValues(\.count))")
+        XCTAssertTrue(faulted.allSatisfy { $0.error?.hasPrefix("could not open a socket (EMFILE") == true }, "\(faulted.first?.error ?? "")")
+        XCTAssertFalse(records.contains { $0.status == .connectionError }, "no descriptor is not a refused connection")
+        XCTAssertEqual(records.filter { $0.status == .ok }.count, served, "every request that reached the server succeeded")
+
+        let summary = try JSONDecoder().decode(RunSummary.self, from: Data(contentsOf: out.appendingPathComponent("summary.json")))
+        XCTAssertFalse(summary.client.trustworthy)
+        XCTAssertEqual(summary.client.faults?.requests, faulted.count)
+        let reason = "client fault: \(faulted.count) of 100 requests could not open a socket (EMFILE: Too many open files)"
+        // (A busy machine may add a lag reason; the fault is there whatever the timing.)
+        XCTAssertEqual(summary.client.untrustworthyReasons?.filter { $0.hasPrefix("client fault") }, [reason])
+        XCTAssertTrue(result.stdout.contains("NOT TRUSTWORTHY: \(reason)"), result.stdout)
+    }
+
+    func testTheOpenFilesSoftLimitIsRaisedToTheHardLimit() async throws {
+        let server = try await slowStreamServer()
+        let out = try temporaryDirectory().appendingPathComponent("run")
+        // Only the soft limit is low: the client raises it and needs no more.
+        let result = try await metron(["run", "--url", server.url, "--model", "m", "--out", out.path] + loadArguments,
+                                      shell: "ulimit -S -n 48")
+        await server.shutdown()
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let records = try RunDirectory.readRecords(from: out)
+        XCTAssertEqual(records.count, 100)
+        XCTAssertTrue(records.allSatisfy { $0.status == .ok }, "\(records.first { $0.status != .ok }?.error ?? "")")
+        XCTAssertTrue(result.stdout.contains("timing trustworthy") || result.stdout.contains("NOT TRUSTWORTHY: P99"),
+                      "no client fault: \(result.stdout)")
     }
 
     func testBadUsageExitsWithStatusTwoAndSaysWhat() async throws {

@@ -31,6 +31,13 @@ final class ChunkScannerTests: XCTestCase {
         XCTAssertTrue(facts(#"{"choices":[{"delta":{"reasoning_content":"hmm"}}]}"#).hasContent)
     }
 
+    func testContentLengthCountsCharactersAndEscapes() {
+        XCTAssertEqual(facts(#"{"choices":[{"text":" tok tok"}]}"#).contentLength, 8)
+        XCTAssertEqual(facts(#"{"choices":[{"delta":{"content":"a\n\"b\u00e9"}}]}"#).contentLength, 5)
+        XCTAssertEqual(facts(#"{"choices":[{"text":"héé"}]}"#).contentLength, 3, "characters, not UTF-8 bytes")
+        XCTAssertEqual(facts(#"{"choices":[{"text":""}]}"#).contentLength, 0)
+    }
+
     func testUsageOnlyChunk() {
         let f = facts(#"{"choices":[],"usage":{"prompt_tokens":37,"completion_tokens":12,"total_tokens":49,"completion_tokens_details":null}}"#)
         XCTAssertEqual(f.kind, .chunk)
@@ -62,54 +69,96 @@ final class ChunkScannerTests: XCTestCase {
 }
 
 final class StreamAccountingTests: XCTestCase {
-    private func content(_ usage: Int? = nil) -> ChunkFacts {
-        ChunkFacts(kind: .chunk, hasContent: true, completionTokens: usage)
+    private func content(_ usage: Int? = nil, length: Int = 3) -> ChunkFacts {
+        ChunkFacts(kind: .chunk, hasContent: true, contentLength: length, completionTokens: usage)
     }
 
-    func testOneTokenPerChunkThenFinalUsageGoesToLastChunk() {
+    func testFinalUsageIsSpreadOverTheChunksByTheirText() {
         var a = StreamAccounting()
         a.consume(ChunkFacts(kind: .chunk), at: 0.1) // role-only
-        a.consume(content(), at: 0.2)
-        a.consume(content(), at: 0.3)
-        a.consume(content(), at: 0.4)
-        a.consume(ChunkFacts(kind: .chunk, promptTokens: 20, completionTokens: 5), at: 0.5)
+        a.consume(content(length: 4), at: 0.2)
+        a.consume(content(length: 4), at: 0.3)
+        a.consume(content(length: 2), at: 0.4)
+        a.consume(ChunkFacts(kind: .chunk, promptTokens: 20, completionTokens: 10), at: 0.5)
         a.consume(ChunkFacts(kind: .done), at: 0.5)
-        a.reconcile()
         XCTAssertEqual(a.chunkTimes, [0.2, 0.3, 0.4])
-        XCTAssertEqual(a.chunkTokens, [1, 1, 3])
-        XCTAssertEqual(a.outputTokens, 5)
+        XCTAssertEqual(a.chunkTokens, [4, 4, 2], "not [1, 1, 8]: the tokens came with the text")
+        XCTAssertEqual(a.tokenRule, .apportionedByText)
+        XCTAssertEqual(a.outputTokens, 10)
         XCTAssertEqual(a.promptTokens, 20)
         XCTAssertTrue(a.sawDone)
     }
 
-    func testUsageInLastContentChunk() {
+    func testUsageInLastContentChunkCoversTheChunksBefore() {
         var a = StreamAccounting()
         a.consume(content(), at: 1)
         a.consume(content(), at: 2)
-        a.consume(ChunkFacts(kind: .chunk, hasContent: true, promptTokens: 8, completionTokens: 6), at: 3)
-        a.reconcile()
-        XCTAssertEqual(a.chunkTokens, [1, 1, 4])
+        a.consume(ChunkFacts(kind: .chunk, hasContent: true, contentLength: 3, promptTokens: 8, completionTokens: 6), at: 3)
+        XCTAssertEqual(a.chunkTokens, [2, 2, 2])
         XCTAssertEqual(a.outputTokens, 6)
+        XCTAssertEqual(a.tokenRule, .apportionedByText)
     }
 
     func testPerChunkCumulativeUsage() {
         var a = StreamAccounting()
-        a.consume(content(2), at: 1)
-        a.consume(content(5), at: 2)
-        a.consume(content(6), at: 3)
+        a.consume(ChunkFacts(kind: .chunk, promptTokens: 5, completionTokens: 0), at: 0.5) // role chunk with usage
+        a.consume(content(2, length: 30), at: 1)
+        a.consume(content(5, length: 1), at: 2)
+        a.consume(content(6, length: 9), at: 3)
         a.consume(ChunkFacts(kind: .chunk, completionTokens: 6), at: 4)
-        a.reconcile()
-        XCTAssertEqual(a.chunkTokens, [2, 3, 1])
+        XCTAssertEqual(a.chunkTokens, [2, 3, 1], "the server's counts win over the text lengths")
         XCTAssertEqual(a.outputTokens, 6)
+        XCTAssertEqual(a.tokenRule, .perChunkUsage)
+    }
+
+    func testUsageOnSomeChunksSpreadsEachCountOverItsOwnChunks() {
+        var a = StreamAccounting()
+        a.consume(content(length: 1), at: 1)
+        a.consume(content(4, length: 3), at: 2) // covers both chunks so far: 1 and 3 by text
+        a.consume(content(length: 5), at: 3)
+        a.consume(ChunkFacts(kind: .chunk, completionTokens: 9), at: 4)
+        XCTAssertEqual(a.chunkTokens, [1, 3, 5])
+        XCTAssertEqual(a.tokenRule, .apportionedByText)
+    }
+
+    func testTokensReportedAfterTheLastCoveredChunkGoToIt() {
+        var a = StreamAccounting()
+        a.consume(content(1), at: 1)
+        a.consume(content(2), at: 2)
+        a.consume(ChunkFacts(kind: .chunk, completionTokens: 5), at: 3)
+        XCTAssertEqual(a.chunkTokens, [1, 4])
+        XCTAssertEqual(a.outputTokens, 5)
+    }
+
+    func testWithoutUsageEachChunkCountsOne() {
+        var a = StreamAccounting()
+        for t in 1...3 { a.consume(content(length: 7), at: Double(t)) }
+        XCTAssertEqual(a.chunkTokens, [1, 1, 1])
+        XCTAssertEqual(a.outputTokens, 3)
+        XCTAssertEqual(a.tokenRule, .onePerChunk)
+        XCTAssertNil(StreamAccounting().tokenRule, "no content chunk, no rule")
     }
 
     func testServerCountsFewerTokensThanChunks() {
         var a = StreamAccounting()
         for t in 1...4 { a.consume(content(), at: Double(t)) }
         a.consume(ChunkFacts(kind: .chunk, completionTokens: 3), at: 5)
-        a.reconcile()
         XCTAssertEqual(a.chunkTokens, [1, 1, 1, 1])
         XCTAssertEqual(a.outputTokens, 3)
+    }
+
+    func testApportionByLargestRemainderWithAtLeastOneEach() {
+        XCTAssertEqual(StreamAccounting.apportion(40, weights: [16, 16, 16, 16, 16, 16, 16, 16, 16, 16]), Array(repeating: 4, count: 10))
+        XCTAssertEqual(StreamAccounting.apportion(7, weights: [1, 1, 1, 1]), [2, 2, 2, 1], "ties go to the earlier chunk")
+        XCTAssertEqual(StreamAccounting.apportion(10, weights: [1, 2, 7]), [1, 2, 7])
+        XCTAssertEqual(StreamAccounting.apportion(5, weights: [100, 1, 1]), [3, 1, 1], "every chunk keeps one token")
+        XCTAssertEqual(StreamAccounting.apportion(2, weights: [5, 5, 5]), [1, 1, 1], "fewer tokens than chunks")
+        XCTAssertEqual(StreamAccounting.apportion(3, weights: []), [])
+        for (total, weights) in [(17, [3, 0, 9, 1, 1]), (100, [1, 1, 98]), (9, [2, 2, 2, 2])] {
+            let shares = StreamAccounting.apportion(total, weights: weights)
+            XCTAssertEqual(shares.reduce(0, +), total)
+            XCTAssertTrue(shares.allSatisfy { $0 >= 1 })
+        }
     }
 
     func testNothingCountsAfterDoneAndFirstErrorIsKept() {
@@ -134,9 +183,14 @@ final class RequestBuilderTests: XCTestCase {
         XCTAssertEqual(body["prompt"] as? String, "hi")
         XCTAssertEqual(body["max_tokens"] as? Int, 7)
         XCTAssertEqual(body["stream"] as? Bool, true)
-        XCTAssertEqual((body["stream_options"] as? [String: Any])?["include_usage"] as? Bool, true)
+        let options = try XCTUnwrap(body["stream_options"] as? [String: Any])
+        XCTAssertEqual(options["include_usage"] as? Bool, true)
+        XCTAssertEqual(options["continuous_usage_stats"] as? Bool, true, "usage in every chunk where the server offers it")
         XCTAssertNil(body["ignore_eos"])
         XCTAssertNil(body["messages"])
+
+        let plain = try decode(RequestBuilder(target: target, shape: RequestShape(continuousUsage: false)).body(prompt: "hi", maxTokens: 7))
+        XCTAssertEqual(plain["stream_options"] as? [String: Bool], ["include_usage": true], "for servers that reject the field")
     }
 
     func testChatBodyWithSwitchesAndExtraFieldsOverriding() throws {

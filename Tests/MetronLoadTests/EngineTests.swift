@@ -1,6 +1,7 @@
 import Foundation
 import MetronCore
 import MetronTestSupport
+import Synchronization
 import XCTest
 @testable import MetronLoad
 
@@ -56,6 +57,7 @@ final class EngineTests: XCTestCase {
             XCTAssertEqual(r.status, .ok, r.error ?? "")
             XCTAssertEqual(r.httpStatus, 200)
             XCTAssertEqual(r.chunkTokens, [1, 1, 1])
+            XCTAssertEqual(r.tokenRule, .apportionedByText)
             XCTAssertEqual(r.promptTokens, 11)
             XCTAssertEqual(r.outputTokens, 3)
             XCTAssertEqual(r.requestedOutputTokens, 4)
@@ -103,7 +105,8 @@ final class EngineTests: XCTestCase {
         }) { server in
             let r = try await single(server, api: .chat)
             XCTAssertEqual(r.status, .ok, r.error ?? "")
-            XCTAssertEqual(r.chunkTokens, [1, 1, 1, 4])
+            XCTAssertEqual(r.chunkTokens, [2, 2, 2, 1], "the usage of the last chunk is spread over the four one-letter chunks")
+            XCTAssertEqual(r.tokenRule, .apportionedByText)
             XCTAssertEqual(r.outputTokens, 7)
             XCTAssertEqual(r.promptTokens, 9)
             let sent = try XCTUnwrap(r.sentS)
@@ -121,6 +124,7 @@ final class EngineTests: XCTestCase {
             XCTAssertEqual(r.status, .ok, r.error ?? "")
             XCTAssertEqual(r.chunkTokens, [1, 1])
             XCTAssertEqual(r.outputTokens, 2)
+            XCTAssertEqual(r.tokenRule, .onePerChunk)
             XCTAssertNil(r.promptTokens)
         }
     }
@@ -154,6 +158,25 @@ final class EngineTests: XCTestCase {
                 XCTAssertTrue(r.error?.contains(text) == true, r.error ?? "")
                 XCTAssertTrue(r.chunkTimesS.isEmpty)
             }
+        }
+    }
+
+    func testRecordsHandedOverAsTheyFinishAreNotKept() async throws {
+        try await withServer({ request in
+            // Request 0 streams for a while; the others finish at once, so they are handed over first.
+            ScriptedServer.stream([Events.text(), Events.done], gap: requestID(request) == 0 ? 1 : 0)
+        }) { server in
+            let plan = (0..<6).map { PlannedRequest(id: $0, arrival: Double($0) * 0.01, promptTokens: 4, outputTokens: 1) }
+            let handed = Mutex<[[RequestRecord]]>([])
+            let generator = LoadGenerator(target: ServerTarget(url: server.url, model: "m"), prompts: PromptBuilder(tokensPerWord: 1),
+                                          options: LoadOptions(calibrationWakeups: 5))
+            let result = try await generator.run(plan: plan, onRecords: { batch in handed.withLock { $0.append(batch) } })
+            XCTAssertTrue(result.records.isEmpty, "records handed over are not kept")
+            let records = handed.withLock { $0 }.flatMap { $0 }
+            XCTAssertEqual(records.map(\.id).sorted(), plan.map(\.id), "each record handed over exactly once")
+            XCTAssertEqual(records.last?.id, 0, "in the order they finished")
+            XCTAssertTrue(records.allSatisfy { $0.status == .ok }, "\(records.map(\.status))")
+            XCTAssertGreaterThan(handed.withLock { $0.count }, 1, "in more than one batch")
         }
     }
 

@@ -15,12 +15,15 @@ final class RecordsFileTests: XCTestCase {
 
     let samples = [
         RequestRecord(id: 0, scheduledS: 0.125, sentS: 0.1251, chunkTimesS: [0.5, 0.52, 0.6], chunkTokens: [1, 2, 1],
-                      requestedPromptTokens: 512, requestedOutputTokens: 4, promptTokens: 509, outputTokens: 4),
+                      requestedPromptTokens: 512, requestedOutputTokens: 4, promptTokens: 509, outputTokens: 4,
+                      tokenRule: .apportionedByText),
         RequestRecord(id: 1, scheduledS: 1e-7, sentS: nil, status: .cancelled, error: "run ended"),
         RequestRecord(id: 2, scheduledS: 3, sentS: 3.001, requestedPromptTokens: 10, requestedOutputTokens: 5,
                       status: .httpError, httpStatus: 503, error: "server said \"overloaded\"\nretry later"),
         RequestRecord(id: 3, scheduledS: 123456.789, sentS: 123456.79, chunkTimesS: [123457.0], chunkTokens: [1],
-                      promptTokens: 1, outputTokens: 1),
+                      promptTokens: 1, outputTokens: 1, tokenRule: .perChunkUsage),
+        RequestRecord(id: 4, scheduledS: 4, sentS: nil, status: .clientError,
+                      error: "could not open a socket (EMFILE: Too many open files)"),
     ]
 
     func write(_ text: String) throws -> URL {
@@ -53,6 +56,57 @@ final class RecordsFileTests: XCTestCase {
         // Forms strtod takes but JSON does not are left to JSONDecoder (which rejects them).
         let hex = Data(#"{"id":0,"scheduled_s":0x10,"status":"ok","chunk_times_s":[],"chunk_tokens":[]}"#.utf8 + [10])
         XCTAssertNil(hex.dropLast().withUnsafeBytes(RecordLineParser.parse))
+    }
+
+    func testAnIncompleteLastLineIsSkippedWithAWarning() throws {
+        let good = String(decoding: try RecordsFile.encode(Array(samples.prefix(2))), as: UTF8.self)
+        let cut = String(String(decoding: try RecordsFile.encode([samples[2]]), as: UTF8.self).prefix(40))
+        var warnings: [String] = []
+        let records = try RecordsFile.read(try write(good + cut), onWarning: { warnings.append($0) })
+        XCTAssertEqual(records, Array(samples.prefix(2)))
+        XCTAssertEqual(warnings.count, 1)
+        XCTAssertTrue(warnings[0].contains("requests.jsonl:3") && warnings[0].contains("incomplete"), warnings[0])
+
+        // Cut short but followed by a newline, or not the last line: damage, not an interrupted write.
+        for text in [good + cut + "\n", cut + "\n" + good] {
+            XCTAssertThrowsError(try RecordsFile.read(try write(text))) { XCTAssertTrue("\($0)".contains("not a request record"), "\($0)") }
+        }
+    }
+
+    func testWriterAppendsBatchesAndRefusesAnExistingFile() throws {
+        let url = directory.appendingPathComponent("appended.jsonl")
+        let writer = try RecordsFileWriter(creating: url)
+        writer.append(Array(samples.prefix(2)))
+        writer.append([])
+        // Readable between batches, as after a kill.
+        XCTAssertEqual(try RecordsFile.read(url), Array(samples.prefix(2)))
+        writer.append(Array(samples.dropFirst(2)))
+        writer.close()
+        XCTAssertEqual(try RecordsFile.read(url), samples)
+        XCTAssertEqual(writer.written, samples.count)
+        XCTAssertNil(writer.failure)
+        XCTAssertThrowsError(try RecordsFileWriter(creating: url)) { XCTAssertTrue("\($0)".contains("cannot create"), "\($0)") }
+        XCTAssertThrowsError(try RecordsFileWriter(creating: directory.appendingPathComponent("no/such/dir.jsonl")))
+    }
+
+    func testWriterStopsAtTheFirstFailedWrite() throws {
+        // /dev/full accepts the open and fails every write with ENOSPC.
+        let writer = try RecordsFileWriter(openingForTest: "/dev/full")
+        writer.append([samples[0]])
+        writer.append([samples[1]])
+        XCTAssertEqual(writer.written, 0)
+        XCTAssertTrue(writer.failure?.contains("No space left") == true, writer.failure ?? "no failure")
+    }
+
+    func testTokenRuleIsOptionalAndChecked() throws {
+        let old = #"{"id":7,"scheduled_s":1,"status":"ok","chunk_times_s":[2],"chunk_tokens":[3]}"#
+        let withRule = #"{"id":7,"scheduled_s":1,"status":"ok","chunk_times_s":[2],"chunk_tokens":[3],"token_rule":"one_per_chunk"}"#
+        let records = try RecordsFile.read(try write(old + "\n" + withRule + "\n"))
+        XCTAssertEqual(records.map(\.tokenRule), [nil, .onePerChunk], "files written before the field exist stay readable")
+        let unknown = #"{"id":7,"scheduled_s":1,"status":"ok","chunk_times_s":[2],"chunk_tokens":[3],"token_rule":"guessed"}"#
+        XCTAssertThrowsError(try RecordsFile.read(try write(unknown + "\n"))) {
+            XCTAssertTrue("\($0)".contains("requests.jsonl:1"), "\($0)")
+        }
     }
 
     func testBadLinesNameFileAndLine() throws {

@@ -288,6 +288,49 @@ final class CapacitySearchTests: XCTestCase {
         }
     }
 
+    /// Fails a third of the requests in the client (no socket) on the attempts listed.
+    struct FaultingRunner: ProbeRunner {
+        let inner: ScriptedProbeRunner
+        let faulting: @Sendable (ProbeRequest) -> Bool
+        func probe(_ request: ProbeRequest) async throws -> ProbeMeasurement {
+            var m = inner.measure(request)
+            if faulting(request) {
+                for i in m.records.indices where i % 3 == 0 {
+                    m.records[i].status = .clientError
+                    m.records[i].error = "could not open a socket (EMFILE: Too many open files)"
+                    m.records[i].chunkTimesS = []
+                    m.records[i].chunkTokens = []
+                }
+            }
+            return m
+        }
+    }
+
+    func testClientFaultsMakeAProbeInvalidAndAreMeasuredAgain() async throws {
+        let flaky = FaultingRunner(inner: runner(seed: 1)) { $0.rate == 4 && $0.attempt == 0 }
+        let result = try await CapacitySearch(runner: flaky, slo: SLO(), settings: settings()).run()
+        let steady = try await CapacitySearch(runner: runner(seed: 1), slo: SLO(), settings: settings()).run()
+        XCTAssertEqual(result.maxQPS, steady.maxQPS, "the faulted probe takes no part in the estimate")
+        let faulted = try XCTUnwrap(result.probes.first { $0.rate == 4 && $0.attempt == 0 })
+        XCTAssertFalse(faulted.valid)
+        let reason = try XCTUnwrap(faulted.reasons.first { $0.hasPrefix("client fault: ") }, "\(faulted.reasons)")
+        XCTAssertTrue(reason.hasSuffix(" requests could not open a socket (EMFILE: Too many open files)"), reason)
+        let count = try XCTUnwrap(faulted.errors["client_error"])
+        XCTAssertTrue(reason.hasPrefix("client fault: \(count) of \(faulted.requests) requests"), reason)
+        XCTAssertFalse(faulted.reasons.contains { $0.contains("P99 lag") }, "the timing itself was fine: \(faulted.reasons)")
+        XCTAssertTrue(result.warnings.contains { $0.contains("the client failed requests itself") }, "\(result.warnings)")
+
+        // Faults at every attempt stop the search, naming the fault.
+        let hopeless = FaultingRunner(inner: runner(seed: 1)) { $0.rate >= 4 }
+        do {
+            _ = try await CapacitySearch(runner: hopeless, slo: SLO(), settings: settings()).run()
+            XCTFail("expected the search to stop")
+        } catch let error as SearchError {
+            XCTAssertTrue(error.description.contains("the client failed requests itself in 3 attempts"), error.description)
+            XCTAssertTrue(error.description.contains("EMFILE"), error.description)
+        }
+    }
+
     struct RefusingRunner: ProbeRunner {
         let inner: ScriptedProbeRunner
         let downFrom: Double

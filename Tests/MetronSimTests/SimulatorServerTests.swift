@@ -107,6 +107,31 @@ final class SimulatorServerTests: XCTestCase {
         try await server.stop()
     }
 
+    /// vLLM's `continuous_usage_stats`: the cumulative usage in every chunk, the role chunk's at 0.
+    func testContinuousUsageStatsPutTheCountInEveryChunk() async throws {
+        let server = try await start()
+        let result = try await TestClient.post(
+            server, "/v1/chat/completions",
+            [
+                "model": "llama-3-8b", "messages": [["role": "user", "content": "hi"]], "max_tokens": 4, "stream": true,
+                "stream_options": ["include_usage": true, "continuous_usage_stats": true],
+            ])
+        XCTAssertEqual(result.status, 200)
+        let objects = result.eventObjects.compactMap { $0 }
+        XCTAssertEqual(objects.count, 1 + 4 + 1, "role chunk, four tokens, final usage")
+        let counts = objects.map { ($0["usage"] as? [String: Int])?["completion_tokens"] }
+        XCTAssertEqual(counts, [0, 1, 2, 3, 4, 4])
+        let usage = try XCTUnwrap(objects[2]["usage"] as? [String: Int])
+        XCTAssertEqual(usage["total_tokens"], (usage["prompt_tokens"] ?? 0) + 2)
+
+        // Without include_usage the option asks for nothing.
+        let plain = try await TestClient.post(
+            server, "/v1/completions",
+            ["model": "llama-3-8b", "prompt": "a b", "max_tokens": 2, "stream": true, "stream_options": ["continuous_usage_stats": true]])
+        XCTAssertFalse(plain.body.contains("\"usage\""))
+        try await server.stop()
+    }
+
     func testChatStreamStartsWithARoleOnlyChunk() async throws {
         let server = try await start()
         let result = try await TestClient.post(
