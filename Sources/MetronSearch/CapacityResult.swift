@@ -26,9 +26,11 @@ public struct ProbeRow: Sendable, Equatable, Codable {
     public var outstandingAtWindowEnd: Int
     public var outstanding: Int
     public var reasons: [String]
+    /// The server's view of the window (peak KV cache, waiting peak, preemptions, cache hit rate).
+    public var server: ServerView?
 
     enum CodingKeys: String, CodingKey {
-        case rate, attempt, bracketing, directory, requests, errors, valid, passed, attainment, outstanding, reasons
+        case rate, attempt, bracketing, directory, requests, errors, valid, passed, attainment, outstanding, reasons, server
         case achievedRate = "achieved_rate", offeredRate = "offered_rate", p99Fluidity = "p99_fluidity"
         case errorRate = "error_rate", outputTokensPerS = "output_tokens_per_s", ttftRiseS = "ttft_rise_s"
         case outstandingAtWindowEnd = "outstanding_at_window_end"
@@ -56,6 +58,7 @@ public struct ProbeRow: Sendable, Equatable, Codable {
         outstandingAtWindowEnd = p.outstandingAtWindowEnd
         outstanding = p.outstanding
         reasons = p.reasons
+        server = p.serverView
     }
 }
 

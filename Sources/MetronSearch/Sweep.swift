@@ -116,6 +116,7 @@ public struct SweepRun: Sendable {
             }
         }
         try CapacityTable.writeCSV(Self.rows(searches, sweep: sweep), to: layout.capacityCSV)
+        try writeReport(searches)
         return searches
     }
 

@@ -212,9 +212,19 @@ final class SimHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         metric("vllm:num_requests_running", "gauge", "Number of requests in the running batch.", "\(s.running)")
         metric("vllm:num_requests_waiting", "gauge", "Number of requests waiting to be admitted.", "\(s.waiting)")
         metric("vllm:gpu_cache_usage_perc", "gauge", "KV-cache usage, 1 means 100 percent.", "\(s.kvCacheUsage)")
+        metric("vllm:kv_cache_usage_perc", "gauge", "KV-cache usage, 1 means 100 percent.", "\(s.kvCacheUsage)")
         metric("vllm:prompt_tokens_total", "counter", "Prompt tokens of admitted requests.", "\(s.promptTokensTotal)")
         metric("vllm:generation_tokens_total", "counter", "Generated tokens.", "\(s.generationTokensTotal)")
         metric("vllm:num_preemptions_total", "counter", "Recompute preemptions.", "\(s.preemptionsTotal)")
+        let labels = "model_name=\(jsonString(driver.options.servedModelName))"
+        for (name, help, histogram) in [
+            ("vllm:time_to_first_token_seconds", "Time to first token: arrival at the engine to the first token.", driver.latencies.ttft),
+            ("vllm:inter_token_latency_seconds", "Time between consecutive tokens of a request.", driver.latencies.interToken),
+        ] {
+            lines.append("# HELP \(name) \(help)")
+            lines.append("# TYPE \(name) histogram")
+            lines += histogram.lines(name, labels: labels)
+        }
         return lines.joined(separator: "\n") + "\n"
     }
 

@@ -30,6 +30,7 @@ struct RunCommand: AsyncParsableCommand {
     var out: String
 
     @OptionGroup var workload: WorkloadOptions
+    @OptionGroup var serverMetrics: ServerMetricsOptions
 
     @Option(help: "API: completions or chat.")
     var api: APIKind = .completions
@@ -171,9 +172,9 @@ struct RunCommand: AsyncParsableCommand {
         let started = ISO8601DateFormatter().string(from: Date())
         let progress: (@Sendable (LoadProgress) -> Void)? = terminal ? Self.printProgress : nil
         // Ctrl-C ends the run early; open and unsent requests are recorded as cancelled.
-        let (result, interrupted) = try await cancellingOnInterrupt(
+        let ((result, scrapes), interrupted) = try await cancellingOnInterrupt(
             message: "interrupted: ending the run, open requests are recorded as cancelled"
-        ) { try await generator.run(plan: plan, onProgress: progress) }
+        ) { try await generator.run(plan: plan, scraping: serverMetrics.scrape(for: target), onProgress: progress) }
         if terminal { print("") }
         if let warning = result.realtimeWarning { log("warning: \(warning)") }
 
@@ -188,6 +189,9 @@ struct RunCommand: AsyncParsableCommand {
             timerLatenessS: result.timerLateness, runStartMonotonicS: result.runStartMonotonic)
         let summary = settings.summary(of: result.records)
         try RunDirectory.write(records: result.records, summary: summary, settings: settings, to: directory)
+        if let scrapes {
+            try ServerMetricsOptions.write(scrapes, summary: summary, windowStartS: warmup, windowEndS: measured, to: directory)
+        }
         print(SummaryText.render(summary))
         print("wrote \(out)/\(RunDirectory.recordsFile), \(RunDirectory.summaryFile), \(RunDirectory.settingsFile)")
         if interrupted { throw ExitCode(130) }

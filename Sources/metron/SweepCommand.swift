@@ -41,12 +41,14 @@ struct SweepCommand: AsyncParsableCommand {
     @Option(help: "Per-request timeout to the first token, seconds.")
     var firstTokenTimeout: Double = 120
 
+    @OptionGroup var serverMetrics: ServerMetricsOptions
+
     func validate() throws {
         guard timeout > 0, firstTokenTimeout > 0 else { throw ValidationError("timeouts must be positive") }
     }
 
     func run() async throws {
-        let sweep: SweepFile
+        var sweep: SweepFile
         do {
             sweep = try SweepFile.load(path: sweepFile, environment: ProcessInfo.processInfo.environment)
         } catch let error as InputFileError {
@@ -54,6 +56,7 @@ struct SweepCommand: AsyncParsableCommand {
             log("\(error.problems.count) problem(s) in \(sweepFile); nothing was run")
             throw ExitCode(2)
         }
+        serverMetrics.apply(to: &sweep.probe)
         let options = LoadOptions(
             timeouts: RequestTimeouts(firstToken: firstTokenTimeout, total: timeout), realtime: realtime)
         let (searches, layout) = try await runSweep(sweep, mode: simulate ? .virtual : .http(options), results: results)
