@@ -120,7 +120,8 @@ public enum ReportHTML {
         let ranked = CapacityTable.ranked(searches.map(\.row))
         let top = ranked.flatMap { [$0.maxQPS, $0.ciHigh, $0.ciLow].compactMap { $0 } }.max() ?? 1
         var plot = SVGPlot(title: title, x: 0...(top * 1.1), y: 0...1, xLabel: "max sustainable QPS", yLabel: "",
-                           width: 760, height: 70 + 44 * Double(max(ranked.count, 1)))
+                           width: 760, height: 70 + 44 * Double(max(ranked.count, 1)),
+                           leftMargin: 16 + 7 * Double(ranked.map(\.system.count).max() ?? 8))
         for (i, r) in ranked.enumerated() {
             plot.bar(row: i, of: ranked.count, value: r.maxQPS ?? 0, low: r.ciLow, high: r.ciHigh, color: SVGPlot.color(i),
                      label: r.system, tip: "\(r.system): \(fixed(r.maxQPS)) req/s, interval \(r.intervalText)")
@@ -135,6 +136,7 @@ public enum ReportHTML {
         let yMin = max(0, min(c.probes.map(\.attainment).min() ?? 0.9, c.slo.attainmentLevel - 0.05))
         var plot = SVGPlot(title: "\(s.system) / \(s.workload) / \(s.slo)", x: 0...xMax, y: (floor(yMin * 20) / 20)...1,
                            xLabel: "rate (req/s)", yLabel: "attainment")
+        plot.legendCorner = .bottomLeft
         if let curve = c.curve {
             let points = (0...120).map { i -> (Double, Double) in
                 let r = xMax * Double(i) / 120
@@ -212,10 +214,17 @@ public enum ReportHTML {
     static func distributions(_ title: String, _ searches: [SweepReport.Search]) -> String {
         let withPlots = searches.enumerated().compactMap { i, s in s.plots.map { (i, s, $0) } }
         guard !withPlots.isEmpty else { return "" }
-        var fluidity = SVGPlot(title: "Per-request fluidity-index (CDF)", x: 0...1, y: 0...1, xLabel: "fluidity-index", yLabel: "fraction of requests")
-        let tbtMax = withPlots.compactMap { $0.2.tbt?.valuesS.dropLast().last }.max().map { $0 * 1000 * 1.05 } ?? 100
-        var tbt = SVGPlot(title: "Token-level TBT (CDF)", x: 0...max(1, tbtMax), y: 0...1, xLabel: "TBT (ms)", yLabel: "fraction of tokens")
+        // Axes span where the distributions change: fluidity from its lowest value, TBT up to its P99.
+        let lowest = withPlots.compactMap { $0.2.fluidity.first }.min() ?? 0
+        var fluidity = SVGPlot(title: "Per-request fluidity-index (CDF)", x: (floor(lowest * 10) / 10)...1, y: 0...1,
+                               xLabel: "fluidity-index", yLabel: "fraction of requests")
+        fluidity.legendCorner = .topLeft
+        let p99 = withPlots.compactMap { p in p.2.tbt.flatMap { q in zip(q.quantiles, q.valuesS).first { $0.0 >= 0.99 }?.1 } }.max()
+        var tbt = SVGPlot(title: "Token-level TBT (CDF)", x: 0...max(1, (p99 ?? 0.1) * 1000 * 1.5), y: 0...1,
+                          xLabel: "TBT (ms)", yLabel: "fraction of tokens")
+        tbt.legendCorner = .bottomRight
         var target = SVGPlot(title: "P99 fluidity against target TBT", x: 0...100, y: 0...1, xLabel: "target TBT D_d (ms)", yLabel: "P99 fluidity-index")
+        target.legendCorner = .bottomRight
         for (i, s, plots) in withPlots {
             let color = SVGPlot.color(i)
             let label = "\(s.system) @ \(fixed(plots.probeRate)) req/s"

@@ -28,11 +28,16 @@ struct SVGPlot {
     var title: String
     private var body: [String] = []
     private var legend: [(label: String, color: String, dashed: Bool)] = []
-    private let margin = (left: 58.0, right: 14.0, top: 28.0, bottom: 44.0)
+    private var margin = (left: 58.0, right: 14.0, top: 28.0, bottom: 44.0)
+
+    /// Where the legend goes: the corner the data leave empty.
+    enum Corner { case topLeft, topRight, bottomLeft, bottomRight }
+    var legendCorner = Corner.topRight
 
     init(title: String, x: ClosedRange<Double>, y: ClosedRange<Double>, xLabel: String, yLabel: String,
-         width: Double = 560, height: Double = 300) {
+         width: Double = 560, height: Double = 300, leftMargin: Double = 58) {
         self.title = title
+        margin.left = leftMargin
         self.x = x.lowerBound < x.upperBound ? x : (x.lowerBound - 1)...(x.upperBound + 1)
         self.y = y.lowerBound < y.upperBound ? y : (y.lowerBound - 1)...(y.upperBound + 1)
         self.xLabel = xLabel
@@ -158,10 +163,16 @@ struct SVGPlot {
         out += "<text x=\"\(Self.f((left + right) / 2))\" y=\"\(Self.f(height - 8))\" text-anchor=\"middle\" font-size=\"12\">\(htmlEscaped(xLabel))</text>"
         out += "<text transform=\"translate(14 \(Self.f((top + bottom) / 2))) rotate(-90)\" text-anchor=\"middle\" font-size=\"12\">\(htmlEscaped(yLabel))</text>"
         out += body.joined()
+        let legendWidth = 24 + 6.2 * Double(legend.map(\.label.count).max() ?? 0)
+        let legendLeft = [.topLeft, .bottomLeft].contains(legendCorner) ? left + 10 : right - legendWidth - 6
+        let legendTop = [.topLeft, .topRight].contains(legendCorner) ? top + 10 : bottom - 10 - 15 * Double(legend.count)
+        if !legend.isEmpty {
+            out += "<rect x=\"\(Self.f(legendLeft - 4))\" y=\"\(Self.f(legendTop - 4))\" width=\"\(Self.f(legendWidth + 8))\" height=\"\(Self.f(15 * Double(legend.count) + 4))\" fill=\"white\" opacity=\"0.85\"/>"
+        }
         for (i, entry) in legend.enumerated() {
-            let ly = top + 8 + Double(i) * 15
-            out += "<line x1=\"\(Self.f(right - 150))\" x2=\"\(Self.f(right - 130))\" y1=\"\(Self.f(ly))\" y2=\"\(Self.f(ly))\" stroke=\"\(entry.color)\" stroke-width=\"3\"\(entry.dashed ? " stroke-dasharray=\"5 4\"" : "")/>"
-            out += "<text x=\"\(Self.f(right - 125))\" y=\"\(Self.f(ly + 4))\" font-size=\"11\">\(htmlEscaped(entry.label))</text>"
+            let ly = legendTop + 6 + Double(i) * 15
+            out += "<line x1=\"\(Self.f(legendLeft))\" x2=\"\(Self.f(legendLeft + 18))\" y1=\"\(Self.f(ly))\" y2=\"\(Self.f(ly))\" stroke=\"\(entry.color)\" stroke-width=\"3\"\(entry.dashed ? " stroke-dasharray=\"5 4\"" : "")/>"
+            out += "<text x=\"\(Self.f(legendLeft + 24))\" y=\"\(Self.f(ly + 4))\" font-size=\"11\">\(htmlEscaped(entry.label))</text>"
         }
         return out + "</svg>"
     }
