@@ -216,10 +216,11 @@ public struct ServerView: Sendable, Equatable, Codable {
     /// "server: KV cache 100 % full, 37 preemptions, up to 52 waiting", or why nothing is known.
     public var sentence: String {
         var parts: [String] = []
-        if let kv = peakKVCacheUsage { parts.append(String(format: "KV cache %.0f %% full", kv * 100)) }
-        if let p = preemptions { parts.append(String(format: "%.0f preemption%@", p, p == 1 ? "" : "s")) }
-        if let w = peakWaiting { parts.append(String(format: "up to %.0f waiting", w)) }
-        if let r = cacheHitRate { parts.append(String(format: "cache hit rate %.0f %%", r * 100)) }
+        // Adding 0 turns a negative zero into "0".
+        if let kv = peakKVCacheUsage { parts.append(String(format: "KV cache %.0f %% full", kv * 100 + 0)) }
+        if let p = preemptions { parts.append(String(format: "%.0f preemption%@", p + 0, p == 1 ? "" : "s")) }
+        if let w = peakWaiting { parts.append(String(format: "up to %.0f waiting", w + 0)) }
+        if let r = cacheHitRate { parts.append(String(format: "cache hit rate %.0f %%", r * 100 + 0)) }
         if parts.isEmpty {
             return failedScrapes == scrapes ? "server: no metrics (\(firstError ?? "every scrape failed"))"
                 : "server: no recognised metrics"
