@@ -87,7 +87,8 @@ struct SVGPlot {
         guard v.isFinite else { return }
         body.append("<line x1=\"\(Self.f(px(v)))\" x2=\"\(Self.f(px(v)))\" y1=\"\(Self.f(py(y.upperBound)))\" y2=\"\(Self.f(py(y.lowerBound)))\" stroke=\"\(color)\" stroke-dasharray=\"3 3\"/>")
         if let label {
-            body.append("<text x=\"\(Self.f(px(v) + 4))\" y=\"\(Self.f(py(y.upperBound) + 12))\" fill=\"\(color)\" font-size=\"11\">\(htmlEscaped(label))</text>")
+            // At the foot of the rule: the top is where level labels and legends go.
+            body.append("<text x=\"\(Self.f(px(v) + 4))\" y=\"\(Self.f(py(y.lowerBound) - 6))\" fill=\"\(color)\" font-size=\"11\">\(htmlEscaped(label))</text>")
         }
     }
 
