@@ -30,17 +30,20 @@ public enum ServerMetricsFile {
 public struct SummaryWithServerView: Encodable {
     public var summary: RunSummary
     public var server: ServerView?
+    public var ttft: ServerTTFTComparison?
 
-    public init(summary: RunSummary, server: ServerView?) {
+    public init(summary: RunSummary, server: ServerView?, ttft: ServerTTFTComparison? = nil) {
         self.summary = summary
         self.server = server
+        self.ttft = ttft
     }
 
-    enum CodingKeys: String, CodingKey { case server }
+    enum CodingKeys: String, CodingKey { case server, ttft = "server_ttft_comparison" }
 
     public func encode(to encoder: any Encoder) throws {
         try summary.encode(to: encoder)
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encodeIfPresent(server, forKey: .server)
+        try container.encodeIfPresent(ttft, forKey: .ttft)
     }
 }

@@ -63,6 +63,13 @@ public struct ProbeMeasurement: Sendable, Equatable {
         serverMetrics.flatMap { ServerView(samples: $0, windowStartS: windowStartS, windowEndS: windowEndS) }
     }
 
+    /// The server's TTFT histogram against the client's TTFTs over the window, when it exports one.
+    public var serverTTFTComparison: ServerTTFTComparison? {
+        serverMetrics.flatMap {
+            ServerTTFTComparison(records: records, samples: $0, windowStartS: windowStartS, windowEndS: windowEndS)
+        }
+    }
+
     /// The requests scheduled inside the measurement window.
     public var windowRecords: [RequestRecord] {
         records.filter { $0.scheduledS >= windowStartS && $0.scheduledS < windowEndS }

@@ -123,7 +123,7 @@ public struct ProbeCache: Sendable {
         try AtomicWrite.directory(at: destination) { tmp in
             try RecordsFile.encode(m.records).write(to: tmp.appendingPathComponent(Self.recordsFile))
             try JSON.encode(meta).write(to: tmp.appendingPathComponent(Self.metadataFile))
-            try JSON.encode(SummaryWithServerView(summary: summary, server: m.serverView))
+            try JSON.encode(SummaryWithServerView(summary: summary, server: m.serverView, ttft: m.serverTTFTComparison))
                 .write(to: tmp.appendingPathComponent(Self.summaryFile))
             if let scrapes = m.serverMetrics {
                 try ServerMetricsFile.encode(scrapes).write(to: tmp.appendingPathComponent(Self.serverMetricsFile))

@@ -58,6 +58,9 @@ final class EngineDriver {
         return nil
     }
 
+    /// When a request reached the server, for its TTFT; without it, the moment it is submitted.
+    func noteArrival(_ number: Int, at time: NIODeadline) { latencies.arrival(number, at: time) }
+
     /// Forgets a request whose client went away or whose stream was cut.
     func cancel(number: Int) {
         guard sinks.removeValue(forKey: number) != nil else { return }

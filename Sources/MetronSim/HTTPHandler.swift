@@ -10,6 +10,9 @@ final class SimHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private let driver: EngineDriver
     private var head: HTTPRequestHead?
+    /// When the current request's head arrived: where the server's TTFT starts, as close to the
+    /// client's send as the server can see.
+    private var headArrival = NIODeadline.now()
     private var body: [UInt8] = []
     private var bodyTooLarge = false
     /// The generation this connection is serving, if any.
@@ -23,6 +26,7 @@ final class SimHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         switch unwrapInboundIn(data) {
         case let .head(h):
             head = h
+            headArrival = .now()
             body.removeAll(keepingCapacity: true)
             bodyTooLarge = false
             // curl holds a large body for a second unless told to go on.
@@ -131,6 +135,7 @@ final class SimHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             return
         }
         let faults = driver.drawFaults()
+        driver.noteArrival(number, at: headArrival)
         let stream = ResponseStream(
             handler: self, context: context, driver: driver, number: number, requestID: requestID,
             request: request, faults: faults, keepAlive: keepAlive)

@@ -47,7 +47,10 @@ struct ServerLatencies {
     private var arrived: [Int: NIODeadline] = [:]
     private var lastToken: [Int: NIODeadline] = [:]
 
-    mutating func arrival(_ request: Int, at time: NIODeadline) { arrived[request] = time }
+    /// The first arrival noted for a request counts (the head's, before the engine's submit).
+    mutating func arrival(_ request: Int, at time: NIODeadline) {
+        if arrived[request] == nil { arrived[request] = time }
+    }
 
     mutating func token(_ request: Int, index: Int, finished: Bool, at time: NIODeadline) {
         if index == 0, let start = arrived.removeValue(forKey: request) {

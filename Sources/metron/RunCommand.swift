@@ -189,10 +189,12 @@ struct RunCommand: AsyncParsableCommand {
             timerLatenessS: result.timerLateness, runStartMonotonicS: result.runStartMonotonic)
         let summary = settings.summary(of: result.records)
         try RunDirectory.write(records: result.records, summary: summary, settings: settings, to: directory)
-        if let scrapes {
-            try ServerMetricsOptions.write(scrapes, summary: summary, windowStartS: warmup, windowEndS: measured, to: directory)
-        }
+        let serverLines = try scrapes.map {
+            try ServerMetricsOptions.write($0, records: result.records, summary: summary, windowStartS: warmup,
+                                           windowEndS: measured, to: directory)
+        } ?? []
         print(SummaryText.render(summary))
+        serverLines.forEach { print($0) }
         print("wrote \(out)/\(RunDirectory.recordsFile), \(RunDirectory.summaryFile), \(RunDirectory.settingsFile)")
         if interrupted { throw ExitCode(130) }
     }

@@ -33,14 +33,18 @@ struct ServerMetricsOptions: ParsableArguments {
 }
 
 extension ServerMetricsOptions {
-    /// Writes `server_metrics.jsonl` of a run and adds the server's view of its measurement window to
-    /// `summary.json`.
+    /// Writes `server_metrics.jsonl` of a run, adds the server's view of its measurement window (and its
+    /// TTFT histogram against the client's) to `summary.json`, and returns lines for the terminal.
     static func write(
-        _ scrapes: [ServerMetricsSample], summary: RunSummary, windowStartS: Double, windowEndS: Double, to directory: URL
-    ) throws {
+        _ scrapes: [ServerMetricsSample], records: [RequestRecord], summary: RunSummary, windowStartS: Double,
+        windowEndS: Double, to directory: URL
+    ) throws -> [String] {
         try AtomicWrite.data(try ServerMetricsFile.encode(scrapes), to: directory.appendingPathComponent(ServerMetricsFile.name))
         let view = ServerView(samples: scrapes, windowStartS: windowStartS, windowEndS: windowEndS)
-        try AtomicWrite.json(SummaryWithServerView(summary: summary, server: view),
+        let ttft = ServerTTFTComparison(records: records, samples: scrapes, windowStartS: windowStartS, windowEndS: windowEndS)
+        try AtomicWrite.json(SummaryWithServerView(summary: summary, server: view, ttft: ttft),
                              to: directory.appendingPathComponent(RunDirectory.summaryFile))
+        return [view?.sentence ?? "server: no scrape during the measurement window"]
+            + (ttft.map { ["server TTFT against the client's: " + $0.sentence] } ?? [])
     }
 }

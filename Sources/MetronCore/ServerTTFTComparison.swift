@@ -1,0 +1,99 @@
+import Foundation
+
+/// The server's TTFT histogram against the client's TTFTs over the same stretch of the run: the
+/// histogram's increase between two scrapes, and the client's requests whose first token arrived
+/// between them, counted into the same buckets so that both quantiles carry the same interpolation.
+/// The client's TTFT is taken from the moment it sent the request (its own queueing, the lag, is
+/// reported elsewhere), which is what the server can see.
+public struct ServerTTFTComparison: Sendable, Equatable, Codable {
+    /// The scrapes the comparison runs between, on the run's clock.
+    public var fromS: Double
+    public var toS: Double
+    public var serverRequests: Double
+    public var clientRequests: Int
+    public var quantiles: [Double]
+    public var serverS: [Double]
+    public var clientS: [Double]
+    /// Server minus client, per quantile.
+    public var offsetS: [Double]
+    /// How far apart the two may be from measurement error alone, per quantile: the client's timestamp
+    /// error, plus how far the quantile moves inside its bucket when the requests that one side counts
+    /// and the other does not, and the client's TTFTs within that error of the bucket's edges (which
+    /// the two clocks may put on different sides), change sides.
+    public var toleranceS: [Double]
+    /// The client's quantiles from its exact TTFTs, for reference.
+    public var clientExactS: [Double]
+
+    /// The error of the load generator's chunk timestamps against a server's own clock: 5 ms covers the
+    /// P99 of every configuration measured at normal priority (docs/BENCHMARKS.md, up to 4.4 ms).
+    public static let clientTimestampErrorS = 0.005
+    public static let defaultQuantiles = [0.5, 0.9]
+
+    enum CodingKeys: String, CodingKey {
+        case quantiles
+        case fromS = "from_s", toS = "to_s", serverRequests = "server_requests", clientRequests = "client_requests"
+        case serverS = "server_s", clientS = "client_s", offsetS = "offset_s", toleranceS = "tolerance_s"
+        case clientExactS = "client_exact_s"
+    }
+
+    public var withinTolerance: Bool { zip(offsetS, toleranceS).allSatisfy { abs($0) <= $1 } }
+
+    /// nil when the server exports no TTFT histogram, fewer than two scrapes have one, or either side
+    /// saw no request between them.
+    public init?(records: [RequestRecord], samples: [ServerMetricsSample], windowStartS: Double, windowEndS: Double,
+                 quantiles: [Double] = defaultQuantiles) {
+        let scraped = samples.filter { $0.error == nil && $0.ttft != nil }
+        guard let first = scraped.last(where: { $0.t <= windowStartS }) ?? scraped.first,
+              let last = scraped.first(where: { $0.t >= windowEndS }) ?? scraped.last,
+              last.t > first.t, let delta = last.ttft!.since(first.ttft!), delta.count > 0
+        else { return nil }
+        let client = records.compactMap { r -> Double? in
+            guard r.succeeded, let ttft = r.timeline.ttft, let sent = r.sentS else { return nil }
+            let firstToken = r.scheduledS + ttft
+            return firstToken > first.t && firstToken <= last.t ? firstToken - sent : nil
+        }
+        guard !client.isEmpty else { return nil }
+        let bucketed = ServerHistogram.bucketing(client, bounds: delta.bounds)
+        fromS = first.t
+        toS = last.t
+        serverRequests = delta.count
+        clientRequests = client.count
+        self.quantiles = quantiles
+        serverS = quantiles.map { delta.quantile($0) ?? .nan }
+        clientS = quantiles.map { bucketed.quantile($0) ?? .nan }
+        offsetS = zip(serverS, clientS).map { $0 - $1 }
+        let sorted = client.sorted()
+        clientExactS = quantiles.map { q in
+            let position = q * Double(sorted.count - 1)
+            let i = Int(position.rounded(.down)), j = min(i + 1, sorted.count - 1)
+            return sorted[i] + (sorted[j] - sorted[i]) * (position - Double(i))
+        }
+        let unmatched = abs(delta.count - Double(client.count))
+        let error = Self.clientTimestampErrorS
+        toleranceS = quantiles.map { q in
+            let (lower, upper, inBucket) = Self.bucket(bucketed, q: q)
+            let nearEdges = client.filter { abs($0 - lower) <= error || abs($0 - upper) <= error }.count
+            return error + (upper - lower) * min(1, (unmatched + Double(nearEdges) + 1) / max(1, inBucket))
+        }
+    }
+
+    /// The bucket holding the q-quantile: its edges and how many observations it holds.
+    static func bucket(_ h: ServerHistogram, q: Double) -> (lower: Double, upper: Double, count: Double) {
+        let rank = q * h.count
+        var lower = 0.0, below = 0.0
+        for (bound, c) in zip(h.bounds, h.cumulative) {
+            if c >= rank { return (lower, bound, c - below) }
+            lower = bound
+            below = c
+        }
+        return (lower, h.bounds.last ?? 0, h.count - below)
+    }
+
+    /// "server TTFT P50 0.123 s, client 0.124 s (offset -0.6 ms, allowed 5.4 ms); ..."
+    public var sentence: String {
+        zip(quantiles.indices, quantiles).map { i, q in
+            String(format: "P%.0f server %.4f s, client %.4f s in the same buckets (offset %+.1f ms, allowed %.1f ms; exact %.4f s)",
+                   q * 100, serverS[i], clientS[i], offsetS[i] * 1000, toleranceS[i] * 1000, clientExactS[i])
+        }.joined(separator: "; ")
+    }
+}
