@@ -120,11 +120,12 @@ func runSweep(
     let outcome: Result<[SweepSearch], Error>
     do {
         outcome = .success(try await cancellingOnInterrupt(message: "interrupted: stopping after the probe in progress") {
-            try await run.run(progress: log)
+            try await run.run(progress: log, status: ProgressLine.shared.update)
         }.value)
     } catch {
         outcome = .failure(error)
     }
+    ProgressLine.shared.finish()
     await connections.shutdown()
     switch outcome {
     case let .success(searches):
@@ -137,7 +138,8 @@ func runSweep(
     }
 }
 
-/// A line on standard error: progress and problems, kept apart from the results on standard output.
+/// A line on standard error: progress and problems, kept apart from the results on standard output
+/// (above the status line on a terminal).
 @Sendable func log(_ line: String) {
-    FileHandle.standardError.write(Data((line + "\n").utf8))
+    ProgressLine.shared.log(line)
 }

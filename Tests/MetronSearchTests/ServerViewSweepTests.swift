@@ -111,3 +111,48 @@ final class ServerViewSweepTests: XCTestCase {
         }
     }
 }
+
+final class SweepProgressTests: XCTestCase {
+    func testTimeLeftComesFromTheProbesSoFar() {
+        var p = SweepProgress(search: 1, searches: 2, label: "a/chat/p99", probes: 0, probeLimit: 12, probesBefore: 0,
+                              finishedSearches: 0, elapsedS: 5)
+        XCTAssertNil(p.remainingS, "no probe finished yet")
+        XCTAssertEqual(p.line(), "search 1/2 a/chat/p99: probe 1 of at most 12, 5s elapsed")
+        p.probes = 4
+        p.elapsedS = 40
+        // 10 s a probe; the budget bounds this search (8 more) and the next (12).
+        XCTAssertEqual(p.remainingS, 200)
+        p = SweepProgress(search: 2, searches: 3, label: "b", probes: 2, probeLimit: 12, probesBefore: 6, finishedSearches: 1,
+                          elapsedS: 80)
+        // 10 s a probe; a finished search took 6: 4 more here, 6 in the last one.
+        XCTAssertEqual(p.remainingS, 100)
+        XCTAssertEqual(p.line(after: 30), "search 2/3 b: probe 3 of at most 12, 1m50s elapsed, about 1m10s left")
+        XCTAssertEqual(SweepProgress.duration(3725), "1h02m")
+    }
+
+    func testSweepReportsEachSearchAndProbe() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("metron-progress-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let seen = Reasons()
+        let sweep = try SweepFile.parse(ServerViewSweepTests.yaml, file: "e.yaml", baseDirectory: root)
+        let run = SweepRun(
+            sweep: sweep, resultsRoot: root, measurement: .virtual,
+            makeRunner: { _, _ in ScriptedProbeRunner(attainment: ScriptedProbeRunner.logistic(midpoint: 6, scale: 0.4), seed: 5) },
+            prefillModel: { system in try await PrefillProfiler.profile(sweep.prefill, runner: LinearPrefill(), system: system.name) })
+        let searches = try await run.run(status: { seen.add($0.line()) })
+        let lines = seen.all
+        XCTAssertEqual(lines.filter { $0.contains("probe 1 of at most 12") }.count, 2, "each search starts at its first probe")
+        XCTAssertEqual(lines.count, 2 + searches.map(\.result.probes.count).reduce(0, +))
+        XCTAssertTrue(lines.first?.hasPrefix("search 1/2 big/chat/p99: probe 1") == true, lines.first ?? "")
+        XCTAssertTrue(lines.last?.hasPrefix("search 2/2 small/chat/p99") == true, lines.last ?? "")
+        XCTAssertTrue(lines.dropFirst().allSatisfy { $0.contains("left") }, "an estimate once a probe has finished")
+    }
+}
+
+extension SweepProgressTests {
+    func testASpentBudgetSaysSo() {
+        let p = SweepProgress(search: 1, searches: 1, label: "a", probes: 6, probeLimit: 6, probesBefore: 0, finishedSearches: 0,
+                              elapsedS: 12)
+        XCTAssertEqual(p.line(), "search 1/1 a: 6 probes done, 12s elapsed, about 0s left")
+    }
+}
