@@ -42,18 +42,23 @@ public struct ServerHistogram: Sendable, Equatable, Codable {
     /// The q-quantile by linear interpolation inside its bucket, as Prometheus' `histogram_quantile`
     /// computes it (the first bucket starts at 0; a quantile beyond the last finite bound is that bound).
     public func quantile(_ q: Double) -> Double? {
+        guard let b = bucket(containing: q) else { return nil }
+        guard b.upper.isFinite else { return bounds.last }
+        return b.inside > 0 ? b.lower + (b.upper - b.lower) * (q * count - b.below) / b.inside : b.upper
+    }
+
+    /// The bucket holding the q-quantile: its edges, the observations below it and inside it. Beyond the
+    /// last finite bound the upper edge is infinite.
+    public func bucket(containing q: Double) -> (lower: Double, upper: Double, below: Double, inside: Double)? {
         guard count > 0, !bounds.isEmpty, q >= 0, q <= 1 else { return nil }
         let rank = q * count
-        var lowerBound = 0.0, lowerCount = 0.0
+        var lower = 0.0, below = 0.0
         for (bound, c) in zip(bounds, cumulative) {
-            if c >= rank {
-                let inBucket = c - lowerCount
-                return inBucket > 0 ? lowerBound + (bound - lowerBound) * (rank - lowerCount) / inBucket : bound
-            }
-            lowerBound = bound
-            lowerCount = c
+            if c >= rank { return (lower, bound, below, c - below) }
+            lower = bound
+            below = c
         }
-        return bounds.last
+        return (lower, .infinity, below, count - below)
     }
 }
 

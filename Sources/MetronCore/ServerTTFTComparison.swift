@@ -71,22 +71,10 @@ public struct ServerTTFTComparison: Sendable, Equatable, Codable {
         let unmatched = abs(delta.count - Double(client.count))
         let error = Self.clientTimestampErrorS
         toleranceS = quantiles.map { q in
-            let (lower, upper, inBucket) = Self.bucket(bucketed, q: q)
-            let nearEdges = client.filter { abs($0 - lower) <= error || abs($0 - upper) <= error }.count
-            return error + (upper - lower) * min(1, (unmatched + Double(nearEdges) + 1) / max(1, inBucket))
+            guard let b = bucketed.bucket(containing: q), b.upper.isFinite else { return error }
+            let nearEdges = client.filter { abs($0 - b.lower) <= error || abs($0 - b.upper) <= error }.count
+            return error + (b.upper - b.lower) * min(1, (unmatched + Double(nearEdges) + 1) / max(1, b.inside))
         }
-    }
-
-    /// The bucket holding the q-quantile: its edges and how many observations it holds.
-    static func bucket(_ h: ServerHistogram, q: Double) -> (lower: Double, upper: Double, count: Double) {
-        let rank = q * h.count
-        var lower = 0.0, below = 0.0
-        for (bound, c) in zip(h.bounds, h.cumulative) {
-            if c >= rank { return (lower, bound, c - below) }
-            lower = bound
-            below = c
-        }
-        return (lower, h.bounds.last ?? 0, h.count - below)
     }
 
     /// "server TTFT P50 0.123 s, client 0.124 s (offset -0.6 ms, allowed 5.4 ms); ..."

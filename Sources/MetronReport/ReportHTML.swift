@@ -75,7 +75,7 @@ public enum ReportHTML {
         h3{font-size:15px;margin:18px 0 6px}nav a{color:#1f5fa8;text-decoration:none;font-size:13px}
         table{border-collapse:collapse;font-size:12.5px;margin:6px 0 12px;background:white}
         th,td{border:1px solid #ddd;padding:3px 7px;text-align:left;vertical-align:top}th{background:#f0f0f0}
-        td.num{text-align:right;font-variant-numeric:tabular-nums}
+        td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
         tr.pass td.verdict{color:#17713a;font-weight:bold}tr.fail td.verdict{color:#b3261e;font-weight:bold}
         tr.invalid td.verdict{color:#7a5b00;font-weight:bold}
         .banner{background:#fff3cd;border:1px solid #e0c36a;padding:6px 10px;font-weight:bold}
