@@ -81,7 +81,7 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(settings.warmupS, 0.5)
         XCTAssertEqual(settings.headerNames, ["X-Run"])
         XCTAssertFalse(settings.timerLatenessS.isEmpty)
-        for name in ["requests.jsonl", "summary.json", "run.json"] {
+        for name in ["requests.jsonl", "summary.json", "run.json", "server_metrics.jsonl"] {
             let text = try String(contentsOf: out.appendingPathComponent(name), encoding: .utf8)
             XCTAssertFalse(text.contains(secret), "\(name) must not hold the API key")
         }
@@ -89,7 +89,7 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(requests.filter { $0.path == "/v1/completions" && ($0.json["max_tokens"] as? Int) == 3 }
             .allSatisfy { $0.headers["authorization"] == "Bearer \(secret)" && $0.headers["x-run"] == "cli" })
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out.path).sorted(),
-                       ["requests.jsonl", "run.json", "summary.json"], "no temporary files left")
+                       ["requests.jsonl", "run.json", "server_metrics.jsonl", "summary.json"], "no temporary files left")
 
         let report = try await metron(["report", out.path, "--json"])
         XCTAssertEqual(report.status, 0, report.stderr)
