@@ -13,8 +13,10 @@ struct SweepCommand: AsyncParsableCommand {
             For each system, workload and SLO of the file: a capacity search (the built-in simulator's \
             systems are started on free local ports and stopped at the end). Results go to \
             RESULTS/<sweep name>/ (RESULTS/<sweep name>-simulated/ with --simulate); finished probes are \
-            reused when the sweep is run again. Plots are drawn by plots-scripts/plot_sweep.py when \
-            python3 with matplotlib is available.
+            reused when the sweep is run again. RESULTS/<sweep name>/report.html shows the whole sweep on \
+            one page that opens offline. Plots are drawn by plots-scripts/plot_sweep.py when python3 with \
+            matplotlib is available. Each server's Prometheus /metrics is scraped once a second during \
+            its probes unless --no-server-metrics (or probe.server_metrics: false) says otherwise.
             """)
 
     @Argument(help: "The sweep file (YAML); check it first with `metron validate`.")
