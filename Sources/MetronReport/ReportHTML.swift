@@ -164,17 +164,26 @@ public enum ReportHTML {
         return v.sentence.hasPrefix("server: ") ? String(v.sentence.dropFirst(8)) : v.sentence
     }
 
+    /// "P50 -3.9 ms, P90 -0.6 ms (allowed 20 ms)": the server's TTFT minus the client's.
+    static func ttftText(_ c: ServerTTFTComparison?) -> String {
+        guard let c else { return "-" }
+        let offsets = zip(c.quantiles, c.offsetS).map { String(format: "P%.0f %+.1f ms", $0 * 100, $1 * 1000) }
+        let allowed = c.toleranceS.max().map { String(format: " (allowed %.0f ms)", $0 * 1000) } ?? ""
+        return offsets.joined(separator: ", ") + allowed + (c.withinTolerance ? "" : " OUTSIDE")
+    }
+
     static func probeTable(_ s: SweepReport.Search) -> String {
         let probes = s.capacity.probes.sorted { ($0.rate, $0.attempt) < ($1.rate, $1.attempt) }
         let rows = probes.map { p -> [String] in
             [p.directory, fixed(p.achievedRate, 3), "\(p.requests)", fixed(p.p99Fluidity, 4), String(format: "%.2f %%", p.errorRate * 100),
              fixed(p.attainment, 4), p.passed ? "pass" : p.valid ? "FAIL" : "INVALID", p.reasons.joined(separator: "; "),
-             serverText(p.server)]
+             serverText(p.server), ttftText(p.serverTTFT)]
         }
         let classes = probes.map { $0.passed ? "pass" : $0.valid ? "fail" : "invalid" }
         var out = "<h3>\(htmlEscaped("\(s.system) / \(s.workload) / \(s.slo)"))</h3>"
         out += "<p class=\"note\">\(htmlEscaped("\(s.capacity.strategy) search, stopped: \(s.capacity.stopReason.replacingOccurrences(of: "_", with: " ")), interval: \(s.capacity.intervalMethod.replacingOccurrences(of: "_", with: " "))"))</p>"
-        out += table(["probe", "achieved", "requests", "fluidity at percentile", "errors", "attainment", "verdict", "reasons", "server"],
+        out += table(["probe", "achieved", "requests", "fluidity at percentile", "errors", "attainment", "verdict", "reasons", "server",
+                      "server TTFT - client"],
                      rows, rowClasses: classes, numeric: [1, 2, 3, 4, 5])
         if !s.capacity.warnings.isEmpty {
             out += "<ul>" + s.capacity.warnings.map { "<li>warning: \(htmlEscaped($0))</li>" }.joined() + "</ul>"

@@ -91,9 +91,11 @@ public struct SweepReport: Sendable {
         public var attainment: Double
         public var reasons: [String]
         public var server: ServerView?
+        public var serverTTFT: ServerTTFTComparison?
 
         enum CodingKeys: String, CodingKey {
             case rate, attempt, bracketing, directory, requests, valid, passed, attainment, reasons, server
+            case serverTTFT = "server_ttft_comparison"
             case achievedRate = "achieved_rate", p99Fluidity = "p99_fluidity", errorRate = "error_rate"
         }
     }

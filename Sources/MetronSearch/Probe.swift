@@ -148,6 +148,8 @@ public struct ProbeResult: Sendable, Equatable {
     public var simulated: Bool
     /// What the server's own metrics said about the window, when they were scraped.
     public var serverView: ServerView?
+    /// The server's TTFT histogram against the client's TTFTs, when it exports one.
+    public var serverTTFT: ServerTTFTComparison?
 
     /// Passed only when valid and the SLO held.
     public var passed: Bool { valid && slo.passed }
@@ -183,6 +185,7 @@ public struct ProbeResult: Sendable, Equatable {
         client = ClientCheck(records: records, timerLatenessS: m.timerLatenessS, thresholdS: rules.lagThresholdS)
         simulated = m.simulated
         serverView = m.serverView
+        serverTTFT = m.serverTTFTComparison
         self.slo = slo.evaluate(records)
         errorRate = self.slo.errorRate
         fluidity = self.slo.fluidity

@@ -23,6 +23,12 @@ struct ScrapedRunner: ProbeRunner {
             s.running = (min(1, load) * 64).rounded()
             s.waiting = max(0, ((load - 0.9) * 10 * t).rounded())
             s.preemptionsTotal = max(0, ((load - 1) * 3 * t).rounded())
+            // The TTFTs the server would have counted by now: the client's own, so the two agree exactly.
+            let firstTokens = m.records.compactMap { r -> Double? in
+                guard r.succeeded, let ttft = r.timeline.ttft, let sent = r.sentS, r.scheduledS + ttft <= t else { return nil }
+                return r.scheduledS + ttft - sent
+            }
+            s.ttft = ServerHistogram.bucketing(firstTokens, bounds: [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 1])
             return s
         }
         return m
@@ -79,6 +85,10 @@ final class ServerViewSweepTests: XCTestCase {
         XCTAssertEqual(failed.reasons.last, server.sentence)
         XCTAssertTrue(server.sentence.hasPrefix("server: KV cache 100 % full, "), server.sentence)
         XCTAssertTrue(server.sentence.contains("waiting"), server.sentence)
+        let ttft = try XCTUnwrap(failed.serverTTFT)
+        XCTAssertEqual(ttft.offsetS, [0, 0], "the same TTFTs in the same buckets")
+        XCTAssertTrue(ttft.withinTolerance)
+        XCTAssertEqual(ttft.serverRequests, Double(ttft.clientRequests))
         let passed = try XCTUnwrap(result.probes.first(where: \.passed))
         XCTAssertNotNil(passed.server)
         XCTAssertFalse(passed.reasons.contains { $0.hasPrefix("server:") }, "a passing probe needs no excuse")
