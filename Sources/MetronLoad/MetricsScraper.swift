@@ -127,19 +127,19 @@ public final class MetricsScraper: Sendable {
             _ = metron_easy_get_long(easy, CURLINFO_RESPONSE_CODE, &status)
             return (code, status)
         }
-        let where_ = ServerTarget.withoutCredentials(options.url)
+        let shownURL = ServerTarget.withoutCredentials(options.url)
         guard code == CURLE_OK else {
             let detail = String(cString: errorBuffer)
             return ServerMetricsSample(
-                t: 0, error: "GET \(where_) failed: " + (detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail))
+                t: 0, error: "GET \(shownURL) failed: " + (detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail))
         }
         guard (200..<300).contains(status) else {
-            return ServerMetricsSample(t: 0, error: "GET \(where_) answered HTTP \(status)")
+            return ServerMetricsSample(t: 0, error: "GET \(shownURL) answered HTTP \(status)")
         }
         do {
             return ServerMetricsSample(t: 0, samples: try PrometheusText.parse(String(decoding: sink.bytes, as: UTF8.self)))
         } catch {
-            return ServerMetricsSample(t: 0, error: "\(where_): \(error)")
+            return ServerMetricsSample(t: 0, error: "\(shownURL): \(error)")
         }
     }
 }

@@ -141,8 +141,10 @@ final class CLITests: XCTestCase {
             "run", "--url", server.url, "--model", "m", "--rate", "2", "--duration", "30", "--arrival", "constant",
             "--tokens-per-word", "1", "--out", out.path,
         ], whileRunning: { process in
-            // Interrupt once the first request has reached the server.
-            for _ in 0..<200 where server.requests.isEmpty { try? await Task.sleep(nanoseconds: 50_000_000) }
+            // Interrupt once the first request has reached the server (its /metrics is read before it).
+            for _ in 0..<200 where !server.requests.contains(where: { $0.path == "/v1/completions" }) {
+                try? await Task.sleep(nanoseconds: 50_000_000)
+            }
             process.interrupt()
         })
         await server.shutdown()
