@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Installs what Metron needs on Debian 12: C libraries for the build, Python packages for plots.
+# Installs what Metron needs on Debian 12: C libraries for the build, a headless browser for the
+# report's test, Python packages for plots.
 # Safe to run twice: it installs only what is missing.
 set -euo pipefail
 
-apt_packages=(libcurl4-openssl-dev libgsl-dev pkg-config)
+# chromium: the test that opens report.html in a headless browser.
+apt_packages=(libcurl4-openssl-dev libgsl-dev pkg-config chromium)
 missing=()
 for p in "${apt_packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

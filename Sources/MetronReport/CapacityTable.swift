@@ -99,25 +99,21 @@ public enum CapacityTable {
                       "out tok/s", "$/M out tok", "vs next"]
         var table: [[String]] = []
         for (i, r) in ranked.enumerated() {
-            var versus = ""
-            if i + 1 < ranked.count {
-                let next = ranked[i + 1]
-                if r.maxQPS == nil {
-                    versus = ""
-                } else if r.significantlyAbove(next) {
-                    versus = "higher than \(next.system) (intervals apart)"
-                } else if r.ciLow == nil || next.ciHigh == nil {
-                    versus = "not distinguishable from \(next.system) (an interval is unbounded)"
-                } else {
-                    versus = "not distinguishable from \(next.system) (intervals overlap)"
-                }
-            }
+            let versus = i + 1 < ranked.count ? comparison(r, ranked[i + 1]) : ""
             table.append([
                 "\(i + 1)", r.system, r.maxQPS.map(fixed) ?? "none", r.intervalText, r.qpsPerGPU.map(fixed) ?? "-",
                 r.outputTokensPerS.map { fixed($0, 0) } ?? "-", r.usdPerMillionOutputTokens.map(fixed) ?? "-", versus,
             ])
         }
         return TextTable.render(header: header, rows: table)
+    }
+
+    /// How a system compares with the next one down the ranking, in words ("" when it has no capacity).
+    public static func comparison(_ r: SystemCapacity, _ next: SystemCapacity) -> String {
+        if r.maxQPS == nil { return "" }
+        if r.significantlyAbove(next) { return "higher than \(next.system) (intervals apart)" }
+        if r.ciLow == nil || next.ciHigh == nil { return "not distinguishable from \(next.system) (an interval is unbounded)" }
+        return "not distinguishable from \(next.system) (intervals overlap)"
     }
 
     static func number(_ x: Double?) -> String {

@@ -28,10 +28,14 @@ public struct ProbeRow: Sendable, Equatable, Codable {
     public var reasons: [String]
     /// The Metron that measured the probe, from its probe.json (nil for probes recorded before versions were).
     public var metronVersion: String?
+    /// The server's view of the window (peak KV cache, waiting peak, preemptions, cache hit rate).
+    public var server: ServerView?
+    /// The server's TTFT against the client's over the window (docs/REPORT.md).
+    public var serverTTFT: ServerTTFTComparison?
 
     enum CodingKeys: String, CodingKey {
-        case rate, attempt, bracketing, directory, requests, errors, valid, passed, attainment, outstanding, reasons
-        case metronVersion = "metron_version"
+        case rate, attempt, bracketing, directory, requests, errors, valid, passed, attainment, outstanding, reasons, server
+        case metronVersion = "metron_version", serverTTFT = "server_ttft_comparison"
         case achievedRate = "achieved_rate", offeredRate = "offered_rate", p99Fluidity = "p99_fluidity"
         case errorRate = "error_rate", outputTokensPerS = "output_tokens_per_s", ttftRiseS = "ttft_rise_s"
         case outstandingAtWindowEnd = "outstanding_at_window_end"
@@ -59,6 +63,8 @@ public struct ProbeRow: Sendable, Equatable, Codable {
         outstandingAtWindowEnd = p.outstandingAtWindowEnd
         outstanding = p.outstanding
         reasons = p.reasons
+        server = p.serverView
+        serverTTFT = p.serverTTFT
     }
 }
 

@@ -40,11 +40,15 @@ public struct ProbeMeasurement: Sendable, Equatable {
     public var maxInFlight: Int?
     /// True when measured in virtual time against the serving model, not a real server.
     public var simulated: Bool
+    /// Scrapes of the server's `/metrics` during the run, on the run's clock (nil when not scraped).
+    public var serverMetrics: [ServerMetricsSample]?
 
     public init(
         request: ProbeRequest, records: [RequestRecord], windowStartS: Double, windowEndS: Double,
-        timerLatenessS: [Double]? = nil, maxInFlight: Int? = nil, simulated: Bool = false
+        timerLatenessS: [Double]? = nil, maxInFlight: Int? = nil, simulated: Bool = false,
+        serverMetrics: [ServerMetricsSample]? = nil
     ) {
+        self.serverMetrics = serverMetrics
         self.request = request
         self.records = records
         self.windowStartS = windowStartS
@@ -52,6 +56,18 @@ public struct ProbeMeasurement: Sendable, Equatable {
         self.timerLatenessS = timerLatenessS
         self.maxInFlight = maxInFlight
         self.simulated = simulated
+    }
+
+    /// What the server reported during the measurement window, when it was scraped.
+    public var serverView: ServerView? {
+        serverMetrics.flatMap { ServerView(samples: $0, windowStartS: windowStartS, windowEndS: windowEndS) }
+    }
+
+    /// The server's TTFT histogram against the client's TTFTs over the window, when it exports one.
+    public var serverTTFTComparison: ServerTTFTComparison? {
+        serverMetrics.flatMap {
+            ServerTTFTComparison(records: records, samples: $0, windowStartS: windowStartS, windowEndS: windowEndS)
+        }
     }
 
     /// The requests scheduled inside the measurement window.
@@ -130,12 +146,20 @@ public struct ProbeResult: Sendable, Equatable {
     public var invalidReasons: [String]
     public var slo: SLOEvaluation
     public var simulated: Bool
+    /// What the server's own metrics said about the window, when they were scraped.
+    public var serverView: ServerView?
+    /// The server's TTFT histogram against the client's TTFTs, when it exports one.
+    public var serverTTFT: ServerTTFTComparison?
 
     /// Passed only when valid and the SLO held.
     public var passed: Bool { valid && slo.passed }
 
-    /// Everything that speaks against the probe, validity first.
-    public var reasons: [String] { invalidReasons + slo.reasons }
+    /// Everything that speaks against the probe, validity first, then what the server saw.
+    public var reasons: [String] {
+        let against = invalidReasons + slo.reasons
+        guard !passed, let server = serverView else { return against }
+        return against + [server.sentence]
+    }
 
     /// Attainment for the curve fit. An invalid probe counts as over capacity: at most one request
     /// short of the SLO's level, lower when it measured lower. (Not 0: a short burst of backlog that a
@@ -160,6 +184,8 @@ public struct ProbeResult: Sendable, Equatable {
         outputTokensPerS = end > start ? Double(outputTokens) / (end - start) : 0
         client = ClientCheck(records: records, timerLatenessS: m.timerLatenessS, thresholdS: rules.lagThresholdS)
         simulated = m.simulated
+        serverView = m.serverView
+        serverTTFT = m.serverTTFTComparison
         self.slo = slo.evaluate(records)
         errorRate = self.slo.errorRate
         fluidity = self.slo.fluidity

@@ -4,7 +4,8 @@ import MetronReport
 import MetronVersion
 
 /// Probe results on disk, one directory per probe named by its parameters (`rate-4.000/`), holding
-/// `requests.jsonl` (raw records), `probe.json` (window and identity) and `summary.json`. Each
+/// `requests.jsonl` (raw records), `probe.json` (window and identity), `summary.json` and, when the
+/// server's `/metrics` was scraped, `server_metrics.jsonl`. Each
 /// directory is filled under a temporary name and renamed into place, so a directory under its
 /// final name is complete; a `complete` marker written last guards against anything else.
 /// Verdicts are never stored as truth: they are recomputed from the records under the current SLO.
@@ -17,6 +18,7 @@ public struct ProbeCache: Sendable {
     public static let recordsFile = RecordsFile.name
     public static let metadataFile = "probe.json"
     public static let summaryFile = "summary.json"
+    public static let serverMetricsFile = ServerMetricsFile.name
     public static let completeMarker = "complete"
 
     public init(directory: URL, identity: ProbeIdentity) {
@@ -88,7 +90,8 @@ public struct ProbeCache: Sendable {
         }
         return .found(ProbeMeasurement(
             request: request, records: records, windowStartS: meta.windowStartS, windowEndS: meta.windowEndS,
-            timerLatenessS: meta.timerLatenessS, maxInFlight: meta.maxInFlight, simulated: meta.simulated))
+            timerLatenessS: meta.timerLatenessS, maxInFlight: meta.maxInFlight, simulated: meta.simulated,
+            serverMetrics: ServerMetricsFile.read(dir.appendingPathComponent(Self.serverMetricsFile))))
     }
 
     /// Where an interrupted probe's partial measurement goes: beside the probe, never loaded.
@@ -123,7 +126,11 @@ public struct ProbeCache: Sendable {
         try AtomicWrite.directory(at: destination) { tmp in
             try RecordsFile.encode(m.records).write(to: tmp.appendingPathComponent(Self.recordsFile))
             try JSON.encode(meta).write(to: tmp.appendingPathComponent(Self.metadataFile))
-            try JSON.encode(summary).write(to: tmp.appendingPathComponent(Self.summaryFile))
+            try JSON.encode(SummaryWithServerView(summary: summary, server: m.serverView, ttft: m.serverTTFTComparison))
+                .write(to: tmp.appendingPathComponent(Self.summaryFile))
+            if let scrapes = m.serverMetrics {
+                try ServerMetricsFile.encode(scrapes).write(to: tmp.appendingPathComponent(Self.serverMetricsFile))
+            }
             if complete { try Data().write(to: tmp.appendingPathComponent(Self.completeMarker)) }
         }
     }

@@ -30,18 +30,21 @@ public struct ProbePlanner: Sendable, Equatable {
 public struct LoadProbeRunner: ProbeRunner, PrefillRunner {
     public var generator: LoadGenerator
     public var planner: ProbePlanner
+    /// The server's `/metrics` read during every probe; nil to leave it alone.
+    public var serverMetrics: MetricsScrapeOptions?
 
-    public init(generator: LoadGenerator, planner: ProbePlanner) {
+    public init(generator: LoadGenerator, planner: ProbePlanner, serverMetrics: MetricsScrapeOptions? = nil) {
         self.generator = generator
         self.planner = planner
+        self.serverMetrics = serverMetrics
     }
 
     public func probe(_ request: ProbeRequest) async throws -> ProbeMeasurement {
         let (plan, start, end) = try planner.plan(request)
-        let result = try await generator.run(plan: plan)
+        let (result, scrapes) = try await generator.run(plan: plan, scraping: serverMetrics)
         return ProbeMeasurement(
             request: request, records: result.records, windowStartS: start, windowEndS: end,
-            timerLatenessS: result.timerLateness, maxInFlight: generator.options.maxInFlight)
+            timerLatenessS: result.timerLateness, maxInFlight: generator.options.maxInFlight, serverMetrics: scrapes)
     }
 
     /// One request at a time: each is its own run, so none waits behind another.

@@ -84,9 +84,15 @@ public struct SweepRun: Sendable {
         return models
     }
 
+    /// `status` hears where the sweep stands when each search starts and after each probe.
     public func run(
-        progress: @escaping @Sendable (String) -> Void = { _ in }
+        progress: @escaping @Sendable (String) -> Void = { _ in },
+        status: @escaping @Sendable (SweepProgress) -> Void = { _ in }
     ) async throws -> [SweepSearch] {
+        let started = Date()
+        let limit = sweep.search.strategy == .fitted ? sweep.search.probeBudget : sweep.search.bisectMaxIterations
+        var standing = SweepProgress(search: 0, searches: sweep.systems.count * sweep.workloads.count * sweep.slos.count,
+                                     label: "", probes: 0, probeLimit: limit, probesBefore: 0, finishedSearches: 0, elapsedS: 0)
         for system in sweep.systems { try SystemIdentity.claim(system, in: layout) }
         // The table is written whole at the end: until then no earlier run's table stands beside new results.
         if FileManager.default.fileExists(atPath: layout.capacityCSV.path) { try FileManager.default.removeItem(at: layout.capacityCSV) }
@@ -107,9 +113,23 @@ public struct SweepRun: Sendable {
                         onStale: { progress("\(label): measuring probe \($0.directoryName) again: \($1)") })
                     let searchLabel = "\(label)/\(spec.name)"
                     progress("\(searchLabel): searching (\(sweep.search.strategy.rawValue), \(slo.summary))")
+                    standing.search += 1
+                    standing.label = searchLabel
+                    standing.probes = 0
+                    standing.elapsedS = Date().timeIntervalSince(started)
+                    status(standing)
                     let search = CapacitySearch(runner: runner, slo: slo, rules: sweep.validity, settings: sweep.search)
-                    let result = try await search.run { p in progress("\(searchLabel): \(p.progressLine)") }
-                        .recordingProvenance(provenance, probes: cache)
+                    let now = standing
+                    let probesDone = Counter()
+                    let result = try await search.run { p in
+                        progress("\(searchLabel): \(p.progressLine)")
+                        var s = now
+                        s.probes = probesDone.increment()
+                        s.elapsedS = Date().timeIntervalSince(started)
+                        status(s)
+                    }.recordingProvenance(provenance, probes: cache)
+                    standing.probesBefore += result.probes.count
+                    standing.finishedSearches += 1
                     let directory = layout.search(system: system.name, workload: workload.name, slo: spec.name)
                     try result.write(to: directory)
                     try PlotData(result: result, cache: cache, deadlines: slo.deadlines, prefill: source.flatMap { models[$0] })
@@ -121,6 +141,7 @@ public struct SweepRun: Sendable {
         }
         try CapacityTable.writeCSV(Self.rows(searches, sweep: sweep), to: layout.capacityCSV)
         try provenance?.ended().write(to: layout.provenanceFile)
+        try writeReport(searches)
         return searches
     }
 

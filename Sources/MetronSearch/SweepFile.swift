@@ -178,11 +178,16 @@ public struct ProbeWindow: Sendable, Equatable, Codable {
     /// `durationS`; never longer than it). Bracketing probes, far from capacity on one side or the
     /// other, only need a verdict; the fit weighs every probe by its requests.
     public var bracketDurationS: Double?
+    /// Scrape each server's Prometheus `/metrics` during every probe over HTTP.
+    public var serverMetrics = true
+    /// Where; nil means the server's base URL without a trailing `/v1`, plus `/metrics`.
+    public var serverMetricsURL: String?
 
     public init() {}
 
     enum CodingKeys: String, CodingKey {
         case durationS = "duration_s", warmupS = "warmup_s", planPerRate = "plan_per_rate", bracketDurationS = "bracket_duration_s"
+        case serverMetrics = "server_metrics", serverMetricsURL = "server_metrics_url"
     }
 
     /// The measurement window at `rate`: `durationS` (or the bracketing window), stretched so that at
@@ -760,7 +765,7 @@ struct SweepParser {
     func probeSettings(_ node: Node) -> (ProbeWindow, ValidityRules) {
         var w = ProbeWindow(), r = ValidityRules()
         let path = "probe"
-        guard let m = reader.mapping(node, path, known: ["duration_s", "warmup_s", "plan_per_rate", "bracket_duration_s", "min_requests", "rate_tolerance", "lag_threshold_s",
+        guard let m = reader.mapping(node, path, known: ["duration_s", "warmup_s", "plan_per_rate", "bracket_duration_s", "server_metrics", "server_metrics_url", "min_requests", "rate_tolerance", "lag_threshold_s",
                                                          "max_ttft_rise", "ttft_rise_floor_s", "drain_grace_s",
                                                          "max_outstanding_fraction"]) else { return (w, r) }
         if let n = m["duration_s"], let v = reader.number(n, "\(path).duration_s", .above(0), unit: "seconds") { w.durationS = v }
@@ -768,6 +773,14 @@ struct SweepParser {
         if let n = m["plan_per_rate"], let v = reader.bool(n, "\(path).plan_per_rate") { w.planPerRate = v }
         if let n = m["bracket_duration_s"], let v = reader.number(n, "\(path).bracket_duration_s", .above(0), unit: "seconds") {
             w.bracketDurationS = v
+        }
+        if let n = m["server_metrics"], let v = reader.bool(n, "\(path).server_metrics") { w.serverMetrics = v }
+        if let n = m["server_metrics_url"], let v = reader.string(n, "\(path).server_metrics_url") {
+            if let c = URLComponents(string: v), ["http", "https"].contains(c.scheme?.lowercased() ?? ""), c.host?.isEmpty == false {
+                w.serverMetricsURL = v
+            } else {
+                reader.problem(at: n, "\(path).server_metrics_url: expected an http:// or https:// URL with a host, got '\(v)'")
+            }
         }
         if let n = m["min_requests"], let v = reader.integer(n, "\(path).min_requests", atLeast: 1) { r.minRequests = v }
         if let n = m["rate_tolerance"], let v = reader.number(n, "\(path).rate_tolerance", .above(0), .below(1)) { r.rateTolerance = v }

@@ -60,7 +60,10 @@ public actor SystemConnections {
         let planner: ProbePlanner
 
         func connected() async throws -> LoadProbeRunner {
-            LoadProbeRunner(generator: try await connections.generator(system: system, options: options), planner: planner)
+            let generator = try await connections.generator(system: system, options: options)
+            return LoadProbeRunner(
+                generator: generator, planner: planner,
+                serverMetrics: connections.sweep.probe.metricsScrape(for: generator.target))
         }
 
         func probe(_ request: ProbeRequest) async throws -> ProbeMeasurement { try await connected().probe(request) }

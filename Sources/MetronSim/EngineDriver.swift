@@ -15,6 +15,7 @@ final class EngineDriver {
     let loop: any EventLoop
     let options: SimulatorServerOptions
     private(set) var engine: ServingEngine
+    private(set) var latencies = ServerLatencies()
     private let random: RandomSource
     private var truthLog: TruthLog?
     private var sinks: [Int: any TokenSink] = [:]
@@ -52,13 +53,18 @@ final class EngineDriver {
             return why
         }
         sinks[number] = sink
+        latencies.arrival(number, at: .now())
         if inFlight == nil { runNextIteration() }
         return nil
     }
 
+    /// When a request reached the server, for its TTFT; without it, the moment it is submitted.
+    func noteArrival(_ number: Int, at time: NIODeadline) { latencies.arrival(number, at: time) }
+
     /// Forgets a request whose client went away or whose stream was cut.
     func cancel(number: Int) {
         guard sinks.removeValue(forKey: number) != nil else { return }
+        latencies.forget(number)
         engine.cancel(requestID: number)
     }
 
@@ -93,8 +99,10 @@ final class EngineDriver {
     private func finish(_ iteration: Iteration, end: NIODeadline) {
         let tokens = engine.complete(iteration)
         lastEnd = end
+        let now = NIODeadline.now()
         for token in tokens {
             guard let sink = sinks[token.requestID] else { continue }
+            latencies.token(token.requestID, index: token.index, finished: token.finished, at: now)
             if token.finished { sinks[token.requestID] = nil }
             sink.emit(index: token.index, finished: token.finished)
         }

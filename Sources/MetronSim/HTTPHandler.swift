@@ -10,6 +10,9 @@ final class SimHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private let driver: EngineDriver
     private var head: HTTPRequestHead?
+    /// When the current request's head arrived: where the server's TTFT starts, as close to the
+    /// client's send as the server can see.
+    private var headArrival = NIODeadline.now()
     private var body: [UInt8] = []
     private var bodyTooLarge = false
     /// The generation this connection is serving, if any.
@@ -23,6 +26,7 @@ final class SimHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         switch unwrapInboundIn(data) {
         case let .head(h):
             head = h
+            headArrival = .now()
             body.removeAll(keepingCapacity: true)
             bodyTooLarge = false
             // curl holds a large body for a second unless told to go on.
@@ -131,6 +135,7 @@ final class SimHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             return
         }
         let faults = driver.drawFaults()
+        driver.noteArrival(number, at: headArrival)
         let stream = ResponseStream(
             handler: self, context: context, driver: driver, number: number, requestID: requestID,
             request: request, faults: faults, keepAlive: keepAlive)
@@ -212,9 +217,19 @@ final class SimHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         metric("vllm:num_requests_running", "gauge", "Number of requests in the running batch.", "\(s.running)")
         metric("vllm:num_requests_waiting", "gauge", "Number of requests waiting to be admitted.", "\(s.waiting)")
         metric("vllm:gpu_cache_usage_perc", "gauge", "KV-cache usage, 1 means 100 percent.", "\(s.kvCacheUsage)")
+        metric("vllm:kv_cache_usage_perc", "gauge", "KV-cache usage, 1 means 100 percent.", "\(s.kvCacheUsage)")
         metric("vllm:prompt_tokens_total", "counter", "Prompt tokens of admitted requests.", "\(s.promptTokensTotal)")
         metric("vllm:generation_tokens_total", "counter", "Generated tokens.", "\(s.generationTokensTotal)")
         metric("vllm:num_preemptions_total", "counter", "Recompute preemptions.", "\(s.preemptionsTotal)")
+        let labels = "model_name=\(jsonString(driver.options.servedModelName))"
+        for (name, help, histogram) in [
+            ("vllm:time_to_first_token_seconds", "Time to first token: arrival at the engine to the first token.", driver.latencies.ttft),
+            ("vllm:inter_token_latency_seconds", "Time between consecutive tokens of a request.", driver.latencies.interToken),
+        ] {
+            lines.append("# HELP \(name) \(help)")
+            lines.append("# TYPE \(name) histogram")
+            lines += histogram.lines(name, labels: labels)
+        }
         return lines.joined(separator: "\n") + "\n"
     }
 

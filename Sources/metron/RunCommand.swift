@@ -31,6 +31,7 @@ struct RunCommand: AsyncParsableCommand {
     var out: String
 
     @OptionGroup var workload: WorkloadOptions
+    @OptionGroup var serverMetrics: ServerMetricsOptions
 
     @Option(help: "API: completions or chat.")
     var api: APIKind = .completions
@@ -187,9 +188,12 @@ struct RunCommand: AsyncParsableCommand {
         let records = try RecordsFileWriter(creating: RunDirectory.recordsURL(in: directory))
         let progress: (@Sendable (LoadProgress) -> Void)? = terminal ? Self.printProgress : nil
         // Ctrl-C ends the run early; open and unsent requests are recorded as cancelled.
-        let (result, interrupted) = try await cancellingOnInterrupt(
+        let ((result, scrapes), interrupted) = try await cancellingOnInterrupt(
             message: "interrupted: ending the run, open requests are recorded as cancelled"
-        ) { try await generator.run(plan: plan, onProgress: progress, onRecords: records.append) }
+        ) {
+            try await generator.run(
+                plan: plan, scraping: serverMetrics.scrape(for: target), onProgress: progress, onRecords: records.append)
+        }
         records.close()
         if terminal { print("") }
         if let warning = result.realtimeWarning { log("warning: \(warning)") }
@@ -203,7 +207,14 @@ struct RunCommand: AsyncParsableCommand {
         try RunDirectory.writeSettings(settings, to: directory)
         let summary = try settings.summary(ofRecordsIn: records.url, onWarning: { log("warning: \($0)") })
         try RunDirectory.writeSummary(summary, to: directory)
+        let serverLines = try scrapes.map { scrapes in
+            var firstTokens: [ClientFirstToken] = []
+            try RecordsFile.forEach(records.url) { if let token = ClientFirstToken($0) { firstTokens.append(token) } }
+            return try ServerMetricsOptions.write(scrapes, firstTokens: firstTokens, summary: summary, windowStartS: warmup,
+                                                  windowEndS: measured, to: directory)
+        } ?? []
         print(SummaryText.render(summary))
+        serverLines.forEach { print($0) }
         print("wrote \(out)/\(RunDirectory.recordsFile), \(RunDirectory.summaryFile), \(RunDirectory.settingsFile)")
         if interrupted { throw ExitCode(130) }
     }

@@ -18,6 +18,7 @@ struct SearchCommand: AsyncParsableCommand {
 
     @OptionGroup var system: SystemOptions
     @OptionGroup var workload: WorkloadOptions
+    @OptionGroup var serverMetrics: ServerMetricsOptions
 
     @Option(help: "fitted (probes placed by a fitted attainment curve) or bisect (the reference's bisection).")
     var strategy: SearchStrategy = .fitted
@@ -83,6 +84,7 @@ struct SearchCommand: AsyncParsableCommand {
         var probe = ProbeWindow()
         probe.durationS = duration
         probe.warmupS = warmup
+        serverMetrics.apply(to: &probe)
         var validity = ValidityRules()
         validity.minRequests = minRequests
         let slo = SLOSpec(

@@ -13,8 +13,11 @@ struct SweepCommand: AsyncParsableCommand {
             For each system, workload and SLO of the file: a capacity search (the built-in simulator's \
             systems are started on free local ports and stopped at the end). Results go to \
             RESULTS/<sweep name>/ (RESULTS/<sweep name>-simulated/ with --simulate); finished probes are \
-            reused when the sweep is run again. Plots are drawn by plot_sweep.py (installed beside metron, \
-            or the repository's plots-scripts/ for a build tree) when python3 with matplotlib is available.
+            reused when the sweep is run again. RESULTS/<sweep name>/report.html shows the whole sweep on \
+            one page that opens offline. Plots are drawn by plot_sweep.py (installed beside metron, or the \
+            repository's plots-scripts/ for a build tree) when python3 with matplotlib is available. Each \
+            server's Prometheus /metrics is scraped once a second during its probes unless \
+            --no-server-metrics (or probe.server_metrics: false) says otherwise.
             """)
 
     @Argument(help: "The sweep file (YAML); check it first with `metron validate`.")
@@ -41,12 +44,14 @@ struct SweepCommand: AsyncParsableCommand {
     @Option(help: "Per-request timeout to the first token, seconds.")
     var firstTokenTimeout: Double = 120
 
+    @OptionGroup var serverMetrics: ServerMetricsOptions
+
     func validate() throws {
         guard timeout > 0, firstTokenTimeout > 0 else { throw ValidationError("timeouts must be positive") }
     }
 
     func run() async throws {
-        let sweep: SweepFile
+        var sweep: SweepFile
         do {
             sweep = try SweepFile.load(path: sweepFile, environment: ProcessInfo.processInfo.environment)
         } catch let error as InputFileError {
@@ -54,6 +59,7 @@ struct SweepCommand: AsyncParsableCommand {
             log("\(error.problems.count) problem(s) in \(sweepFile); nothing was run")
             throw ExitCode(2)
         }
+        serverMetrics.apply(to: &sweep.probe)
         let options = LoadOptions(
             timeouts: RequestTimeouts(firstToken: firstTokenTimeout, total: timeout), realtime: realtime)
         let (searches, layout) = try await runSweep(
@@ -134,11 +140,12 @@ func runSweep(
     let outcome: Result<[SweepSearch], Error>
     do {
         outcome = .success(try await cancellingOnInterrupt(message: "interrupted: stopping after the probe in progress") {
-            try await run.run(progress: log)
+            try await run.run(progress: log, status: ProgressLine.shared.update)
         }.value)
     } catch {
         outcome = .failure(error)
     }
+    ProgressLine.shared.finish()
     await connections.shutdown()
     switch outcome {
     case let .success(searches):
@@ -151,7 +158,8 @@ func runSweep(
     }
 }
 
-/// A line on standard error: progress and problems, kept apart from the results on standard output.
+/// A line on standard error: progress and problems, kept apart from the results on standard output
+/// (above the status line on a terminal).
 @Sendable func log(_ line: String) {
-    FileHandle.standardError.write(Data((line + "\n").utf8))
+    ProgressLine.shared.log(line)
 }

@@ -88,7 +88,7 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(settings.warmupS, 0.5)
         XCTAssertEqual(settings.headerNames, ["X-Run"])
         XCTAssertFalse(settings.timerLatenessS.isEmpty)
-        for name in ["requests.jsonl", "summary.json", "run.json"] {
+        for name in ["requests.jsonl", "summary.json", "run.json", "server_metrics.jsonl"] {
             let text = try String(contentsOf: out.appendingPathComponent(name), encoding: .utf8)
             XCTAssertFalse(text.contains(secret), "\(name) must not hold the API key")
         }
@@ -96,7 +96,7 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(requests.filter { $0.path == "/v1/completions" && ($0.json["max_tokens"] as? Int) == 3 }
             .allSatisfy { $0.headers["authorization"] == "Bearer \(secret)" && $0.headers["x-run"] == "cli" })
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out.path).sorted(),
-                       ["requests.jsonl", "run.json", "summary.json"], "no temporary files left")
+                       ["requests.jsonl", "run.json", "server_metrics.jsonl", "summary.json"], "no temporary files left")
 
         let report = try await metron(["report", out.path, "--json"])
         XCTAssertEqual(report.status, 0, report.stderr)
@@ -148,8 +148,10 @@ final class CLITests: XCTestCase {
             "run", "--url", server.url, "--model", "m", "--rate", "2", "--duration", "30", "--arrival", "constant",
             "--tokens-per-word", "1", "--out", out.path,
         ], whileRunning: { process in
-            // Interrupt once the first request has reached the server.
-            for _ in 0..<200 where server.requests.isEmpty { try? await Task.sleep(nanoseconds: 50_000_000) }
+            // Interrupt once the first request has reached the server (its /metrics is read before it).
+            for _ in 0..<200 where !server.requests.contains(where: { $0.path == "/v1/completions" }) {
+                try? await Task.sleep(nanoseconds: 50_000_000)
+            }
             process.interrupt()
         })
         await server.shutdown()

@@ -1,0 +1,50 @@
+import ArgumentParser
+import Foundation
+import MetronCore
+import MetronLoad
+import MetronReport
+import MetronSearch
+
+/// `--no-server-metrics` and `--server-metrics-url`: whether and where the server's Prometheus
+/// `/metrics` is read (once a second) during the load.
+struct ServerMetricsOptions: ParsableArguments {
+    @Flag(help: "Do not scrape the server's Prometheus /metrics during the load.")
+    var noServerMetrics = false
+
+    @Option(help: "Where to scrape the server's metrics (default: the server URL without /v1, plus /metrics).")
+    var serverMetricsURL: String?
+
+    func validate() throws {
+        if let url = serverMetricsURL {
+            guard let c = URLComponents(string: url), ["http", "https"].contains(c.scheme?.lowercased() ?? ""), c.host?.isEmpty == false
+            else { throw ValidationError("--server-metrics-url must be an http:// or https:// URL with a host, got '\(url)'") }
+        }
+    }
+
+    func scrape(for target: ServerTarget) -> MetricsScrapeOptions? {
+        noServerMetrics ? nil : MetricsScrapeOptions(url: serverMetricsURL ?? MetricsScrapeOptions.defaultURL(for: target))
+    }
+
+    /// Applies the flags to a sweep's probe settings (the flags win over the file).
+    func apply(to window: inout ProbeWindow) {
+        if noServerMetrics { window.serverMetrics = false }
+        if let serverMetricsURL { window.serverMetricsURL = serverMetricsURL }
+    }
+}
+
+extension ServerMetricsOptions {
+    /// Writes `server_metrics.jsonl` of a run, adds the server's view of its measurement window (and its
+    /// TTFT histogram against the client's) to `summary.json`, and returns lines for the terminal.
+    static func write(
+        _ scrapes: [ServerMetricsSample], firstTokens: [ClientFirstToken], summary: RunSummary, windowStartS: Double,
+        windowEndS: Double, to directory: URL
+    ) throws -> [String] {
+        try AtomicWrite.data(try ServerMetricsFile.encode(scrapes), to: directory.appendingPathComponent(ServerMetricsFile.name))
+        let view = ServerView(samples: scrapes, windowStartS: windowStartS, windowEndS: windowEndS)
+        let ttft = ServerTTFTComparison(firstTokens: firstTokens, samples: scrapes, windowStartS: windowStartS, windowEndS: windowEndS)
+        try AtomicWrite.json(SummaryWithServerView(summary: summary, server: view, ttft: ttft),
+                             to: directory.appendingPathComponent(RunDirectory.summaryFile))
+        return [view?.sentence ?? "server: no scrape during the measurement window"]
+            + (ttft.map { ["server TTFT against the client's: " + $0.sentence] } ?? [])
+    }
+}
