@@ -225,7 +225,8 @@ public enum ReportHTML {
         guard !withPlots.isEmpty else { return "" }
         // Axes span where the distributions change: fluidity from its lowest value, TBT up to its P99.
         let lowest = withPlots.compactMap { $0.2.fluidity.first }.min() ?? 0
-        var fluidity = SVGPlot(title: "Per-request fluidity-index (CDF)", x: (floor(lowest * 10) / 10)...1, y: 0...1,
+        // At least 0.9...1, so that a probe whose requests were all fluid still gets a fluidity axis.
+        var fluidity = SVGPlot(title: "Per-request fluidity-index (CDF)", x: min(floor(lowest * 10) / 10, 0.9)...1, y: 0...1,
                                xLabel: "fluidity-index", yLabel: "fraction of requests")
         fluidity.legendCorner = .topLeft
         let p99 = withPlots.compactMap { p in p.2.tbt.flatMap { q in zip(q.quantiles, q.valuesS).first { $0.0 >= 0.99 }?.1 } }.max()
