@@ -213,7 +213,9 @@ public enum ReportHTML {
                 queue.band(from: probe.windowStartS, to: probe.windowEndS, color: "#1f77b4")
                 queue.line(good.compactMap { g in g.running.map { (g.t, $0) } }, color: "#2ca02c", label: "running")
                 queue.line(good.compactMap { g in g.waiting.map { (g.t, $0) } }, color: "#d62728", label: "waiting")
-                out += "<div class=\"grid\">" + kv.svg() + queue.svg() + "</div>"
+                let kvChart = good.contains { $0.kvCacheUsage != nil } ? kv.svg()
+                    : "<p class=\"note\">The server exports no KV-cache usage.</p>"
+                out += "<div class=\"grid\">" + kvChart + queue.svg() + "</div>"
             }
         }
         return out.isEmpty ? "<p class=\"note\">No server metrics were scraped (virtual-time probes, a server without /metrics, or scraping switched off).</p>"
