@@ -66,15 +66,7 @@ public struct ProbeIdentity: Sendable, Equatable, Codable {
     }
 
     /// The settings that differ, each as "key old -> new", in key order.
-    public func differences(from stored: ProbeIdentity) -> [String] {
-        Set(settings.keys).union(stored.settings.keys).sorted().compactMap { key in
-            let old = stored.settings[key], new = settings[key]
-            guard old != new else { return nil }
-            return "\(key) \(old.map(Self.short) ?? "(not recorded)") -> \(new.map(Self.short) ?? "(not set)")"
-        }
-    }
-
-    private static func short(_ value: String) -> String { value.count <= 60 ? value : value.prefix(57) + "..." }
+    public func differences(from stored: ProbeIdentity) -> [String] { settingDifferences(settings, from: stored.settings) }
 }
 
 /// What a system is, as named settings: the server (URL without credentials, model, API, request
@@ -118,11 +110,21 @@ public struct SystemIdentity: Sendable, Equatable, Codable {
             do { stored = try JSON.decode(SystemIdentity.self, from: url) } catch {
                 throw SweepError.cannotMeasure(system: system.name, "cannot read \(url.path): \(error)")
             }
-            let changed = ProbeIdentity(settings: identity.settings).differences(from: ProbeIdentity(settings: stored.settings))
+            let changed = settingDifferences(identity.settings, from: stored.settings)
             guard changed.isEmpty else { throw SweepError.nameTaken(system: system.name, directory: url.deletingLastPathComponent().path, changed) }
             return
         }
         try AtomicWrite.json(identity, to: url)
+    }
+}
+
+/// Named settings that differ, each as "key old -> new", in key order.
+func settingDifferences(_ settings: [String: String], from stored: [String: String]) -> [String] {
+    func short(_ value: String) -> String { value.count <= 60 ? value : value.prefix(57) + "..." }
+    return Set(settings.keys).union(stored.keys).sorted().compactMap { key in
+        let old = stored[key], new = settings[key]
+        guard old != new else { return nil }
+        return "\(key) \(old.map(short) ?? "(not recorded)") -> \(new.map(short) ?? "(not set)")"
     }
 }
 
