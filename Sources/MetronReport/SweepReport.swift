@@ -47,7 +47,7 @@ public struct SweepReport: Sendable {
         public var intervalMethod: String
         public var strategy: String
         public var stopReason: String
-        public var slo: SLOFile
+        public var slo: SLORecord
         public var outputTokensPerS: Double?
         public var curve: AttainmentCurve?
         public var probes: [ProbeFile]
@@ -58,22 +58,6 @@ public struct SweepReport: Sendable {
             case confidence, strategy, slo, curve, probes, simulated, warnings
             case maxQPS = "max_qps", ciLow = "ci_low", ciHigh = "ci_high", intervalMethod = "interval_method"
             case stopReason = "stop_reason", outputTokensPerS = "output_tokens_per_s"
-        }
-    }
-
-    public struct SLOFile: Sendable, Decodable {
-        public var name: String
-        public var type: String
-        public var description: String
-        public var attainmentLevel: Double
-        public var maxErrorRate: Double
-        public var ttftDeadline: String
-        public var tbtDeadlineS: Double
-
-        enum CodingKeys: String, CodingKey {
-            case name, type, description
-            case attainmentLevel = "attainment_level", maxErrorRate = "max_error_rate"
-            case ttftDeadline = "ttft_deadline", tbtDeadlineS = "tbt_deadline_s"
         }
     }
 

@@ -68,30 +68,10 @@ public struct ProbeRow: Sendable, Equatable, Codable {
     }
 }
 
-/// The SLO as written to results.
-public struct SLORecord: Sendable, Equatable, Codable {
-    public var name: String
-    public var type: String
-    public var description: String
-    public var attainmentLevel: Double
-    public var maxErrorRate: Double
-    public var ttftDeadline: String
-    public var tbtDeadlineS: Double
-
-    enum CodingKeys: String, CodingKey {
-        case name, type, description
-        case attainmentLevel = "attainment_level", maxErrorRate = "max_error_rate"
-        case ttftDeadline = "ttft_deadline", tbtDeadlineS = "tbt_deadline_s"
-    }
-
+extension SLORecord {
     public init(_ slo: SLO) {
-        name = slo.name
-        type = slo.kind.typeName
-        description = slo.summary
-        attainmentLevel = slo.attainmentLevel
-        maxErrorRate = slo.maxErrorRate
-        ttftDeadline = slo.deadlines.ttft.summary
-        tbtDeadlineS = slo.deadlines.tbt
+        self.init(name: slo.name, type: slo.kind.typeName, description: slo.summary, attainmentLevel: slo.attainmentLevel,
+                  maxErrorRate: slo.maxErrorRate, ttftDeadline: slo.deadlines.ttft.summary, tbtDeadlineS: slo.deadlines.tbt)
     }
 }
 
