@@ -1,0 +1,232 @@
+import Foundation
+import MetronSimModel
+import NIOCore
+import NIOHTTP1
+
+/// One generation's response: SSE events or a final JSON body, with its injected faults.
+final class ResponseStream: TokenSink {
+    private unowned let handler: SimHTTPHandler
+    private let context: ChannelHandlerContext
+    private let driver: EngineDriver
+    let number: Int
+    let requestID: String
+    private let request: GenerationRequest
+    private let faults: FaultPlan
+    private let keepAlive: Bool
+    private let created = unixTime()
+    private let midpoint: Int
+    private var written = 0
+    private var closed = false
+    private var stalled = false
+    private var pending: [(index: Int, finished: Bool)] = []
+    /// Chunk text around each token's text, built once.
+    private let chunkPrefix: [UInt8]
+    private let chunkSuffix: [UInt8]
+    private let lastChunkSuffix: [UInt8]
+    /// `,"usage":null}` (when usage was asked for) or `}`, and the blank line.
+    private let chunkEnd: [UInt8]
+
+    init(
+        handler: SimHTTPHandler, context: ChannelHandlerContext, driver: EngineDriver, number: Int, requestID: String,
+        request: GenerationRequest, faults: FaultPlan, keepAlive: Bool
+    ) {
+        self.handler = handler
+        self.context = context
+        self.driver = driver
+        self.number = number
+        self.requestID = requestID
+        self.request = request
+        self.faults = faults
+        self.keepAlive = keepAlive
+        midpoint = FaultPlan.midpoint(outputTokens: request.maxTokens)
+        let model = jsonString(driver.options.servedModelName)
+        let common =
+            "data: {\"id\":\(jsonString(requestID)),\"object\":\"\(request.endpoint.streamObject)\","
+            + "\"created\":\(created),\"model\":\(model),\"choices\":[{\"index\":0,"
+        switch request.endpoint {
+        case .completions:
+            chunkPrefix = Array((common + "\"text\":\"").utf8)
+            chunkSuffix = Array("\",\"logprobs\":null,\"finish_reason\":null}]".utf8)
+            lastChunkSuffix = Array("\",\"logprobs\":null,\"finish_reason\":\"length\"}]".utf8)
+        case .chat:
+            chunkPrefix = Array((common + "\"delta\":{\"content\":\"").utf8)
+            chunkSuffix = Array("\"},\"logprobs\":null,\"finish_reason\":null}]".utf8)
+            lastChunkSuffix = Array("\"},\"logprobs\":null,\"finish_reason\":\"length\"}]".utf8)
+        }
+        chunkEnd = Array(((request.includeUsage ? ",\"usage\":null" : "") + "}\n\n").utf8)
+    }
+
+    /// The end of a chunk after its choices: the cumulative usage when asked for in every chunk.
+    private func usageEnd(completionTokens: Int) -> String {
+        request.continuousUsage ? ",\"usage\":\(usage(completionTokens: completionTokens))}\n\n" : String(decoding: chunkEnd, as: UTF8.self)
+    }
+
+    private func usage(completionTokens: Int) -> String {
+        "{\"prompt_tokens\":\(request.promptTokens),\"completion_tokens\":\(completionTokens),"
+            + "\"total_tokens\":\(request.promptTokens + completionTokens)}"
+    }
+
+    /// Serves the request: an injected error, or the stream's head and a place in the engine.
+    func begin() {
+        guard !closed else { return }
+        if let status = faults.errorStatus {
+            let (type, code, message): (String, String, String)
+            switch status {
+            case 429: (type, code, message) = ("rate_limit_error", "rate_limit_exceeded", "Too many requests (injected fault).")
+            case 503: (type, code, message) = ("server_error", "service_unavailable", "Service unavailable (injected fault).")
+            default: (type, code, message) = ("server_error", "internal_error", "Internal server error (injected fault).")
+            }
+            finishResponse {
+                handler.respondError(
+                    context: context, status: HTTPResponseStatus(statusCode: status), message: message, type: type,
+                    code: code, keepAlive: keepAlive, requestID: requestID)
+            }
+            return
+        }
+        if request.stream {
+            var headers = HTTPHeaders()
+            headers.add(name: "content-type", value: "text/event-stream")
+            headers.add(name: "cache-control", value: "no-cache")
+            headers.add(name: "x-request-id", value: requestID)
+            if !keepAlive { headers.add(name: "connection", value: "close") }
+            context.write(
+                handler.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))),
+                promise: nil)
+            if request.endpoint == .chat {
+                // The role-only first chunk carries no content: a client must not take TTFT from it.
+                send(
+                    "data: {\"id\":\(jsonString(requestID)),\"object\":\"chat.completion.chunk\",\"created\":\(created),"
+                        + "\"model\":\(jsonString(driver.options.servedModelName)),\"choices\":[{\"index\":0,"
+                        + "\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"logprobs\":null,\"finish_reason\":null}]"
+                        + usageEnd(completionTokens: 0))
+            } else {
+                context.flush()
+            }
+        }
+        if let why = driver.submit(
+            number: number, promptTokens: request.promptTokens, outputTokens: request.maxTokens, sink: self)
+        {
+            // Checked before; only a stopping server gets here.
+            closed = true
+            handler.streamFinished(self)
+            if request.stream { handler.end(context: context, keepAlive: false) } else {
+                handler.respondError(
+                    context: context, status: .serviceUnavailable, message: why.description, type: "server_error",
+                    code: "service_unavailable", keepAlive: false, requestID: requestID)
+            }
+        }
+    }
+
+    func connectionClosed() {
+        guard !closed else { return }
+        closed = true
+        driver.cancel(number: number)
+    }
+
+    func emit(index: Int, finished: Bool) {
+        guard !closed else { return }
+        if stalled {
+            pending.append((index, finished))
+            return
+        }
+        deliver(index: index, finished: finished)
+    }
+
+    private func deliver(index: Int, finished: Bool) {
+        written += 1
+        if request.stream {
+            let suffix = finished ? lastChunkSuffix : chunkSuffix
+            // Stamped just before the write: the syscall follows at once on this thread, and a client
+            // on the same machine can never read the token before its logged time.
+            driver.recordEmission(requestID)
+            let text = SimTokenizer.outputText(index)
+            var buffer = context.channel.allocator.buffer(
+                capacity: chunkPrefix.count + text.utf8.count + suffix.count + chunkEnd.count)
+            buffer.writeBytes(chunkPrefix)
+            buffer.writeString(text)
+            buffer.writeBytes(suffix)
+            if request.continuousUsage {
+                buffer.writeString(usageEnd(completionTokens: written))
+            } else {
+                buffer.writeBytes(chunkEnd)
+            }
+            context.writeAndFlush(handler.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        }
+        if written == midpoint {
+            if faults.malformed, request.stream {
+                send("data: {\"id\":\(jsonString(requestID)),\"choices\":[{\"index\":0,\"text\":\"\n\n")
+            }
+            if faults.disconnect {
+                closed = true
+                driver.cancel(number: number)
+                handler.streamFinished(self)
+                context.close(promise: nil)
+                return
+            }
+            if faults.stall {
+                stalled = true
+                if finished { pending.append((index: -1, finished: true)) }
+                let delay = TimeAmount.nanoseconds(Int64(driver.options.faults.stallSeconds * 1e9))
+                context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in resume() }
+                return
+            }
+        }
+        if finished { complete() }
+    }
+
+    private func resume() {
+        stalled = false
+        let held = pending
+        pending = []
+        for token in held where !closed {
+            if token.index < 0 { complete() } else { deliver(index: token.index, finished: token.finished) }
+        }
+    }
+
+    private func complete() {
+        guard !closed else { return }
+        let output = request.maxTokens
+        let usage = usage(completionTokens: output)
+        let model = jsonString(driver.options.servedModelName)
+        if request.stream {
+            if request.includeUsage {
+                send(
+                    "data: {\"id\":\(jsonString(requestID)),\"object\":\"\(request.endpoint.streamObject)\","
+                        + "\"created\":\(created),\"model\":\(model),\"choices\":[],\"usage\":\(usage)}\n\n")
+            }
+            if !faults.omitDone { send("data: [DONE]\n\n") }
+            finishResponse { handler.end(context: context, keepAlive: keepAlive) }
+            return
+        }
+        let text = jsonString((0..<output).map(SimTokenizer.outputText).joined())
+        let choice: String
+        switch request.endpoint {
+        case .completions:
+            choice = "{\"index\":0,\"text\":\(text),\"logprobs\":null,\"finish_reason\":\"length\"}"
+        case .chat:
+            choice =
+                "{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\(text)},\"logprobs\":null,"
+                + "\"finish_reason\":\"length\"}"
+        }
+        var json =
+            "{\"id\":\(jsonString(requestID)),\"object\":\"\(request.endpoint.object)\",\"created\":\(created),"
+            + "\"model\":\(model),\"choices\":[\(choice)],\"usage\":\(usage)}"
+        if faults.malformed { json = String(json.prefix(json.count / 2)) }
+        for _ in 0..<output { driver.recordEmission(requestID) }
+        finishResponse {
+            handler.respond(context: context, status: .ok, json: json, keepAlive: keepAlive, requestID: requestID)
+        }
+    }
+
+    private func finishResponse(_ write: () -> Void) {
+        closed = true
+        handler.streamFinished(self)
+        write()
+    }
+
+    private func send(_ text: String) {
+        var buffer = context.channel.allocator.buffer(capacity: text.utf8.count)
+        buffer.writeString(text)
+        context.writeAndFlush(handler.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+    }
+}
