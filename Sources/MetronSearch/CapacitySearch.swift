@@ -374,7 +374,7 @@ public struct CapacitySearch: Sendable {
                          degreesOfFreedom: max(1, min(sizes.count - 1, probesWithMisses)))
         }
 
-        // MARK: bisect
+        // MARK: result (bisect: Bisection.swift)
 
         func result(stop: StopReason) -> CapacityResult {
             let estimate: CapacityEstimate
