@@ -81,10 +81,7 @@ public struct SystemIdentity: Sendable, Equatable, Codable {
         var s: [String: String] = [:]
         switch target {
         case let .endpoint(e):
-            var url = URLComponents(url: e.url, resolvingAgainstBaseURL: false)
-            url?.user = nil
-            url?.password = nil
-            s["url"] = url?.string ?? e.url.absoluteString
+            s["url"] = ServerTarget.withoutCredentials(e.url.absoluteString)
             s["model"] = e.model ?? "default"
             s["api"] = e.api.rawValue
             s["ignore_eos"] = String(e.shape.ignoreEOS)
