@@ -1,4 +1,5 @@
 import Foundation
+import MetronStats
 
 /// One system's capacity in a sweep, with its cost figures.
 public struct SystemCapacity: Sendable, Equatable, Codable {
@@ -11,10 +12,14 @@ public struct SystemCapacity: Sendable, Equatable, Codable {
     public var outputTokensPerS: Double?
     public var gpus: Int?
     public var usdPerHour: Double?
+    /// Whether `ciLow ... ciHigh` is a confidence interval (false for a bracket between probes).
+    public var statisticalInterval: Bool
+    /// The confidence level of that interval.
+    public var confidence: Double
 
     public init(
         system: String, maxQPS: Double?, ciLow: Double?, ciHigh: Double?, outputTokensPerS: Double?,
-        gpus: Int?, usdPerHour: Double?
+        gpus: Int?, usdPerHour: Double?, statisticalInterval: Bool = false, confidence: Double = 0.95
     ) {
         self.system = system
         self.maxQPS = maxQPS
@@ -23,6 +28,8 @@ public struct SystemCapacity: Sendable, Equatable, Codable {
         self.outputTokensPerS = outputTokensPerS
         self.gpus = gpus
         self.usdPerHour = usdPerHour
+        self.statisticalInterval = statisticalInterval
+        self.confidence = confidence
     }
 
     public var qpsPerGPU: Double? {
@@ -36,13 +43,15 @@ public struct SystemCapacity: Sendable, Equatable, Codable {
         return price / (tps * 3600) * 1_000_000
     }
 
-    /// Whether this system's capacity is significantly above `other`'s: this one's interval lies
-    /// wholly above the other's. Two non-overlapping 95 % intervals imply a difference at about the
-    /// 0.5 % level, a conservative test that needs nothing beyond the intervals themselves. A side
-    /// the data do not bound (nil) supports no claim, and neither does a point estimate.
-    public func significantlyAbove(_ other: SystemCapacity) -> Bool {
-        guard let low = ciLow, let otherHigh = other.ciHigh, maxQPS != nil else { return false }
-        return low > otherHigh
+    /// The standard error of ln(maxQPS), from the interval on the log scale: the wider of its two
+    /// halves over z. A profile-likelihood interval is close to symmetric in ln(rate), so taking the
+    /// wider half costs little and never understates the uncertainty. Nil when the interval is not a
+    /// statistical one or either end is missing, not positive, or on the wrong side of the estimate.
+    public var logStandardError: Double? {
+        guard statisticalInterval, let q = maxQPS, let lo = ciLow, let hi = ciHigh,
+              lo > 0, lo <= q, q <= hi, hi.isFinite, confidence > 0, confidence < 1 else { return nil }
+        let z = Stats.normalQuantile(1 - (1 - confidence) / 2)
+        return max(log(q) - log(lo), log(hi) - log(q)) / z
     }
 
     /// The interval as text: "lo .. hi", "lo .. unbounded", "below hi" (nothing sustained), or "-".
@@ -56,32 +65,123 @@ public struct SystemCapacity: Sendable, Equatable, Codable {
     }
 }
 
+/// One system's capacity over the next one's down the ranking, with a confidence interval for the
+/// ratio and whether it shows a difference.
+///
+/// ln(q1 / q2) has standard error sqrt(se1^2 + se2^2), each se taken from that search's own interval
+/// (`SystemCapacity.logStandardError`), so the interval is exp(ln(q1 / q2) +/- z sqrt(se1^2 + se2^2)).
+/// The two searches are treated as independent. Every system replays the same probe plans, which makes
+/// their estimates positively correlated; a paired estimate would subtract that covariance, so this
+/// interval is conservative (wider than a paired one): a difference it calls is there, and one it
+/// does not call may still be.
+public struct CapacityRatio: Sendable, Equatable {
+    /// q1 / q2, when both capacities are known and positive.
+    public var ratio: Double?
+    public var ciLow: Double?
+    public var ciHigh: Double?
+    /// true: the ratio's interval lies above 1; false: it contains 1; nil: no test was possible.
+    public var higher: Bool?
+    /// Two brackets between probes that do not overlap: a difference, but not a statistical test.
+    public var bracketsApart: Bool
+    /// Why there is no ratio interval, when there is none.
+    public var noTest: String?
+
+    public init(_ r: SystemCapacity, over next: SystemCapacity, confidence: Double = 0.95) {
+        bracketsApart = false
+        if let q1 = r.maxQPS, let q2 = next.maxQPS, q1 > 0, q2 > 0 { ratio = q1 / q2 }
+        if let why = Self.noTestReason(r) ?? Self.noTestReason(next) {
+            noTest = why
+            if !r.statisticalInterval, !next.statisticalInterval, let lo = r.ciLow, let hi = next.ciHigh,
+               r.maxQPS != nil, next.maxQPS != nil, lo > hi {
+                bracketsApart = true
+            }
+            return
+        }
+        guard let ratio, let se1 = r.logStandardError, let se2 = next.logStandardError,
+              confidence > 0, confidence < 1 else {
+            noTest = "no usable interval"
+            return
+        }
+        let z = Stats.normalQuantile(1 - (1 - confidence) / 2)
+        let half = z * (se1 * se1 + se2 * se2).squareRoot()
+        ciLow = exp(log(ratio) - half)
+        ciHigh = exp(log(ratio) + half)
+        higher = ciLow.map { $0 > 1 }
+    }
+
+    /// Why a capacity supports no ratio interval, or nil when it does.
+    static func noTestReason(_ c: SystemCapacity) -> String? {
+        guard let q = c.maxQPS, q > 0 else { return "\(c.system) has no capacity" }
+        guard let lo = c.ciLow, let hi = c.ciHigh else {
+            return "\(c.system)'s interval is unbounded \(c.ciLow == nil ? "below" : "above")"
+        }
+        guard c.statisticalInterval else { return "\(c.system)'s interval is a bracket between probes, not a statistical interval" }
+        guard lo > 0 else { return "\(c.system)'s interval reaches 0" }
+        guard lo <= q, q <= hi, hi.isFinite else { return "\(c.system)'s interval does not contain its estimate" }
+        return nil
+    }
+}
+
 /// `capacity.csv` and the terminal ranking of a sweep.
 public enum CapacityTable {
     public static let csvHeader = [
         "system", "max_qps", "ci_low", "ci_high", "output_tokens_per_s", "gpus", "usd_per_hour",
         "qps_per_gpu", "usd_per_million_output_tokens",
+        "ratio_to_next", "ratio_ci_low", "ratio_ci_high", "higher_than_next",
     ]
 
-    public static func csv(_ rows: [SystemCapacity]) -> String {
+    /// Rows in the order given; each row's ratio is to the next system down the ranking of its own
+    /// table (`tables[i]` names row i's table, e.g. its workload and SLO; nil: one table). The last
+    /// system of a table has none.
+    public static func csv(_ rows: [SystemCapacity], tables: [String]? = nil, confidence: Double = 0.95) -> String {
+        let ratios = ratiosToNext(rows, tables: tables, confidence: confidence)
         var lines = [csvHeader.joined(separator: ",")]
-        for r in rows {
+        for (i, r) in rows.enumerated() {
+            let ratio = ratios[i]
             let fields: [String] = [
                 csvField(r.system), number(r.maxQPS), number(r.ciLow), number(r.ciHigh), number(r.outputTokensPerS),
                 r.gpus.map(String.init) ?? "", number(r.usdPerHour), number(r.qpsPerGPU),
                 number(r.usdPerMillionOutputTokens),
+                number(ratio?.ratio), number(ratio?.ciLow), number(ratio?.ciHigh),
+                ratio?.higher.map { $0 ? "true" : "false" } ?? "",
             ]
             lines.append(fields.joined(separator: ","))
         }
         return lines.joined(separator: "\n") + "\n"
     }
 
-    public static func writeCSV(_ rows: [SystemCapacity], to url: URL) throws {
-        try AtomicWrite.text(csv(rows), to: url)
+    public static func writeCSV(_ rows: [SystemCapacity], tables: [String]? = nil, confidence: Double = 0.95, to url: URL) throws {
+        try AtomicWrite.text(csv(rows, tables: tables, confidence: confidence), to: url)
+    }
+
+    /// For each row, its ratio to the next system down the ranking of the same table (nil for the
+    /// last, and for a system without a capacity).
+    public static func ratiosToNext(_ rows: [SystemCapacity], tables: [String]? = nil, confidence: Double = 0.95) -> [CapacityRatio?] {
+        precondition(tables == nil || tables?.count == rows.count, "one table name per row")
+        var result = [CapacityRatio?](repeating: nil, count: rows.count)
+        var members: [String: [Int]] = [:]
+        var order: [String] = []
+        for i in rows.indices {
+            let key = tables?[i] ?? ""
+            if members[key] == nil { order.append(key) }
+            members[key, default: []].append(i)
+        }
+        for key in order {
+            let indices = members[key] ?? []
+            let ranked = rankedIndices(indices.map { rows[$0] }).map { indices[$0] }
+            for (a, b) in zip(ranked, ranked.dropFirst()) where rows[a].maxQPS != nil {
+                result[a] = CapacityRatio(rows[a], over: rows[b], confidence: confidence)
+            }
+        }
+        return result
     }
 
     /// Systems by capacity, highest first; systems without a capacity last.
     public static func ranked(_ rows: [SystemCapacity]) -> [SystemCapacity] {
+        rankedIndices(rows).map { rows[$0] }
+    }
+
+    static func rankedIndices(_ rows: [SystemCapacity]) -> [Int] {
         rows.enumerated().sorted { a, b in
             switch (a.element.maxQPS, b.element.maxQPS) {
             case let (x?, y?): return x != y ? x > y : a.offset < b.offset
@@ -89,17 +189,17 @@ public enum CapacityTable {
             case (nil, .some): return false
             case (nil, nil): return a.offset < b.offset
             }
-        }.map(\.element)
+        }.map(\.offset)
     }
 
-    /// A plain-text ranking: each system against the next one down, with a significance verdict.
+    /// A plain-text ranking: each system against the next one down, with the ratio test's verdict.
     public static func ranking(_ rows: [SystemCapacity], confidence: Double = 0.95) -> String {
         let ranked = ranked(rows)
         let header = ["#", "system", "max QPS", "\(Int((confidence * 100).rounded())) % interval", "QPS/GPU",
                       "out tok/s", "$/M out tok", "vs next"]
         var table: [[String]] = []
         for (i, r) in ranked.enumerated() {
-            let versus = i + 1 < ranked.count ? comparison(r, ranked[i + 1]) : ""
+            let versus = i + 1 < ranked.count ? comparison(r, ranked[i + 1], confidence: confidence) : ""
             table.append([
                 "\(i + 1)", r.system, r.maxQPS.map(fixed) ?? "none", r.intervalText, r.qpsPerGPU.map(fixed) ?? "-",
                 r.outputTokensPerS.map { fixed($0, 0) } ?? "-", r.usdPerMillionOutputTokens.map(fixed) ?? "-", versus,
@@ -108,12 +208,22 @@ public enum CapacityTable {
         return TextTable.render(header: header, rows: table)
     }
 
-    /// How a system compares with the next one down the ranking, in words ("" when it has no capacity).
-    public static func comparison(_ r: SystemCapacity, _ next: SystemCapacity) -> String {
+    /// How a system compares with the next one down the ranking, in words ("" when it has no capacity):
+    /// "1.12x next [1.03, 1.22]: higher than B" when the ratio's interval excludes 1, "...: not
+    /// distinguishable from B" when it contains 1, and "no claim against B (why)" when there is no
+    /// ratio interval. Two disjoint brackets between probes read "higher than B (brackets apart, not a
+    /// statistical test)": bisection gives nothing better, and a pass above a failure is still evidence.
+    public static func comparison(_ r: SystemCapacity, _ next: SystemCapacity, confidence: Double = 0.95) -> String {
         if r.maxQPS == nil { return "" }
-        if r.significantlyAbove(next) { return "higher than \(next.system) (intervals apart)" }
-        if r.ciLow == nil || next.ciHigh == nil { return "not distinguishable from \(next.system) (an interval is unbounded)" }
-        return "not distinguishable from \(next.system) (intervals overlap)"
+        let c = CapacityRatio(r, over: next, confidence: confidence)
+        var ratio = c.ratio.map { String(format: "%.2fx next", $0) } ?? "no ratio"
+        if let lo = c.ciLow, let hi = c.ciHigh { ratio += String(format: " [%.2f, %.2f]", lo, hi) }
+        switch c.higher {
+        case true?: return "\(ratio): higher than \(next.system)"
+        case false?: return "\(ratio): not distinguishable from \(next.system)"
+        case nil where c.bracketsApart: return "\(ratio): higher than \(next.system) (brackets apart, not a statistical test)"
+        case nil: return "\(ratio): no claim against \(next.system) (\(c.noTest ?? "no ratio interval"))"
+        }
     }
 
     static func number(_ x: Double?) -> String {

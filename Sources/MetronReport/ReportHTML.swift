@@ -109,7 +109,7 @@ public enum ReportHTML {
             let next = i + 1 < ranked.count ? ranked[i + 1] : nil
             let ratio = next.flatMap { n in r.maxQPS.flatMap { q in n.maxQPS.map { $0 > 0 ? String(format: "%.2fx", q / $0) : "-" } } } ?? ""
             return ["\(i + 1)", r.system, fixed(r.maxQPS), r.intervalText, fixed(r.qpsPerGPU), fixed(r.outputTokensPerS, 0),
-                    fixed(r.usdPerMillionOutputTokens), ratio, next.map { CapacityTable.comparison(r, $0) } ?? ""]
+                    fixed(r.usdPerMillionOutputTokens), ratio, next.map { CapacityTable.comparison(r, $0, confidence: confidence) } ?? ""]
         }
         return "<h3>\(htmlEscaped(title))</h3>" + table(
             ["#", "system", "max QPS", "\(percent(confidence)) interval", "QPS/GPU", "out tok/s", "$/M out tok", "ratio to next", "vs next"],

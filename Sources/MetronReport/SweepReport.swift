@@ -25,8 +25,12 @@ public struct SweepReport: Sendable {
 
         public var row: SystemCapacity {
             SystemCapacity(system: system, maxQPS: capacity.maxQPS, ciLow: capacity.ciLow, ciHigh: capacity.ciHigh,
-                           outputTokensPerS: capacity.outputTokensPerS, gpus: gpus, usdPerHour: usdPerHour)
+                           outputTokensPerS: capacity.outputTokensPerS, gpus: gpus, usdPerHour: usdPerHour,
+                           statisticalInterval: capacity.intervalMethod != Self.bracketMethod, confidence: capacity.confidence)
         }
+
+        /// `interval_method` of a bracket between probes, which is not a statistical interval.
+        static let bracketMethod = "bracket_between_probes"
     }
 
     public struct ProbeScrapes: Sendable {

@@ -138,7 +138,8 @@ public struct CapacityResult: Sendable, Equatable, Codable {
     /// The row of `capacity.csv` for this search.
     public func systemCapacity(system: String, gpus: Int?, usdPerHour: Double?) -> SystemCapacity {
         SystemCapacity(system: system, maxQPS: maxQPS, ciLow: ciLow, ciHigh: ciHigh, outputTokensPerS: outputTokensPerS,
-                       gpus: gpus, usdPerHour: usdPerHour)
+                       gpus: gpus, usdPerHour: usdPerHour, statisticalInterval: intervalMethod != .bracket,
+                       confidence: confidence)
     }
 
     /// A few lines for a terminal: the answer, how it was found, and every warning.

@@ -26,6 +26,8 @@ public struct SearchSettings: Sendable, Equatable, Codable {
     /// Bisection stops when the next rate moves less than this fraction.
     public var bisectGranularity: Double = 0.025
     public var bisectMaxIterations: Int = 20
+    /// A sweep runs at most this many systems' searches at once (nil: all of them).
+    public var parallelSystems: Int?
 
     public init() {}
 
@@ -34,6 +36,7 @@ public struct SearchSettings: Sendable, Equatable, Codable {
         case startRate = "start_rate", growthFactor = "growth_factor", relativeCIWidth = "relative_ci_width"
         case probeBudget = "probe_budget", minRate = "min_rate", maxRate = "max_rate"
         case bisectGranularity = "bisect_granularity", bisectMaxIterations = "bisect_max_iterations"
+        case parallelSystems = "parallel_systems"
     }
 }
 

@@ -84,65 +84,133 @@ public struct SweepRun: Sendable {
         return models
     }
 
-    /// `status` hears where the sweep stands when each search starts and after each probe.
+    /// Runs the searches, those of different systems at once (at most `search.parallel_systems`, fewer
+    /// once the client lags), those of one system one after another, since they share its server.
+    /// Results, files and their order are those of running every search in turn. When a search throws,
+    /// no new search starts, the running ones finish and are written, and the first error in the
+    /// sweep's order is thrown. `status` hears where the sweep stands when each search starts and
+    /// after each probe.
     public func run(
         progress: @escaping @Sendable (String) -> Void = { _ in },
         status: @escaping @Sendable (SweepProgress) -> Void = { _ in }
     ) async throws -> [SweepSearch] {
         let started = Date()
         let limit = sweep.search.strategy == .fitted ? sweep.search.probeBudget : sweep.search.bisectMaxIterations
-        var standing = SweepProgress(search: 0, searches: sweep.systems.count * sweep.workloads.count * sweep.slos.count,
-                                     label: "", probes: 0, probeLimit: limit, probesBefore: 0, finishedSearches: 0, elapsedS: 0)
+        let standing = SweepStanding(SweepProgress(
+            search: 0, searches: sweep.systems.count * sweep.workloads.count * sweep.slos.count,
+            label: "", probes: 0, probeLimit: limit, probesBefore: 0, finishedSearches: 0, elapsedS: 0))
         for system in sweep.systems { try SystemIdentity.claim(system, in: layout) }
         // The table is written whole at the end: until then no earlier run's table stands beside new results.
         if FileManager.default.fileExists(atPath: layout.capacityCSV.path) { try FileManager.default.removeItem(at: layout.capacityCSV) }
+        // Before any search starts, so that searches share nothing they could change.
         let models = try await prefillModels(progress: progress)
-        var searches: [SweepSearch] = []
-        for system in sweep.systems {
-            for workload in sweep.workloads {
-                let identity = ProbeIdentity(system: system, workload: workload.spec, sweep: sweep, measurement: measurement)
-                let cache = ProbeCache(directory: layout.probes(system: system.name, workload: workload.name), identity: identity)
-                let inner = try await makeRunner(system, workload)
-                let label = "\(system.name)/\(workload.name)"
-                for spec in sweep.slos {
+        let gate = SearchGate(limit: min(sweep.search.parallelSystems ?? sweep.systems.count, sweep.systems.count))
+        // Each system's first search takes its place before any task starts, so that the sweep's
+        // order, not the tasks' start, decides who waits.
+        for index in sweep.systems.indices { await gate.request(firstSearch(ofSystem: index)) }
+        let stopping = Flag()
+        let outcomes = await withTaskGroup(of: (Int, [SweepSearch], (any Error)?).self) { group in
+            for (index, system) in sweep.systems.enumerated() {
+                group.addTask {
+                    var done: [SweepSearch] = []
+                    do {
+                        try await runSystem(system, index: index, models: models, gate: gate, stopping: stopping, standing: standing,
+                                            started: started, progress: progress, status: status) { done.append($0) }
+                        return (index, done, nil)
+                    } catch {
+                        return (index, done, error)
+                    }
+                }
+            }
+            var all: [(Int, [SweepSearch], (any Error)?)] = []
+            for await outcome in group { all.append(outcome) }
+            return all.sorted { $0.0 < $1.0 }
+        }
+        if let error = outcomes.lazy.compactMap({ $0.2 }).first { throw error }
+        let searches = outcomes.flatMap { $0.1 }
+        try CapacityTable.writeCSV(Self.rows(searches, sweep: sweep), tables: Self.tables(searches),
+                                   confidence: sweep.search.confidence, to: layout.capacityCSV)
+        try provenance?.ended().write(to: layout.provenanceFile)
+        try writeReport(searches)
+        return searches
+    }
+
+    /// One system's searches in the sweep's order, each inside the gate; `finished` hears each as it
+    /// is written. Stops before a search when another has failed. Everything that can throw happens
+    /// inside the gate, so that every place taken is given up again.
+    private func runSystem(
+        _ system: SystemSpec, index: Int, models: [String: PrefillModel], gate: SearchGate, stopping: Flag,
+        standing: SweepStanding, started: Date, progress: @escaping @Sendable (String) -> Void,
+        status: @escaping @Sendable (SweepProgress) -> Void, finished: (SweepSearch) -> Void
+    ) async throws {
+        // How many searches ran at once changes nothing measured: it is left out of capacity.json.
+        var settings = sweep.search
+        settings.parallelSystems = nil
+        var order = firstSearch(ofSystem: index)
+        let last = order + sweep.workloads.count * sweep.slos.count - 1
+        for workload in sweep.workloads {
+            let identity = ProbeIdentity(system: system, workload: workload.spec, sweep: sweep, measurement: measurement)
+            let cache = ProbeCache(directory: layout.probes(system: system.name, workload: workload.name), identity: identity)
+            let label = "\(system.name)/\(workload.name)"
+            var inner: ClientWatchingRunner?
+            for spec in sweep.slos {
+                await gate.enter(order)
+                if stopping.isSet {
+                    await gate.leave()
+                    return
+                }
+                let searchLabel = "\(label)/\(spec.name)"
+                let number = standing.start(searchLabel, elapsedS: Date().timeIntervalSince(started))
+                var counted = false
+                do {
+                    if inner == nil {
+                        inner = ClientWatchingRunner(
+                            inner: try await makeRunner(system, workload), label: label,
+                            lagThresholdS: sweep.validity.lagThresholdS, gate: gate, progress: progress)
+                    }
+                    guard let watched = inner else { preconditionFailure("made above") }
                     let source = spec.prefillSystem(for: system.name)
                     let slo = try spec.resolve(prefill: source.flatMap { models[$0] })
                     let runner = CachingProbeRunner(
-                        inner: inner, cache: cache, deadlines: slo.deadlines,
+                        inner: watched, cache: cache, deadlines: slo.deadlines,
                         onHit: { progress("\(label): reusing probe \($0.directoryName)") },
                         onStale: { progress("\(label): measuring probe \($0.directoryName) again: \($1)") })
-                    let searchLabel = "\(label)/\(spec.name)"
                     progress("\(searchLabel): searching (\(sweep.search.strategy.rawValue), \(slo.summary))")
-                    standing.search += 1
-                    standing.label = searchLabel
-                    standing.probes = 0
-                    standing.elapsedS = Date().timeIntervalSince(started)
-                    status(standing)
-                    let search = CapacitySearch(runner: runner, slo: slo, rules: sweep.validity, settings: sweep.search)
-                    let now = standing
-                    let probesDone = Counter()
+                    standing.report(status: status)
+                    let search = CapacitySearch(runner: runner, slo: slo, rules: sweep.validity, settings: settings)
                     let result = try await search.run { p in
                         progress("\(searchLabel): \(p.progressLine)")
-                        var s = now
-                        s.probes = probesDone.increment()
-                        s.elapsedS = Date().timeIntervalSince(started)
-                        status(s)
+                        standing.probed(number, elapsedS: Date().timeIntervalSince(started), status: status)
                     }.recordingProvenance(provenance, probes: cache)
-                    standing.probesBefore += result.probes.count
-                    standing.finishedSearches += 1
+                    standing.finish(number, probes: result.probes.count)
+                    counted = true
                     let directory = layout.search(system: system.name, workload: workload.name, slo: spec.name)
                     try result.write(to: directory)
                     try PlotData(result: result, cache: cache, deadlines: slo.deadlines, prefill: source.flatMap { models[$0] })
                         .write(to: directory)
-                    searches.append(SweepSearch(system: system, workload: workload.name, slo: spec.name, result: result,
-                                                deadlinesFrom: source.map { "prefill model of \($0)" } ?? "fixed"))
+                    finished(SweepSearch(system: system, workload: workload.name, slo: spec.name, result: result,
+                                         deadlinesFrom: source.map { "prefill model of \($0)" } ?? "fixed"))
+                } catch {
+                    if !counted { standing.finish(number, probes: 0) }
+                    // Before the place is given up: whoever it goes to must see that the sweep is stopping.
+                    stopping.set()
+                    await gate.leave()
+                    throw error
                 }
+                // The next search of this system queues before this one's place is given up.
+                if order < last { await gate.request(order + 1) }
+                order += 1
+                await gate.leave()
             }
         }
-        try CapacityTable.writeCSV(Self.rows(searches, sweep: sweep), to: layout.capacityCSV)
-        try provenance?.ended().write(to: layout.provenanceFile)
-        try writeReport(searches)
-        return searches
+    }
+
+    /// The place in the sweep's order of a system's first search.
+    private func firstSearch(ofSystem index: Int) -> Int { index * sweep.workloads.count * sweep.slos.count }
+
+    /// Which ranking table each row of `rows` belongs to: one per (workload, SLO).
+    static func tables(_ searches: [SweepSearch]) -> [String] {
+        searches.map { "\($0.workload)\u{0}\($0.slo)" }
     }
 
     /// One row per system, named `system/workload/slo` when the sweep has several workloads or SLOs.

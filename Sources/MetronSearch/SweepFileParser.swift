@@ -446,7 +446,7 @@ struct SweepParser {
         let path = "search"
         guard let m = reader.mapping(node, path, known: ["strategy", "start_rate", "growth_factor", "relative_ci_width", "confidence",
                                                          "probe_budget", "min_rate", "max_rate", "bisect_granularity",
-                                                         "bisect_max_iterations"]) else { return s }
+                                                         "bisect_max_iterations", "parallel_systems"]) else { return s }
         if let n = m["strategy"], let v = reader.oneOf(n, "\(path).strategy", SearchStrategy.allCases.map(\.rawValue)) {
             s.strategy = SearchStrategy(rawValue: v)!
         }
@@ -459,6 +459,7 @@ struct SweepParser {
         if let n = m["max_rate"], let v = reader.number(n, "\(path).max_rate", .above(0), unit: "requests per second") { s.maxRate = v }
         if let n = m["bisect_granularity"], let v = reader.number(n, "\(path).bisect_granularity", .above(0), .below(1)) { s.bisectGranularity = v }
         if let n = m["bisect_max_iterations"], let v = reader.integer(n, "\(path).bisect_max_iterations", atLeast: 1) { s.bisectMaxIterations = v }
+        if let n = m["parallel_systems"], let v = reader.integer(n, "\(path).parallel_systems", atLeast: 1) { s.parallelSystems = v }
         if s.minRate >= s.maxRate {
             reader.problem(at: m["max_rate"] ?? m["min_rate"] ?? node, "\(path): max_rate (\(YAMLReader.text(s.maxRate))) must be above min_rate (\(YAMLReader.text(s.minRate)))")
         } else if !(s.minRate...s.maxRate).contains(s.startRate) {

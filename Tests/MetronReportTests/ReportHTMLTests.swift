@@ -51,8 +51,8 @@ final class ReportHTMLTests: XCTestCase {
         XCTAssertTrue(html.contains("KV cache 100 % full, up to 52 waiting"), "the probe table shows the server's view")
         XCTAssertTrue(html.contains("2.00x"), "ratio of adjacent systems")
         XCTAssertTrue(html.contains(CapacityTable.comparison(report.searches[0].row, report.searches[1].row)))
-        XCTAssertTrue(html.contains("higher than slow (intervals apart)"))
-        XCTAssertTrue(html.contains("not distinguishable from open (an interval is unbounded)"))
+        XCTAssertTrue(html.contains("2.00x next [1.56, 2.56]: higher than slow"))
+        XCTAssertTrue(html.contains("no claim against open (open&#39;s interval is unbounded above)"))
         XCTAssertTrue(html.contains("stroke-dasharray=\"4 3\""), "an unbounded interval's whisker is dashed")
         XCTAssertEqual(html.components(separatedBy: "<script>").count, 2, "one inline script, ours")
         for id in ReportHTML.sections { XCTAssertTrue(html.contains("<section id=\"\(id)\">"), id) }

@@ -144,11 +144,13 @@ final class SweepProgressTests: XCTestCase {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("metron-progress-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: root) }
         let seen = Reasons()
-        let sweep = try SweepFile.parse(ServerViewSweepTests.yaml, file: "e.yaml", baseDirectory: root)
+        var sweep = try SweepFile.parse(ServerViewSweepTests.yaml, file: "e.yaml", baseDirectory: root)
+        sweep.search.parallelSystems = 1
+        let prefill = sweep.prefill
         let run = SweepRun(
             sweep: sweep, resultsRoot: root, measurement: .virtual,
             makeRunner: { _, _ in ScriptedProbeRunner(attainment: ScriptedProbeRunner.logistic(midpoint: 6, scale: 0.4), seed: 5) },
-            prefillModel: { system in try await PrefillProfiler.profile(sweep.prefill, runner: LinearPrefill(), system: system.name) })
+            prefillModel: { system in try await PrefillProfiler.profile(prefill, runner: LinearPrefill(), system: system.name) })
         let searches = try await run.run(status: { seen.add($0.line()) })
         let lines = seen.all
         XCTAssertEqual(lines.filter { $0.contains("probe 1 of at most 12") }.count, 2, "each search starts at its first probe")

@@ -383,3 +383,21 @@ final class SweepFileTests: XCTestCase {
         }
     }
 }
+
+extension SweepFileTests {
+    func testParallelSystemsIsAWholeNumberOfAtLeastOne() throws {
+        XCTAssertNil(try parse(valid).search.parallelSystems, "default: every system at once")
+        let two = try parse(replacing("  probe_budget: 10", with: "  probe_budget: 10\n  parallel_systems: 2"))
+        XCTAssertEqual(two.search.parallelSystems, 2)
+        for (bad, message) in [
+            ("0", "search.parallel_systems: expected a whole number of at least 1, got 0"),
+            ("-3", "search.parallel_systems: expected a whole number of at least 1, got -3"),
+            ("2.5", "search.parallel_systems: expected a whole number, got the number 2.5"),
+            ("two", "search.parallel_systems: expected a whole number, got the text 'two'"),
+        ] {
+            let p = problems(replacing("  probe_budget: 10", with: "  probe_budget: 10\n  parallel_systems: \(bad)"))
+            XCTAssertEqual(p.map(\.message), [message], bad)
+            XCTAssertEqual(p.first?.line, 49, bad)
+        }
+    }
+}
