@@ -126,7 +126,9 @@ public struct SweepRun: Sendable {
             for await outcome in group { all.append(outcome) }
             return all.sorted { $0.0 < $1.0 }
         }
-        if let error = outcomes.lazy.compactMap({ $0.2 }).first { throw error }
+        // A search's own error says more than the cancellation of one that never started.
+        let errors = outcomes.compactMap { $0.2 }
+        if let error = errors.first(where: { !($0 is CancellationError) }) ?? errors.first { throw error }
         let searches = outcomes.flatMap { $0.1 }
         try CapacityTable.writeCSV(Self.rows(searches, sweep: sweep), tables: Self.tables(searches),
                                    confidence: sweep.search.confidence, to: layout.capacityCSV)
@@ -158,6 +160,11 @@ public struct SweepRun: Sendable {
                 if stopping.isSet {
                     await gate.leave()
                     return
+                }
+                // Interrupted while waiting: nothing is started after Ctrl-C.
+                if Task.isCancelled {
+                    await gate.leave()
+                    throw CancellationError()
                 }
                 let searchLabel = "\(label)/\(spec.name)"
                 let number = standing.start(searchLabel, elapsedS: Date().timeIntervalSince(started))

@@ -11,7 +11,8 @@ struct SweepCommand: AsyncParsableCommand {
         abstract: "Run every capacity search of a sweep file into results/.",
         discussion: """
             For each system, workload and SLO of the file: a capacity search (the built-in simulator's \
-            systems are started on free local ports and stopped at the end). Results go to \
+            systems are started on free local ports and stopped at the end). Different systems' searches \
+            run at once, at most search.parallel_systems (fewer when the client lags). Results go to \
             RESULTS/<sweep name>/ (RESULTS/<sweep name>-simulated/ with --simulate); finished probes are \
             reused when the sweep is run again. RESULTS/<sweep name>/report.html shows the whole sweep on \
             one page that opens offline. Plots are drawn by plot_sweep.py (installed beside metron, or the \
