@@ -72,8 +72,8 @@ public struct SystemCapacity: Sendable, Equatable, Codable {
 /// (`SystemCapacity.logStandardError`), so the interval is exp(ln(q1 / q2) +/- z sqrt(se1^2 + se2^2)).
 /// The two searches are treated as independent. Every system replays the same probe plans, which makes
 /// their estimates positively correlated; a paired estimate would subtract that covariance, so this
-/// interval is conservative (wider than a paired one): a difference it calls is there, and one it
-/// does not call may still be.
+/// interval is conservative (wider than a paired one): it calls a difference less often than a paired
+/// test would, never more often.
 public struct CapacityRatio: Sendable, Equatable {
     /// q1 / q2, when both capacities are known and positive.
     public var ratio: Double?
