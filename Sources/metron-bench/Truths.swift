@@ -15,7 +15,7 @@ import MetronSimModel
 /// pooled attainment's standard error at the ends over the slope of a weighted line through the long
 /// runs' points near the crossing.
 struct TruthSettings: Sendable, Codable {
-    var runsPerRate = 10
+    var runsPerRate = 20
     /// Each long run's window: at least this long, and long enough for `runRequests` requests.
     var runDurationS = 600.0
     var runRequests = 6000.0
