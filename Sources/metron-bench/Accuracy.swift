@@ -17,6 +17,7 @@ enum AccuracyBenchmark {
         var budgets = [6, 12]
         var recomputeTruths = false
         var truthsOnly = false
+        var refitTruths = false
         var truth = TruthSettings()
         var jobs = 2
         var showProbes = false
@@ -54,15 +55,16 @@ enum AccuracyBenchmark {
     }
 
     static let usage = "[--configs A,B] [--seeds N] [--budgets 6,12] [--dir DIR] [--truths FILE] [--recompute-truths] "
-        + "[--truths-only] [--truth-runs N] [--truth-duration S] [--truth-requests N] [--truth-precision F] [--jobs N] [--show-probes]"
+        + "[--truths-only] [--refit-truths] [--truth-runs N] [--truth-duration S] [--truth-requests N] [--truth-precision F] [--jobs N] [--show-probes]"
 
     static func parse(_ arguments: [String]) -> Options? {
         var o = Options()
-        let parsed = parseOptions(arguments, flags: ["--show-probes", "--recompute-truths", "--truths-only"]) { name, v in
+        let parsed = parseOptions(arguments, flags: ["--show-probes", "--recompute-truths", "--truths-only", "--refit-truths"]) { name, v in
             switch name {
             case "--show-probes": o.showProbes = true
             case "--recompute-truths": o.recomputeTruths = true
             case "--truths-only": o.truthsOnly = true
+            case "--refit-truths": o.refitTruths = true
             case "--dir": o.directory = v
             case "--truths": o.truthsPath = v
             case "--configs": o.configurations = v.split(separator: ",").map(String.init)
@@ -86,7 +88,8 @@ enum AccuracyBenchmark {
             + "--truth-duration \(o.truth.runDurationS) --truth-requests \(o.truth.runRequests) --truth-precision \(o.truth.precision)"
             + (o.configurations.map { " --configs \($0.joined(separator: ","))" } ?? "")
         let truths = try await GroundTruthSearch.truths(
-            for: configurations, path: o.truthsFile, recompute: o.recomputeTruths, settings: o.truth, jobs: o.jobs, command: command)
+            for: configurations, path: o.truthsFile, recompute: o.recomputeTruths, settings: o.truth, jobs: o.jobs, command: command,
+            refit: o.refitTruths)
         out("## configurations and ground truths (\(o.truthsFile))")
         out("configuration                            truth     +-1 se (rel)        long rates  truth cost")
         for c in configurations {

@@ -172,17 +172,7 @@ enum GroundTruthSearch {
             let p = try longPoint(middle)
             if p.attainment >= level { lowPoint = p } else { highPoint = p }
         }
-        let truth = lowPoint.rate + (highPoint.rate - lowPoint.rate) * (lowPoint.attainment - level)
-            / (lowPoint.attainment - highPoint.attainment)
-
-        // The slope near the crossing, from the long runs near the level (a run with no miss, or deep
-        // in the drop, says little about the slope there), at least the two ends.
-        var near = points.filter { $0.attainment > 1 - 10 * (1 - level) && $0.attainment < 1 - (1 - level) / 10 }
-        if near.count < 2 { near = [lowPoint, highPoint] }
-        let slope = leastSquaresSlope(near) ?? 0
-        let attainmentError = (lowPoint.standardError + highPoint.standardError) / 2
-        let standardError = slope < 0 ? attainmentError / -slope : nil
-
+        let (truth, standardError) = estimate(points, low: lowPoint, high: highPoint, level: level)
         let formatter = ISO8601DateFormatter()
         return TruthRecord(
             name: c.name, file: c.file, truthQPS: truth, standardErrorQPS: standardError, level: level, settings: s,
@@ -190,23 +180,59 @@ enum GroundTruthSearch {
             seconds: now() - started, command: command, computedAt: formatter.string(from: Date()))
     }
 
-    /// The slope of the least-squares line of attainment on rate.
-    static func leastSquaresSlope(_ points: [TruthPoint]) -> Double? {
+    /// The truth from the long runs: where the least-squares line through the points within 10 % of
+    /// the bracket `low`...`high` (at least its two ends) crosses the level, if it does among them. Two points a bisection
+    /// left close together differ by little more than their noise, so a line through all the points
+    /// near the crossing places it better than interpolating between the last two. Its standard error:
+    /// the mean standard error of those points' attainments over the line's slope (not divided by
+    /// their number: the runs of every rate share their seeds, so their errors are correlated).
+    static func estimate(_ points: [TruthPoint], low: TruthPoint, high: TruthPoint, level: Double) -> (Double, Double?) {
+        let interpolated = low.rate + (high.rate - low.rate) * (low.attainment - level) / (low.attainment - high.attainment)
+        var near = points.filter { $0.rate >= low.rate / 1.1 && $0.rate <= high.rate * 1.1 }
+        if near.count < 2 { near = [low, high] }
+        guard let (slope, intercept) = leastSquaresLine(near), slope < 0 else { return (interpolated, nil) }
+        let crossing = (level - intercept) / slope
+        // A crossing outside the points the line rests on is an extrapolation: keep the bracket's.
+        let rates = near.map(\.rate)
+        let truth = crossing >= rates.min()! && crossing <= rates.max()! ? crossing : interpolated
+        let attainmentError = near.map(\.standardError).reduce(0, +) / Double(near.count)
+        return (truth, attainmentError / -slope)
+    }
+
+    /// The final bracket of stored long runs: the highest rate at or above the level below the lowest
+    /// rate under it above that.
+    static func bracket(_ points: [TruthPoint], level: Double) -> (TruthPoint, TruthPoint)? {
+        let sorted = points.sorted { $0.rate < $1.rate }
+        guard let lowIndex = sorted.lastIndex(where: { $0.attainment >= level }), lowIndex + 1 < sorted.count else { return nil }
+        return (sorted[lowIndex], sorted[lowIndex + 1])
+    }
+
+    /// The least-squares line of attainment on rate: (slope, intercept).
+    static func leastSquaresLine(_ points: [TruthPoint]) -> (Double, Double)? {
         guard points.count >= 2 else { return nil }
-        let weights = points.map { _ in 1.0 }
-        let w = weights.reduce(0, +)
-        let mx = zip(points, weights).reduce(0.0) { $0 + $1.0.rate * $1.1 } / w
-        let my = zip(points, weights).reduce(0.0) { $0 + $1.0.attainment * $1.1 } / w
-        let sxy = zip(points, weights).reduce(0.0) { $0 + $1.1 * ($1.0.rate - mx) * ($1.0.attainment - my) }
-        let sxx = zip(points, weights).reduce(0.0) { $0 + $1.1 * ($1.0.rate - mx) * ($1.0.rate - mx) }
-        return sxx > 0 ? sxy / sxx : nil
+        let n = Double(points.count)
+        let mx = points.map(\.rate).reduce(0, +) / n, my = points.map(\.attainment).reduce(0, +) / n
+        let sxy = points.reduce(0.0) { $0 + ($1.rate - mx) * ($1.attainment - my) }
+        let sxx = points.reduce(0.0) { $0 + ($1.rate - mx) * ($1.rate - mx) }
+        guard sxx > 0 else { return nil }
+        return (sxy / sxx, my - sxy / sxx * mx)
     }
 
     /// Truths of `configurations` from `path`, measuring (and storing) those missing, or all of them
     /// with `recompute`.
     static func truths(for configurations: [BenchConfiguration], path: String, recompute: Bool, settings: TruthSettings,
-                       jobs: Int, command: String) async throws -> [String: TruthRecord] {
+                       jobs: Int, command: String, refit: Bool = false) async throws -> [String: TruthRecord] {
         var file = TruthsFile.read(path) ?? TruthsFile()
+        if refit {
+            // Estimates again from the stored long runs, without running anything.
+            for var record in file.configurations {
+                guard let (low, high) = bracket(record.points, level: record.level) else { continue }
+                (record.truthQPS, record.standardErrorQPS) = estimate(record.points, low: low, high: high, level: record.level)
+                if !record.command.hasSuffix("--refit-truths") { record.command += "; then metron-bench accuracy --truths-only --refit-truths" }
+                file.store(record)
+            }
+            try file.write(path)
+        }
         let missing = configurations.filter { recompute || file[$0.name] == nil }
         if !missing.isEmpty {
             out("## ground truth: measuring \(missing.map(\.name).joined(separator: ", ")) (\(settings.runsPerRate) runs per rate, "
