@@ -11,9 +11,8 @@ import MetronSimModel
 /// (`VirtualGroundTruth`), falls to the SLO's level. Finding it: a coarse scan of short runs by
 /// factors of `coarseFactor` from the start rate brackets the crossing; long runs then check both ends
 /// of the bracket (moving it while they disagree) and bisect it until it is narrower than `precision`
-/// of its lower end; the truth is interpolated linearly between the ends. Its standard error is the
-/// pooled attainment's standard error at the ends over the slope of a weighted line through the long
-/// runs' points near the crossing.
+/// of its lower end; `GroundTruthSearch.estimate` places the truth and its standard error from the
+/// long runs near the final bracket.
 struct TruthSettings: Sendable, Codable {
     var runsPerRate = 20
     /// Each long run's window: at least this long, and long enough for `runRequests` requests.
@@ -80,8 +79,8 @@ struct TruthRecord: Codable, Sendable {
 
 struct TruthsFile: Codable, Sendable {
     var method = "pooled attainment of long steady runs (VirtualGroundTruth), bracketed by a coarse scan of short runs, "
-        + "then bisected with long runs; truth interpolated between the bracket's ends; standard error = the pooled "
-        + "attainment's standard error at the ends / the slope of a weighted line through the long runs near the crossing"
+        + "then bisected with long runs; truth = where a least-squares line through the long runs within 10 % of the final "
+        + "bracket crosses the level; standard error = those runs' mean standard error of pooled attainment / the line's slope"
     var configurations: [TruthRecord] = []
 
     static func read(_ path: String) -> TruthsFile? {
@@ -225,6 +224,7 @@ enum GroundTruthSearch {
         var file = TruthsFile.read(path) ?? TruthsFile()
         if refit {
             // Estimates again from the stored long runs, without running anything.
+            file.method = TruthsFile().method
             for var record in file.configurations {
                 guard let (low, high) = bracket(record.points, level: record.level) else { continue }
                 (record.truthQPS, record.standardErrorQPS) = estimate(record.points, low: low, high: high, level: record.level)
