@@ -32,6 +32,7 @@ enum AccuracyBenchmark {
         var seed: UInt64
         var result: CapacityResult
         var probeTimeS: Double
+        var truth: Double
         /// |max_qps - truth| / truth; a search with no answer counts as 1.
         var error: Double
         /// The interval is bounded on both sides and contains the truth.
@@ -48,6 +49,7 @@ enum AccuracyBenchmark {
             self.variant = variant
             self.seed = seed
             self.result = result
+            self.truth = truth
             probeTimeS = searchProbeTimeS(result)
             error = result.maxQPS.map { abs($0 - truth) / truth } ?? 1
             contains = result.maxQPS != nil && (result.ciLow.map { $0 <= truth } ?? false) && (result.ciHigh.map { truth <= $0 } ?? false)
@@ -136,6 +138,15 @@ enum AccuracyBenchmark {
             summaryLines(rows.filter { $0.configuration == c.name }, title: c.name, variants: o.variants).forEach(out)
         }
         summaryLines(rows, title: "all", variants: o.variants).forEach(out)
+        // The pooled ratio above weighs configurations by their probe time (long prompts dominate it).
+        for v in o.variants {
+            let ratios = configurations.map { c in
+                let group = rows.filter { $0.configuration == c.name }
+                return mean(group.filter { $0.variant == v }.map(\.probeTimeS)) / mean(group.filter { $0.variant == .bisect }.map(\.probeTimeS))
+            }
+            out(String(format: "%@ probe time / bisect's, per configuration: median %.2f, range %.2f to %.2f", v.label,
+                       median(ratios), ratios.min() ?? .nan, ratios.max() ?? .nan))
+        }
         for v in o.variants {
             let stops = Dictionary(grouping: rows.filter { $0.variant == v }, by: { $0.result.stopReason.rawValue }).mapValues(\.count)
             out("\(v.label) stop reasons: " + stops.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
@@ -143,7 +154,7 @@ enum AccuracyBenchmark {
     }
 
     static let summaryHeader = "configuration                            variant    searches  contains        mean|err|  median|err|  "
-        + "median width  mean probe time  time/bisect"
+        + "bias      median width  mean probe time  time/bisect"
 
     static func summary(_ rows: [Row], title: String, variants: [SearchVariant]) {
         out(summaryHeader)
@@ -159,9 +170,12 @@ enum AccuracyBenchmark {
             // An unbounded or absent interval has no width: it counts as infinitely wide.
             let widths = group.map { $0.relativeWidth ?? .infinity }
             let time = mean(group.map(\.probeTimeS))
-            return String(format: "%@ %@  %8d  %4d (%5.1f %%)  %8.2f%%  %10.2f%%  %12.3f  %13.0f s  %11.2f",
+            // Bias: the mean signed error of the searches that gave an answer.
+            let signed = group.compactMap { r in r.result.maxQPS.map { $0 / r.truth - 1 } }
+            return String(format: "%@ %@  %8d  %4d (%5.1f %%)  %8.2f%%  %10.2f%%  %+6.2f%%  %12.3f  %13.0f s  %11.2f",
                           pad(title, 40), pad(v.label, 9), group.count, contained, Double(contained) / Double(max(group.count, 1)) * 100,
-                          mean(group.map(\.error)) * 100, median(group.map(\.error)) * 100, median(widths), time, time / bisectTime)
+                          mean(group.map(\.error)) * 100, median(group.map(\.error)) * 100, mean(signed) * 100, median(widths), time,
+                          time / bisectTime)
         }
     }
 
