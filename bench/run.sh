@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks that print figures (never timed tests).
-# Usage: bash bench/run.sh [metrics|fuzz|accuracy|spread|endurance|sim_throughput ...] (default: metrics fuzz accuracy)
+# Usage: bash bench/run.sh [metrics|fuzz|accuracy|pairing|spread|endurance|sim_throughput ...] (default: metrics fuzz accuracy)
 # Outputs go to bench/out/ (ignored by git). Figures are copied into docs/BENCHMARKS.md by hand,
 # with the date and machine printed here.
 set -euo pipefail
@@ -45,11 +45,15 @@ sim_throughput() {
 }
 
 accuracy() {
-    echo "## accuracy: capacity search vs a virtual-time ground truth, fitted and bisect, ${METRON_ACCURACY_SEEDS:=60} seeds"
-    # The ground truth: this many runs of 600 s at every rate of a 0.25 req/s grid.
-    : "${METRON_ACCURACY_TRUTH_PROBES:=40}"
-    $bin/metron-bench accuracy --seeds "$METRON_ACCURACY_SEEDS" --truth-probes "$METRON_ACCURACY_TRUTH_PROBES" --show-probes \
-        | tee "$out/accuracy.txt" | sed -n '/^## summary/,$p'
+    echo "## accuracy: capacity search vs stored ground truths (bench/accuracy/), fitted at budgets 6 and 12 and bisect, ${METRON_ACCURACY_SEEDS:=30} seeds"
+    # Truths missing from bench/accuracy/truths.json are measured first (METRON_ACCURACY_RECOMPUTE=1: all of them).
+    $bin/metron-bench accuracy --seeds "$METRON_ACCURACY_SEEDS" --budgets 6,12 ${METRON_ACCURACY_RECOMPUTE:+--recompute-truths} \
+        | tee "$out/accuracy.txt" | sed -n '/^## configurations/,/^search:/p;/^## summary/,$p'
+}
+
+pairing() {
+    echo "## pairing: how often the ranking calls identical systems, and systems 10 % apart, different; ${METRON_PAIRING_SEEDS:=30} seeds"
+    $bin/metron-bench pairing --seeds "$METRON_PAIRING_SEEDS" --budgets 6,12 | tee "$out/pairing.txt"
 }
 
 spread() {

@@ -41,6 +41,9 @@ public struct VirtualGroundTruth: Sendable {
         public var passFraction: Double
         public var validFraction: Double
         public var probes: Int
+        /// Standard error of the pooled attainment, from the spread of the runs' attainments (a ratio
+        /// estimator: runs with more requests weigh more); 0 with a single run.
+        public var standardError: Double = 0
     }
 
     public struct Result: Sendable, Equatable {
@@ -55,6 +58,7 @@ public struct VirtualGroundTruth: Sendable {
     public func point(rate: Double) throws -> Point {
         var runner = VirtualProbeRunner(config: config, planner: planner, drainGraceS: rules.drainGraceS)
         var weighted = 0.0, trials = 0, passes = 0, valid = 0
+        var runs: [(attainment: Double, trials: Double)] = []
         for k in 0..<probesPerRate {
             runner.planner.workload.seed = seedBase &+ UInt64(k) &* 7919
             let (plan, start, end) = try runner.planner.plan(ProbeRequest(rate: rate))
@@ -65,12 +69,20 @@ public struct VirtualGroundTruth: Sendable {
             let point = result.attainmentPoint
             weighted += point.attainment * Double(point.trials)
             trials += point.trials
+            runs.append((point.attainment, Double(point.trials)))
             if result.passed { passes += 1 }
             if result.valid { valid += 1 }
         }
         let n = Double(probesPerRate)
-        return Point(rate: rate, attainment: trials == 0 ? 0 : weighted / Double(trials),
-                     passFraction: Double(passes) / n, validFraction: Double(valid) / n, probes: probesPerRate)
+        let pooled = trials == 0 ? 0 : weighted / Double(trials)
+        var standardError = 0.0
+        if runs.count > 1, trials > 0 {
+            let k = Double(runs.count)
+            let squares = runs.reduce(0.0) { $0 + $1.trials * $1.trials * ($1.attainment - pooled) * ($1.attainment - pooled) }
+            standardError = (k / (k - 1) * squares).squareRoot() / Double(trials)
+        }
+        return Point(rate: rate, attainment: pooled, passFraction: Double(passes) / n, validFraction: Double(valid) / n,
+                     probes: probesPerRate, standardError: standardError)
     }
 
     /// Measures every rate of `grid` (ascending) and finds the crossings.

@@ -4,79 +4,79 @@ import MetronSearch
 import MetronSearchTesting
 import MetronSimModel
 
-/// The capacity search against a ground truth, in virtual time: the quickstart's H100 systems (both
-/// schedulers), its chat workload and its P99 fluidity SLO; for each system a long fine-grained sweep
-/// gives the true capacity (`VirtualGroundTruth`), then every strategy searches it once per seed.
+/// The capacity search against ground truths, in virtual time, on the configurations of
+/// `bench/accuracy/` (systems, workloads and SLOs of several GPUs, models, parallelism degrees and
+/// schedulers): per configuration and seed, the fitted search at each budget and the reference
+/// bisection, all with the default search and probe settings and the configuration's start rate.
 enum AccuracyBenchmark {
     struct Options {
-        var sweepPath = "sweeps/quickstart.yaml"
-        var systems = ["h100-vllm", "h100-sarathi"]
-        var seeds = 20
-        /// Ground truth: this many long runs per grid rate, each with a window of `truthDurationS`.
-        var truthProbes = 40
-        var truthDurationS = 600.0
-        var fineStep = 0.25
-        var durationS = 60.0
-        var warmupS = 10.0
-        /// Also run the fitted search with each of these probe budgets (by default half the default budget).
-        var smallerBudgets = [SearchSettings().probeBudget / 2]
-        /// The fitted search's `relative_ci_width` (nil: the default).
-        var relativeCIWidth: Double?
-        /// Print every search's probes and fitted curve.
+        var directory = "bench/accuracy"
+        var truthsPath: String?
+        var configurations: [String]?
+        var seeds = 30
+        var budgets = [6, 12]
+        var recomputeTruths = false
+        var truthsOnly = false
+        var refitTruths = false
+        var truth = TruthSettings()
+        var jobs = 2
         var showProbes = false
-        /// `probe.plan_per_rate`: false replays one plan at every rate.
-        var planPerRate = true
-        /// Known true capacities by system (from an earlier run's ground truth): skips measuring them.
-        var truths: [String: Double] = [:]
+
+        var truthsFile: String { truthsPath ?? (directory as NSString).appendingPathComponent("truths.json") }
+        var variants: [SearchVariant] { budgets.map(SearchVariant.fitted(budget:)) + [.bisect] }
     }
 
-    /// The searches compared: the fitted search and bisection with the default settings, and the fitted
-    /// search with smaller budgets (half the default budget takes at most half of bisection's probe
-    /// time when bisection spends the whole budget).
-    static func variants(_ settings: SearchSettings, smallerBudgets: [Int]) -> [(String, SearchStrategy, Int)] {
-        [("fitted", .fitted, settings.probeBudget), ("bisect", .bisect, settings.probeBudget)]
-            + smallerBudgets.map { ("fitted/\($0)", .fitted, $0) }
-    }
-
-    struct Row {
-        var system: String
-        /// "fitted", "bisect", or "fitted/N" for the fitted search with a budget of N probes.
-        var strategy: String
+    struct Row: Sendable {
+        var configuration: String
+        var variant: SearchVariant
         var seed: UInt64
         var result: CapacityResult
         var probeTimeS: Double
-        var error: Double?
+        var truth: Double
+        /// |max_qps - truth| / truth; a search with no answer counts as 1.
+        var error: Double
+        /// The interval is bounded on both sides and contains the truth.
         var contains: Bool
 
-        /// (ci_high - ci_low) / max_qps: a wide interval contains the truth cheaply.
+        /// (ci_high - ci_low) / max_qps; nil when the interval is unbounded or absent.
         var relativeWidth: Double? {
             guard let q = result.maxQPS, q > 0, let lo = result.ciLow, let hi = result.ciHigh else { return nil }
             return (hi - lo) / q
         }
+
+        init(configuration: String, variant: SearchVariant, seed: UInt64, result: CapacityResult, truth: Double) {
+            self.configuration = configuration
+            self.variant = variant
+            self.seed = seed
+            self.result = result
+            self.truth = truth
+            probeTimeS = searchProbeTimeS(result)
+            error = result.maxQPS.map { abs($0 - truth) / truth } ?? 1
+            contains = result.maxQPS != nil && (result.ciLow.map { $0 <= truth } ?? false) && (result.ciHigh.map { truth <= $0 } ?? false)
+        }
     }
+
+    static let usage = "[--configs A,B] [--seeds N] [--budgets 6,12] [--dir DIR] [--truths FILE] [--recompute-truths] "
+        + "[--truths-only] [--refit-truths] [--truth-runs N] [--truth-duration S] [--truth-requests N] [--truth-precision F] [--jobs N] [--show-probes]"
 
     static func parse(_ arguments: [String]) -> Options? {
         var o = Options()
-        let parsed = parseOptions(arguments, flags: ["--show-probes"]) { name, v in
+        let parsed = parseOptions(arguments, flags: ["--show-probes", "--recompute-truths", "--truths-only", "--refit-truths"]) { name, v in
             switch name {
             case "--show-probes": o.showProbes = true
-            case "--plan-per-rate": guard let b = Bool(v) else { return false }; o.planPerRate = b
-            case "--sweep": o.sweepPath = v
-            case "--systems": o.systems = v.split(separator: ",").map(String.init)
+            case "--recompute-truths": o.recomputeTruths = true
+            case "--truths-only": o.truthsOnly = true
+            case "--refit-truths": o.refitTruths = true
+            case "--dir": o.directory = v
+            case "--truths": o.truthsPath = v
+            case "--configs": o.configurations = v.split(separator: ",").map(String.init)
             case "--seeds": guard let n = Int(v), n > 0 else { return false }; o.seeds = n
-            case "--truth-probes": guard let n = Int(v), n > 0 else { return false }; o.truthProbes = n
-            case "--truth-duration": guard let x = Double(v), x > 0 else { return false }; o.truthDurationS = x
-            case "--truth":
-                for pair in v.split(separator: ",") {
-                    let kv = pair.split(separator: "=")
-                    guard kv.count == 2, let x = Double(kv[1]), x > 0 else { return false }
-                    o.truths[String(kv[0])] = x
-                }
-            case "--budgets": guard let budgets: [Int] = positiveNumbers(v) else { return false }; o.smallerBudgets = budgets
-            case "--fine-step": guard let x = Double(v), x > 0 else { return false }; o.fineStep = x
-            case "--relative-ci-width": guard let x = Double(v), x > 0 else { return false }; o.relativeCIWidth = x
-            case "--duration": guard let x = Double(v), x > 0 else { return false }; o.durationS = x
-            case "--warmup": guard let x = Double(v), x >= 0 else { return false }; o.warmupS = x
+            case "--budgets": guard let budgets: [Int] = positiveNumbers(v) else { return false }; o.budgets = budgets
+            case "--jobs": guard let n = Int(v), n > 0 else { return false }; o.jobs = n
+            case "--truth-runs": guard let n = Int(v), n > 1 else { return false }; o.truth.runsPerRate = n
+            case "--truth-duration": guard let x = Double(v), x > 0 else { return false }; o.truth.runDurationS = x
+            case "--truth-requests": guard let x = Double(v), x >= 0 else { return false }; o.truth.runRequests = x
+            case "--truth-precision": guard let x = Double(v), x > 0 else { return false }; o.truth.precision = x
             default: return false
             }
             return true
@@ -85,139 +85,116 @@ enum AccuracyBenchmark {
     }
 
     static func run(_ o: Options) async throws {
-        var sweep = try SweepFile.load(path: o.sweepPath)
-        // The search's and the probes' defaults, with the quickstart's start rate: the settings a user
-        // gets unless they tune them.
-        var settings = SearchSettings()
-        settings.startRate = sweep.search.startRate
-        if let w = o.relativeCIWidth { settings.relativeCIWidth = w }
-        var window = ProbeWindow()
-        window.durationS = o.durationS
-        window.warmupS = o.warmupS
-        window.planPerRate = o.planPerRate
-        sweep.probe = window
-        let rules = ValidityRules()
-        guard let workload = sweep.workloads.first, !sweep.slos.isEmpty else {
-            throw SweepError.cannotMeasure(system: "-", "the sweep has no workload or SLO")
+        let configurations = try await BenchConfiguration.load(directory: o.directory, only: o.configurations)
+        let command = "metron-bench accuracy --dir \(o.directory) --truths-only --recompute-truths --truth-runs \(o.truth.runsPerRate) "
+            + "--truth-duration \(o.truth.runDurationS) --truth-requests \(o.truth.runRequests) --truth-precision \(o.truth.precision)"
+            + (o.configurations.map { " --configs \($0.joined(separator: ","))" } ?? "")
+        let truths = try await GroundTruthSearch.truths(
+            for: configurations, path: o.truthsFile, recompute: o.recomputeTruths, settings: o.truth, jobs: o.jobs, command: command,
+            refit: o.refitTruths)
+        out("## configurations and ground truths (\(o.truthsFile))")
+        out("configuration                            truth     +-1 se (rel)        long rates  truth cost")
+        for c in configurations {
+            let t = truths[c.name]!
+            out(String(format: "%@ %8.3f  %@  %10d  %8.0f s", pad(c.name, 40), t.truthQPS, pad(t.uncertaintyText, 18),
+                       t.points.count, t.seconds))
+            out("    \(c.summary); start_rate \(c.startRate)")
         }
-        out("sweep \(sweep.name), workload \(workload.name)")
-        out("search: (relative_ci_width \(settings.relativeCIWidth), probe_budget \(settings.probeBudget), "
-              + "confidence \(settings.confidence)), start_rate \(settings.startRate); probes: warm-up \(window.warmupS) s, "
-              + "window \(window.durationS) s, min_requests \(rules.minRequests); \(o.seeds) seeds")
-        var rows: [Row] = []
-        for name in o.systems {
-            guard let system = sweep.systems.first(where: { $0.name == name }), case let .simulator(spec) = system.target else {
-                throw SweepError.cannotMeasure(system: name, "not a simulator system of \(o.sweepPath)")
-            }
-            let planner = ProbePlanner(workload: workload.spec, window: window, minRequests: rules.minRequests)
-            let slo = try await virtualSLO(sweep, system: name, planner: planner, rules: rules)
-            out("\n\(name): SLO \(slo.summary)")
-            let started = now()
-            let capacity: Double
-            if let known = o.truths[name] {
-                capacity = known
-                out(String(format: "\n## %@: ground truth %.3f req/s (given)", name, capacity))
-            } else {
-                var longRuns = planner
-                longRuns.window.durationS = o.truthDurationS
-                let truth = VirtualGroundTruth(config: spec.config, planner: longRuns, slo: slo, rules: rules, probesPerRate: o.truthProbes)
-                let measured = try truth.locate(maxRate: 200, coarseStep: 1, coarseProbes: max(4, o.truthProbes / 10),
-                                                fineStep: o.fineStep, fineSpan: 2) { p in
-                    out(String(format: "coarse scan: %.3f req/s attainment %.5f, %.2f of %d probes pass, %.2f valid",
-                                 p.rate, p.attainment, p.passFraction, p.probes, p.validFraction))
-                }
-                guard let measuredCapacity = measured.capacity else {
-                    throw SweepError.cannotMeasure(system: name, "the ground-truth sweep found no crossing")
-                }
-                out(String(format: "\n## %@: ground truth %.3f req/s, %d rates x %d runs of %.0f s, %.1f s",
-                             name, measuredCapacity, measured.points.count, o.truthProbes, o.truthDurationS, now() - started))
-                out("rate     attainment  pass   valid")
-                for p in measured.points {
-                    out(String(format: "%7.3f  %.5f     %.2f   %.2f", p.rate, p.attainment, p.passFraction, p.validFraction))
-                }
-                capacity = measuredCapacity
-            }
-            out("strategy seed  max_qps  ci_low   ci_high  probes probe_s  error    contains stop")
-            for (label, strategy, budget) in variants(settings, smallerBudgets: o.smallerBudgets) {
-                for seed in 1...UInt64(o.seeds) {
-                    var w = workload.spec
-                    w.seed = seed
-                    var s = settings
-                    s.strategy = strategy
-                    s.probeBudget = budget
-                    let runner = VirtualProbeRunner(
-                        config: spec.config, planner: ProbePlanner(workload: w, window: window, minRequests: rules.minRequests),
-                        drainGraceS: rules.drainGraceS)
-                    let result = try await CapacitySearch(runner: runner, slo: slo, rules: rules, settings: s).run()
-                    let time = result.probes.reduce(0.0) {
-                        $0 + window.warmupS + window.measurementS(rate: $1.rate, minRequests: rules.minRequests,
-                                                                  bracketing: $1.request.bracketing)
-                    }
-                    let error = result.maxQPS.map { abs($0 - capacity) / capacity }
-                    let contains = result.ciLow.map { $0 <= capacity } == true && result.ciHigh.map { capacity <= $0 } == true
-                    let row = Row(system: name, strategy: label, seed: seed, result: result, probeTimeS: time,
-                                  error: error, contains: contains)
-                    rows.append(row)
-                    out(String(format: "%-9@ %4d  %@ %@ %@ %6d %7.0f  %@ %@ %@",
-                                 label, seed, f(result.maxQPS), f(result.ciLow),
-                                 f(result.ciHigh), result.probes.count, time,
-                                 error.map { String(format: "%6.2f%%", $0 * 100) } ?? "   -   ",
-                                 contains ? "yes     " : "no      ", result.stopReason.rawValue))
-                    if o.showProbes {
-                        out("    probes: " + result.probes.map {
-                            String(format: "%.3f%@ %.4f (%d)", $0.rate, $0.valid ? "" : " invalid", $0.attainment, $0.requests)
-                        }.joined(separator: ", "))
-                        if let c = result.curve {
-                            out(String(format: "    curve: midpoint %.3f, scale %.3f, dispersion %.2f (%d dof)", c.midpoint, c.scale,
-                                       c.dispersion, c.dispersionDegreesOfFreedom))
-                        }
-                    }
-                }
-            }
-        }
+        if o.truthsOnly { return }
 
-        out("\n## summary")
-        out("system        strategy   searches  mean|err|  median|err|  max|err|  contains  mean width  mean probes  mean probe time  time ratio")
-        for name in o.systems {
-            let bisectTime = mean(rows.filter { $0.system == name && $0.strategy == "bisect" }.map(\.probeTimeS))
-            for (strategy, _, _) in variants(settings, smallerBudgets: o.smallerBudgets) {
-                let group = rows.filter { $0.system == name && $0.strategy == strategy }
-                // A search with no answer counts as a 100 % error.
-                let errors = group.map { $0.error ?? 1 }.sorted()
-                let time = mean(group.map(\.probeTimeS))
-                let widths = group.compactMap(\.relativeWidth)
-                out(String(format: "%-13@ %-9@  %8d  %8.2f%%  %10.2f%%  %7.2f%%  %4d/%-4d  %10.3f  %11.1f  %13.0f s  %10.2f",
-                             name, strategy, group.count, mean(errors) * 100, errors[errors.count / 2] * 100,
-                             (errors.last ?? 0) * 100, group.filter(\.contains).count, group.count, mean(widths),
-                             mean(group.map { Double($0.result.probes.count) }), time, time / bisectTime))
+        let defaults = SearchSettings(), window = ProbeWindow()
+        out("\nsearch: defaults (relative_ci_width \(defaults.relativeCIWidth), confidence \(defaults.confidence), "
+            + "growth_factor \(defaults.growthFactor)), start rate per configuration; probes: warm-up \(window.warmupS) s, "
+            + "window \(window.durationS) s (bracketing \(window.bracketDurationS.map { "\($0)" } ?? "a third of it") s), min_requests \(ValidityRules().minRequests); "
+            + "\(o.seeds) seeds; variants \(o.variants.map(\.label).joined(separator: ", "))")
+        var rows: [Row] = []
+        for c in configurations {
+            let truth = truths[c.name]!.truthQPS
+            out(String(format: "\n## %@ (truth %.3f req/s)", c.name, truth))
+            out("variant    seed  max_qps    ci_low   ci_high   probes  probe_s   error    contains  stop")
+            let jobs = o.variants.flatMap { v in (1...UInt64(o.seeds)).map { (v, $0) } }
+            let started = now()
+            let results = try await concurrentMap(jobs, jobs: o.jobs) { v, seed in
+                Row(configuration: c.name, variant: v, seed: seed, result: try await searchOnce(c, seed: seed, variant: v), truth: truth)
             }
+            for row in results {
+                let r = row.result
+                out(String(format: "%@ %5d  %@  %@  %@  %6d  %7.0f  %6.2f%%  %@  %@", pad(row.variant.label, 9), row.seed,
+                           f(r.maxQPS), f(r.ciLow), f(r.ciHigh), r.probes.count, row.probeTimeS, row.error * 100,
+                           row.contains ? "yes     " : "no      ", r.stopReason.rawValue))
+                if o.showProbes {
+                    out("    probes: " + r.probes.map {
+                        String(format: "%.3f%@ %.4f (%d)", $0.rate, $0.valid ? "" : " invalid", $0.attainment, $0.requests)
+                    }.joined(separator: ", "))
+                }
+            }
+            out(String(format: "(%.0f s of computing)", now() - started))
+            summary(results, title: c.name, variants: o.variants)
+            rows += results
         }
-        let fitted = rows.filter { $0.strategy == "fitted" }, bisect = rows.filter { $0.strategy == "bisect" }
-        out(String(format: "all systems: fitted mean|err| %.2f%%, bisect mean|err| %.2f%%; fitted intervals contain the truth in %d of %d searches (%.0f%%); probe time fitted/bisect %.2f",
-                     mean(fitted.map { $0.error ?? 1 }) * 100, mean(bisect.map { $0.error ?? 1 }) * 100,
-                     fitted.filter(\.contains).count, fitted.count,
-                     Double(fitted.filter(\.contains).count) / Double(max(fitted.count, 1)) * 100,
-                     mean(fitted.map(\.probeTimeS)) / mean(bisect.map(\.probeTimeS))))
-        for (label, _, _) in variants(settings, smallerBudgets: o.smallerBudgets) where label.hasPrefix("fitted/") {
-            let group = rows.filter { $0.strategy == label }
-            out(String(format: "%@: mean|err| %.2f%%, intervals contain the truth in %d of %d; probe time %@/bisect %.2f",
-                       label, mean(group.map { $0.error ?? 1 }) * 100, group.filter(\.contains).count, group.count, label,
-                       mean(group.map(\.probeTimeS)) / mean(bisect.map(\.probeTimeS))))
+        out("\n## summary over all \(configurations.count) configurations")
+        out(summaryHeader)
+        for c in configurations {
+            summaryLines(rows.filter { $0.configuration == c.name }, title: c.name, variants: o.variants).forEach(out)
         }
-        let stops = Dictionary(grouping: fitted, by: { $0.result.stopReason.rawValue }).mapValues(\.count)
-        out("fitted stop reasons: " + stops.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        summaryLines(rows, title: "all", variants: o.variants).forEach(out)
+        // The pooled ratio above weighs configurations by their probe time (long prompts dominate it).
+        for v in o.variants {
+            let ratios = configurations.map { c in
+                let group = rows.filter { $0.configuration == c.name }
+                return mean(group.filter { $0.variant == v }.map(\.probeTimeS)) / mean(group.filter { $0.variant == .bisect }.map(\.probeTimeS))
+            }
+            out(String(format: "%@ probe time / bisect's, per configuration: median %.2f, range %.2f to %.2f", v.label,
+                       median(ratios), ratios.min() ?? .nan, ratios.max() ?? .nan))
+        }
+        for v in o.variants {
+            let stops = Dictionary(grouping: rows.filter { $0.variant == v }, by: { $0.result.stopReason.rawValue }).mapValues(\.count)
+            out("\(v.label) stop reasons: " + stops.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        }
     }
 
-    /// Unbuffered, so that a long run shows its progress.
-    static func out(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
+    static let summaryHeader = "configuration                            variant    searches  contains        mean|err|  median|err|  "
+        + "bias      median width  mean probe time  time/bisect"
 
-    static func f(_ x: Double?) -> String { x.map { String(format: "%7.3f", $0) } ?? "   -   " }
+    static func summary(_ rows: [Row], title: String, variants: [SearchVariant]) {
+        out(summaryHeader)
+        summaryLines(rows, title: title, variants: variants).forEach(out)
+    }
 
-    static func mean(_ xs: [Double]) -> Double { xs.isEmpty ? .nan : xs.reduce(0, +) / Double(xs.count) }
+    /// Per variant: coverage, error, width, and probe time against bisection's over the same rows.
+    static func summaryLines(_ rows: [Row], title: String, variants: [SearchVariant]) -> [String] {
+        let bisectTime = mean(rows.filter { $0.variant == .bisect }.map(\.probeTimeS))
+        return variants.map { v in
+            let group = rows.filter { $0.variant == v }
+            let contained = group.filter(\.contains).count
+            // An unbounded or absent interval has no width: it counts as infinitely wide.
+            let widths = group.map { $0.relativeWidth ?? .infinity }
+            let time = mean(group.map(\.probeTimeS))
+            // Bias: the mean signed error of the searches that gave an answer.
+            let signed = group.compactMap { r in r.result.maxQPS.map { $0 / r.truth - 1 } }
+            return String(format: "%@ %@  %8d  %4d (%5.1f %%)  %8.2f%%  %10.2f%%  %+6.2f%%  %12.3f  %13.0f s  %11.2f",
+                          pad(title, 40), pad(v.label, 9), group.count, contained, Double(contained) / Double(max(group.count, 1)) * 100,
+                          mean(group.map(\.error)) * 100, median(group.map(\.error)) * 100, mean(signed) * 100, median(widths), time,
+                          time / bisectTime)
+        }
+    }
+
+    static func f(_ x: Double?) -> String { x.map { String(format: "%8.3f", $0) } ?? "    -   " }
+}
+
+/// `s` padded with spaces to `width` (format's `%-20@` does not pad).
+func pad(_ s: String, _ width: Int) -> String { s.count >= width ? s : s.padding(toLength: width, withPad: " ", startingAt: 0) }
+
+func mean(_ xs: [Double]) -> Double { xs.isEmpty ? .nan : xs.reduce(0, +) / Double(xs.count) }
+
+func median(_ xs: [Double]) -> Double {
+    guard !xs.isEmpty else { return .nan }
+    let s = xs.sorted(), n = s.count
+    return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2
 }
 
 /// The sweep's first SLO for `system`, its first-token deadlines from the prefill model the SLO names
-/// (the quickstart: the H100/vLLM system's for every system), profiled in virtual time.
+/// (its own, or a reference system's), profiled in virtual time.
 func virtualSLO(_ sweep: SweepFile, system: String, planner: ProbePlanner, rules: ValidityRules) async throws -> SLO {
     guard let sloSpec = sweep.slos.first else { throw SweepError.cannotMeasure(system: system, "the sweep has no SLO") }
     guard let source = sloSpec.prefillSystem(for: system) else { return try sloSpec.resolve(prefill: nil) }

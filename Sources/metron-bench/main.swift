@@ -116,15 +116,16 @@ case "compute":
                  records.count, elapsed, elapsed / Double(records.count) * 1e6, summary.fluidity.p1 ?? .nan,
                  summary.tbt.p99 ?? .nan, summary.tokenRates.fluidTokenGenerationRate ?? .nan))
 case "accuracy":
-    await runSubcommand(
-        "accuracy", usage: "[--seeds N] [--truth-probes N] [--truth-duration S] [--truth SYSTEM=QPS,...] [--fine-step QPS] "
-            + "[--relative-ci-width W] [--budgets N,M] [--duration S] [--warmup S] [--plan-per-rate true|false] [--systems A,B] [--sweep FILE] [--show-probes]",
-        options: AccuracyBenchmark.parse(Array(arguments.dropFirst())), run: AccuracyBenchmark.run)
+    await runSubcommand("accuracy", usage: AccuracyBenchmark.usage,
+                        options: AccuracyBenchmark.parse(Array(arguments.dropFirst())), run: AccuracyBenchmark.run)
+case "pairing":
+    await runSubcommand("pairing", usage: PairingBenchmark.usage,
+                        options: PairingBenchmark.parse(Array(arguments.dropFirst())), run: PairingBenchmark.run)
 case "spread":
     await runSubcommand(
         "spread", usage: "[--system NAME] [--rates A,B,...] [--probes N] [--duration S] [--warmup S]",
         options: ProbeSpread.parse(Array(arguments.dropFirst())), run: ProbeSpread.run)
 default:
-    FileHandle.standardError.write(Data("usage: metron-bench gen|summary|compute|accuracy|spread ...\n".utf8))
+    FileHandle.standardError.write(Data("usage: metron-bench gen|summary|compute|accuracy|pairing|spread ...\n".utf8))
     exit(2)
 }
