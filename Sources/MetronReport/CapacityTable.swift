@@ -16,11 +16,16 @@ public struct SystemCapacity: Sendable, Equatable, Codable {
     public var statisticalInterval: Bool
     /// The confidence level of that interval.
     public var confidence: Double
+    /// Why the data do not pin the capacity down, when they do not: then there is no `maxQPS`, and
+    /// `ciLow ... ciHigh` is the bracket between the highest pass and the lowest failure above it.
+    public var undetermined: String?
 
     public init(
         system: String, maxQPS: Double?, ciLow: Double?, ciHigh: Double?, outputTokensPerS: Double?,
-        gpus: Int?, usdPerHour: Double?, statisticalInterval: Bool = false, confidence: Double = 0.95
+        gpus: Int?, usdPerHour: Double?, statisticalInterval: Bool = false, confidence: Double = 0.95,
+        undetermined: String? = nil
     ) {
+        self.undetermined = undetermined
         self.system = system
         self.maxQPS = maxQPS
         self.ciLow = ciLow
@@ -54,8 +59,14 @@ public struct SystemCapacity: Sendable, Equatable, Codable {
         return max(log(q) - log(lo), log(hi) - log(q)) / z
     }
 
-    /// The interval as text: "lo .. hi", "lo .. unbounded", "below hi" (nothing sustained), or "-".
+    /// The interval as text: "lo .. hi", "lo .. unbounded", "below hi" (nothing sustained),
+    /// "not determined (lo .. hi)", or "-".
     public var intervalText: String {
+        if undetermined != nil {
+            let bracket = ciLow.map { lo in ciHigh.map { "\(CapacityTable.fixed(lo)) .. \(CapacityTable.fixed($0))" }
+                ?? "at least \(CapacityTable.fixed(lo))" } ?? ciHigh.map { "below \(CapacityTable.fixed($0))" } ?? "no bracket"
+            return "not determined (\(bracket))"
+        }
         switch (ciLow, ciHigh) {
         case let (lo?, hi?) where maxQPS != nil: return "\(CapacityTable.fixed(lo)) .. \(CapacityTable.fixed(hi))"
         case let (lo?, nil): return "\(CapacityTable.fixed(lo)) .. unbounded"
@@ -201,7 +212,7 @@ public enum CapacityTable {
         for (i, r) in ranked.enumerated() {
             let versus = i + 1 < ranked.count ? comparison(r, ranked[i + 1], confidence: confidence) : ""
             table.append([
-                "\(i + 1)", r.system, r.maxQPS.map(fixed) ?? "none", r.intervalText, r.qpsPerGPU.map(fixed) ?? "-",
+                "\(i + 1)", r.system, r.maxQPS.map(fixed) ?? (r.undetermined == nil ? "none" : "?"), r.intervalText, r.qpsPerGPU.map(fixed) ?? "-",
                 r.outputTokensPerS.map { fixed($0, 0) } ?? "-", r.usdPerMillionOutputTokens.map(fixed) ?? "-", versus,
             ])
         }

@@ -107,13 +107,12 @@ public enum ReportHTML {
         let ranked = CapacityTable.ranked(searches.map(\.row))
         let rows = ranked.enumerated().map { i, r -> [String] in
             let next = i + 1 < ranked.count ? ranked[i + 1] : nil
-            let ratio = next.flatMap { n in r.maxQPS.flatMap { q in n.maxQPS.map { $0 > 0 ? String(format: "%.2fx", q / $0) : "-" } } } ?? ""
             return ["\(i + 1)", r.system, fixed(r.maxQPS), r.intervalText, fixed(r.qpsPerGPU), fixed(r.outputTokensPerS, 0),
-                    fixed(r.usdPerMillionOutputTokens), ratio, next.map { CapacityTable.comparison(r, $0, confidence: confidence) } ?? ""]
+                    fixed(r.usdPerMillionOutputTokens), next.map { CapacityTable.comparison(r, $0, confidence: confidence) } ?? ""]
         }
         return "<h3>\(htmlEscaped(title))</h3>" + table(
-            ["#", "system", "max QPS", "\(percent(confidence)) interval", "QPS/GPU", "out tok/s", "$/M out tok", "ratio to next", "vs next"],
-            rows, numeric: [0, 2, 4, 5, 6, 7])
+            ["#", "system", "max QPS", "\(percent(confidence)) interval", "QPS/GPU", "out tok/s", "$/M out tok", "vs next"],
+            rows, numeric: [0, 2, 4, 5, 6])
     }
 
     static func capacityBars(_ title: String, _ searches: [SweepReport.Search]) -> String {

@@ -26,7 +26,8 @@ public struct SweepReport: Sendable {
         public var row: SystemCapacity {
             SystemCapacity(system: system, maxQPS: capacity.maxQPS, ciLow: capacity.ciLow, ciHigh: capacity.ciHigh,
                            outputTokensPerS: capacity.outputTokensPerS, gpus: gpus, usdPerHour: usdPerHour,
-                           statisticalInterval: capacity.intervalMethod != Self.bracketMethod, confidence: capacity.confidence)
+                           statisticalInterval: capacity.intervalMethod != Self.bracketMethod, confidence: capacity.confidence,
+                           undetermined: capacity.undetermined)
         }
 
         /// `interval_method` of a bracket between probes, which is not a statistical interval.
@@ -49,6 +50,8 @@ public struct SweepReport: Sendable {
         public var ciHigh: Double?
         public var confidence: Double
         public var intervalMethod: String
+        /// Why the capacity is not determined; then `ci_low` and `ci_high` are a bracket.
+        public var undetermined: String?
         public var strategy: String
         public var stopReason: String
         public var slo: SLORecord
@@ -59,7 +62,7 @@ public struct SweepReport: Sendable {
         public var warnings: [String]
 
         enum CodingKeys: String, CodingKey {
-            case confidence, strategy, slo, curve, probes, simulated, warnings
+            case confidence, strategy, slo, curve, probes, simulated, warnings, undetermined
             case maxQPS = "max_qps", ciLow = "ci_low", ciHigh = "ci_high", intervalMethod = "interval_method"
             case stopReason = "stop_reason", outputTokensPerS = "output_tokens_per_s"
         }

@@ -7,6 +7,8 @@ import MetronStats
 public struct ProbeRow: Sendable, Equatable, Codable {
     public var rate: Double
     public var attempt: Int
+    /// Set on a probe measured again with the same plan because the client fell behind.
+    public var retry: Int?
     /// Set (true) on the fitted search's bracketing probes, which have a shorter window.
     public var bracketing: Bool?
     public var directory: String
@@ -34,7 +36,7 @@ public struct ProbeRow: Sendable, Equatable, Codable {
     public var serverTTFT: ServerTTFTComparison?
 
     enum CodingKeys: String, CodingKey {
-        case rate, attempt, bracketing, directory, requests, errors, valid, passed, attainment, outstanding, reasons, server
+        case rate, attempt, retry, bracketing, directory, requests, errors, valid, passed, attainment, outstanding, reasons, server
         case metronVersion = "metron_version", serverTTFT = "server_ttft_comparison"
         case achievedRate = "achieved_rate", offeredRate = "offered_rate", p99Fluidity = "p99_fluidity"
         case errorRate = "error_rate", outputTokensPerS = "output_tokens_per_s", ttftRiseS = "ttft_rise_s"
@@ -42,11 +44,14 @@ public struct ProbeRow: Sendable, Equatable, Codable {
     }
 
     /// The probe as it was requested, to find it in the probe cache.
-    public var request: ProbeRequest { ProbeRequest(rate: rate, attempt: attempt, bracketing: bracketing ?? false) }
+    public var request: ProbeRequest {
+        ProbeRequest(rate: rate, attempt: attempt, retry: retry ?? 0, bracketing: bracketing ?? false)
+    }
 
     public init(_ p: ProbeResult) {
         rate = p.rate
         attempt = p.request.attempt
+        retry = p.request.retry == 0 ? nil : p.request.retry
         bracketing = p.request.bracketing ? true : nil
         directory = p.request.directoryName
         achievedRate = p.achievedRate
@@ -77,11 +82,15 @@ extension SLORecord {
 
 /// The result of one capacity search: `capacity.json`.
 public struct CapacityResult: Sendable, Equatable, Codable {
+    /// nil when no probe passed, or when the data do not pin the capacity down (`undetermined`).
     public var maxQPS: Double?
     public var ciLow: Double?
     public var ciHigh: Double?
     public var confidence: Double
     public var intervalMethod: IntervalMethod
+    /// Why the capacity is not determined, when it is not: then `ci_low` and `ci_high` are the bracket
+    /// between the highest pass and the lowest failure above it.
+    public var undetermined: String?
     public var strategy: SearchStrategy
     public var stopReason: StopReason
     public var slo: SLORecord
@@ -98,7 +107,7 @@ public struct CapacityResult: Sendable, Equatable, Codable {
     public var provenance: Provenance?
 
     enum CodingKeys: String, CodingKey {
-        case confidence, strategy, slo, settings, validity, curve, probes, simulated, warnings, provenance
+        case confidence, strategy, slo, settings, validity, curve, probes, simulated, warnings, provenance, undetermined
         case maxQPS = "max_qps", ciLow = "ci_low", ciHigh = "ci_high", intervalMethod = "interval_method"
         case stopReason = "stop_reason", outputTokensPerS = "output_tokens_per_s"
     }
@@ -107,10 +116,10 @@ public struct CapacityResult: Sendable, Equatable, Codable {
         estimate: CapacityEstimate, slo: SLO, settings: SearchSettings, rules: ValidityRules, stopReason: StopReason,
         probes: [ProbeResult], outputTokensPerS: Double?, warnings: [String]
     ) {
-        maxQPS = estimate.maxQPS
+        undetermined = estimate.undetermined
+        maxQPS = estimate.undetermined == nil ? estimate.maxQPS : nil
         ciLow = estimate.ciLow
-        // A side the data do not bound is reported as unbounded (null), never as the search's limit.
-        ciHigh = estimate.upperUnbounded ? nil : estimate.ciHigh
+        ciHigh = estimate.ciHigh
         confidence = settings.confidence
         intervalMethod = estimate.method
         strategy = settings.strategy
@@ -139,7 +148,7 @@ public struct CapacityResult: Sendable, Equatable, Codable {
     public func systemCapacity(system: String, gpus: Int?, usdPerHour: Double?) -> SystemCapacity {
         SystemCapacity(system: system, maxQPS: maxQPS, ciLow: ciLow, ciHigh: ciHigh, outputTokensPerS: outputTokensPerS,
                        gpus: gpus, usdPerHour: usdPerHour, statisticalInterval: intervalMethod != .bracket,
-                       confidence: confidence)
+                       confidence: confidence, undetermined: undetermined)
     }
 
     /// A few lines for a terminal: the answer, how it was found, and every warning.
@@ -147,7 +156,11 @@ public struct CapacityResult: Sendable, Equatable, Codable {
         var lines: [String] = []
         if simulated { lines.append("SIMULATED: virtual-time serving model, not a real server") }
         let level = Int((confidence * 100).rounded())
-        if let q = maxQPS {
+        if let why = undetermined {
+            let bracket = ciLow.map { lo in ciHigh.map { String(format: "between %.3f and %.3f req/s", lo, $0) }
+                ?? String(format: "at least %.3f req/s", lo) } ?? ciHigh.map { String(format: "below %.3f req/s", $0) } ?? "unknown"
+            lines.append("capacity not determined: \(bracket) (highest pass, lowest failure above it): \(why)")
+        } else if let q = maxQPS {
             let interval = ciLow.flatMap { lo in ciHigh.map { hi in String(format: "[%.3f, %.3f]", lo, hi) } }
                 ?? (ciLow.map { String(format: "[%.3f, unbounded]", $0) } ?? "[no interval]")
             let method = intervalMethod == .bracket ? "bracket between probes, not a statistical interval"

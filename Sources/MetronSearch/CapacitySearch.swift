@@ -106,8 +106,9 @@ public struct CapacityEstimate: Sendable, Equatable {
     public var ciHigh: Double?
     public var method: IntervalMethod
     public var curve: AttainmentCurve?
-    /// The data do not bound the interval from above: `ciHigh` is only the limit the search looked to.
-    public var upperUnbounded = false
+    /// Why the data do not pin the capacity down, when they do not: then `ciLow` and `ciHigh` are the
+    /// bracket between the highest pass and the lowest failure above it, and there is no estimate.
+    public var undetermined: String?
     /// Where a fitted curve crosses the level even when that lies outside the probed range (then it
     /// is not the answer, only a direction for the next probe).
     var curveCrossing: Double?
@@ -153,9 +154,6 @@ public struct CapacitySearch: Sendable {
         var bisectBest: Double?
         /// Repeats of a probe whose client fell behind before the search gives up.
         static let clientRetries = 2
-        /// Degrees of freedom of the dispersion below which the search does not call its interval
-        /// converged.
-        static let minimumDispersionDegreesOfFreedom = 4
 
         init(search: CapacitySearch, progress: @escaping @Sendable (ProbeResult) -> Void) {
             self.search = search
@@ -169,9 +167,11 @@ public struct CapacitySearch: Sendable {
         /// client is not an overloaded server); the search stops if the client never keeps up.
         mutating func run(_ rate: Double, bracketing: Bool = false) async throws -> ProbeResult {
             let rounded = ProbeRequest.round(rate)
-            while true {
-                let attempt = (probes + clientFailures).filter { $0.rate == rounded }.count
-                let request = ProbeRequest(rate: rounded, attempt: attempt, bracketing: bracketing)
+            let attempt = probes.filter { $0.rate == rounded }.count
+            // A retry replays the same plan: the client's trouble is not the server's luck, and every
+            // system of a sweep keeps seeing the same plans.
+            for retry in 0...Self.clientRetries {
+                let request = ProbeRequest(rate: rounded, attempt: attempt, retry: retry, bracketing: bracketing)
                 let measurement: ProbeMeasurement
                 do {
                     measurement = try await search.runner.probe(request)
@@ -193,14 +193,14 @@ public struct CapacitySearch: Sendable {
                     return result
                 }
                 clientFailures.append(result)
-                let failures = clientFailures.filter { $0.rate == rounded }
-                if failures.count > Self.clientRetries {
+                if retry == Self.clientRetries {
                     throw SearchError(request: request, underlying: ClientUnhealthy(
-                        attempts: failures.count, worstS: result.client.worstS, thresholdS: result.client.thresholdS,
+                        attempts: retry + 1, worstS: result.client.worstS, thresholdS: result.client.thresholdS,
                         fault: result.client.faults.reason),
                         completed: probes)
                 }
             }
+            preconditionFailure("the last retry returns or throws")
         }
 
         /// The highest passing rate and the lowest failing rate above it. A failure below a pass is
@@ -236,21 +236,20 @@ public struct CapacitySearch: Sendable {
             while true {
                 let estimate = self.estimate()
                 // Converged when the interval is narrow enough, rests on probes inside it (not only on
-                // the curve's shape between distant probes), has a failed probe above it (the drop was
-                // measured, not extrapolated from one unlucky probe), and on a spread between probes
-                // measured with a few degrees of freedom: a handful of probes that happen to agree says
-                // little about how much the next one may differ.
+                // the curve's shape between distant probes) and has a failed probe above it (the drop was
+                // measured, not extrapolated from one unlucky probe). The interval's width already pays
+                // for how little the scatter between probes is known.
                 if let width = estimate.relativeWidth, estimate.method == .logisticProfile, width <= settings.relativeCIWidth,
                    let lo = estimate.ciLow, let hi = estimate.ciHigh,
-                   probes.filter({ (lo...hi).contains($0.rate) }).count >= 2,
-                   (estimate.curve?.dispersionDegreesOfFreedom ?? 0) >= Self.minimumDispersionDegreesOfFreedom,
+                   probes.filter({ (lo...hi).contains($0.attainmentPoint.rate) }).count >= 2,
                    failed(above: hi) {
                     return .converged
                 }
-                // A step: no curve, a bracket narrower than asked, and two probes above it failed as well.
+                // A step: no curve, a bracket narrower than asked, two probes above it failed as well, and
+                // its pass held on a second plan (on a cliff, one plan's luck decides a single probe).
                 let (pass, fail) = bracket
                 if estimate.method == .bracket, estimate.curveCrossing == nil, let p = pass, let f = fail,
-                   (f - p) / p <= settings.relativeCIWidth,
+                   (f - p) / p <= settings.relativeCIWidth, passesReplicated(at: p),
                    probes.filter({ $0.rate > f * 1.001 && !$0.passed }).count >= 2 {
                     return .bracketWithinWidth
                 }
@@ -281,8 +280,10 @@ public struct CapacitySearch: Sendable {
                     return max(c, settings.minRate)
                 }
                 // No curve yet: the probes sit on either side of a noisy boundary with nothing on the
-                // drop. Probe just outside the bracket, above and below in turn.
+                // drop. Repeat the highest pass on a new plan until it held twice; then probe just
+                // outside the bracket, above and below in turn.
                 guard narrow else { return middle }
+                if !passesReplicated(at: p) { return p }
                 let step = settings.relativeCIWidth / 2
                 return probes.count % 2 == 0 ? min(f * (1 + step), settings.maxRate) : max(p * (1 - step), settings.minRate)
             }
@@ -305,85 +306,101 @@ public struct CapacitySearch: Sendable {
 
         func estimate() -> CapacityEstimate {
             let level = search.slo.attainmentLevel
-            let (points, dispersion) = fitPoints()
+            let (points, scatter) = fitPoints()
             let rates = points.map(\.rate)
-            var crossing: Double?
-            if let curve = try? AttainmentCurve.fit(points, dispersionFloor: dispersion), let low = rates.min(), let high = rates.max() {
-                let q = curve.rate(atAttainment: level)
-                crossing = q.isFinite ? q : nil
-                // Trust the curve only among its probes: beyond them the logistic is a guess.
-                let limit = high * settings.growthFactor
-                if q > 0, q >= low, q <= high,
-                   let ci = curve.profileInterval(atAttainment: level, confidence: settings.confidence, points: points,
-                                                  limits: 0...limit) {
-                    return CapacityEstimate(maxQPS: q, ciLow: ci.lowerBound, ciHigh: ci.upperBound, method: .logisticProfile, curve: curve,
-                                            upperUnbounded: ci.upperBound >= limit)
-                }
-            }
             let (pass, fail) = bracket
-            return CapacityEstimate(maxQPS: pass, ciLow: pass, ciHigh: fail, method: .bracket, curve: nil, curveCrossing: crossing)
+            var bracketEstimate = CapacityEstimate(maxQPS: pass, ciLow: pass, ciHigh: fail, method: .bracket, curve: nil)
+            guard let curve = try? AttainmentCurve.fit(points, scatterPrior: scatter), let low = rates.min(), let high = rates.max()
+            else { return bracketEstimate }
+            let q = curve.rate(atAttainment: level)
+            bracketEstimate.curveCrossing = q.isFinite ? q : nil
+            // Trust the curve only among its probes: beyond them the logistic is a guess.
+            let limit = high * settings.growthFactor
+            guard q > 0, q >= low, q <= high,
+                  let ci = curve.profileInterval(atAttainment: level, confidence: settings.confidence, points: points,
+                                                 limits: 0...limit)
+            else { return bracketEstimate }
+            if ci.lowerBound <= 0 || ci.upperBound >= limit {
+                bracketEstimate.undetermined = ci.lowerBound <= 0
+                    ? "the \(Int((settings.confidence * 100).rounded())) % interval of the fitted curve reaches 0 req/s: the probes do not bound the capacity from below"
+                    : String(format: "the %d %% interval of the fitted curve reaches %.3f req/s, past every probe: the probes do not bound the capacity from above",
+                             Int((settings.confidence * 100).rounded()), limit)
+                return bracketEstimate
+            }
+            // No headline below a rate that passed, unless a failure at or below that rate says the
+            // boundary is that noisy.
+            var headline = q, top = ci.upperBound
+            if let highestPass = probes.filter(\.passed).map(\.attainmentPoint.rate).max(), highestPass > q,
+               !probes.contains(where: { !$0.passed && $0.attainmentPoint.rate <= highestPass }) {
+                headline = highestPass
+                top = max(top, highestPass)
+            }
+            return CapacityEstimate(maxQPS: headline, ciLow: ci.lowerBound, ciHigh: top, method: .logisticProfile, curve: curve)
         }
 
         func failed(above rate: Double) -> Bool { probes.contains { $0.rate > rate && !$0.passed } }
 
-        /// The probes the curve is fitted to, and the dispersion their episodes of misses show.
+        /// At least two probes passed at `rate` or above, and none failed at or below it.
+        func passesReplicated(at rate: Double) -> Bool {
+            probes.filter { $0.passed && $0.rate >= rate }.count >= 2 && !probes.contains { !$0.passed && $0.rate <= rate }
+        }
+
+        /// The probes the curve is fitted to, and what the episodes of misses inside them say about how
+        /// much probes scatter.
         ///
-        /// All probes when one logistic fits them all within that dispersion (a lack-of-fit test at
-        /// the 5 % level). Otherwise only the probes up to the highest rate where one is still near the
-        /// level (missing at most ten times the SLO's allowance: attainment 0.9 and up for a P99): a
-        /// logistic has one shape for its whole drop, and a real drop is often steeper below than near
-        /// the top, so probes deep in it (bracketing leaves them, precise and far from capacity) would
-        /// set the shape near the level and make the interval far too confident. They still bound the
-        /// bracket. A poor probe among the near ones stays in: it is what the spread between probes is
-        /// made of.
+        /// The probes up to the highest rate where one still has at least half the level's attainment
+        /// (`fitFloor`). Probes that collapsed (one long episode of misses) say only that the drop lies
+        /// below them: a logistic has one shape for its whole drop, and fitted to them it would set the
+        /// shape near the level from far away. They still bound the bracket. Probes partway down the
+        /// drop stay in: without them the probes near the level, close together, cannot tell a slope.
+        /// A poor probe among them stays in too: it is what the scatter between probes is made of.
         ///
-        /// The dispersion comes from the near probes' episodes; when those give too few degrees of
-        /// freedom, from every valid probe missing at most a quarter of its requests: episodes are larger
-        /// deeper in the drop, so the interval errs on the wide side rather than trusting a binomial
-        /// count (a collapsed probe, one long episode, would say nothing about the level).
+        /// The scatter prior comes from those probes' episodes; when they have no misses at all, from
+        /// every valid probe missing at most a quarter of its requests.
         func fitPoints() -> ([AttainmentPoint], AttainmentCurve.DispersionEstimate?) {
             let floor = Self.fitFloor(level: search.slo.attainmentLevel)
             let highestNearLevel = probes.filter { $0.attainmentPoint.attainment >= floor }.map(\.rate).max() ?? 0
             let near = probes.filter { $0.rate <= highestNearLevel }
-            var dispersion = Self.episodeDispersion(near)
-            if (dispersion?.degreesOfFreedom ?? 0) < Self.minimumDispersionDegreesOfFreedom {
-                dispersion = Self.episodeDispersion(probes.filter { $0.valid && $0.attainmentPoint.attainment >= 0.75 })
-                    ?? dispersion
-            }
-            let all = probes.map(\.attainmentPoint)
-            if near.count < probes.count, Set(all.map(\.rate)).count > 2,
-               let whole = try? AttainmentCurve.fit(all, dispersionFloor: dispersion),
-               whole.pearsonChiSquare(all) / max(dispersion?.value ?? 1, 1)
-                   <= Stats.chiSquareQuantile(upperTail: 0.05, dof: Double(all.count - 2)) {
-                return (all, dispersion)
-            }
-            return (near.map(\.attainmentPoint), dispersion)
+            let prior = Self.episodeDispersion(near)
+                ?? Self.episodeDispersion(probes.filter { $0.valid && $0.attainmentPoint.attainment >= 0.75 })
+            return (near.map(\.attainmentPoint), prior)
         }
 
-        static func fitFloor(level: Double) -> Double { max(0, 1 - 10 * (1 - level)) }
+        static func fitFloor(level: Double) -> Double { level / 2 }
+
+        /// The most a scatter prior from episodes counts for, in degrees of freedom: it is measured inside
+        /// the very probes whose scatter it describes, so it stands in for a few probes' worth of
+        /// replication, never for the scatter the probes themselves show.
+        static let episodePriorDegreesOfFreedom = 4
 
         /// How much probes should disagree, from the episodes of misses inside them: when misses come
         /// in episodes of sizes S, a probe's count of misses varies E[S^2] / E[S] times more than a
-        /// binomial count (compound Poisson). Pooled over the probes, it needs no repeated probes and
-        /// sees bursts that a handful of agreeing probes would hide. Its degrees of freedom are at most
-        /// the probes with misses: the episodes of one probe share its luck (a calm arrival pattern gives
-        /// few misses and small episodes). Nil without misses.
+        /// binomial count (compound Poisson). Pooled over the probes, it sees bursts that a handful of
+        /// agreeing probes would hide. Its weight is at most `episodePriorDegreesOfFreedom`, and at most
+        /// the probes with misses: the episodes of one probe share its luck. Nil without misses.
         static func episodeDispersion(_ probes: [ProbeResult]) -> AttainmentCurve.DispersionEstimate? {
             let sizes = probes.flatMap(\.slo.missEpisodes)
             let total = sizes.reduce(0, +)
             guard total > 0 else { return nil }
             let probesWithMisses = probes.filter { !$0.slo.missEpisodes.isEmpty }.count
             return .init(value: sizes.reduce(0) { $0 + $1 * $1 } / total,
-                         degreesOfFreedom: max(1, min(sizes.count - 1, probesWithMisses)))
+                         degreesOfFreedom: max(1, min(episodePriorDegreesOfFreedom, probesWithMisses, sizes.count - 1)))
         }
 
         // MARK: result (bisect: Bisection.swift)
 
         func result(stop: StopReason) -> CapacityResult {
-            let estimate: CapacityEstimate
+            var estimate: CapacityEstimate
             switch settings.strategy {
             case .fitted:
                 estimate = self.estimate()
+                // Without a curve, a number is only the bracket: say so, unless the bracket is already as
+                // narrow as asked (a step).
+                if estimate.method == .bracket, estimate.undetermined == nil, stop != .bracketWithinWidth {
+                    estimate.undetermined = stop == .aboveMaxRate ? "every probe passed, up to the maximum rate"
+                        : stop == .belowMinRate ? "the SLO failed even at the minimum rate"
+                        : "the attainment curve could not be fitted inside the probed range"
+                }
             case .bisect:
                 let fail = probes.filter { !$0.passed && $0.rate > (bisectBest ?? 0) }.map(\.rate).min()
                 estimate = CapacityEstimate(maxQPS: bisectBest, ciLow: bisectBest, ciHigh: fail, method: .bracket, curve: nil)
@@ -393,11 +410,10 @@ public struct CapacitySearch: Sendable {
                 warnings.append("every probe passed up to the maximum rate: capacity is at least \(String(format: "%.3f", settings.maxRate)) req/s")
             }
             if stop == .belowMinRate { warnings.append("the SLO failed even at the minimum rate") }
-            if settings.strategy == .fitted, estimate.method == .bracket {
-                warnings.append("the attainment curve could not be fitted inside the probed range; the interval is the bracket between probes")
-            }
-            if probes.contains(where: { $0.requests < 100 }) {
-                warnings.append("some probes have fewer than 100 requests: their P99 figures are close to the sample's extremes")
+            if let smallest = probes.filter({ !$0.request.bracketing }).map(\.requests).min(),
+               let warning = ProbeWindow.tailWarning(requests: smallest, level: search.slo.attainmentLevel,
+                                                     what: "the smallest probe near capacity, of") {
+                warnings.append(warning)
             }
             if !clientFailures.isEmpty {
                 let faulted = clientFailures.filter { $0.client.faults.requests > 0 }.count

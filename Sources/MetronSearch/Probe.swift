@@ -2,26 +2,41 @@ import Foundation
 import MetronCore
 import MetronStats
 
-/// Which probe to run: a target rate, how many probes at this same rate came before it in the
-/// search (so a repeated probe gets its own cache entry and, in the adapter, its own seed), and
-/// whether it only brackets the capacity (a shorter window: it needs a verdict, not a precise value).
+/// Which probe to run: a target rate; how many probes at this same rate came before it in the
+/// search (`attempt`: each gets its own plan, so a repeat is an independent draw); how many times
+/// this one probe was measured again because the client could not keep to its plan (`retry`: the
+/// same plan again, so that probes of different systems stay paired); and whether it only brackets
+/// the capacity (fewer requests: it needs a verdict, not a precise value).
 public struct ProbeRequest: Sendable, Hashable, Codable {
     /// Requests per second, rounded to 0.001 so that names and cache keys are stable.
     public var rate: Double
     public var attempt: Int
+    public var retry: Int
     public var bracketing: Bool
 
-    public init(rate: Double, attempt: Int = 0, bracketing: Bool = false) {
+    public init(rate: Double, attempt: Int = 0, retry: Int = 0, bracketing: Bool = false) {
         self.rate = ProbeRequest.round(rate)
         self.attempt = attempt
+        self.retry = retry
         self.bracketing = bracketing
+    }
+
+    enum CodingKeys: String, CodingKey { case rate, attempt, retry, bracketing }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(rate: try c.decode(Double.self, forKey: .rate), attempt: try c.decode(Int.self, forKey: .attempt),
+                  retry: try c.decodeIfPresent(Int.self, forKey: .retry) ?? 0,
+                  bracketing: try c.decodeIfPresent(Bool.self, forKey: .bracketing) ?? false)
     }
 
     public static func round(_ rate: Double) -> Double { (rate * 1000).rounded() / 1000 }
 
-    /// The probe's directory name, e.g. `rate-4.000`, `rate-4.000-attempt-1` or `rate-4.000-bracketing`.
+    /// The probe's directory name, e.g. `rate-4.000`, `rate-4.000-attempt-1`, `rate-4.000-retry-1` or
+    /// `rate-4.000-bracketing`.
     public var directoryName: String {
-        String(format: "rate-%.3f", rate) + (attempt == 0 ? "" : "-attempt-\(attempt)") + (bracketing ? "-bracketing" : "")
+        String(format: "rate-%.3f", rate) + (attempt == 0 ? "" : "-attempt-\(attempt)") + (retry == 0 ? "" : "-retry-\(retry)")
+            + (bracketing ? "-bracketing" : "")
     }
 }
 
@@ -92,9 +107,11 @@ public protocol ProbeRunner: Sendable {
 
 /// When a probe's measurement can be trusted.
 public struct ValidityRules: Sendable, Equatable, Codable {
-    /// Allowed relative gap between achieved and target rate, on top of the Poisson sampling
-    /// allowance of three standard deviations (3 / sqrt(requests)).
-    public var rateTolerance: Double = 0.05
+    /// Sending fidelity: the client's sending rate over the window may differ from the plan's own
+    /// rate by at most this fraction, and at most this fraction of the planned requests may go unsent.
+    /// The plan's Poisson noise around the target rate is not a fault: the fit uses the load each
+    /// probe offered.
+    public var rateTolerance: Double = 0.01
     /// Fewer requests than this cannot support the SLO's percentile.
     public var minRequests: Int = 100
     /// Client lag or timer lateness (P99) above this makes the client untrustworthy, seconds.
@@ -121,7 +138,9 @@ public struct ValidityRules: Sendable, Equatable, Codable {
 public struct ProbeResult: Sendable, Equatable {
     public var request: ProbeRequest
     public var rate: Double { request.rate }
+    /// The load the plan offered in the window: requests scheduled in it over its length.
     public var offeredRate: Double?
+    /// The client's sending rate over the window: (sent - 1) over the span of send times.
     public var achievedRate: Double?
     public var requests: Int
     public var errorRate: Double
@@ -165,14 +184,15 @@ public struct ProbeResult: Sendable, Equatable {
     /// short of the SLO's level, lower when it measured lower. (Not 0: a short burst of backlog that a
     /// long run absorbs would then outweigh everything measured near the boundary.)
     public var attainmentPoint: AttainmentPoint {
-        AttainmentPoint(rate: rate, attainment: fitAttainment, trials: max(1, requests))
+        AttainmentPoint(rate: offeredRate ?? rate, attainment: fitAttainment, trials: max(1, requests))
     }
     private var fitAttainment: Double
 
     public init(_ m: ProbeMeasurement, slo: SLO, rules: ValidityRules) {
         let records = m.windowRecords
         request = m.request
-        offeredRate = Self.rate(records.map(\.scheduledS).sorted())
+        let windowS = m.windowEndS - m.windowStartS
+        offeredRate = windowS > 0 && !records.isEmpty ? Double(records.count) / windowS : nil
         achievedRate = Self.rate(records.compactMap(\.sentS).sorted())
         requests = records.count
         var errors: [String: Int] = [:]
@@ -197,15 +217,16 @@ public struct ProbeResult: Sendable, Equatable {
         if requests < rules.minRequests {
             invalid.append("only \(requests) requests in the window, at least \(rules.minRequests) are needed for the percentile")
         }
-        if let achieved = summary.achievedRate {
-            let allowance = rules.rateTolerance + 3 / Double(max(requests, 1)).squareRoot()
-            let gap = abs(achieved - m.request.rate) / m.request.rate
-            if gap > allowance {
-                invalid.append(String(format: "achieved rate %.3f req/s is %.1f %% off the target %.3f (allowed %.1f %%)",
-                                      achieved, gap * 100, m.request.rate, allowance * 100))
+        let sent = records.filter { $0.sentS != nil }.count
+        if requests >= 2, Double(sent) < Double(requests) * (1 - rules.rateTolerance) {
+            invalid.append(String(format: "only %d of the %d planned requests were sent (allowed %.1f %% unsent)",
+                                  sent, requests, rules.rateTolerance * 100))
+        } else if let achieved = summary.achievedRate, let planned = Self.rate(records.map(\.scheduledS).sorted()) {
+            let gap = abs(achieved - planned) / planned
+            if gap > rules.rateTolerance {
+                invalid.append(String(format: "achieved rate %.3f req/s is %.1f %% off the plan's %.3f (allowed %.1f %%)",
+                                      achieved, gap * 100, planned, rules.rateTolerance * 100))
             }
-        } else if requests >= 2 {
-            invalid.append("requests were not sent: no achieved rate")
         }
         if summary.client.worstS > summary.client.thresholdS {
             invalid.append(String(format: "client not trustworthy: P99 lag %.1f ms above the %.1f ms threshold",
@@ -214,7 +235,7 @@ public struct ProbeResult: Sendable, Equatable {
         if let fault = summary.client.faults.reason { invalid.append(fault) }
 
         // Backlog: a steadily rising TTFT over the window means the queue grows without bound.
-        let window = m.windowEndS - m.windowStartS
+        let window = windowS
         let trend = records.filter(\.succeeded).compactMap { r in r.timeline.ttft.map { (r.scheduledS - m.windowStartS, $0) } }
         if trend.count >= 10, window > 0, let fit = try? PolynomialFit.fit(x: trend.map(\.0), y: trend.map(\.1), degree: 1) {
             let slope = fit.coefficients[1]

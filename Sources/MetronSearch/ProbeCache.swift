@@ -31,6 +31,8 @@ public struct ProbeCache: Sendable {
         var identity: ProbeIdentity?
         var rate: Double
         var attempt: Int
+        /// Absent (0) for a first measurement.
+        var retry: Int?
         var requests: Int
         var windowStartS: Double
         var windowEndS: Double
@@ -41,7 +43,7 @@ public struct ProbeCache: Sendable {
         var metronVersion: String?
 
         enum CodingKeys: String, CodingKey {
-            case identity, rate, attempt, requests, simulated
+            case identity, rate, attempt, retry, requests, simulated
             case windowStartS = "window_start_s", windowEndS = "window_end_s", timerLatenessS = "timer_lateness_s"
             case maxInFlight = "max_in_flight", metronVersion = "metron_version"
         }
@@ -78,8 +80,8 @@ public struct ProbeCache: Sendable {
         guard let stored = meta.identity else { return .unusable("it records no settings (an older record format)") }
         let changed = identity.differences(from: stored)
         guard changed.isEmpty else { return .unusable(changed.joined(separator: ", ")) }
-        guard meta.rate == request.rate, meta.attempt == request.attempt else {
-            return .unusable("its probe.json is for rate \(meta.rate), attempt \(meta.attempt)")
+        guard meta.rate == request.rate, meta.attempt == request.attempt, meta.retry ?? 0 == request.retry else {
+            return .unusable("its probe.json is for rate \(meta.rate), attempt \(meta.attempt), retry \(meta.retry ?? 0)")
         }
         let records: [RequestRecord]
         do { records = try RecordsFile.read(dir.appendingPathComponent(Self.recordsFile)) } catch {
@@ -120,7 +122,8 @@ public struct ProbeCache: Sendable {
 
     private func write(_ m: ProbeMeasurement, summary: RunSummary, to destination: URL, complete: Bool) throws {
         let meta = Metadata(
-            identity: identity, rate: m.request.rate, attempt: m.request.attempt, requests: m.records.count,
+            identity: identity, rate: m.request.rate, attempt: m.request.attempt,
+            retry: m.request.retry == 0 ? nil : m.request.retry, requests: m.records.count,
             windowStartS: m.windowStartS, windowEndS: m.windowEndS, timerLatenessS: m.timerLatenessS,
             maxInFlight: m.maxInFlight, simulated: m.simulated, metronVersion: MetronVersion.description)
         try AtomicWrite.directory(at: destination) { tmp in

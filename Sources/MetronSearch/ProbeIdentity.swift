@@ -23,10 +23,11 @@ public struct ProbeIdentity: Sendable, Equatable, Codable {
         var s = SystemIdentity(system.target).settings
         s["record_format"] = String(Self.recordFormatVersion)
         s.merge(Self.settings(of: workload), uniquingKeysWith: { $1 })
-        s["duration_s"] = number(sweep.probe.durationS)
+        s["requests"] = String(sweep.probe.plannedRequests(bracketing: false))
+        s["bracket_requests"] = String(sweep.probe.plannedRequests(bracketing: true))
+        s["duration_s"] = sweep.probe.durationS.map(number) ?? "as the requests take"
         s["warmup_s"] = number(sweep.probe.warmupS)
         s["plan_per_rate"] = String(sweep.probe.planPerRate)
-        s["bracket_duration_s"] = sweep.probe.bracketDurationS.map(number) ?? "a third of duration_s"
         s["min_requests"] = String(sweep.validity.minRequests)
         s["drain_grace_s"] = number(sweep.validity.drainGraceS)
         switch measurement {

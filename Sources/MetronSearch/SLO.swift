@@ -29,6 +29,14 @@ public enum SLOKind: Sendable, Equatable {
     /// TTFT percentile and per-request TPOT percentile.
     case ttftTPOT(ttft: LatencyLimit, tpot: LatencyLimit)
 
+    /// The attainment level whose crossing marks capacity on the fitted curve.
+    public var attainmentLevel: Double {
+        switch self {
+        case let .fluidity(p, _): return p / 100
+        case let .ttftTBT(a, b), let .ttftTPOT(a, b): return max(a.percentile, b.percentile) / 100
+        }
+    }
+
     public var typeName: String {
         switch self {
         case .fluidity: return "fluidity"
@@ -62,12 +70,7 @@ public struct SLO: Sendable, Equatable {
     }
 
     /// The attainment level whose crossing marks capacity on the fitted curve.
-    public var attainmentLevel: Double {
-        switch kind {
-        case let .fluidity(p, _): return p / 100
-        case let .ttftTBT(a, b), let .ttftTPOT(a, b): return max(a.percentile, b.percentile) / 100
-        }
-    }
+    public var attainmentLevel: Double { kind.attainmentLevel }
 
     public var summary: String {
         let errors = "errors <= \(percent(maxErrorRate))"

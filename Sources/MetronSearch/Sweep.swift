@@ -183,6 +183,9 @@ public struct SweepRun: Sendable {
                         onHit: { progress("\(label): reusing probe \($0.directoryName)") },
                         onStale: { progress("\(label): measuring probe \($0.directoryName) again: \($1)") })
                     progress("\(searchLabel): searching (\(sweep.search.strategy.rawValue), \(slo.summary))")
+                    let plan = SearchPlan(settings: sweep.search, window: sweep.probe, minRequests: sweep.validity.minRequests,
+                                          level: slo.attainmentLevel)
+                    for line in plan.lines { progress("\(searchLabel): \(line)") }
                     standing.report(status: status)
                     let search = CapacitySearch(runner: runner, slo: slo, rules: sweep.validity, settings: settings)
                     let result = try await search.run { p in

@@ -40,7 +40,10 @@ struct SweepParser {
             }
         }
         guard let name, let systems, let workloads, let slos else { return nil }
-        return SweepFile(name: name, systems: systems, workloads: workloads, slos: slos, search: search, probe: probe,
+        // One plan per probe for every SLO: sized for the strictest.
+        let level = slos.map(\.kind.attainmentLevel).max() ?? 0.99
+        return SweepFile(name: name, systems: systems, workloads: workloads, slos: slos, search: search,
+                         probe: probe.resolved(forLevel: level),
                          validity: validity, prefill: prefill)
     }
 
@@ -471,15 +474,14 @@ struct SweepParser {
     func probeSettings(_ node: Node) -> (ProbeWindow, ValidityRules) {
         var w = ProbeWindow(), r = ValidityRules()
         let path = "probe"
-        guard let m = reader.mapping(node, path, known: ["duration_s", "warmup_s", "plan_per_rate", "bracket_duration_s", "server_metrics", "server_metrics_url", "min_requests", "rate_tolerance", "lag_threshold_s",
+        guard let m = reader.mapping(node, path, known: ["requests", "bracket_requests", "duration_s", "warmup_s", "plan_per_rate", "server_metrics", "server_metrics_url", "min_requests", "rate_tolerance", "lag_threshold_s",
                                                          "max_ttft_rise", "ttft_rise_floor_s", "drain_grace_s",
                                                          "max_outstanding_fraction"]) else { return (w, r) }
         if let n = m["duration_s"], let v = reader.number(n, "\(path).duration_s", .above(0), unit: "seconds") { w.durationS = v }
         if let n = m["warmup_s"], let v = reader.number(n, "\(path).warmup_s", .atLeast(0), unit: "seconds") { w.warmupS = v }
         if let n = m["plan_per_rate"], let v = reader.bool(n, "\(path).plan_per_rate") { w.planPerRate = v }
-        if let n = m["bracket_duration_s"], let v = reader.number(n, "\(path).bracket_duration_s", .above(0), unit: "seconds") {
-            w.bracketDurationS = v
-        }
+        if let n = m["requests"], let v = reader.integer(n, "\(path).requests", atLeast: 1) { w.requests = v }
+        if let n = m["bracket_requests"], let v = reader.integer(n, "\(path).bracket_requests", atLeast: 1) { w.bracketRequests = v }
         if let n = m["server_metrics"], let v = reader.bool(n, "\(path).server_metrics") { w.serverMetrics = v }
         if let n = m["server_metrics_url"], let v = reader.string(n, "\(path).server_metrics_url") {
             if let c = URLComponents(string: v), ["http", "https"].contains(c.scheme?.lowercased() ?? ""), c.host?.isEmpty == false {

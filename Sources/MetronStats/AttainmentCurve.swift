@@ -22,13 +22,13 @@ public struct AttainmentPoint: Sendable, Equatable, Codable {
 /// The weights are binomial, `n / (mu (1 - mu))` at the current fitted `mu`, refreshed until they
 /// settle (iteratively reweighted least squares): the binomial maximum-likelihood logistic. Requests
 /// inside one run are not independent (a burst makes many miss together), so the likelihood is
-/// divided by a dispersion above 1 (quasi-binomial): the Pearson dispersion of the points, or a
-/// larger one known from elsewhere (`dispersionFloor`). That start is then refined
-/// under Jeffreys' prior (Firth's penalty, `+ 1/2 log det` of the Fisher information, maximized
-/// with GSL's Nelder-Mead simplex): a few probes that happen to sit on either side of the level with
-/// nothing between them make the plain maximum a near step, far too sure of itself; the penalty
-/// keeps the drop as gentle as the data allow. The covariance is the inverse Fisher information at
-/// the result, times the dispersion.
+/// divided by a dispersion above 1 (quasi-binomial): the Pearson dispersion of the points pooled with
+/// a prior known from elsewhere (`scatterPrior`), on their degrees of freedom together. That start is
+/// then refined under a weak prior on the curve's shape (`shapePriorCenter`, maximized with GSL's
+/// Nelder-Mead simplex): a few probes near the level say little about the slope, and without it
+/// either a near step (probes on either side of the level with nothing between) or a curve flat at
+/// the level for every rate probed would fit, far too sure of itself or unbounded. The covariance is
+/// the inverse Fisher information at the result, times the dispersion.
 public struct AttainmentCurve: Sendable, Equatable, Codable {
     /// Rate at which attainment is one half.
     public var midpoint: Double
@@ -36,11 +36,10 @@ public struct AttainmentCurve: Sendable, Equatable, Codable {
     public var scale: Double
     /// Covariance of (midpoint, log scale), dispersion included.
     public var covariance: [[Double]]
-    /// Dispersion, at least 1: the Pearson dispersion (chi-square over degrees of freedom; 1 when there
-    /// are none), or the fit's floor when that is larger.
+    /// Dispersion, at least 1: the points' Pearson chi-square pooled with the scatter prior.
     public var dispersion: Double
-    /// Degrees of freedom behind `dispersion`: points - 2 for the Pearson dispersion, the floor's
-    /// own when that was larger, 0 when it was not estimated.
+    /// Degrees of freedom behind `dispersion`: points - 2 plus the prior's (1 without a prior); the
+    /// interval's F quantile takes them, so a scatter known from few probes gives a wide interval.
     public var dispersionDegreesOfFreedom: Int
     public var points: Int
 
@@ -106,10 +105,15 @@ public struct AttainmentCurve: Sendable, Equatable, Codable {
         }
     }
 
-    /// Fits the curve to points with at least one trial each. The dispersion is the larger of the
-    /// points' Pearson dispersion and `dispersionFloor`, with the larger of their degrees of freedom:
-    /// both estimate the same scatter, and the larger value is already the cautious one.
-    public static func fit(_ data: [AttainmentPoint], dispersionFloor: DispersionEstimate? = nil) throws -> AttainmentCurve {
+    /// Fits the curve to points with at least one trial each.
+    ///
+    /// The dispersion pools what the points' own scatter around the curve shows (Pearson's chi-square,
+    /// points - 2 degrees of freedom) with `scatterPrior`, a dispersion known from elsewhere counted as
+    /// its degrees of freedom's worth of evidence: `(nu0 phi0 + chi^2) / (nu0 + m - 2)` on
+    /// `nu0 + m - 2` degrees of freedom (the conjugate update of a scaled inverse chi-square prior).
+    /// With neither, the dispersion is 1 on a single degree of freedom: nothing is known of the scatter,
+    /// and the interval says so.
+    public static func fit(_ data: [AttainmentPoint], scatterPrior: DispersionEstimate? = nil) throws -> AttainmentCurve {
         let points = data.filter { $0.trials > 0 }
         for p in points {
             guard p.rate.isFinite, p.rate >= 0 else { throw FitError.invalidPoint("rate \(p.rate)") }
@@ -134,17 +138,13 @@ public struct AttainmentCurve: Sendable, Equatable, Codable {
             if abs(x[0] - previous[0]) <= 1e-9 * max(1, abs(x[0])) && abs(x[1] - previous[1]) <= 1e-9 { break }
         }
         guard x.allSatisfy(\.isFinite) else { throw FitError.noTransition }
-        // The Pearson dispersion (chi-square over points - 2), or the floor when that is larger.
         let pearsonDegreesOfFreedom = Set(rates).count > 2 ? points.count - 2 : 0
+        let prior = scatterPrior ?? DispersionEstimate(value: 1, degreesOfFreedom: 1)
         func dispersion(_ x: [Double]) -> DispersionEstimate {
-            var pearson = DispersionEstimate(value: 1, degreesOfFreedom: pearsonDegreesOfFreedom)
-            if pearsonDegreesOfFreedom > 0 {
-                pearson.value = max(1, AttainmentCurve(shape: x).pearsonChiSquare(points) / Double(pearsonDegreesOfFreedom))
-            }
-            if let floor = dispersionFloor, floor.value > pearson.value {
-                return DispersionEstimate(value: floor.value, degreesOfFreedom: max(floor.degreesOfFreedom, pearson.degreesOfFreedom))
-            }
-            return pearson
+            let chiSquare = pearsonDegreesOfFreedom > 0 ? AttainmentCurve(shape: x).pearsonChiSquare(points) : 0
+            let dof = prior.degreesOfFreedom + pearsonDegreesOfFreedom
+            let pooled = (Double(prior.degreesOfFreedom) * prior.value + chiSquare) / Double(max(dof, 1))
+            return DispersionEstimate(value: max(1, pooled), degreesOfFreedom: dof)
         }
         // The dispersion and the penalized maximum depend on each other: alternate until they agree.
         var phi = dispersion(x)
@@ -186,8 +186,14 @@ public struct AttainmentCurve: Sendable, Equatable, Codable {
         return m * (1 - m)
     }
 
-    /// Binomial log-likelihood of the curve (midpoint, log scale), plus Jeffreys' penalty
-    /// `dispersion / 2 * log det I` (the penalty of the quasi-likelihood `ll / dispersion`, scaled back).
+    /// The shape prior: ln(scale / midpoint) is normal around ln 0.07 with standard deviation 1.5, so
+    /// the width of the drop relative to where it lies is between about 0.004 and 1.3 with 95 %
+    /// probability: cliffs and very gentle drops alike, but not a curve that stays flat near the level
+    /// over every rate probed, which few probes near the level can never exclude on their own.
+    public static let shapePriorCenter = log(0.07), shapePriorSD = 1.5
+
+    /// Binomial log-likelihood of the curve (midpoint, log scale), plus the shape prior's log density
+    /// times `dispersion` (the prior of the quasi-likelihood `ll / dispersion`, scaled back).
     static func penalizedLogLikelihood(_ points: [AttainmentPoint], midpoint: Double, logScale t: Double, dispersion: Double) -> Double {
         let s = exp(t)
         var sum = 0.0
@@ -196,8 +202,9 @@ public struct AttainmentCurve: Sendable, Equatable, Codable {
             let m = min(max(mu, 1e-300), 1 - 1e-16)
             sum += Double(p.trials) * (p.attainment * log(m) + (1 - p.attainment) * log1p(-m))
         }
-        let i = fisherInformation(points, midpoint: midpoint, logScale: t)
-        return sum + dispersion / 2 * log(max(i.a * i.b - i.ab * i.ab, 1e-300))
+        // A midpoint at or below 0 is a curve that fails at every rate: as far from the prior as it gets.
+        let z = midpoint > 0 ? (t - log(midpoint) - shapePriorCenter) / shapePriorSD : 10
+        return sum - dispersion * z * z / 2
     }
 
     /// Binomial Fisher information of (midpoint, log scale): entries (0,0), (1,1) and (0,1).
@@ -321,8 +328,8 @@ public struct AttainmentCurve: Sendable, Equatable, Codable {
 extension AttainmentCurve {
     /// Profile-likelihood confidence interval of the rate at `level`: every rate `c` whose best
     /// curve through (c, level) has a (penalized) binomial deviance within `dispersion * F` of the best curve
-    /// overall, F the quantile of the F distribution with (1, points - 2) degrees of freedom since the
-    /// dispersion is itself estimated from the points (z^2 when it was not). Unlike the delta method it
+    /// overall, F the quantile of the F distribution with (1, `dispersionDegreesOfFreedom`) degrees of
+    /// freedom, since the dispersion is itself estimated (z^2 when it was not). Unlike the delta method it
     /// follows the likelihood's real, skewed shape, which matters when few probes sit on the drop.
     /// A side not bounded within `limits` ends at the limit (the data exclude nothing there); nil
     /// when the curve's own crossing lies outside `limits`.

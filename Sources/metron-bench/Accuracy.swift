@@ -105,7 +105,8 @@ enum AccuracyBenchmark {
         let defaults = SearchSettings(), window = ProbeWindow()
         out("\nsearch: defaults (relative_ci_width \(defaults.relativeCIWidth), confidence \(defaults.confidence), "
             + "growth_factor \(defaults.growthFactor)), start rate per configuration; probes: warm-up \(window.warmupS) s, "
-            + "window \(window.durationS) s (bracketing \(window.bracketDurationS.map { "\($0)" } ?? "a third of it") s), min_requests \(ValidityRules().minRequests); "
+            + "windows of \(window.plannedRequests(bracketing: false)) requests (\(window.plannedRequests(bracketing: true)) bracketing), "
+            + "min_requests \(ValidityRules().minRequests); "
             + "\(o.seeds) seeds; variants \(o.variants.map(\.label).joined(separator: ", "))")
         var rows: [Row] = []
         for c in configurations {

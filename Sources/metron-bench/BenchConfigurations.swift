@@ -95,8 +95,8 @@ func searchProbeTimeS(_ result: CapacityResult) -> Double {
 /// Whether a ranking of the two results would call `a` higher than `b`: the one place the benchmarks
 /// ask the capacity table's test.
 func rankedHigher(_ a: CapacityResult, _ b: CapacityResult) -> Bool {
-    a.systemCapacity(system: "a", gpus: nil, usdPerHour: nil)
-        .significantlyAbove(b.systemCapacity(system: "b", gpus: nil, usdPerHour: nil))
+    CapacityRatio(a.systemCapacity(system: "a", gpus: nil, usdPerHour: nil),
+                  over: b.systemCapacity(system: "b", gpus: nil, usdPerHour: nil), confidence: a.confidence).higher == true
 }
 
 /// Runs `work` for every item, at most `jobs` at a time, and returns the results in the items' order.

@@ -117,7 +117,7 @@ enum GroundTruthSearch {
             let p = try VirtualGroundTruth(config: c.simulator, planner: planner, slo: c.slo, rules: rules, probesPerRate: runs)
                 .point(rate: rate)
             return TruthPoint(rate: rate, attainment: p.attainment, standardError: p.standardError, passFraction: p.passFraction,
-                              validFraction: p.validFraction, runs: runs, windowS: window.durationS)
+                              validFraction: p.validFraction, runs: runs, windowS: window.durationS ?? 0)
         }
         func line(_ kind: String, _ p: TruthPoint) -> String {
             String(format: "%@ %@ %8.3f req/s  attainment %.5f +- %.5f  pass %.2f  valid %.2f  (%d x %.0f s)",

@@ -28,8 +28,12 @@ struct SearchCommand: AsyncParsableCommand {
     var probeBudget = 12
     @Option(help: "Stop when (ci_high - ci_low) / max_qps is at most this.")
     var relativeCiWidth = 0.1
-    @Option(help: "Measurement window of each probe, seconds (stretched to reach --min-requests).")
-    var duration: Double = 60
+    @Option(help: "Requests planned in the window of a probe near capacity (default: enough for the percentile, 1000 for a P99).")
+    var requests: Int?
+    @Option(help: "Requests planned in the window of a bracketing probe (default: a quarter of --requests).")
+    var bracketRequests: Int?
+    @Option(help: "A probe near capacity lasts at least this long, seconds (default: as long as its requests take).")
+    var duration: Double?
     @Option(help: "Excluded start of each probe, seconds.")
     var warmup: Double = 10
     @Option(help: "Requests a probe's window must hold at least.")
@@ -60,8 +64,10 @@ struct SearchCommand: AsyncParsableCommand {
     var searchName = "search"
 
     func validate() throws {
-        guard startRate > 0, probeBudget >= 2, relativeCiWidth > 0, duration > 0, warmup >= 0, minRequests >= 1 else {
-            throw ValidationError("--start-rate, --relative-ci-width and --duration must be positive, --warmup >= 0, --probe-budget >= 2, --min-requests >= 1")
+        guard startRate > 0, probeBudget >= 2, relativeCiWidth > 0, (duration ?? 1) > 0, warmup >= 0, minRequests >= 1,
+              (requests ?? 1) >= 1, (bracketRequests ?? 1) >= 1 else {
+            throw ValidationError("--start-rate, --relative-ci-width and --duration must be positive, --warmup >= 0, --probe-budget >= 2, "
+                + "--min-requests, --requests and --bracket-requests >= 1")
         }
         guard fluidityTarget > 0, fluidityTarget <= 1 else { throw ValidationError("--fluidity-target must be in (0, 1], got \(fluidityTarget)") }
         guard percentile > 0, percentile < 100 else { throw ValidationError("--percentile must be between 0 and 100, got \(percentile)") }
@@ -82,6 +88,8 @@ struct SearchCommand: AsyncParsableCommand {
         search.probeBudget = probeBudget
         search.relativeCIWidth = relativeCiWidth
         var probe = ProbeWindow()
+        probe.requests = requests
+        probe.bracketRequests = bracketRequests
         probe.durationS = duration
         probe.warmupS = warmup
         serverMetrics.apply(to: &probe)
@@ -94,7 +102,7 @@ struct SearchCommand: AsyncParsableCommand {
         let spec = try workload.spec()
         let sweep = SweepFile(
             name: searchName, systems: [system], workloads: [WorkloadEntry(name: "workload", spec: spec)], slos: [slo],
-            search: search, probe: probe, validity: validity)
+            search: search, probe: probe.resolved(forLevel: slo.kind.attainmentLevel), validity: validity)
         let prefill = try prefillModel.map { try PrefillModel.load(from: URL(fileURLWithPath: $0)) }
         let (searches, layout) = try await runSweep(
             sweep, mode: simulate ? .virtual : .http(LoadOptions(realtime: realtime)), results: results, prefill: prefill)

@@ -26,7 +26,8 @@ final class DocumentedSweepTests: XCTestCase {
         XCTAssertEqual(sweep.slos.count, 2)
         XCTAssertEqual(sweep.search, SearchSettings(), "the documented search settings are the defaults")
         XCTAssertEqual(sweep.validity, ValidityRules(), "the documented probe settings are the defaults")
-        XCTAssertEqual(sweep.probe, ProbeWindow())
+        let strictest = sweep.slos.map(\.kind.attainmentLevel).max() ?? 0
+        XCTAssertEqual(sweep.probe, ProbeWindow().resolved(forLevel: strictest), "sized for the strictest SLO")
         XCTAssertEqual(sweep.prefill, PrefillLadder.standard)
     }
 }

@@ -62,6 +62,38 @@ final class ProbeResultTests: XCTestCase {
         XCTAssertTrue(r.invalidReasons.contains { $0.contains("achieved rate") }, "\(r.invalidReasons)")
     }
 
+    func testSendingFidelityIsJudgedTightlyAgainstThePlan() {
+        // A client 3 % short of its plan's rate was accepted under the old 5 % + 3 / sqrt(n) allowance.
+        let short = result(ScriptedProbeRunner(attainment: { _ in 1 }, sendRateFactor: { _ in 0.97 }), rate: 5)
+        XCTAssertFalse(short.valid)
+        let reason = short.invalidReasons.first { $0.contains("achieved rate") } ?? ""
+        XCTAssertTrue(reason.contains("off the plan's 5.000 (allowed 1.0 %)"), "\(short.invalidReasons)")
+        // Sends a constant 2 ms behind the plan keep its rate exactly.
+        var m = ScriptedProbeRunner(attainment: { _ in 1 }).measure(ProbeRequest(rate: 5))
+        m.records = m.records.map { var r = $0; r.sentS = r.scheduledS + 0.002; return r }
+        let faithful = ProbeResult(m, slo: slo, rules: rules)
+        XCTAssertTrue(faithful.valid, "\(faithful.invalidReasons)")
+    }
+
+    func testUnsentRequestsAreASendingFault() {
+        var m = ScriptedProbeRunner(attainment: { _ in 1 }).measure(ProbeRequest(rate: 5))
+        for i in m.records.indices where i % 20 == 0 { m.records[i].sentS = nil }
+        let r = ProbeResult(m, slo: slo, rules: ValidityRules())
+        XCTAssertFalse(r.valid)
+        XCTAssertTrue(r.invalidReasons.contains { $0.hasPrefix("only \(r.requests - (r.requests + 19) / 20) of the \(r.requests) planned requests were sent") },
+                      "\(r.invalidReasons)")
+    }
+
+    func testTheFitUsesTheLoadEachProbeOffered() {
+        // 300 requests scheduled in a 60 s window asked for at 4 req/s: the window offered 5 req/s.
+        var m = ScriptedProbeRunner(attainment: { _ in 1 }, measurementS: 60).measure(ProbeRequest(rate: 5))
+        m.request = ProbeRequest(rate: 4)
+        let r = ProbeResult(m, slo: slo, rules: ValidityRules())
+        XCTAssertEqual(r.rate, 4)
+        XCTAssertEqual(r.offeredRate ?? 0, Double(r.requests) / 60, accuracy: 1e-9)
+        XCTAssertEqual(r.attainmentPoint.rate, Double(r.requests) / 60, accuracy: 1e-9, "the curve sees the offered load")
+    }
+
     func testRisingTTFTIsRunawayBacklog() {
         let r = result(ScriptedProbeRunner(attainment: { _ in 1 }, ttftGrowth: { _ in 0.05 }), rate: 5)
         XCTAssertFalse(r.valid)
@@ -182,10 +214,33 @@ final class WarmUpTests: XCTestCase {
 }
 
 final class ProbeHelpersTests: XCTestCase {
+    func testWindowsAreSizedInRequestsForTheSLOsPercentile() throws {
+        XCTAssertEqual(ProbeWindow.requests(forLevel: 0.99), 1000, "ten requests beyond a P99")
+        XCTAssertEqual(ProbeWindow.requests(forLevel: 0.9), 100)
+        XCTAssertEqual(ProbeWindow.requests(forLevel: 0.999), 10_000)
+        XCTAssertEqual(ProbeWindow.requests(forLevel: 0.5), 100, "never under 100")
+        let p99 = ProbeWindow().resolved(forLevel: 0.99)
+        XCTAssertEqual(p99.requests, 1000)
+        XCTAssertEqual(p99.bracketRequests, 250, "a quarter when bracketing")
+        // Converted to time by the rate: 1000 requests take 100 s at 10 req/s, 2000 s at 0.5 req/s.
+        XCTAssertEqual(p99.measurementS(rate: 10, minRequests: 100), 100)
+        XCTAssertEqual(p99.measurementS(rate: 0.5, minRequests: 100), 2000)
+        XCTAssertEqual(p99.measurementS(rate: 10, minRequests: 100, bracketing: true), 25)
+        var given = ProbeWindow()
+        given.requests = 400
+        given.durationS = 60
+        XCTAssertEqual(given.resolved(forLevel: 0.99).requests, 400, "a size the user set stays")
+        XCTAssertEqual(given.measurementS(rate: 20, minRequests: 100), 60, "duration_s is a floor near capacity")
+        XCTAssertEqual(given.measurementS(rate: 20, minRequests: 100, bracketing: true), 7, "...not when bracketing")
+    }
+
     func testWindowStretchesToTheMinimumRequestCount() throws {
-        let w = ProbeWindow()
-        XCTAssertEqual(w.measurementS(rate: 10, minRequests: 100), 60)
+        var w = ProbeWindow()
+        w.requests = 100
+        w.bracketRequests = 10
+        // 100 + 4 sqrt(100) expected arrivals.
         XCTAssertEqual(w.measurementS(rate: 0.5, minRequests: 100), 280)
+        XCTAssertEqual(w.measurementS(rate: 4, minRequests: 100, bracketing: true), 35)
         // Poisson arrivals fill a stretched window with at least the minimum count (almost) always.
         var short = 0
         for seed in 0..<200 {
@@ -195,19 +250,49 @@ final class ProbeHelpersTests: XCTestCase {
         XCTAssertLessThanOrEqual(short, 1)
     }
 
-    func testBracketingProbesHaveAShorterWindow() throws {
+    func testTooSmallProbesForThePercentileAreWarnedWithTheNumbers() throws {
+        XCTAssertNil(ProbeWindow.tailWarning(requests: 1000, level: 0.99, what: "probe.requests"))
+        let warning = try XCTUnwrap(ProbeWindow.tailWarning(requests: 200, level: 0.99, what: "probe.requests"))
+        XCTAssertTrue(warning.contains("probe.requests 200 holds about 2.0 requests beyond the P99"), warning)
+        XCTAssertTrue(warning.contains("1000 are needed"), warning)
         var window = ProbeWindow()
-        window.durationS = 60
+        window.requests = 200
+        let plan = SearchPlan(settings: SearchSettings(), window: window.resolved(forLevel: 0.99), minRequests: 100, level: 0.99)
+        XCTAssertTrue(plan.lines.contains { $0.hasPrefix("warning: probe.requests 200") }, "\(plan.lines)")
+    }
+
+    func testThePlannedDurationIsSaidUpFrontWithCheaperAlternatives() {
+        var settings = SearchSettings()
+        settings.startRate = 1
+        let plan = SearchPlan(settings: settings, window: ProbeWindow().resolved(forLevel: 0.99), minRequests: 100, level: 0.99)
+        // 12 probes of 10 s + 1000 s at 1 req/s.
+        XCTAssertEqual(plan.totalS(at: 1), 12 * 1010)
+        let text = plan.lines.joined(separator: "\n")
+        XCTAssertTrue(text.contains("probes of 1000 requests near capacity (250 when bracketing)"), text)
+        XCTAssertTrue(text.contains("one probe takes 17 min"), text)
+        XCTAssertTrue(text.contains("about 3.4 h in all"), text)
+        XCTAssertTrue(text.contains("a P90 SLO needs 100 requests a probe (about 30 min)"), text)
+        XCTAssertTrue(text.contains("probe_budget 6 (a wider interval) about 1.7 h"), text)
+        XCTAssertFalse(text.contains("warning"), text)
+    }
+
+    func testBracketingProbesHaveFewerRequests() throws {
+        var window = ProbeWindow()
         window.warmupS = 10
+        window = window.resolved(forLevel: 0.99)
         let planner = ProbePlanner(workload: WorkloadSpec(seed: 7), window: window, minRequests: 100)
-        XCTAssertEqual(try planner.plan(ProbeRequest(rate: 20)).windowEndS, 70)
-        XCTAssertEqual(try planner.plan(ProbeRequest(rate: 20, bracketing: true)).windowEndS, 30, "a third of duration_s")
-        // Still long enough for the percentile: 100 + 4 sqrt(100) expected arrivals.
-        XCTAssertEqual(window.measurementS(rate: 4, minRequests: 100, bracketing: true), 35)
-        window.bracketDurationS = 90
-        XCTAssertEqual(window.measurementS(rate: 20, minRequests: 100, bracketing: true), 60, "never longer than duration_s")
+        XCTAssertEqual(try planner.plan(ProbeRequest(rate: 20)).windowEndS, 60)
+        XCTAssertEqual(try planner.plan(ProbeRequest(rate: 20, bracketing: true)).windowEndS, 22.5)
         XCTAssertEqual(ProbeRequest(rate: 4, bracketing: true).directoryName, "rate-4.000-bracketing")
         XCTAssertEqual(ProbeRequest(rate: 4, attempt: 1, bracketing: true).directoryName, "rate-4.000-attempt-1-bracketing")
+        XCTAssertEqual(ProbeRequest(rate: 4, attempt: 1, retry: 2).directoryName, "rate-4.000-attempt-1-retry-2")
+    }
+
+    func testARetryReplaysTheSamePlan() throws {
+        let planner = ProbePlanner(workload: WorkloadSpec(seed: 7), window: ProbeWindow(), minRequests: 100)
+        let first = try planner.plan(ProbeRequest(rate: 4)).plan
+        XCTAssertEqual(try planner.plan(ProbeRequest(rate: 4, retry: 1)).plan, first, "the same plan, so systems stay paired")
+        XCTAssertNotEqual(try planner.plan(ProbeRequest(rate: 4, attempt: 1)).plan, first, "a new attempt is a new draw")
     }
 
     func testRepeatedProbesGetTheirOwnSeed() {

@@ -130,11 +130,17 @@ final class SweepFileTests: XCTestCase {
         XCTAssertTrue(bad.contains { $0.contains("plan_per_rate") }, "\(bad)")
     }
 
-    func testBracketingWindowIsASetting() throws {
-        XCTAssertNil(try parse(valid).probe.bracketDurationS)
-        XCTAssertEqual(try parse(replacing("  warmup_s: 5", with: "  warmup_s: 5\n  bracket_duration_s: 12")).probe.bracketDurationS, 12)
-        let bad = problems(replacing("  warmup_s: 5", with: "  warmup_s: 5\n  bracket_duration_s: 0")).map(\.description)
-        XCTAssertTrue(bad.contains { $0.contains("probe.bracket_duration_s") }, "\(bad)")
+    func testProbeSizesAreSettingsAndFollowTheStrictestSLO() throws {
+        let sweep = try parse(valid)
+        let level = sweep.slos.map(\.kind.attainmentLevel).max() ?? 0
+        XCTAssertEqual(sweep.probe.requests, ProbeWindow.requests(forLevel: level))
+        let sized = try parse(replacing("  warmup_s: 5", with: "  warmup_s: 5\n  requests: 600\n  bracket_requests: 120"))
+        XCTAssertEqual(sized.probe.requests, 600)
+        XCTAssertEqual(sized.probe.bracketRequests, 120)
+        for (key, value) in [("requests", "0"), ("bracket_requests", "1.5"), ("requests", "many")] {
+            let bad = problems(replacing("  warmup_s: 5", with: "  warmup_s: 5\n  \(key): \(value)")).map(\.description)
+            XCTAssertTrue(bad.contains { $0.contains("probe.\(key)") }, "\(key): \(value): \(bad)")
+        }
     }
 
     func testAKeyPastedAsTheVariableNameIsNotEchoed() {
@@ -223,7 +229,7 @@ final class SweepFileTests: XCTestCase {
         let p = problems(replacing("  warmup_s: 5", with: "  colour: blue"))
         XCTAssertEqual(p.map(\.line), [51])
         let first = try XCTUnwrap(p.first, "no problem reported")
-        XCTAssertTrue(first.message.contains("unknown key 'colour'; expected one of duration_s, warmup_s"), first.message)
+        XCTAssertTrue(first.message.contains("unknown key 'colour'; expected one of requests, bracket_requests, duration_s, warmup_s"), first.message)
     }
 
     func testMisspeltSimulatorSettingIsCaughtDespiteOpenKnobs() {

@@ -11,9 +11,9 @@ final class AttainmentCurveTests: XCTestCase {
             AttainmentPoint(rate: $0, attainment: truthAttainment($0), trials: 400)
         }
         let curve = try AttainmentCurve.fit(points)
-        // Jeffreys' penalty moves the maximum by a little under 1/n of the scale.
-        XCTAssertEqual(curve.midpoint, truth.midpoint, accuracy: 1e-4)
-        XCTAssertEqual(curve.scale, truth.scale, accuracy: 1e-4)
+        // The weak shape prior moves the maximum by well under 1 % of the scale.
+        XCTAssertEqual(curve.midpoint, truth.midpoint, accuracy: 1e-3)
+        XCTAssertEqual(curve.scale, truth.scale, accuracy: 1e-3)
         XCTAssertEqual(curve.rate(atAttainment: 0.99), truthCapacity, accuracy: 1e-3)
         XCTAssertEqual(curve.dispersion, 1)
     }
@@ -70,30 +70,29 @@ final class AttainmentCurveTests: XCTestCase {
         XCTAssertTrue(ci.contains(curve.rate(atAttainment: 0.99)))
     }
 
-    func testDispersionFloorWidensTheInterval() throws {
+    func testScatterPriorPoolsWithThePointsOwnScatter() throws {
+        // Points on the truth itself: their own chi-square is nearly 0, so the pooled dispersion is the
+        // prior's weight over all the degrees of freedom.
         let points = stride(from: 6.0, through: 13.0, by: 1).map {
             AttainmentPoint(rate: $0, attainment: truthAttainment($0), trials: 400)
         }
         let plain = try AttainmentCurve.fit(points)
-        let floored = try AttainmentCurve.fit(points, dispersionFloor: .init(value: 9, degreesOfFreedom: 30))
-        XCTAssertEqual(floored.dispersion, 9)
-        XCTAssertEqual(floored.dispersionDegreesOfFreedom, 30)
-        XCTAssertEqual(floored.midpoint, plain.midpoint, accuracy: 0.01, "the floor changes the spread, hardly the curve")
+        XCTAssertEqual(plain.dispersionDegreesOfFreedom, 1 + points.count - 2, "no prior counts as one degree of freedom of 1")
+        let pooled = try AttainmentCurve.fit(points, scatterPrior: .init(value: 9, degreesOfFreedom: 30))
+        XCTAssertEqual(pooled.dispersionDegreesOfFreedom, 30 + points.count - 2)
+        XCTAssertEqual(pooled.dispersion, 9 * 30 / Double(30 + points.count - 2), accuracy: 0.05)
+        XCTAssertEqual(pooled.midpoint, plain.midpoint, accuracy: 0.01, "the prior changes the spread, hardly the curve")
         let a = try XCTUnwrap(plain.profileInterval(atAttainment: 0.99, confidence: 0.95, points: points, limits: 0...26))
-        let b = try XCTUnwrap(floored.profileInterval(atAttainment: 0.99, confidence: 0.95, points: points, limits: 0...26))
-        // Three times the standard error would make it three times as wide (a little more for F(1, 30)
-        // over z^2); Jeffreys' penalty, which weighs more against a likelihood flattened by the
-        // dispersion, takes some of that back.
-        XCTAssertGreaterThan((b.upperBound - b.lowerBound) / (a.upperBound - a.lowerBound), 2)
-        // A floor under the points' own dispersion is ignored.
-        XCTAssertEqual(try AttainmentCurve.fit(points, dispersionFloor: .init(value: 0.5, degreesOfFreedom: 30)).dispersionDegreesOfFreedom, points.count - 2)
+        let b = try XCTUnwrap(pooled.profileInterval(atAttainment: 0.99, confidence: 0.95, points: points, limits: 0...26))
+        // sqrt(7.5) times the standard error, less what Jeffreys' penalty takes back.
+        XCTAssertGreaterThan((b.upperBound - b.lowerBound) / (a.upperBound - a.lowerBound), 1.8)
     }
 
     func testASideTheDataCannotBoundEndsAtTheLimit() throws {
         // One probe on the drop, a huge dispersion with one degree of freedom: nothing excludes rates
         // far below, and the interval says so instead of vanishing.
         let points = [(4.0, 1.0), (8.0, 0.954), (16.0, 0.7)].map { AttainmentPoint(rate: $0.0, attainment: $0.1, trials: 200) }
-        let curve = try AttainmentCurve.fit(points, dispersionFloor: .init(value: 40, degreesOfFreedom: 1))
+        let curve = try AttainmentCurve.fit(points, scatterPrior: .init(value: 40, degreesOfFreedom: 1))
         let ci = try XCTUnwrap(curve.profileInterval(atAttainment: 0.99, confidence: 0.95, points: points, limits: 0...32))
         XCTAssertEqual(ci.lowerBound, 0, "\(ci)")
         XCTAssertTrue(ci.contains(curve.rate(atAttainment: 0.99)))
