@@ -276,14 +276,16 @@ public struct CapacitySearch: Sendable {
             else {
                 // The curve crosses outside its probes but inside the bracket (a gentle drop that lucky
                 // passes hid): go and look there.
-                if let c = estimate.curveCrossing, c > p / settings.growthFactor, c < f {
+                // Once: a probe already there answered it.
+                if let c = estimate.curveCrossing, c > p / settings.growthFactor, c < f,
+                   !probes.contains(where: { abs($0.rate - c) <= 0.01 * c }) {
                     return max(c, settings.minRate)
                 }
                 // No curve yet: the probes sit on either side of a noisy boundary with nothing on the
                 // drop. Repeat the highest pass on a new plan until it held twice; then probe just
                 // outside the bracket, above and below in turn.
                 guard narrow else { return middle }
-                if !passesReplicated(at: p) { return p }
+                if !passesReplicated(at: p), !probes.contains(where: { !$0.passed && $0.rate <= p }) { return p }
                 let step = settings.relativeCIWidth / 2
                 return probes.count % 2 == 0 ? min(f * (1 + step), settings.maxRate) : max(p * (1 - step), settings.minRate)
             }

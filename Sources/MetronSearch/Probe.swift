@@ -243,9 +243,14 @@ public struct ProbeResult: Sendable, Equatable {
             ttftRiseS = slope * window
             let median = Stats.quantile(trend.map(\.1), 0.5) ?? 0
             let limit = max(rules.ttftRiseFloorS, rules.maxTTFTRise * median)
-            if slope * window > limit {
-                invalid.append(String(format: "runaway backlog: TTFT rose %.2f s over the %.0f s window (limit %.2f s)",
-                                      slope * window, window, limit))
+            // The rise must clear the limit by two of its standard errors: over a short window, TTFTs
+            // that scatter near capacity tilt a line by chance.
+            let n = Double(trend.count), meanX = trend.reduce(0) { $0 + $1.0 } / n
+            let sxx = trend.reduce(0) { $0 + ($1.0 - meanX) * ($1.0 - meanX) }
+            let riseSE = sxx > 0 ? fit.rmsResidual * (n / (n - 2)).squareRoot() / sxx.squareRoot() * window : 0
+            if slope * window - 2 * riseSE > limit {
+                invalid.append(String(format: "runaway backlog: TTFT rose %.2f ± %.2f s over the %.0f s window (limit %.2f s)",
+                                      slope * window, riseSE, window, limit))
             }
         }
         outstandingAtWindowEnd = records.filter { r in

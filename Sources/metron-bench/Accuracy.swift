@@ -155,7 +155,7 @@ enum AccuracyBenchmark {
     }
 
     static let summaryHeader = "configuration                            variant    searches  contains        mean|err|  median|err|  "
-        + "bias      median width  mean probe time  time/bisect"
+        + "bias      median width  mean probe time  time/bisect  | not determined  answered: contains  mean|err|  median width"
 
     static func summary(_ rows: [Row], title: String, variants: [SearchVariant]) {
         out(summaryHeader)
@@ -173,10 +173,17 @@ enum AccuracyBenchmark {
             let time = mean(group.map(\.probeTimeS))
             // Bias: the mean signed error of the searches that gave an answer.
             let signed = group.compactMap { r in r.result.maxQPS.map { $0 / r.truth - 1 } }
-            return String(format: "%@ %@  %8d  %4d (%5.1f %%)  %8.2f%%  %10.2f%%  %+6.2f%%  %12.3f  %13.0f s  %11.2f",
-                          pad(title, 40), pad(v.label, 9), group.count, contained, Double(contained) / Double(max(group.count, 1)) * 100,
-                          mean(group.map(\.error)) * 100, median(group.map(\.error)) * 100, mean(signed) * 100, median(widths), time,
-                          time / bisectTime)
+            // The searches that gave a number: whether that number and its interval can be trusted.
+            let answered = group.filter { $0.result.maxQPS != nil }
+            let answeredContained = answered.filter(\.contains).count
+            let line = String(format: "%@ %@  %8d  %4d (%5.1f %%)  %8.2f%%  %10.2f%%  %+6.2f%%  %12.3f  %13.0f s  %11.2f",
+                              pad(title, 40), pad(v.label, 9), group.count, contained, Double(contained) / Double(max(group.count, 1)) * 100,
+                              mean(group.map(\.error)) * 100, median(group.map(\.error)) * 100, mean(signed) * 100, median(widths), time,
+                              time / bisectTime)
+            return line + String(format: "  | %5d (%5.1f %%)  %4d of %4d (%5.1f %%)  %8.2f%%  %12.3f",
+                                 group.count - answered.count, Double(group.count - answered.count) / Double(max(group.count, 1)) * 100,
+                                 answeredContained, answered.count, Double(answeredContained) / Double(max(answered.count, 1)) * 100,
+                                 mean(answered.map(\.error)) * 100, median(answered.map { $0.relativeWidth ?? .infinity }))
         }
     }
 

@@ -38,7 +38,7 @@ final class InstallTests: XCTestCase {
             slos:
               - {name: p99, prefill_model: fixed, ttft_deadline_s: 0.5, tbt_deadline_s: 0.1}
             search: {start_rate: 10, probe_budget: 4, relative_ci_width: 0.5}
-            probe: {duration_s: 1.5, warmup_s: 0.2, min_requests: 15}
+            probe: {requests: 1, bracket_requests: 1, duration_s: 1.5, warmup_s: 0.2, min_requests: 15}
             """.write(to: url, atomically: true, encoding: .utf8)
         return url
     }

@@ -37,7 +37,7 @@ final class SweepCommandTests: XCTestCase {
                 ttft_deadline_s: 0.5
                 tbt_deadline_s: 0.1
             search: {start_rate: 10, probe_budget: \(budget), relative_ci_width: 0.5}
-            probe: {duration_s: \(duration), warmup_s: 0.2, min_requests: 15, lag_threshold_s: 0.5}
+            probe: {requests: 1, bracket_requests: 1, duration_s: \(duration), warmup_s: 0.2, min_requests: 15, lag_threshold_s: 0.5}
             """.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
@@ -181,12 +181,13 @@ final class SweepCommandTests: XCTestCase {
     func testSearchAndProfileInVirtualTime() throws {
         let search = try MetronBinary.run([
             "search", "--sim-hardware", "h100", "--scheduler", "sarathi", "--simulate", "--prompt-length", "uniform:128:1024",
-            "--output-length", "64", "--start-rate", "4", "--duration", "20", "--warmup", "2", "--ttft-deadline", "1",
+            "--output-length", "64", "--start-rate", "4", "--requests", "1", "--bracket-requests", "1", "--duration", "20", "--warmup", "2", "--ttft-deadline", "1",
             "--results", results, "--search-name", "what-if",
         ])
         XCTAssertEqual(search.status, 0, search.stderr)
         XCTAssertTrue(search.stderr.contains("SIMULATED"), search.stderr)
-        XCTAssertTrue(search.stdout.contains("max"), search.stdout)
+        XCTAssertTrue(search.stdout.contains("max sustainable QPS") || search.stdout.contains("capacity not determined"), search.stdout)
+        XCTAssertTrue(search.stderr.contains("probes of 1 requests near capacity"), "the plan is said up front: \(search.stderr)")
         XCTAssertTrue(FileManager.default.fileExists(
             atPath: directory.appendingPathComponent("results/what-if-simulated/h100-80gb-llama-3-8b-tp1-sarathi/workload/p99-fluidity/capacity.json").path))
 

@@ -1,5 +1,6 @@
 import MetronCore
 import MetronSearch
+import MetronStats
 import MetronSearchTesting
 import XCTest
 
@@ -101,6 +102,28 @@ final class ProbeResultTests: XCTestCase {
                        accuracy: 1e-12, "an invalid probe fits one request short of the level at best")
         XCTAssertEqual(r.ttftRiseS ?? 0, 3, accuracy: 0.01)
         XCTAssertTrue(r.invalidReasons.contains { $0.contains("runaway backlog: TTFT rose") }, "\(r.invalidReasons)")
+    }
+
+    func testTTFTsScatteringOverAShortWindowAreNotBacklog() {
+        // 100 requests in 8 s, TTFTs scattered over 0.1 to 1.1 s with no trend: a line through them
+        // tilts by chance, by more than the 0.25 s floor in some seeds; only a rise that clears the limit
+        // by two standard errors counts. The same scatter on a real rise of 0.3 s per second still does.
+        func probe(seed: UInt64, rise: Double) -> ProbeResult {
+            var m = ScriptedProbeRunner(attainment: { _ in 1 }, measurementS: 8, minRequests: 1).measure(ProbeRequest(rate: 12.5))
+            let rng = RandomSource(seed: seed)
+            m.records = m.records.map { r in
+                var r = r
+                let shift = rng.uniform() + rise * r.scheduledS
+                r.chunkTimesS = r.chunkTimesS.map { $0 + shift }
+                return r
+            }
+            return ProbeResult(m, slo: slo, rules: rules)
+        }
+        for seed in 1...30 {
+            let flat = probe(seed: UInt64(seed), rise: 0)
+            XCTAssertFalse(flat.invalidReasons.contains { $0.contains("runaway backlog") }, "seed \(seed): \(flat.invalidReasons)")
+        }
+        XCTAssertTrue(probe(seed: 1, rise: 0.3).invalidReasons.contains { $0.contains("runaway backlog: TTFT rose") })
     }
 
     func testSmallTTFTDriftIsNotBacklog() {

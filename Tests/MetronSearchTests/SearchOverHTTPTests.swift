@@ -57,6 +57,8 @@ final class SearchOverHTTPTests: XCTestCase {
     static var window: ProbeWindow {
         var w = ProbeWindow()
         w.durationS = 2
+        w.requests = 1
+        w.bracketRequests = 1
         w.warmupS = 1
         return w
     }
