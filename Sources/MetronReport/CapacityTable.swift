@@ -122,6 +122,7 @@ public struct CapacityRatio: Sendable, Equatable {
 
     /// Why a capacity supports no ratio interval, or nil when it does.
     static func noTestReason(_ c: SystemCapacity) -> String? {
+        if c.undetermined != nil { return "\(c.system)'s capacity is not determined" }
         guard let q = c.maxQPS, q > 0 else { return "\(c.system) has no capacity" }
         guard let lo = c.ciLow, let hi = c.ciHigh else {
             return "\(c.system)'s interval is unbounded \(c.ciLow == nil ? "below" : "above")"

@@ -285,7 +285,7 @@ public struct CapacitySearch: Sendable {
                 // drop. Repeat the highest pass on a new plan until it held twice; then probe just
                 // outside the bracket, above and below in turn.
                 guard narrow else { return middle }
-                if !passesReplicated(at: p), !probes.contains(where: { !$0.passed && $0.rate <= p }) { return p }
+                if !passesReplicated(at: p), !failed(atOrBelow: p) { return p }
                 let step = settings.relativeCIWidth / 2
                 return probes.count % 2 == 0 ? min(f * (1 + step), settings.maxRate) : max(p * (1 - step), settings.minRate)
             }
@@ -342,9 +342,11 @@ public struct CapacitySearch: Sendable {
 
         func failed(above rate: Double) -> Bool { probes.contains { $0.rate > rate && !$0.passed } }
 
+        func failed(atOrBelow rate: Double) -> Bool { probes.contains { !$0.passed && $0.rate <= rate } }
+
         /// At least two probes passed at `rate` or above, and none failed at or below it.
         func passesReplicated(at rate: Double) -> Bool {
-            probes.filter { $0.passed && $0.rate >= rate }.count >= 2 && !probes.contains { !$0.passed && $0.rate <= rate }
+            probes.filter { $0.passed && $0.rate >= rate }.count >= 2 && !failed(atOrBelow: rate)
         }
 
         /// The probes the curve is fitted to, and what the episodes of misses inside them say about how

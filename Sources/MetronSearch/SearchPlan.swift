@@ -28,7 +28,10 @@ public struct SearchPlan: Sendable, Equatable {
     /// The lines printed before the first probe.
     public var lines: [String] {
         let rate = settings.startRate
-        let near = window.plannedRequests(bracketing: false), bracketing = window.plannedRequests(bracketing: true)
+        // What the windows hold at that rate: the planned requests, or more where min_requests or
+        // duration_s stretch them.
+        let held = { (bracketing: Bool) in Int((window.measurementS(rate: rate, minRequests: minRequests, bracketing: bracketing) * rate).rounded()) }
+        let near = held(false), bracketing = held(true)
         let percentile = trim(level * 100)
         var lines = [
             "probes of \(near) requests near capacity (\(bracketing) when bracketing), about "

@@ -148,6 +148,12 @@ final class CapacityTableTests: XCTestCase {
         XCTAssertNil(claim(c, none).higher)
         XCTAssertNil(claim(c, none).ratio)
         XCTAssertEqual(claim(c, none).noTest, "down has no capacity")
+        var unsettled = none
+        unsettled.undetermined = "the interval reaches 0 req/s"
+        unsettled.ciLow = 4
+        unsettled.ciHigh = 5
+        XCTAssertEqual(claim(c, unsettled).noTest, "down's capacity is not determined")
+        XCTAssertEqual(unsettled.intervalText, "not determined (4.00 .. 5.00)")
         var zero = c
         zero.ciLow = 0
         XCTAssertEqual(claim(a, zero).noTest, "slow's interval reaches 0")

@@ -128,6 +128,13 @@ final class SearchOverHTTPTests: XCTestCase {
                             kind.rawValue, capacity, f(result.maxQPS), f(result.ciLow), f(result.ciHigh),
                             result.stopReason.rawValue, probes, table)
         print(report)
+        // Probes of about 140 requests over real HTTP may not pin the capacity down: then the search
+        // must say so and why. A number it does give must hold.
+        if let why = result.undetermined {
+            XCTAssertTrue(result.summaryText.contains("capacity not determined") && result.summaryText.contains(why), report)
+            XCTAssertEqual(result.intervalMethod, .bracket, report)
+            return
+        }
         let q = try XCTUnwrap(result.maxQPS, report)
         let lo = try XCTUnwrap(result.ciLow, report), hi = try XCTUnwrap(result.ciHigh, report)
         XCTAssertTrue(lo.isFinite && hi.isFinite && lo <= q && q <= hi, report)
