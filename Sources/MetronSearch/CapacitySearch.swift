@@ -2,102 +2,6 @@ import Foundation
 import MetronCore
 import MetronStats
 
-public enum SearchStrategy: String, Sendable, Codable, CaseIterable {
-    /// Bracket, then place probes where a fitted attainment curve puts the SLO boundary.
-    case fitted
-    /// The reference's bisection on QPS, for comparison.
-    case bisect
-}
-
-public struct SearchSettings: Sendable, Equatable, Codable {
-    public var strategy: SearchStrategy = .fitted
-    /// First probe's rate, requests per second.
-    public var startRate: Double = 1
-    /// Bracketing multiplies (or divides) the rate by this until the verdict flips.
-    public var growthFactor: Double = 2
-    /// Stop when (ci_high - ci_low) / max_qps is at most this.
-    public var relativeCIWidth: Double = 0.1
-    public var confidence: Double = 0.95
-    /// At most this many probes (cached ones included).
-    public var probeBudget: Int = 12
-    /// Bracketing never goes below or above these rates.
-    public var minRate: Double = 0.01
-    public var maxRate: Double = 10_000
-    /// Bisection stops when the next rate moves less than this fraction.
-    public var bisectGranularity: Double = 0.025
-    public var bisectMaxIterations: Int = 20
-    /// A sweep runs at most this many systems' searches at once (nil: all of them).
-    public var parallelSystems: Int?
-
-    public init() {}
-
-    enum CodingKeys: String, CodingKey {
-        case strategy, confidence
-        case startRate = "start_rate", growthFactor = "growth_factor", relativeCIWidth = "relative_ci_width"
-        case probeBudget = "probe_budget", minRate = "min_rate", maxRate = "max_rate"
-        case bisectGranularity = "bisect_granularity", bisectMaxIterations = "bisect_max_iterations"
-        case parallelSystems = "parallel_systems"
-    }
-}
-
-/// Why the search stopped.
-public enum StopReason: String, Sendable, Codable {
-    case converged = "interval_within_requested_width"
-    case budgetSpent = "probe_budget_spent"
-    case aboveMaxRate = "passes_at_max_rate"
-    case belowMinRate = "fails_at_min_rate"
-    case bisectGranularity = "bisect_granularity_reached"
-    case bisectMaxIterations = "bisect_max_iterations_reached"
-    /// No curve fits (a step-like drop), but the bracket between a pass and a failure is already
-    /// narrower than the requested width, and probes above it failed too.
-    case bracketWithinWidth = "bracket_within_requested_width"
-}
-
-/// How the interval was obtained.
-public enum IntervalMethod: String, Sendable, Codable {
-    /// Profile likelihood of the fitted logistic (quasi-binomial: deviance scaled by the dispersion).
-    case logisticProfile = "logistic_fit_profile_likelihood"
-    /// Between the highest passing probe and the lowest failing probe above it; not a statistical
-    /// interval (used by bisection, and when the curve cannot be fitted).
-    case bracket = "bracket_between_probes"
-}
-
-/// A search that stopped on a probe that could not be run. Completed probes are kept.
-public struct SearchError: Error, CustomStringConvertible {
-    public var request: ProbeRequest
-    public var underlying: any Error
-    public var completed: [ProbeResult]
-    public var description: String {
-        "probe at \(String(format: "%.3f", request.rate)) req/s could not be run: \(underlying)"
-            + " (\(completed.count) completed probe\(completed.count == 1 ? "" : "s") kept)"
-    }
-}
-
-/// The client could not keep to its schedule at this rate, attempt after attempt: its measurements
-/// say nothing about the server.
-public struct ClientUnhealthy: Error, CustomStringConvertible {
-    public var attempts: Int
-    public var worstS: Double
-    public var thresholdS: Double
-    /// The last attempt's client faults, when it had any.
-    public var fault: String?
-    public var description: String {
-        if let fault {
-            return "the client failed requests itself in \(attempts) attempts (\(fault)): raise the open-files limit "
-                + "(ulimit -n), free memory or local ports, or lower the rate"
-        }
-        return String(format: "the client fell behind its schedule in %d attempts (P99 lag or timer lateness %.1f ms, threshold %.1f ms): "
-            + "run on a quieter machine, with --realtime, or raise lag_threshold_s", attempts, worstS * 1000, thresholdS * 1000)
-    }
-}
-
-/// Every request of a probe failed to connect.
-public struct ServerUnreachable: Error, CustomStringConvertible {
-    public var requests: Int
-    public var detail: String
-    public var description: String { "the server is unreachable: all \(requests) requests failed to connect\(detail)" }
-}
-
 /// The answer of a search.
 public struct CapacityEstimate: Sendable, Equatable {
     /// Maximum sustainable requests per second; nil when no probe passed.
@@ -323,10 +227,11 @@ public struct CapacitySearch: Sendable {
                                                  limits: 0...limit)
             else { return bracketEstimate }
             if ci.lowerBound <= 0 || ci.upperBound >= limit {
+                let interval = "the \(Int((settings.confidence * 100).rounded())) % interval of the fitted curve"
                 bracketEstimate.undetermined = ci.lowerBound <= 0
-                    ? "the \(Int((settings.confidence * 100).rounded())) % interval of the fitted curve reaches 0 req/s: the probes do not bound the capacity from below"
-                    : String(format: "the %d %% interval of the fitted curve reaches %.3f req/s, past every probe: the probes do not bound the capacity from above",
-                             Int((settings.confidence * 100).rounded()), limit)
+                    ? "\(interval) reaches 0 req/s: the probes do not bound the capacity from below"
+                    : String(format: "%@ reaches %.3f req/s, past every probe: the probes do not bound the capacity from above",
+                             interval, limit)
                 return bracketEstimate
             }
             // No headline below a rate that passed, unless a failure at or below that rate says the
