@@ -42,11 +42,12 @@ public struct SearchPlan: Sendable, Equatable {
         ]
         var alternatives: [String] = []
         if level > 0.9 + 1e-9, window.requests == ProbeWindow.requests(forLevel: level) {
-            let looser = ProbeWindow.requests(forLevel: 0.9)
             var w = window
-            w.requests = looser
-            w.bracketRequests = max(1, looser / 4)
-            alternatives.append("a P90 SLO needs \(looser) requests a probe (about \(Self.duration(totalS(at: rate, window: w))))")
+            w.requests = nil
+            w.bracketRequests = nil
+            w = w.resolved(forLevel: 0.9)
+            alternatives.append("a P90 SLO needs \(w.plannedRequests(bracketing: false)) requests a probe "
+                + "(about \(Self.duration(totalS(at: rate, window: w))))")
         }
         if settings.strategy == .fitted, settings.probeBudget > 6 {
             alternatives.append("probe_budget 6 (a wider interval) about \(Self.duration(totalS(at: rate, budget: 6)))")

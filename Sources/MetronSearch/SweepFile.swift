@@ -218,9 +218,8 @@ public struct ProbeWindow: Sendable, Equatable, Codable {
     /// The window with its request counts settled for an attainment level (the strictest SLO's).
     public func resolved(forLevel level: Double) -> ProbeWindow {
         var w = self
-        let n = requests ?? Self.requests(forLevel: level)
-        w.requests = n
-        w.bracketRequests = bracketRequests ?? max(1, n / 4)
+        w.requests = requests ?? Self.requests(forLevel: level)
+        w.bracketRequests = w.plannedRequests(bracketing: true)
         return w
     }
 
