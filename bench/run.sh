@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks that print figures (never timed tests).
-# Usage: bash bench/run.sh [metrics|fuzz|accuracy|pairing|spread|endurance|sim_throughput ...] (default: metrics fuzz accuracy)
+# Usage: bash bench/run.sh [metrics|fuzz|accuracy|pairing|spread|controls|endurance|sim_throughput ...] (default: metrics fuzz accuracy)
 # Outputs go to bench/out/ (ignored by git). Figures are copied into docs/BENCHMARKS.md by hand,
 # with the date and machine printed here.
 set -euo pipefail
@@ -62,6 +62,11 @@ spread() {
         $bin/metron-bench spread --system "$system" --rates "$([ $system = h100-vllm ] && echo 8,10,10.5,11,12,14 || echo 16,17,18,19,20)" \
             --probes 100 | tee "$out/spread-$system.txt"
     done
+}
+
+controls() {
+    echo "## controls: whether the plan's realised features explain how probes near capacity scatter (control variates)"
+    $bin/metron-bench controls --probes "${METRON_CONTROLS_PROBES:-60}" | tee "$out/controls.txt"
 }
 
 sections=("$@")

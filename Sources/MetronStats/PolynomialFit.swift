@@ -1,5 +1,3 @@
-import CGSL
-
 /// A least-squares polynomial y = c0 + c1 x + ... + cd x^d, fitted with GSL's multifit.
 public struct PolynomialFit: Codable, Sendable, Equatable {
     public var coefficients: [Double]
@@ -37,21 +35,10 @@ public struct PolynomialFit: Codable, Sendable, Equatable {
         guard x.count == y.count else { throw FitError.mismatched(xs: x.count, ys: y.count) }
         let n = x.count, p = degree + 1
         guard n >= p else { throw FitError.tooFewPoints(have: n, need: p) }
-        _ = GSL.ready
-        let X = gsl_matrix_alloc(n, p)!, Y = gsl_vector_alloc(n)!, c = gsl_vector_alloc(p)!
-        let cov = gsl_matrix_alloc(p, p)!, work = gsl_multifit_linear_alloc(n, p)!
-        defer {
-            gsl_matrix_free(X); gsl_vector_free(Y); gsl_vector_free(c); gsl_matrix_free(cov)
-            gsl_multifit_linear_free(work)
-        }
-        for i in 0..<n {
-            var power = 1.0
-            for j in 0..<p { metron_gsl_matrix_set(X, i, j, power); power *= x[i] }
-            metron_gsl_vector_set(Y, i, y[i])
-        }
-        var chisq = 0.0
-        try GSL.check(gsl_multifit_linear(X, Y, c, cov, &chisq, work), "gsl_multifit_linear")
-        var result = PolynomialFit(coefficients: (0..<p).map { metron_gsl_vector_get(c, $0) })
+        let design = x.map { xi in (0..<p).reduce(into: [Double]()) { row, j in row.append(j == 0 ? 1 : row[j - 1] * xi) } }
+        let model = try LinearModel.fit(design: design, y: y)
+        let chisq = model.residualSumOfSquares
+        var result = PolynomialFit(coefficients: model.coefficients)
         let residuals = zip(x, y).map { $1 - result($0) }
         result.rmsResidual = (residuals.map { $0 * $0 }.reduce(0, +) / Double(n)).squareRoot()
         result.maxAbsResidual = residuals.map(abs).max() ?? 0

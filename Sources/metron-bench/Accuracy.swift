@@ -127,6 +127,7 @@ enum AccuracyBenchmark {
                     out("    probes: " + r.probes.map {
                         String(format: "%.3f%@ %.4f (%d)", $0.rate, $0.valid ? "" : " invalid", $0.attainment, $0.requests)
                     }.joined(separator: ", "))
+                    if let why = r.undetermined { out("    not determined: \(why)") }
                 }
             }
             out(String(format: "(%.0f s of computing)", now() - started))

@@ -125,7 +125,10 @@ case "spread":
     await runSubcommand(
         "spread", usage: "[--system NAME] [--rates A,B,...] [--probes N] [--duration S] [--warmup S]",
         options: ProbeSpread.parse(Array(arguments.dropFirst())), run: ProbeSpread.run)
+case "controls":
+    await runSubcommand("controls", usage: ControlVariates.usage,
+                        options: ControlVariates.parse(Array(arguments.dropFirst())), run: ControlVariates.run)
 default:
-    FileHandle.standardError.write(Data("usage: metron-bench gen|summary|compute|accuracy|pairing|spread ...\n".utf8))
+    FileHandle.standardError.write(Data("usage: metron-bench gen|summary|compute|accuracy|pairing|spread|controls ...\n".utf8))
     exit(2)
 }

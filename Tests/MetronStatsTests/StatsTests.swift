@@ -55,6 +55,30 @@ final class StatsTests: XCTestCase {
         XCTAssertEqual(fit.rSquared, 1, accuracy: 1e-9)
     }
 
+    func testLinearModelRecoversTwoPredictorsAndPredicts() throws {
+        let rows = (0..<12).map { i in [1, Double(i), Double((i * 7) % 5)] }
+        let y = rows.map { 0.5 + 2 * $0[1] - 3 * $0[2] }
+        let model = try LinearModel.fit(design: rows, y: y)
+        for (got, want) in zip(model.coefficients, [0.5, 2, -3]) { XCTAssertEqual(got, want, accuracy: 1e-9) }
+        XCTAssertEqual(model.residualSumOfSquares, 0, accuracy: 1e-12)
+        XCTAssertEqual(model.predict([1, 10, 1]), 17.5, accuracy: 1e-9)
+    }
+
+    func testLinearModelErrors() {
+        XCTAssertThrowsError(try LinearModel.fit(design: [[1, 2]], y: [1])) {
+            XCTAssertEqual($0 as? LinearModel.FitError, .tooFewRows(have: 1, need: 2))
+        }
+        XCTAssertThrowsError(try LinearModel.fit(design: [[1], [2]], y: [1])) {
+            XCTAssertEqual($0 as? LinearModel.FitError, .mismatched(rows: 2, ys: 1))
+        }
+        XCTAssertThrowsError(try LinearModel.fit(design: [[1, 2], [3]], y: [1, 2])) {
+            XCTAssertEqual($0 as? LinearModel.FitError, .ragged)
+        }
+        XCTAssertThrowsError(try LinearModel.fit(design: [], y: [])) {
+            XCTAssertEqual($0 as? LinearModel.FitError, .tooFewRows(have: 0, need: 1))
+        }
+    }
+
     func testPolynomialFitErrors() {
         XCTAssertThrowsError(try PolynomialFit.fit(x: [1, 2], y: [1, 2], degree: 2)) {
             XCTAssertEqual($0 as? PolynomialFit.FitError, .tooFewPoints(have: 2, need: 3))
