@@ -37,17 +37,21 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
+        // The capacity search: probe placement, verdicts, the fitted curve and its interval. It asks a
+        // ProbeRunner for records and knows no transport.
+        .target(name: "MetronSearch", dependencies: ["MetronCore", "MetronStats"]),
         // Results on disk: JSON/CSV writers and readers, terminal tables.
-        .target(name: "MetronReport", dependencies: ["MetronCore", "MetronStats"]),
-        // Prefill profiling, probes, capacity search, sweeps.
-        .target(name: "MetronSearch", dependencies: [
-            "MetronCore", "MetronStats", "MetronLoad", "MetronSimModel", "MetronSim", "MetronReport", "MetronVersion",
+        .target(name: "MetronReport", dependencies: ["MetronCore", "MetronStats", "MetronSearch"]),
+        // Sweeps: the sweep file, probe runners over HTTP and virtual time, the probe cache, prefill
+        // profiling, searches run side by side. The only module that sees every transport.
+        .target(name: "MetronSweep", dependencies: [
+            "MetronCore", "MetronStats", "MetronLoad", "MetronSimModel", "MetronSim", "MetronSearch", "MetronReport", "MetronVersion",
             .product(name: "Yams", package: "Yams"),
         ]),
         // A scripted probe runner with a known capacity, for tests and benchmarks of the search.
-        .target(name: "MetronSearchTesting", dependencies: ["MetronSearch", "MetronCore", "MetronStats", "MetronSimModel"]),
+        .target(name: "MetronSearchTesting", dependencies: ["MetronSearch", "MetronSweep", "MetronCore", "MetronStats", "MetronSimModel"]),
         .executableTarget(name: "metron", dependencies: [
-            "MetronCore", "MetronLoad", "MetronSim", "MetronSimModel", "MetronSearch", "MetronReport", "MetronVersion",
+            "MetronCore", "MetronLoad", "MetronSim", "MetronSimModel", "MetronSearch", "MetronSweep", "MetronReport", "MetronVersion",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -55,12 +59,12 @@ let package = Package(
         .target(name: "MetronTestSupport", dependencies: ["MetronStats"]),
         // Benchmarks that print figures (bench/run.sh).
         .executableTarget(name: "metron-bench", dependencies: [
-            "MetronCore", "MetronReport", "MetronStats", "MetronSearch", "MetronSearchTesting", "MetronSimModel",
+            "MetronCore", "MetronReport", "MetronStats", "MetronSearch", "MetronSweep", "MetronSearchTesting", "MetronSimModel",
         ]),
 
         .testTarget(name: "MetronStatsTests", dependencies: ["MetronStats"]),
         .testTarget(name: "MetronCoreTests", dependencies: ["MetronCore", "MetronStats", "MetronTestSupport"]),
-        .testTarget(name: "MetronReportTests", dependencies: ["MetronReport", "MetronCore"]),
+        .testTarget(name: "MetronReportTests", dependencies: ["MetronReport", "MetronSearch", "MetronCore"]),
         .testTarget(name: "MetronFuzzTests", dependencies: ["MetronCore", "MetronReport", "MetronLoad", "MetronTestSupport"]),
         // Runs the built executable end to end.
         .testTarget(name: "MetronCLITests", dependencies: ["metron", "MetronTestSupport"]),
@@ -72,7 +76,7 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         .testTarget(name: "MetronSearchTests", dependencies: [
-            "MetronSearch", "MetronSearchTesting", "MetronReport", "MetronCore", "MetronStats", "MetronLoad", "MetronSim",
+            "MetronSearch", "MetronSweep", "MetronSearchTesting", "MetronReport", "MetronCore", "MetronStats", "MetronLoad", "MetronSim",
             "MetronSimModel", "MetronTestSupport",
         ]),
         // Runs the engine against a scripted streaming server on 127.0.0.1, and the built binary.

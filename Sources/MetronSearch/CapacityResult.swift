@@ -1,6 +1,5 @@
 import Foundation
 import MetronCore
-import MetronReport
 import MetronStats
 
 /// One probe as it appears in `capacity.json`.
@@ -132,62 +131,5 @@ public struct CapacityResult: Sendable, Equatable, Codable {
         self.probes = probes.map(ProbeRow.init)
         simulated = probes.contains(where: \.simulated)
         self.warnings = warnings
-    }
-
-    public static let fileName = "capacity.json"
-
-    public func write(to directory: URL) throws {
-        try AtomicWrite.json(self, to: directory.appendingPathComponent(Self.fileName))
-    }
-
-    public static func read(from directory: URL) throws -> CapacityResult {
-        try JSON.decode(CapacityResult.self, from: directory.appendingPathComponent(fileName))
-    }
-
-    /// The row of `capacity.csv` for this search.
-    public func systemCapacity(system: String, gpus: Int?, usdPerHour: Double?) -> SystemCapacity {
-        SystemCapacity(system: system, maxQPS: maxQPS, ciLow: ciLow, ciHigh: ciHigh, outputTokensPerS: outputTokensPerS,
-                       gpus: gpus, usdPerHour: usdPerHour, statisticalInterval: intervalMethod != .bracket,
-                       confidence: confidence, undetermined: undetermined)
-    }
-
-    /// A few lines for a terminal: the answer, how it was found, and every warning.
-    public var summaryText: String {
-        var lines: [String] = []
-        if simulated { lines.append("SIMULATED: virtual-time serving model, not a real server") }
-        let level = Int((confidence * 100).rounded())
-        if let why = undetermined {
-            let bracket = ciLow.map { lo in ciHigh.map { String(format: "between %.3f and %.3f req/s", lo, $0) }
-                ?? String(format: "at least %.3f req/s", lo) } ?? ciHigh.map { String(format: "below %.3f req/s", $0) } ?? "unknown"
-            lines.append("capacity not determined: \(bracket) (highest pass, lowest failure above it): \(why)")
-        } else if let q = maxQPS {
-            let interval = ciLow.flatMap { lo in ciHigh.map { hi in String(format: "[%.3f, %.3f]", lo, hi) } }
-                ?? (ciLow.map { String(format: "[%.3f, unbounded]", $0) } ?? "[no interval]")
-            let method = intervalMethod == .bracket ? "bracket between probes, not a statistical interval"
-                : "\(level) % profile-likelihood interval"
-            lines.append(String(format: "max sustainable QPS %.3f ", q) + "\(interval) (\(method))")
-        } else {
-            lines.append("no sustainable rate found" + (ciHigh.map { String(format: ": the SLO failed at %.3f req/s", $0) } ?? ""))
-        }
-        if let t = outputTokensPerS { lines.append(String(format: "output tokens/s at capacity: %.1f", t)) }
-        lines.append("SLO: \(slo.description)")
-        lines.append("\(strategy.rawValue) search, \(probes.count) probes, stopped: \(stopReason.rawValue.replacingOccurrences(of: "_", with: " "))")
-        lines += warnings.map { "warning: \($0)" }
-        return lines.joined(separator: "\n") + "\n"
-    }
-
-    /// The rate/attainment table for a terminal; a "measured by" column when probes span Metron versions.
-    public var probeTable: String {
-        let mixed = provenance?.probeMetronVersions != nil
-        let rows = probes.sorted { ($0.rate, $0.attempt) < ($1.rate, $1.attempt) }.map { p -> [String] in
-            [String(format: "%.3f", p.rate), p.achievedRate.map { String(format: "%.3f", $0) } ?? "-", "\(p.requests)",
-             p.p99Fluidity.map { String(format: "%.4f", $0) } ?? "-", String(format: "%.2f%%", p.errorRate * 100),
-             String(format: "%.4f", p.attainment), p.valid ? "yes" : "NO", p.passed ? "pass" : "FAIL",
-             p.reasons.joined(separator: "; ")] + (mixed ? [p.metronVersion ?? Self.unrecordedVersion] : [])
-        }
-        return TextTable.render(
-            header: ["rate", "achieved", "requests", "P\(trim(slo.attainmentLevel * 100)) fluid.", "errors", "attainment",
-                     "valid", "verdict", "reasons"] + (mixed ? ["measured by"] : []),
-            rows: rows)
     }
 }

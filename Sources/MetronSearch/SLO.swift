@@ -76,11 +76,11 @@ public struct SLO: Sendable, Equatable {
         let errors = "errors <= \(percent(maxErrorRate))"
         switch kind {
         case let .fluidity(p, target):
-            return "P\(trim(p)) fluidity-index >= \(trim(target)) (\(deadlines.ttft.summary), D_d = \(trim(deadlines.tbt)) s), \(errors)"
+            return "P\(compactNumber(p)) fluidity-index >= \(compactNumber(target)) (\(deadlines.ttft.summary), D_d = \(compactNumber(deadlines.tbt)) s), \(errors)"
         case let .ttftTBT(t, b):
-            return "TTFT P\(trim(t.percentile)) <= \(trim(t.limitS)) s and TBT P\(trim(b.percentile)) <= \(trim(b.limitS)) s, \(errors)"
+            return "TTFT P\(compactNumber(t.percentile)) <= \(compactNumber(t.limitS)) s and TBT P\(compactNumber(b.percentile)) <= \(compactNumber(b.limitS)) s, \(errors)"
         case let .ttftTPOT(t, b):
-            return "TTFT P\(trim(t.percentile)) <= \(trim(t.limitS)) s and TPOT P\(trim(b.percentile)) <= \(trim(b.limitS)) s, \(errors)"
+            return "TTFT P\(compactNumber(t.percentile)) <= \(compactNumber(t.limitS)) s and TPOT P\(compactNumber(b.percentile)) <= \(compactNumber(b.limitS)) s, \(errors)"
         }
     }
 }
@@ -148,7 +148,7 @@ extension SLO {
         case let .fluidity(p, target):
             let limit = Self.missRateLimit(fluidityTarget: target)
             if let q = percentileMissRate, q > limit {
-                reasons.append("P\(trim(p)) fluidity-index \(String(format: "%.4f", 1 - q)) is below the target \(trim(target))")
+                reasons.append("P\(compactNumber(p)) fluidity-index \(String(format: "%.4f", 1 - q)) is below the target \(compactNumber(target))")
             }
             let misses = zip(records, missRateByRequest).filter { $0.1 > limit }.map { (timeS: $0.0.scheduledS, units: 1) }
             condition(misses: misses, units: n, quantile: p / 100)
@@ -157,7 +157,7 @@ extension SLO {
             let tbts = records.filter(\.succeeded).flatMap { $0.timeline.tokenLevelTBT }.sorted()
             if let q = Stats.quantile(sorted: tbts, tbtLimit.percentile / 100) {
                 if q > tbtLimit.limitS {
-                    reasons.append("TBT P\(trim(tbtLimit.percentile)) \(ms(q)) is above \(ms(tbtLimit.limitS))")
+                    reasons.append("TBT P\(compactNumber(tbtLimit.percentile)) \(ms(q)) is above \(ms(tbtLimit.limitS))")
                 }
                 let misses = records.filter(\.succeeded).map { r in
                     (timeS: r.scheduledS, units: r.timeline.tokenLevelTBT.filter { $0 > tbtLimit.limitS }.count)
@@ -171,7 +171,7 @@ extension SLO {
             let tpots = records.map(tpot).sorted()
             let q = Stats.quantile(sorted: tpots, tpotLimit.percentile / 100) ?? .greatestFiniteMagnitude
             if q > tpotLimit.limitS {
-                reasons.append("TPOT P\(trim(tpotLimit.percentile)) \(q >= .greatestFiniteMagnitude ? "unbounded (failed requests)" : ms(q)) is above \(ms(tpotLimit.limitS))")
+                reasons.append("TPOT P\(compactNumber(tpotLimit.percentile)) \(q >= .greatestFiniteMagnitude ? "unbounded (failed requests)" : ms(q)) is above \(ms(tpotLimit.limitS))")
             }
             condition(misses: Self.misses(records) { tpot($0) > tpotLimit.limitS }, units: n, quantile: tpotLimit.percentile / 100)
         }
@@ -196,7 +196,7 @@ extension SLO {
         let ttfts = records.map(ttft).sorted()
         let q = Stats.quantile(sorted: ttfts, limit.percentile / 100) ?? .greatestFiniteMagnitude
         if q > limit.limitS {
-            reasons.append("TTFT P\(trim(limit.percentile)) \(q >= .greatestFiniteMagnitude ? "unbounded (failed requests)" : ms(q)) is above \(ms(limit.limitS))")
+            reasons.append("TTFT P\(compactNumber(limit.percentile)) \(q >= .greatestFiniteMagnitude ? "unbounded (failed requests)" : ms(q)) is above \(ms(limit.limitS))")
         }
         condition(Self.misses(records) { ttft($0) > limit.limitS }, records.count, limit.percentile / 100)
     }
@@ -226,11 +226,3 @@ extension SLO {
         return Stats.quantile(latencies, 0.5) ?? 1
     }
 }
-
-func trim(_ x: Double) -> String {
-    x == x.rounded() && abs(x) < 1e15 ? String(Int(x)) : String(format: "%g", x)
-}
-
-func percent(_ x: Double) -> String { String(format: "%.2f %%", x * 100) }
-
-func ms(_ s: Double) -> String { String(format: "%.1f ms", s * 1000) }

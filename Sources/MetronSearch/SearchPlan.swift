@@ -1,4 +1,5 @@
 import Foundation
+import MetronCore
 
 /// What a search will cost before it starts: probe sizes follow from the SLO's percentile, so a P99
 /// at a low rate means long probes. Said up front, with what a looser percentile or a wider interval
@@ -32,11 +33,11 @@ public struct SearchPlan: Sendable, Equatable {
         // duration_s stretch them.
         let held = { (bracketing: Bool) in Int((window.measurementS(rate: rate, minRequests: minRequests, bracketing: bracketing) * rate).rounded()) }
         let near = held(false), bracketing = held(true)
-        let percentile = trim(level * 100)
+        let percentile = compactNumber(level * 100)
         var lines = [
             "probes of \(near) requests near capacity (\(bracketing) when bracketing), about "
                 + String(format: "%.0f", Double(near) * (1 - level)) + " of them beyond the P\(percentile) at the level; "
-                + "at about \(trim(rate)) req/s one probe takes \(Self.duration(window.probeS(rate: rate, minRequests: minRequests))), "
+                + "at about \(compactNumber(rate)) req/s one probe takes \(Self.duration(window.probeS(rate: rate, minRequests: minRequests))), "
                 + (settings.strategy == .fitted ? "up to \(settings.probeBudget) probes" : "up to \(settings.bisectMaxIterations) bisection steps")
                 + " about \(Self.duration(totalS(at: rate))) in all",
         ]

@@ -1,6 +1,7 @@
 import Foundation
 import MetronCore
 import MetronSearch
+import MetronSweep
 import MetronSimModel
 
 /// The capacity of a simulated system, measured the long way: many runs at every rate of a fine grid,

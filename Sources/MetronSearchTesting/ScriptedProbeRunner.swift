@@ -1,6 +1,7 @@
 import Foundation
 import MetronCore
 import MetronSearch
+import MetronSweep
 import MetronStats
 
 /// A probe runner with a known capacity, for tests and benchmarks of the search: each request meets

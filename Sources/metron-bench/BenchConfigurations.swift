@@ -2,6 +2,7 @@ import Foundation
 import MetronCore
 import MetronReport
 import MetronSearch
+import MetronSweep
 import MetronSimModel
 
 /// One system measured with one workload under one SLO, in virtual time: what the accuracy and

@@ -1,6 +1,7 @@
 import Foundation
 import MetronCore
 import MetronSearch
+import MetronSweep
 import MetronStats
 
 /// Whether what a probe's plan realised explains how its attainment scatters: at rates around each

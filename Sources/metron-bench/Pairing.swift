@@ -1,6 +1,7 @@
 import Foundation
 import MetronCore
 import MetronSearch
+import MetronSweep
 import MetronSimModel
 
 /// How often a ranking calls one system "higher than" another, in virtual time:

@@ -1,6 +1,7 @@
 import Foundation
 import MetronCore
 import MetronSearch
+import MetronSweep
 import MetronSimModel
 
 /// How much probes of one size disagree near capacity, in virtual time: at each rate, many probes of

@@ -1,6 +1,7 @@
 import Foundation
 import MetronCore
 import MetronSearch
+import MetronSweep
 import MetronSearchTesting
 import MetronSimModel
 

@@ -3,6 +3,7 @@ import Foundation
 import MetronCore
 import MetronLoad
 import MetronSearch
+import MetronSweep
 
 struct ProfileCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

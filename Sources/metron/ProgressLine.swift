@@ -1,5 +1,6 @@
 import Foundation
 import MetronSearch
+import MetronSweep
 import Synchronization
 
 /// One status line at the bottom of a terminal (standard error), rewritten in place once a second and

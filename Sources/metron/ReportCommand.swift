@@ -3,6 +3,7 @@ import Foundation
 import MetronCore
 import MetronReport
 import MetronSearch
+import MetronSweep
 
 struct ReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -4,6 +4,7 @@ import MetronCore
 import MetronLoad
 import MetronReport
 import MetronSearch
+import MetronSweep
 
 struct SearchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

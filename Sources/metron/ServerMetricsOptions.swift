@@ -4,6 +4,7 @@ import MetronCore
 import MetronLoad
 import MetronReport
 import MetronSearch
+import MetronSweep
 
 /// `--no-server-metrics` and `--server-metrics-url`: whether and where the server's Prometheus
 /// `/metrics` is read (once a second) during the load.

@@ -4,6 +4,7 @@ import MetronCore
 import MetronLoad
 import MetronReport
 import MetronSearch
+import MetronSweep
 
 struct SweepCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MetronSearch
+import MetronSweep
 import MetronSimModel
 
 /// The one system a `search` or `profile` measures: a server, or the built-in simulator.

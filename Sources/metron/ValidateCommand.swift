@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MetronSearch
+import MetronSweep
 
 struct ValidateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

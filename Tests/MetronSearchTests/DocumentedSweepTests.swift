@@ -1,5 +1,6 @@
 import Foundation
 import MetronSearch
+import MetronSweep
 import XCTest
 
 /// The sweep file documented in docs/SEARCH.md must be valid as written.

@@ -2,6 +2,7 @@ import Foundation
 import MetronCore
 import MetronReport
 import MetronSearch
+import MetronSweep
 import MetronSearchTesting
 import XCTest
 

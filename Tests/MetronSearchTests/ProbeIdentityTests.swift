@@ -3,6 +3,7 @@ import MetronCore
 import MetronLoad
 import MetronReport
 import MetronSearch
+import MetronSweep
 import MetronSearchTesting
 import MetronSimModel
 import XCTest

@@ -1,5 +1,6 @@
 import MetronCore
 import MetronSearch
+import MetronSweep
 import MetronStats
 import MetronSearchTesting
 import XCTest

@@ -1,6 +1,7 @@
 import Foundation
 import MetronReport
 import MetronSearch
+import MetronSweep
 import XCTest
 
 /// `report.html` of a sweep opened in headless Chromium: its script runs without errors, the sections

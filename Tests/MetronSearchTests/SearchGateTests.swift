@@ -1,4 +1,5 @@
 import MetronSearch
+import MetronSweep
 import XCTest
 
 /// The gate with fake holders: tasks that enter when they are started and leave when told. Waiting for

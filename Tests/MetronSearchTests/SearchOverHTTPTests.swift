@@ -2,6 +2,7 @@ import Foundation
 import MetronCore
 import MetronLoad
 import MetronSearch
+import MetronSweep
 import MetronSearchTesting
 import MetronSim
 import MetronSimModel

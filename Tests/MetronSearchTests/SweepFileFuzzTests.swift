@@ -1,5 +1,6 @@
 import Foundation
 import MetronSearch
+import MetronSweep
 import MetronStats
 import XCTest
 

@@ -2,6 +2,7 @@ import Foundation
 import MetronCore
 import MetronReport
 import MetronSearch
+import MetronSweep
 import XCTest
 
 /// `sweeps/quickstart.yaml` in virtual time, wired the way `metron sweep --simulate` wires it

@@ -1,4 +1,5 @@
 import Foundation
+import MetronSearch
 import Yams
 
 /// One problem of an input file, with where it is and what was expected.

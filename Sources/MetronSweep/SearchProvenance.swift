@@ -1,4 +1,5 @@
 import Foundation
+import MetronSearch
 import MetronCore
 import MetronLoad
 import MetronReport
@@ -12,9 +13,6 @@ extension ProbeCache {
 }
 
 extension CapacityResult {
-    /// Names probes whose probe.json records no version (measured before versions were recorded).
-    static let unrecordedVersion = "unrecorded"
-
     /// The result with `provenance` (ended now) and, per probe, the Metron that measured it. A search
     /// whose probes span Metron versions says so in its warnings: reuse follows the record format,
     /// so old probes stay usable, but never silently.

@@ -1,3 +1,5 @@
+import MetronSearch
+
 /// Lets at most `limit` holders run at once; among those waiting, the lowest `order` goes first (a
 /// sweep gives its searches their places in the sweep, so that with a limit of 1 they run in that order).
 /// The limit can be lowered while holders run: none of them is stopped, the lower limit only holds back

@@ -1,4 +1,5 @@
 import Foundation
+import MetronSearch
 import MetronCore
 import MetronLoad
 import MetronSimModel

@@ -1,4 +1,5 @@
 import Foundation
+import MetronSearch
 import Synchronization
 
 /// Where a sweep stands, for a progress line: which search (or how many at once), how many probes, and

@@ -1,4 +1,5 @@
 import Foundation
+import MetronSearch
 import MetronCore
 import MetronReport
 
@@ -256,6 +257,6 @@ extension ProbeResult {
         let achieved = achievedRate.map { String(format: "%.3f", $0) } ?? "-"
         let verdict = passed ? "pass" : (valid ? "FAIL" : "INVALID")
         let why = reasons.isEmpty ? "" : " (\(reasons.joined(separator: "; ")))"
-        return "\(request.directoryName): achieved \(achieved) req/s, \(requests) requests, P\(trim(fluidityPercentile)) fluidity \(fluidity), errors \(percent(errorRate)) -> \(verdict)\(why)"
+        return "\(request.directoryName): achieved \(achieved) req/s, \(requests) requests, P\(compactNumber(fluidityPercentile)) fluidity \(fluidity), errors \(percent(errorRate)) -> \(verdict)\(why)"
     }
 }
