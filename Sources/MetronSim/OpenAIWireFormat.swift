@@ -1,4 +1,10 @@
 import Foundation
+import NIOCore
+
+// The OpenAI HTTP API as the simulator speaks it: requests parsed, response bodies and event-stream
+// chunks written, byte for byte as vLLM writes them.
+
+// MARK: requests
 
 /// Which OpenAI-style generation endpoint a request came to.
 enum GenerationEndpoint {
@@ -121,6 +127,25 @@ enum RequestParser {
         return SimTokenizer.chatPromptTokens(contents)
     }
 
+    /// The token ids `/tokenize` lists for a body: of its chat messages, its prompt text, or its prompt of ids.
+    static func tokenizeIDs(_ json: [String: Any], vocabSize: Int) throws -> [Int] {
+        let addSpecial = try optional(json, "add_special_tokens", as: Bool.self) ?? true
+        if json["messages"] != nil {
+            return (0..<(try chatPromptTokens(json))).map { $0 % vocabSize }
+        }
+        if let text = json["prompt"] as? String {
+            return (addSpecial ? [SimTokenizer.beginOfSequence] : []) + SimTokenizer.pieces(text).map { pieceID($0, vocab: vocabSize) }
+        }
+        return Array(0..<(try completionPromptTokens(json, addSpecialTokens: addSpecial)))
+    }
+
+    /// A stable id for a token piece (FNV-1a), for /tokenize's list.
+    private static func pieceID(_ piece: Substring, vocab: Int) -> Int {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in piece.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return Int(hash % UInt64(max(2, vocab) - 2)) + 2
+    }
+
     static func optional<T>(_ json: [String: Any], _ key: String, as: T.Type) throws -> T? {
         guard let value = json[key], !(value is NSNull) else { return nil }
         guard let typed = value as? T else {
@@ -137,6 +162,134 @@ enum RequestParser {
         throw BadRequest(message: "\(key) must be an integer", code: "invalid_type")
     }
 }
+
+// MARK: response bodies
+
+enum OpenAIResponse {
+    static func error(message: String, type: String, code: String) -> String {
+        "{\"error\":{\"message\":\(jsonString(message)),\"type\":\(jsonString(type)),"
+            + "\"param\":null,\"code\":\(jsonString(code))}}"
+    }
+
+    static func modelList(id: String, root: String, maxModelLen: Int) -> String {
+        "{\"object\":\"list\",\"data\":[{\"id\":\(jsonString(id)),"
+            + "\"object\":\"model\",\"created\":\(unixTime()),\"owned_by\":\"metron\","
+            + "\"root\":\(jsonString(root)),\"max_model_len\":\(maxModelLen)}]}"
+    }
+
+    static func tokenize(ids: [Int], maxModelLen: Int) -> String {
+        "{\"count\":\(ids.count),\"max_model_len\":\(maxModelLen),\"tokens\":[\(ids.map(String.init).joined(separator: ","))]}"
+    }
+
+    static func usage(promptTokens: Int, completionTokens: Int) -> String {
+        "{\"prompt_tokens\":\(promptTokens),\"completion_tokens\":\(completionTokens),"
+            + "\"total_tokens\":\(promptTokens + completionTokens)}"
+    }
+
+    /// A whole non-streaming answer of `text`, which ran to `max_tokens`.
+    static func completion(
+        id: String, request: GenerationRequest, created: Int, model: String, text: String
+    ) -> String {
+        let text = jsonString(text)
+        let choice: String
+        switch request.endpoint {
+        case .completions:
+            choice = "{\"index\":0,\"text\":\(text),\"logprobs\":null,\"finish_reason\":\"length\"}"
+        case .chat:
+            choice =
+                "{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\(text)},\"logprobs\":null,"
+                + "\"finish_reason\":\"length\"}"
+        }
+        return "{\"id\":\(jsonString(id)),\"object\":\"\(request.endpoint.object)\",\"created\":\(created),"
+            + "\"model\":\(jsonString(model)),\"choices\":[\(choice)],"
+            + "\"usage\":\(usage(promptTokens: request.promptTokens, completionTokens: request.maxTokens))}"
+    }
+}
+
+// MARK: event-stream chunks
+
+/// The `data:` events of one streamed answer; the text around each token is built once, since a
+/// chunk is written for every token.
+struct SSEChunkFormat {
+    private let request: GenerationRequest
+    private let requestID: String
+    private let created: Int
+    private let model: String
+    private let chunkPrefix: [UInt8]
+    private let chunkSuffix: [UInt8]
+    private let lastChunkSuffix: [UInt8]
+    /// `,"usage":null}` (when usage was asked for) or `}`, and the blank line.
+    private let chunkEnd: [UInt8]
+
+    static let done = "data: [DONE]\n\n"
+
+    init(requestID: String, request: GenerationRequest, created: Int, model: String) {
+        self.request = request
+        self.requestID = requestID
+        self.created = created
+        self.model = model
+        let common =
+            "data: {\"id\":\(jsonString(requestID)),\"object\":\"\(request.endpoint.streamObject)\","
+            + "\"created\":\(created),\"model\":\(jsonString(model)),\"choices\":[{\"index\":0,"
+        switch request.endpoint {
+        case .completions:
+            chunkPrefix = Array((common + "\"text\":\"").utf8)
+            chunkSuffix = Array("\",\"logprobs\":null,\"finish_reason\":null}]".utf8)
+            lastChunkSuffix = Array("\",\"logprobs\":null,\"finish_reason\":\"length\"}]".utf8)
+        case .chat:
+            chunkPrefix = Array((common + "\"delta\":{\"content\":\"").utf8)
+            chunkSuffix = Array("\"},\"logprobs\":null,\"finish_reason\":null}]".utf8)
+            lastChunkSuffix = Array("\"},\"logprobs\":null,\"finish_reason\":\"length\"}]".utf8)
+        }
+        chunkEnd = Array(((request.includeUsage ? ",\"usage\":null" : "") + "}\n\n").utf8)
+    }
+
+    /// The end of a chunk after its choices: the cumulative usage when asked for in every chunk.
+    private func usageEnd(completionTokens: Int) -> String {
+        request.continuousUsage
+            ? ",\"usage\":\(OpenAIResponse.usage(promptTokens: request.promptTokens, completionTokens: completionTokens))}\n\n"
+            : String(decoding: chunkEnd, as: UTF8.self)
+    }
+
+    /// Chat's role-only first chunk: it carries no content, so a client must not take TTFT from it.
+    var roleChunk: String {
+        "data: {\"id\":\(jsonString(requestID)),\"object\":\"chat.completion.chunk\",\"created\":\(created),"
+            + "\"model\":\(jsonString(model)),\"choices\":[{\"index\":0,"
+            + "\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"logprobs\":null,\"finish_reason\":null}]"
+            + usageEnd(completionTokens: 0)
+    }
+
+    /// The chunk of one token; `completionTokens` counts it.
+    func tokenChunk(_ text: String, last: Bool, completionTokens: Int, allocator: ByteBufferAllocator) -> ByteBuffer {
+        let suffix = last ? lastChunkSuffix : chunkSuffix
+        var buffer = allocator.buffer(capacity: chunkPrefix.count + text.utf8.count + suffix.count + chunkEnd.count)
+        buffer.writeBytes(chunkPrefix)
+        buffer.writeString(text)
+        buffer.writeBytes(suffix)
+        if request.continuousUsage {
+            buffer.writeString(usageEnd(completionTokens: completionTokens))
+        } else {
+            buffer.writeBytes(chunkEnd)
+        }
+        return buffer
+    }
+
+    /// The last chunk when usage was asked for: no choices, the whole usage.
+    var usageChunk: String {
+        "data: {\"id\":\(jsonString(requestID)),\"object\":\"\(request.endpoint.streamObject)\","
+            + "\"created\":\(created),\"model\":\(jsonString(model)),\"choices\":[],"
+            + "\"usage\":\(OpenAIResponse.usage(promptTokens: request.promptTokens, completionTokens: request.maxTokens))}\n\n"
+    }
+
+    /// An event cut off inside its JSON, for the malformed-event fault.
+    var malformedChunk: String {
+        "data: {\"id\":\(jsonString(requestID)),\"choices\":[{\"index\":0,\"text\":\"\n\n"
+    }
+}
+
+// MARK: JSON text
+
+func unixTime() -> Int { Int(Date().timeIntervalSince1970) }
 
 /// `s` as a JSON string literal, quotes included.
 func jsonString(_ s: String) -> String {
