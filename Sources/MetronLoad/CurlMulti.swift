@@ -22,7 +22,7 @@ final class CurlMulti {
     }
 
     deinit {
-        check(curl_multi_cleanup(handle), "curl_multi_cleanup", .log("the run is over; what curl kept is the process's to free"))
+        check(curl_multi_cleanup(handle), "curl_multi_cleanup", .log("the run is over: at worst curl's memory stays allocated"))
     }
 
     func add(_ easy: UnsafeMutableRawPointer) throws(CCallError) {
