@@ -70,8 +70,7 @@ struct BlockingHTTP {
         MetronCurl.initialize()
         guard let easy = curl_easy_init() else { throw LoadConfigurationError("curl_easy_init failed") }
         defer { curl_easy_cleanup(easy) }
-        var headers: UnsafeMutablePointer<curl_slist>?
-        for header in target.requestHeaders { headers = curl_slist_append(headers, header) }
+        let headers = try curlHeaderList(target.requestHeaders)
         defer { curl_slist_free_all(headers) }
         let sink = Sink()
         let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
@@ -81,30 +80,18 @@ struct BlockingHTTP {
         let method = body == nil ? "GET" : "POST"
         return try withExtendedLifetime(sink) {
             try bytes.withUnsafeBytes { raw in
-                _ = metron_easy_set_string(easy, CURLOPT_URL, url)
-                if body != nil {
-                    _ = metron_easy_set_long(easy, CURLOPT_POST, 1)
-                    _ = metron_easy_set_ptr(easy, CURLOPT_POSTFIELDS, UnsafeMutableRawPointer(mutating: raw.baseAddress))
-                    _ = metron_easy_set_off(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(raw.count))
-                }
-                _ = metron_easy_set_slist(easy, CURLOPT_HTTPHEADER, headers)
-                _ = metron_easy_set_write_function(easy, sinkCallback)
-                _ = metron_easy_set_ptr(easy, CURLOPT_WRITEDATA, Unmanaged.passUnretained(sink).toOpaque())
-                _ = metron_easy_set_ptr(easy, CURLOPT_ERRORBUFFER, errorBuffer)
-                _ = metron_easy_set_long(easy, CURLOPT_NOSIGNAL, 1)
-                _ = metron_easy_set_long(easy, CURLOPT_TIMEOUT_MS, Int(timeout * 1000))
-                if target.insecure {
-                    _ = metron_easy_set_long(easy, CURLOPT_SSL_VERIFYPEER, 0)
-                    _ = metron_easy_set_long(easy, CURLOPT_SSL_VERIFYHOST, 0)
-                }
+                try CurlRequestOptions(
+                    url: url, body: body == nil ? nil : (UnsafeMutableRawPointer(mutating: raw.baseAddress), raw.count),
+                    headers: headers, write: sinkCallback, writeData: Unmanaged.passUnretained(sink).toOpaque(),
+                    errorBuffer: errorBuffer, timeoutMS: Int(timeout * 1000), insecure: target.insecure
+                ).apply(to: easy)
                 let code = curl_easy_perform(easy)
                 guard code == CURLE_OK else {
                     let detail = String(cString: errorBuffer)
                     throw LoadConfigurationError(
                         "\(method) \(ServerTarget.withoutCredentials(url)) failed: " + (detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail))
                 }
-                var status = 0
-                _ = metron_easy_get_long(easy, CURLINFO_RESPONSE_CODE, &status)
+                let status = try responseCode(easy, .raise)
                 var server: UnsafeMutablePointer<curl_header>?
                 let found = curl_easy_header(easy, "Server", 0, UInt32(CURLH_HEADER), -1, &server) == CURLHE_OK
                 return Response(status: status, body: sink.bytes, serverHeader: found ? server.map { String(cString: $0.pointee.value) } : nil)
@@ -167,12 +154,15 @@ private let sinkCallback: curl_write_callback = { pointer, size, count, userdata
 
 /// libcurl's process-wide set-up, done once.
 enum MetronCurl {
-    private static let ready: Bool = {
+    private static let setUp: Void = {
+        // signal(2) fails only for a signal number that does not exist.
         signal(SIGPIPE, SIG_IGN)
         // One descriptor per open stream: the default soft limit (often 1,024) caps a run needlessly.
-        _ = metron_raise_open_files_limit()
-        return curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK
+        check(metron_raise_open_files_limit(), "raising the open-files limit",
+              .log("runs go on under the current limit"))
+        check(curl_global_init(Int(CURL_GLOBAL_DEFAULT)), "curl_global_init",
+              .log("each curl_easy_init tries the set-up again and reports its own failure"))
     }()
 
-    static func initialize() { _ = ready }
+    static func initialize() { setUp }
 }

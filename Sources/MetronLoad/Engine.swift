@@ -37,26 +37,15 @@ enum EngineEvent: Sendable {
     case failed(String)
 }
 
-private let epollIn: UInt32 = 0x001, epollOut: UInt32 = 0x004, epollErr: UInt32 = 0x008, epollHup: UInt32 = 0x010
-private let epollCtlAdd: Int32 = 1, epollCtlDel: Int32 = 2, epollCtlMod: Int32 = 3
-private let nonBlockingCloseOnExec: Int32 = 0o4000 | 0o2000000
-private let clockMonotonic: Int32 = 1
-private let curlSocketTimeout: curl_socket_t = -1
-
-/// The libcurl multi engine: one thread owns every curl handle, drives them with
-/// `curl_multi_socket_action` over epoll, sends each planned request at its scheduled time, and
-/// hands finished records to async code in batches.
+/// The load engine: one thread owns every curl handle, drives them through `CurlMulti` over `Epoll`,
+/// sends each planned request at its scheduled time, and hands finished records to async code in batches.
 final class Engine {
     private let job: EngineJob
     private let out: AsyncStream<EngineEvent>.Continuation
     private let wakeFD: Int32
-    private let epollFD: Int32
-    private let timerFD: Int32
-    private let multi: UnsafeMutableRawPointer
-    private var headerList: UnsafeMutablePointer<curl_slist>?
-    private var watched = Set<Int32>()
-    /// Absolute monotonic time at which curl wants `CURL_SOCKET_TIMEOUT`; nil when it has no timer.
-    private var curlDeadline: Double?
+    private let epoll: Epoll
+    private let multi: CurlMulti
+    private let headerList: UnsafeMutablePointer<curl_slist>?
     private var active: [Int: Transfer] = [:]
     private var firstTokenDeadlines: [(index: Int, deadline: Double)] = []
     private var firstTokenHead = 0
@@ -80,7 +69,7 @@ final class Engine {
     static func run(job: EngineJob, wakeFD: Int32, out: AsyncStream<EngineEvent>.Continuation) {
         do {
             let engine = try Engine(job: job, wakeFD: wakeFD, out: out)
-            engine.run()
+            try engine.run()
         } catch {
             out.yield(.failed("\(error)"))
         }
@@ -91,55 +80,22 @@ final class Engine {
         self.job = job
         self.out = out
         self.wakeFD = wakeFD
-        epollFD = epoll_create1(0o2000000)
-        timerFD = timerfd_create(clockMonotonic, nonBlockingCloseOnExec)
-        guard epollFD >= 0, timerFD >= 0 else {
-            throw LoadConfigurationError("epoll/timerfd set-up failed: errno \(metron_errno())")
-        }
-        guard let multi = curl_multi_init() else { throw LoadConfigurationError("curl_multi_init failed") }
-        self.multi = multi
-        for header in job.headers { headerList = curl_slist_append(headerList, header) }
-        _ = metron_epoll_ctl(epollFD, epollCtlAdd, wakeFD, epollIn)
-        _ = metron_epoll_ctl(epollFD, epollCtlAdd, timerFD, epollIn)
-        let me = Unmanaged.passUnretained(self).toOpaque()
-        _ = metron_multi_set_socket_function(multi, socketCallback)
-        _ = metron_multi_set_ptr(multi, CURLMOPT_SOCKETDATA, me)
-        _ = metron_multi_set_timer_function(multi, timerCallback)
-        _ = metron_multi_set_ptr(multi, CURLMOPT_TIMERDATA, me)
+        epoll = try Epoll()
+        try epoll.watch(wakeFD, for: .readable, .raise)
+        multi = try CurlMulti(epoll: epoll)
+        headerList = try curlHeaderList(job.headers)
     }
 
     deinit {
+        // Transfers leave the multi handle before it goes.
         active.removeAll()
-        curl_multi_cleanup(multi)
         curl_slist_free_all(headerList)
-        close(epollFD)
-        close(timerFD)
     }
 
-    // MARK: curl callbacks
-
-    fileprivate func watch(socket fd: Int32, what: Int32) {
-        if what == CURL_POLL_REMOVE {
-            if watched.remove(fd) != nil { _ = metron_epoll_ctl(epollFD, epollCtlDel, fd, 0) }
-            return
-        }
-        var mask: UInt32 = 0
-        if what == CURL_POLL_IN || what == CURL_POLL_INOUT { mask |= epollIn }
-        if what == CURL_POLL_OUT || what == CURL_POLL_INOUT { mask |= epollOut }
-        let op = watched.insert(fd).inserted ? epollCtlAdd : epollCtlMod
-        _ = metron_epoll_ctl(epollFD, op, fd, mask)
-    }
-
-    fileprivate func setCurlTimer(milliseconds: Int) {
-        curlDeadline = milliseconds < 0 ? nil : metron_monotonic_seconds() + Double(milliseconds) / 1000
-    }
-
-    // MARK: the loop
-
-    private func run() {
+    private func run() throws {
         var realtimeWarning: String?
         if job.realtime { realtimeWarning = RealtimePriority.enable() }
-        let (calibration, interrupted) = measureTimerLateness(wakeups: job.calibrationWakeups)
+        let (calibration, interrupted) = try measureTimerLateness(wakeups: job.calibrationWakeups)
         let plan = job.plan
         prepareBodies(from: 0)
         runStart = metron_monotonic_seconds() + Self.leadIn
@@ -149,7 +105,6 @@ final class Engine {
         var next = 0
         var stopping = interrupted
         var lastFlush = runStart, lastProgress = runStart
-        var fds = [Int32](repeating: 0, count: 256), masks = [UInt32](repeating: 0, count: 256)
 
         while true {
             var now = metron_monotonic_seconds()
@@ -161,7 +116,7 @@ final class Engine {
                 now = metron_monotonic_seconds()
             }
             if startedAny {
-                drive(socket: curlSocketTimeout, mask: 0)
+                multi.timeout(finished: end)
                 if next == plan.count { drainDeadline = now + job.drainTimeout }
             }
             expireFirstTokens(now: now)
@@ -192,7 +147,7 @@ final class Engine {
                 let t = runStart + plan[next].arrival
                 if t < wake { wake = t; arrivalTarget = t }
             }
-            if let d = curlDeadline, d < wake { wake = d; arrivalTarget = nil }
+            if let d = multi.timeoutDeadline, d < wake { wake = d; arrivalTarget = nil }
             if firstTokenHead < firstTokenDeadlines.count, firstTokenDeadlines[firstTokenHead].deadline < wake {
                 wake = firstTokenDeadlines[firstTokenHead].deadline
                 arrivalTarget = nil
@@ -204,44 +159,27 @@ final class Engine {
             let timeout: Int32
             if wake <= now {
                 timeout = 0
-            } else if !wake.isFinite {
+            } else if !wake.isFinite
+                || epoll.armTimer(at: wake, .log("the wait falls back to epoll's millisecond timeout")) {
                 timeout = -1
             } else {
-                _ = metron_timerfd_arm_absolute(timerFD, wake)
-                timeout = -1
+                timeout = Int32(min(((wake - now) * 1000).rounded(.up), Double(Int32.max)))
             }
-            let n = fds.withUnsafeMutableBufferPointer { f in
-                masks.withUnsafeMutableBufferPointer { m in
-                    metron_epoll_wait(epollFD, f.baseAddress, m.baseAddress, Int32(f.count), timeout)
-                }
-            }
+            let readyCount = epoll.wait(timeoutMS: timeout)
             let woke = metron_monotonic_seconds()
             if let target = arrivalTarget, woke >= target { lateness.append(woke - target) }
-            if n > 0 {
-                for i in 0..<Int(n) {
-                    let fd = fds[i]
-                    if fd == wakeFD {
-                        var value: UInt64 = 0
-                        _ = read(wakeFD, &value, 8)
-                        stopping = true
-                    } else if fd == timerFD {
-                        var expirations: UInt64 = 0
-                        _ = read(timerFD, &expirations, 8)
-                    } else {
-                        // A hang-up is read as readable, so curl reads what is left and then the end;
-                        // an error alone makes curl fail the transfer with its own message.
-                        var mask: Int32 = 0
-                        if masks[i] & (epollIn | epollHup) != 0 { mask |= CURL_CSELECT_IN }
-                        if masks[i] & epollOut != 0 { mask |= CURL_CSELECT_OUT }
-                        if masks[i] & epollErr != 0 { mask |= CURL_CSELECT_ERR }
-                        drive(socket: fd, mask: mask)
-                    }
+            for i in 0..<readyCount {
+                let (fd, events) = epoll.ready(i)
+                if fd == wakeFD {
+                    Epoll.drainCounter(fd, "eventfd")
+                    stopping = true
+                } else if fd == epoll.timerFD {
+                    Epoll.drainCounter(fd, "timerfd")
+                } else {
+                    multi.socketReady(fd, events, finished: end)
                 }
             }
-            if let d = curlDeadline, metron_monotonic_seconds() >= d {
-                curlDeadline = nil
-                drive(socket: curlSocketTimeout, mask: 0)
-            }
+            multi.timeoutIfDue(now: metron_monotonic_seconds(), finished: end)
         }
         flush()
         out.yield(.progress(progress(now: metron_monotonic_seconds())))
@@ -276,6 +214,7 @@ final class Engine {
         do {
             let body = try preparedBodies.removeValue(forKey: index) ?? job.makeBody(planned)
             transfer = try Transfer(index: index, record: record, body: body, runStart: runStart)
+            try transfer.prepare(url: job.endpoint, headers: headerList, timeouts: job.timeouts, insecure: job.insecure)
         } catch {
             var failed = record
             failed.sentS = nil
@@ -284,57 +223,23 @@ final class Engine {
             complete(record: failed)
             return
         }
-        let easy = transfer.easy
-        let me = Unmanaged.passUnretained(transfer).toOpaque()
-        _ = metron_easy_set_string(easy, CURLOPT_URL, job.endpoint)
-        _ = metron_easy_set_long(easy, CURLOPT_POST, 1)
-        _ = metron_easy_set_ptr(easy, CURLOPT_POSTFIELDS, transfer.body.baseAddress)
-        _ = metron_easy_set_off(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(transfer.bodyCount))
-        _ = metron_easy_set_slist(easy, CURLOPT_HTTPHEADER, headerList)
-        _ = metron_easy_set_write_function(easy, writeCallback)
-        _ = metron_easy_set_ptr(easy, CURLOPT_WRITEDATA, me)
-        _ = metron_easy_set_ptr(easy, CURLOPT_PRIVATE, me)
-        _ = metron_easy_set_ptr(easy, CURLOPT_ERRORBUFFER, transfer.errorBuffer)
-        _ = metron_easy_set_opensocket_function(easy, openSocketCallback)
-        _ = metron_easy_set_ptr(easy, CURLOPT_OPENSOCKETDATA, me)
-        _ = metron_easy_set_long(easy, CURLOPT_NOSIGNAL, 1)
-        _ = metron_easy_set_long(easy, CURLOPT_CONNECTTIMEOUT_MS, Int(job.timeouts.connect * 1000))
-        _ = metron_easy_set_long(easy, CURLOPT_TIMEOUT_MS, Int(job.timeouts.total * 1000))
-        if job.insecure {
-            _ = metron_easy_set_long(easy, CURLOPT_SSL_VERIFYPEER, 0)
-            _ = metron_easy_set_long(easy, CURLOPT_SSL_VERIFYHOST, 0)
-        }
         active[index] = transfer
         sent += 1
         // Stamped after the handle is ready, right before libcurl gets it.
         let sentAt = metron_monotonic_seconds()
         transfer.record.sentS = sentAt - runStart
         firstTokenDeadlines.append((index, sentAt + job.timeouts.firstToken))
-        let code = curl_multi_add_handle(multi, easy)
-        if code != CURLM_OK {
-            transfer.abort = (.clientError, "could not be added to curl: \(String(cString: curl_multi_strerror(code)))")
+        do throws(CCallError) {
+            try multi.add(transfer.easy)
+        } catch {
+            transfer.abort = (.clientError, "could not be added to curl: \(error.reason)")
             active[index] = nil
             complete(record: transfer.finish(result: CURLE_OK, timeouts: job.timeouts))
         }
     }
 
-    private func drive(socket: curl_socket_t, mask: Int32) {
-        var running: Int32 = 0
-        _ = curl_multi_socket_action(multi, socket, mask, &running)
-        var left: Int32 = 0
-        while let message = curl_multi_info_read(multi, &left) {
-            guard metron_msg_is_done(message) != 0, let easy = metron_msg_easy(message) else { continue }
-            let result = metron_msg_result(message)
-            var pointer: UnsafeMutableRawPointer?
-            _ = metron_easy_get_private(easy, &pointer)
-            guard let pointer else { continue }
-            let transfer = Unmanaged<Transfer>.fromOpaque(pointer).takeUnretainedValue()
-            end(transfer, result: result)
-        }
-    }
-
     private func end(_ transfer: Transfer, result: CURLcode) {
-        _ = curl_multi_remove_handle(multi, transfer.easy)
+        multi.remove(transfer.easy)
         complete(record: transfer.finish(result: result, timeouts: job.timeouts))
         active[transfer.index] = nil
     }
@@ -382,24 +287,27 @@ final class Engine {
 
     /// Sleeps a millisecond at a time on the timerfd and records how late each wake-up was; stops
     /// early (and says so) when the run is interrupted.
-    private func measureTimerLateness(wakeups: Int) -> (samples: [Double], interrupted: Bool) {
+    private func measureTimerLateness(wakeups: Int) throws -> (samples: [Double], interrupted: Bool) {
         var samples: [Double] = []
         samples.reserveCapacity(wakeups)
-        var fds = [Int32](repeating: 0, count: 4), masks = [UInt32](repeating: 0, count: 4)
         for _ in 0..<wakeups {
             let target = metron_monotonic_seconds() + 0.001
-            _ = metron_timerfd_arm_absolute(timerFD, target)
+            // Unarmed, the wait below would never end.
+            try epoll.armTimer(at: target, .raise)
             var woke = false
             while !woke {
-                let n = metron_epoll_wait(epollFD, &fds, &masks, 4, -1)
-                for i in 0..<max(0, Int(n)) where fds[i] == timerFD {
-                    var expirations: UInt64 = 0
-                    _ = read(timerFD, &expirations, 8)
-                    woke = true
+                var interrupted = false
+                for i in 0..<epoll.wait(timeoutMS: -1) {
+                    let fd = epoll.ready(i).fd
+                    if fd == epoll.timerFD {
+                        Epoll.drainCounter(fd, "timerfd")
+                        woke = true
+                    } else if fd == wakeFD {
+                        interrupted = true
+                    }
                 }
-                if n > 0, fds[0..<Int(n)].contains(wakeFD) {
-                    var value: UInt64 = 0
-                    _ = read(wakeFD, &value, 8)
+                if interrupted {
+                    Epoll.drainCounter(wakeFD, "eventfd")
                     return (samples, true)
                 }
             }
@@ -407,40 +315,4 @@ final class Engine {
         }
         return (samples, false)
     }
-}
-
-private let socketCallback: curl_socket_callback = { _, fd, what, userp, _ in
-    guard let userp else { return 0 }
-    Unmanaged<Engine>.fromOpaque(userp).takeUnretainedValue().watch(socket: fd, what: what)
-    return 0
-}
-
-private let timerCallback: curl_multi_timer_callback = { _, milliseconds, userp in
-    guard let userp else { return 0 }
-    Unmanaged<Engine>.fromOpaque(userp).takeUnretainedValue().setCurlTimer(milliseconds: milliseconds)
-    return 0
-}
-
-/// Opens the socket as curl would, keeping socket(2)'s errno: running out of descriptors must not
-/// pass for a server that refused the connection.
-private let openSocketCallback: curl_opensocket_callback = { clientp, _, address in
-    guard let address else { return -1 }
-    var error: Int32 = 0
-    let fd = metron_socket(address.pointee.family, address.pointee.socktype, address.pointee.protocol, &error)
-    if fd < 0, let clientp {
-        let transfer = Unmanaged<Transfer>.fromOpaque(clientp).takeUnretainedValue()
-        // A shortage wins over an address family the machine lacks, tried alongside.
-        if !Transfer.resourceErrnos.contains(transfer.socketErrno) { transfer.socketErrno = error }
-    }
-    return fd
-}
-
-/// The timestamp is taken first, before any parsing of the bytes.
-private let writeCallback: curl_write_callback = { pointer, size, count, userdata in
-    let now = metron_monotonic_seconds()
-    let length = size * count
-    guard let userdata else { return length }
-    let transfer = Unmanaged<Transfer>.fromOpaque(userdata).takeUnretainedValue()
-    transfer.receive(UnsafeRawBufferPointer(start: pointer, count: length), at: now)
-    return length
 }

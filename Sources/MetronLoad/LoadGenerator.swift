@@ -159,14 +159,14 @@ final class WakeSignal: Sendable {
 
     init() throws {
         fd = eventfd(0, Int32(EFD_CLOEXEC))
-        guard fd >= 0 else { throw LoadConfigurationError("eventfd failed: errno \(metron_errno())") }
+        try check(fd, "eventfd", .raise)
     }
 
     func signal() {
         open.withLock { isOpen in
             guard isOpen else { return }
             var one: UInt64 = 1
-            _ = write(fd, &one, 8)
+            check(write(fd, &one, 8), "write(eventfd)", .log("the run goes on to its planned end"))
         }
     }
 
@@ -174,7 +174,7 @@ final class WakeSignal: Sendable {
         open.withLock { isOpen in
             guard isOpen else { return }
             isOpen = false
-            _ = Glibc.close(fd)
+            closeLogged(fd, "close(eventfd)")
         }
     }
 }

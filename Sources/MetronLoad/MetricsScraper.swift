@@ -102,32 +102,28 @@ public final class MetricsScraper: Sendable {
     private func scrape(_ easy: UnsafeMutableRawPointer?) -> ServerMetricsSample {
         guard let easy else { return ServerMetricsSample(t: 0, error: "curl_easy_init failed") }
         curl_easy_reset(easy)
-        var list: UnsafeMutablePointer<curl_slist>?
-        for header in headers { list = curl_slist_append(list, header) }
+        let shownURL = ServerTarget.withoutCredentials(options.url)
+        let list: UnsafeMutablePointer<curl_slist>?
+        do { list = try curlHeaderList(headers) } catch { return ServerMetricsSample(t: 0, error: "GET \(shownURL): \(error)") }
         defer { curl_slist_free_all(list) }
         let sink = Sink()
         let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
         errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
         defer { errorBuffer.deallocate() }
-        let (code, status): (CURLcode, Int) = withExtendedLifetime(sink) {
-            _ = metron_easy_set_string(easy, CURLOPT_URL, options.url)
-            _ = metron_easy_set_long(easy, CURLOPT_HTTPGET, 1)
-            _ = metron_easy_set_slist(easy, CURLOPT_HTTPHEADER, list)
-            _ = metron_easy_set_write_function(easy, metricsSinkCallback)
-            _ = metron_easy_set_ptr(easy, CURLOPT_WRITEDATA, Unmanaged.passUnretained(sink).toOpaque())
-            _ = metron_easy_set_ptr(easy, CURLOPT_ERRORBUFFER, errorBuffer)
-            _ = metron_easy_set_long(easy, CURLOPT_NOSIGNAL, 1)
-            _ = metron_easy_set_long(easy, CURLOPT_TIMEOUT_MS, max(1, Int(options.timeoutS * 1000)))
-            if insecure {
-                _ = metron_easy_set_long(easy, CURLOPT_SSL_VERIFYPEER, 0)
-                _ = metron_easy_set_long(easy, CURLOPT_SSL_VERIFYHOST, 0)
+        let code: CURLcode, status: Int
+        do {
+            (code, status) = try withExtendedLifetime(sink) { () throws(CCallError) -> (CURLcode, Int) in
+                try CurlRequestOptions(
+                    url: options.url, body: nil, headers: list, write: metricsSinkCallback,
+                    writeData: Unmanaged.passUnretained(sink).toOpaque(), errorBuffer: errorBuffer,
+                    timeoutMS: max(1, Int(options.timeoutS * 1000)), insecure: insecure
+                ).apply(to: easy)
+                let code = curl_easy_perform(easy)
+                return (code, try responseCode(easy, .raise))
             }
-            let code = curl_easy_perform(easy)
-            var status = 0
-            _ = metron_easy_get_long(easy, CURLINFO_RESPONSE_CODE, &status)
-            return (code, status)
+        } catch {
+            return ServerMetricsSample(t: 0, error: "GET \(shownURL): \(error)")
         }
-        let shownURL = ServerTarget.withoutCredentials(options.url)
         guard code == CURLE_OK else {
             let detail = String(cString: errorBuffer)
             return ServerMetricsSample(

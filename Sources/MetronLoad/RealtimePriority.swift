@@ -7,11 +7,13 @@ enum RealtimePriority {
 
     /// Nil on success; otherwise why it was refused, for the user.
     static func enable() -> String? {
-        guard metron_set_fifo_priority(fifoPriority) != 0 else { return nil }
-        let code = metron_errno()
-        let reason = String(cString: strerror(code))
-        return "real-time priority (SCHED_FIFO \(fifoPriority)) was refused: \(reason). Run as root or grant "
-            + "CAP_SYS_NICE (e.g. `setcap cap_sys_nice+ep metron`, or `ulimit -r 99` where allowed); "
-            + "the run continues at normal priority and its timer lateness is reported"
+        do throws(CCallError) {
+            try check(metron_set_fifo_priority(fifoPriority), "sched_setscheduler", .raise)
+            return nil
+        } catch {
+            return "real-time priority (SCHED_FIFO \(fifoPriority)) was refused: \(String(cString: strerror(error.errno ?? 0))). "
+                + "Run as root or grant CAP_SYS_NICE (e.g. `setcap cap_sys_nice+ep metron`, or `ulimit -r 99` where "
+                + "allowed); the run continues at normal priority and its timer lateness is reported"
+        }
     }
 }

@@ -50,13 +50,25 @@ final class Transfer {
         errorBuffer.deallocate()
     }
 
+    /// Sets the handle's options for a streaming POST of the body to `url`.
+    func prepare(
+        url: String, headers: UnsafeMutablePointer<curl_slist>?, timeouts: RequestTimeouts, insecure: Bool
+    ) throws(CCallError) {
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        try CurlRequestOptions(
+            url: url, body: (body.baseAddress, bodyCount), headers: headers, write: transferWriteCallback, writeData: me,
+            errorBuffer: errorBuffer, timeoutMS: Int(timeouts.total * 1000), insecure: insecure
+        ).apply(to: easy)
+        try check(metron_easy_set_ptr(easy, CURLOPT_PRIVATE, me), "CURLOPT_PRIVATE", .raise)
+        try check(metron_easy_set_opensocket_function(easy, openSocketCallback), "CURLOPT_OPENSOCKETFUNCTION", .raise)
+        try check(metron_easy_set_ptr(easy, CURLOPT_OPENSOCKETDATA, me), "CURLOPT_OPENSOCKETDATA", .raise)
+        try check(metron_easy_set_long(easy, CURLOPT_CONNECTTIMEOUT_MS, Int(timeouts.connect * 1000)),
+                  "CURLOPT_CONNECTTIMEOUT_MS", .raise)
+    }
+
     /// Bytes of the response body, stamped by the caller before anything else happens.
     func receive(_ bytes: UnsafeRawBufferPointer, at now: Double) {
-        if httpStatus == 0 {
-            var code = 0
-            _ = metron_easy_get_long(easy, CURLINFO_RESPONSE_CODE, &code)
-            httpStatus = code
-        }
+        if httpStatus == 0 { httpStatus = responseCode(easy, .log("the status is asked again at the next bytes")) }
         guard (200..<300).contains(httpStatus) else {
             let room = Self.errorBodyLimit - errorBody.count
             if room > 0 { errorBody.append(contentsOf: bytes.prefix(room)) }
@@ -81,11 +93,7 @@ final class Transfer {
                 event.data.withUnsafeBufferPointer { accounting.consume(ChunkScanner.scan($0), at: t) }
             }
         }
-        if httpStatus == 0 {
-            var code = 0
-            _ = metron_easy_get_long(easy, CURLINFO_RESPONSE_CODE, &code)
-            httpStatus = code
-        }
+        if httpStatus == 0 { httpStatus = responseCode(easy, .log("the record is kept without an HTTP status")) }
         var r = record
         r.chunkTimesS = accounting.chunkTimes
         r.chunkTokens = accounting.chunkTokens
@@ -122,7 +130,8 @@ final class Transfer {
             return (.ok, nil)
         case CURLE_OPERATION_TIMEDOUT:
             var connectTime = 0.0
-            _ = metron_easy_get_double(easy, CURLINFO_CONNECT_TIME, &connectTime)
+            check(metron_easy_get_double(easy, CURLINFO_CONNECT_TIME, &connectTime), "CURLINFO_CONNECT_TIME",
+                  .log("the timeout is reported as a connect timeout"))
             if connectTime == 0 {
                 return (.timeout, "connect timeout (\(timeouts.connect) s): \(curlText)")
             }
@@ -147,19 +156,16 @@ final class Transfer {
         if result == CURLE_OUT_OF_MEMORY || result == CURLE_FAILED_INIT { return "failed inside curl (\(curlText))" }
         guard httpStatus == 0 else { return nil }
         if Self.resourceErrnos.contains(socketErrno) {
-            return "could not open a socket (\(Self.describe(errno: socketErrno)))"
+            return "could not open a socket (\(describeErrno(socketErrno)))"
         }
         var osErrno = 0
-        if result == CURLE_COULDNT_CONNECT, metron_easy_get_long(easy, CURLINFO_OS_ERRNO, &osErrno) == CURLE_OK,
+        if result == CURLE_COULDNT_CONNECT,
+           check(metron_easy_get_long(easy, CURLINFO_OS_ERRNO, &osErrno), "CURLINFO_OS_ERRNO",
+                 .log("the failure is reported as curl describes it")),
            osErrno == Int(EADDRNOTAVAIL) {
-            return "could not get a local port (\(Self.describe(errno: EADDRNOTAVAIL)))"
+            return "could not get a local port (\(describeErrno(EADDRNOTAVAIL)))"
         }
         return nil
-    }
-
-    static func describe(errno code: Int32) -> String {
-        let name = metron_errno_name(code).map { String(cString: $0) } ?? "errno \(code)"
-        return "\(name): \(String(cString: strerror(code)))"
     }
 
     private func curlError(_ code: CURLcode) -> String {
@@ -167,6 +173,30 @@ final class Transfer {
         let name = String(cString: curl_easy_strerror(code))
         return detail.isEmpty ? "curl error \(code.rawValue): \(name)" : "curl error \(code.rawValue): \(detail)"
     }
+}
+
+/// Opens the socket as curl would, keeping socket(2)'s errno: running out of descriptors must not
+/// pass for a server that refused the connection.
+private let openSocketCallback: curl_opensocket_callback = { clientp, _, address in
+    guard let address else { return -1 }
+    var error: Int32 = 0
+    let fd = metron_socket(address.pointee.family, address.pointee.socktype, address.pointee.protocol, &error)
+    if fd < 0, let clientp {
+        let transfer = Unmanaged<Transfer>.fromOpaque(clientp).takeUnretainedValue()
+        // A shortage wins over an address family the machine lacks, tried alongside.
+        if !Transfer.resourceErrnos.contains(transfer.socketErrno) { transfer.socketErrno = error }
+    }
+    return fd
+}
+
+/// The timestamp is taken first, before any parsing of the bytes.
+private let transferWriteCallback: curl_write_callback = { pointer, size, count, userdata in
+    let now = metron_monotonic_seconds()
+    let length = size * count
+    guard let userdata else { return length }
+    let transfer = Unmanaged<Transfer>.fromOpaque(userdata).takeUnretainedValue()
+    transfer.receive(UnsafeRawBufferPointer(start: pointer, count: length), at: now)
+    return length
 }
 
 /// Per-request time limits, seconds.

@@ -3,7 +3,8 @@ import MetronSimModel
 import NIOCore
 import NIOHTTP1
 
-/// One HTTP/1.1 connection: routes requests, and streams a generation's tokens as the engine emits them.
+/// One HTTP/1.1 connection: routes each request to its answer; a generation is handed to a
+/// `ResponseStream`, which streams its tokens as the engine emits them.
 final class SimHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
@@ -76,10 +77,7 @@ final class SimHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             tokenize(context: context, keepAlive: keepAlive)
         case (.GET, "/v1/models"):
             let m = driver.options.simulator.model
-            let json =
-                "{\"object\":\"list\",\"data\":[{\"id\":\(jsonString(driver.options.servedModelName)),"
-                + "\"object\":\"model\",\"created\":\(unixTime()),\"owned_by\":\"metron\","
-                + "\"root\":\(jsonString(m.name)),\"max_model_len\":\(m.maxModelLen)}]}"
+            let json = OpenAIResponse.modelList(id: driver.options.servedModelName, root: m.name, maxModelLen: m.maxModelLen)
             respond(context: context, status: .ok, json: json, keepAlive: keepAlive)
         case (.GET, "/health"):
             respond(context: context, status: .ok, contentType: "text/plain", body: "", keepAlive: keepAlive)
@@ -161,24 +159,11 @@ final class SimHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                     type: "invalid_request_error", code: "model_not_found", keepAlive: keepAlive)
                 return
             }
-            let addSpecial = try RequestParser.optional(json, "add_special_tokens", as: Bool.self) ?? true
-            var ids: [Int] = []
-            if json["messages"] != nil {
-                let count = try RequestParser.chatPromptTokens(json)
-                ids = (0..<count).map { $0 % driver.options.simulator.model.vocabSize }
-            } else if let text = json["prompt"] as? String {
-                if addSpecial { ids.append(SimTokenizer.beginOfSequence) }
-                let vocab = driver.options.simulator.model.vocabSize
-                ids += SimTokenizer.pieces(text).map { Self.pieceID($0, vocab: vocab) }
-            } else {
-                let count = try RequestParser.completionPromptTokens(json, addSpecialTokens: addSpecial)
-                ids = Array(0..<count)
-            }
-            let list = ids.map(String.init).joined(separator: ",")
-            let json2 =
-                "{\"count\":\(ids.count),\"max_model_len\":\(driver.options.simulator.model.maxModelLen),"
-                + "\"tokens\":[\(list)]}"
-            respond(context: context, status: .ok, json: json2, keepAlive: keepAlive)
+            let model = driver.options.simulator.model
+            let ids = try RequestParser.tokenizeIDs(json, vocabSize: model.vocabSize)
+            respond(
+                context: context, status: .ok, json: OpenAIResponse.tokenize(ids: ids, maxModelLen: model.maxModelLen),
+                keepAlive: keepAlive)
         } catch let bad as BadRequest {
             respondError(
                 context: context, status: .badRequest, message: bad.message, type: "invalid_request_error",
@@ -188,13 +173,6 @@ final class SimHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                 context: context, status: .badRequest, message: "\(error)", type: "invalid_request_error",
                 code: "invalid_request", keepAlive: keepAlive)
         }
-    }
-
-    /// A stable id for a token piece (FNV-1a), for /tokenize's list.
-    private static func pieceID(_ piece: Substring, vocab: Int) -> Int {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in piece.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        return Int(hash % UInt64(max(2, vocab) - 2)) + 2
     }
 
     /// The client's own `x-request-id`, made safe for a CSV line.
@@ -254,10 +232,9 @@ final class SimHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         context: ChannelHandlerContext, status: HTTPResponseStatus, message: String, type: String, code: String,
         keepAlive: Bool, requestID: String? = nil
     ) {
-        let json =
-            "{\"error\":{\"message\":\(jsonString(message)),\"type\":\(jsonString(type)),"
-            + "\"param\":null,\"code\":\(jsonString(code))}}"
-        respond(context: context, status: status, json: json, keepAlive: keepAlive, requestID: requestID)
+        respond(
+            context: context, status: status, json: OpenAIResponse.error(message: message, type: type, code: code),
+            keepAlive: keepAlive, requestID: requestID)
     }
 
     func end(context: ChannelHandlerContext, keepAlive: Bool) {
@@ -268,5 +245,3 @@ final class SimHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 }
-
-func unixTime() -> Int { Int(Date().timeIntervalSince1970) }

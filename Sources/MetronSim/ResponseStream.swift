@@ -3,7 +3,8 @@ import MetronSimModel
 import NIOCore
 import NIOHTTP1
 
-/// One generation's response: SSE events or a final JSON body, with its injected faults.
+/// One generation's response, with its injected faults: SSE events written as the engine emits
+/// tokens, or one JSON body at the end.
 final class ResponseStream: TokenSink {
     private unowned let handler: SimHTTPHandler
     private let context: ChannelHandlerContext
@@ -19,12 +20,7 @@ final class ResponseStream: TokenSink {
     private var closed = false
     private var stalled = false
     private var pending: [(index: Int, finished: Bool)] = []
-    /// Chunk text around each token's text, built once.
-    private let chunkPrefix: [UInt8]
-    private let chunkSuffix: [UInt8]
-    private let lastChunkSuffix: [UInt8]
-    /// `,"usage":null}` (when usage was asked for) or `}`, and the blank line.
-    private let chunkEnd: [UInt8]
+    private let chunks: SSEChunkFormat
 
     init(
         handler: SimHTTPHandler, context: ChannelHandlerContext, driver: EngineDriver, number: Int, requestID: String,
@@ -39,31 +35,8 @@ final class ResponseStream: TokenSink {
         self.faults = faults
         self.keepAlive = keepAlive
         midpoint = FaultPlan.midpoint(outputTokens: request.maxTokens)
-        let model = jsonString(driver.options.servedModelName)
-        let common =
-            "data: {\"id\":\(jsonString(requestID)),\"object\":\"\(request.endpoint.streamObject)\","
-            + "\"created\":\(created),\"model\":\(model),\"choices\":[{\"index\":0,"
-        switch request.endpoint {
-        case .completions:
-            chunkPrefix = Array((common + "\"text\":\"").utf8)
-            chunkSuffix = Array("\",\"logprobs\":null,\"finish_reason\":null}]".utf8)
-            lastChunkSuffix = Array("\",\"logprobs\":null,\"finish_reason\":\"length\"}]".utf8)
-        case .chat:
-            chunkPrefix = Array((common + "\"delta\":{\"content\":\"").utf8)
-            chunkSuffix = Array("\"},\"logprobs\":null,\"finish_reason\":null}]".utf8)
-            lastChunkSuffix = Array("\"},\"logprobs\":null,\"finish_reason\":\"length\"}]".utf8)
-        }
-        chunkEnd = Array(((request.includeUsage ? ",\"usage\":null" : "") + "}\n\n").utf8)
-    }
-
-    /// The end of a chunk after its choices: the cumulative usage when asked for in every chunk.
-    private func usageEnd(completionTokens: Int) -> String {
-        request.continuousUsage ? ",\"usage\":\(usage(completionTokens: completionTokens))}\n\n" : String(decoding: chunkEnd, as: UTF8.self)
-    }
-
-    private func usage(completionTokens: Int) -> String {
-        "{\"prompt_tokens\":\(request.promptTokens),\"completion_tokens\":\(completionTokens),"
-            + "\"total_tokens\":\(request.promptTokens + completionTokens)}"
+        chunks = SSEChunkFormat(
+            requestID: requestID, request: request, created: created, model: driver.options.servedModelName)
     }
 
     /// Serves the request: an injected error, or the stream's head and a place in the engine.
@@ -93,12 +66,7 @@ final class ResponseStream: TokenSink {
                 handler.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))),
                 promise: nil)
             if request.endpoint == .chat {
-                // The role-only first chunk carries no content: a client must not take TTFT from it.
-                send(
-                    "data: {\"id\":\(jsonString(requestID)),\"object\":\"chat.completion.chunk\",\"created\":\(created),"
-                        + "\"model\":\(jsonString(driver.options.servedModelName)),\"choices\":[{\"index\":0,"
-                        + "\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"logprobs\":null,\"finish_reason\":null}]"
-                        + usageEnd(completionTokens: 0))
+                send(chunks.roleChunk)
             } else {
                 context.flush()
             }
@@ -135,26 +103,17 @@ final class ResponseStream: TokenSink {
     private func deliver(index: Int, finished: Bool) {
         written += 1
         if request.stream {
-            let suffix = finished ? lastChunkSuffix : chunkSuffix
             // Stamped just before the write: the syscall follows at once on this thread, and a client
             // on the same machine can never read the token before its logged time.
             driver.recordEmission(requestID)
-            let text = SimTokenizer.outputText(index)
-            var buffer = context.channel.allocator.buffer(
-                capacity: chunkPrefix.count + text.utf8.count + suffix.count + chunkEnd.count)
-            buffer.writeBytes(chunkPrefix)
-            buffer.writeString(text)
-            buffer.writeBytes(suffix)
-            if request.continuousUsage {
-                buffer.writeString(usageEnd(completionTokens: written))
-            } else {
-                buffer.writeBytes(chunkEnd)
-            }
+            let buffer = chunks.tokenChunk(
+                SimTokenizer.outputText(index), last: finished, completionTokens: written,
+                allocator: context.channel.allocator)
             context.writeAndFlush(handler.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
         }
         if written == midpoint {
             if faults.malformed, request.stream {
-                send("data: {\"id\":\(jsonString(requestID)),\"choices\":[{\"index\":0,\"text\":\"\n\n")
+                send(chunks.malformedChunk)
             }
             if faults.disconnect {
                 closed = true
@@ -186,31 +145,15 @@ final class ResponseStream: TokenSink {
     private func complete() {
         guard !closed else { return }
         let output = request.maxTokens
-        let usage = usage(completionTokens: output)
-        let model = jsonString(driver.options.servedModelName)
         if request.stream {
-            if request.includeUsage {
-                send(
-                    "data: {\"id\":\(jsonString(requestID)),\"object\":\"\(request.endpoint.streamObject)\","
-                        + "\"created\":\(created),\"model\":\(model),\"choices\":[],\"usage\":\(usage)}\n\n")
-            }
-            if !faults.omitDone { send("data: [DONE]\n\n") }
+            if request.includeUsage { send(chunks.usageChunk) }
+            if !faults.omitDone { send(SSEChunkFormat.done) }
             finishResponse { handler.end(context: context, keepAlive: keepAlive) }
             return
         }
-        let text = jsonString((0..<output).map(SimTokenizer.outputText).joined())
-        let choice: String
-        switch request.endpoint {
-        case .completions:
-            choice = "{\"index\":0,\"text\":\(text),\"logprobs\":null,\"finish_reason\":\"length\"}"
-        case .chat:
-            choice =
-                "{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\(text)},\"logprobs\":null,"
-                + "\"finish_reason\":\"length\"}"
-        }
-        var json =
-            "{\"id\":\(jsonString(requestID)),\"object\":\"\(request.endpoint.object)\",\"created\":\(created),"
-            + "\"model\":\(model),\"choices\":[\(choice)],\"usage\":\(usage)}"
+        var json = OpenAIResponse.completion(
+            id: requestID, request: request, created: created, model: driver.options.servedModelName,
+            text: (0..<output).map(SimTokenizer.outputText).joined())
         if faults.malformed { json = String(json.prefix(json.count / 2)) }
         for _ in 0..<output { driver.recordEmission(requestID) }
         finishResponse {
