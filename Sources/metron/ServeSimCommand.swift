@@ -1,5 +1,4 @@
 import ArgumentParser
-import Dispatch
 import Foundation
 import MetronSim
 import MetronSimModel
@@ -206,48 +205,26 @@ private func fieldPath(_ path: [any CodingKey]) -> String {
 }
 
 /// SIGINT and SIGTERM, caught from creation on (so a signal that comes while the server starts is not
-/// fatal); `wait()` returns the first one's number.
+/// fatal); `wait()` returns the first one's number. A plain C handler records it: a handler installed
+/// later (a dispatch source is armed asynchronously) could miss a signal that comes early.
 private final class TerminationSignals {
-    /// What the signal handlers share with the waiting task.
-    private final class Received: Sendable {
-        struct State {
-            var waiter: CheckedContinuation<Int32, Never>?
-            var signal: Int32?
-        }
-        let state = Mutex(State())
-
-        func fire(_ signal: Int32) {
-            state.withLock { s in
-                guard s.signal == nil else { return }
-                s.signal = signal
-                s.waiter?.resume(returning: signal)
-                s.waiter = nil
-            }
-        }
-    }
-
-    private let received = Received()
-    private var sources: [any DispatchSourceSignal] = []
-
     init() {
-        let queue = DispatchQueue(label: "metron.signals")
+        _ = receivedTerminationSignal.load(ordering: .relaxed)  // initialised before any handler runs
         for sig in [SIGINT, SIGTERM] {
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
-            source.setEventHandler { [received] in received.fire(sig) }
-            source.resume()
-            sources.append(source)
+            signal(sig) { number in
+                _ = receivedTerminationSignal.compareExchange(expected: 0, desired: number, ordering: .relaxed)
+            }
         }
     }
 
     func wait() async -> Int32 {
-        let received = self.received
-        let number = await withCheckedContinuation { (continuation: CheckedContinuation<Int32, Never>) in
-            received.state.withLock { s in
-                if let signal = s.signal { continuation.resume(returning: signal) } else { s.waiter = continuation }
-            }
+        while true {
+            let number = receivedTerminationSignal.load(ordering: .relaxed)
+            if number != 0 { return number }
+            try? await Task.sleep(for: .milliseconds(50))
         }
-        sources.forEach { $0.cancel() }
-        return number
     }
 }
+
+/// The first termination signal received, 0 before any; written only by the signal handler.
+private let receivedTerminationSignal = Atomic<Int32>(0)
