@@ -25,33 +25,33 @@ let package = Package(
         // Statistics, fitting and random numbers (the only importer of GSL).
         .target(name: "MetronStats", dependencies: ["CGSL"]),
         // Records, workloads, metrics and SLOs: pure, no I/O.
-        .target(name: "MetronCore", dependencies: ["MetronStats"]),
+        .target(name: "MetronModel", dependencies: ["MetronStats"]),
         // The libcurl load generator (the only importer of libcurl and CLinux).
-        .target(name: "MetronLoad", dependencies: ["MetronCore", "CCurl", "CLinux"]),
+        .target(name: "MetronLoad", dependencies: ["MetronModel", "CCurl", "CLinux"]),
         // The serving model of the simulator, in virtual time: pure.
-        .target(name: "MetronSimModel", dependencies: ["MetronCore"]),
+        .target(name: "MetronSimModel", dependencies: ["MetronModel"]),
         // The simulator's HTTP front on SwiftNIO.
         .target(name: "MetronSim", dependencies: [
-            "MetronSimModel", "MetronCore", "MetronStats",
+            "MetronSimModel", "MetronModel", "MetronStats",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         // The capacity search: probe placement, verdicts, the fitted curve and its interval. It asks a
         // ProbeRunner for records and knows no transport.
-        .target(name: "MetronSearch", dependencies: ["MetronCore", "MetronStats"]),
+        .target(name: "MetronSearch", dependencies: ["MetronModel", "MetronStats"]),
         // Results on disk: JSON/CSV writers and readers, terminal tables.
-        .target(name: "MetronReport", dependencies: ["MetronCore", "MetronStats", "MetronSearch"]),
+        .target(name: "MetronReport", dependencies: ["MetronModel", "MetronStats", "MetronSearch"]),
         // Sweeps: the sweep file, probe runners over HTTP and virtual time, the probe cache, prefill
         // profiling, searches run side by side. The only module that sees every transport.
         .target(name: "MetronSweep", dependencies: [
-            "MetronCore", "MetronStats", "MetronLoad", "MetronSimModel", "MetronSim", "MetronSearch", "MetronReport", "MetronVersion",
+            "MetronModel", "MetronStats", "MetronLoad", "MetronSimModel", "MetronSim", "MetronSearch", "MetronReport", "MetronVersion",
             .product(name: "Yams", package: "Yams"),
         ]),
         // A scripted probe runner with a known capacity, for tests and benchmarks of the search.
-        .target(name: "MetronSearchTesting", dependencies: ["MetronSearch", "MetronSweep", "MetronCore", "MetronStats", "MetronSimModel"]),
+        .target(name: "MetronSearchTesting", dependencies: ["MetronSearch", "MetronSweep", "MetronModel", "MetronStats", "MetronSimModel"]),
         .executableTarget(name: "metron", dependencies: [
-            "MetronCore", "MetronLoad", "MetronSim", "MetronSimModel", "MetronSearch", "MetronSweep", "MetronReport", "MetronVersion",
+            "MetronModel", "MetronLoad", "MetronSim", "MetronSimModel", "MetronSearch", "MetronSweep", "MetronReport", "MetronVersion",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -59,35 +59,35 @@ let package = Package(
         .target(name: "MetronTestSupport", dependencies: ["MetronStats"]),
         // Benchmarks that print figures (bench/run.sh).
         .executableTarget(name: "metron-bench", dependencies: [
-            "MetronCore", "MetronReport", "MetronStats", "MetronSearch", "MetronSweep", "MetronSearchTesting", "MetronSimModel",
+            "MetronModel", "MetronReport", "MetronStats", "MetronSearch", "MetronSweep", "MetronSearchTesting", "MetronSimModel",
         ]),
 
         .testTarget(name: "MetronStatsTests", dependencies: ["MetronStats"]),
-        .testTarget(name: "MetronCoreTests", dependencies: ["MetronCore", "MetronStats", "MetronTestSupport"]),
-        .testTarget(name: "MetronReportTests", dependencies: ["MetronReport", "MetronSearch", "MetronCore"]),
-        .testTarget(name: "MetronFuzzTests", dependencies: ["MetronCore", "MetronReport", "MetronLoad", "MetronTestSupport"]),
+        .testTarget(name: "MetronModelTests", dependencies: ["MetronModel", "MetronStats", "MetronTestSupport"]),
+        .testTarget(name: "MetronReportTests", dependencies: ["MetronReport", "MetronSearch", "MetronModel"]),
+        .testTarget(name: "MetronFuzzTests", dependencies: ["MetronModel", "MetronReport", "MetronLoad", "MetronTestSupport"]),
         // Runs the built executable end to end.
         .testTarget(name: "MetronCLITests", dependencies: ["metron", "MetronTestSupport"]),
-        .testTarget(name: "MetronSimModelTests", dependencies: ["MetronSimModel", "MetronCore", "MetronTestSupport"]),
+        .testTarget(name: "MetronSimModelTests", dependencies: ["MetronSimModel", "MetronModel", "MetronTestSupport"]),
         .testTarget(name: "MetronSimTests", dependencies: [
-            "MetronSim", "MetronSimModel", "MetronCore", "MetronTestSupport",
+            "MetronSim", "MetronSimModel", "MetronModel", "MetronTestSupport",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         .testTarget(name: "MetronSearchTests", dependencies: [
-            "MetronSearch", "MetronSweep", "MetronSearchTesting", "MetronReport", "MetronCore", "MetronStats", "MetronLoad", "MetronSim",
+            "MetronSearch", "MetronSweep", "MetronSearchTesting", "MetronReport", "MetronModel", "MetronStats", "MetronLoad", "MetronSim",
             "MetronSimModel", "MetronTestSupport",
         ]),
         // Runs the engine against a scripted streaming server on 127.0.0.1, and the built binary.
         .testTarget(name: "MetronLoadTests", dependencies: [
-            "MetronLoad", "MetronCore", "MetronReport", "MetronTestSupport", "metron",
+            "MetronLoad", "MetronModel", "MetronReport", "MetronTestSupport", "metron",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
         // Fault modes end to end (load generator against the simulator), secrets, TLS and bind address.
         .testTarget(name: "MetronReliabilityTests", dependencies: [
-            "MetronLoad", "MetronSim", "MetronSimModel", "MetronCore", "MetronReport", "MetronStats", "MetronTestSupport", "metron",
+            "MetronLoad", "MetronSim", "MetronSimModel", "MetronModel", "MetronReport", "MetronStats", "MetronTestSupport", "metron",
         ]),
     ],
     swiftLanguageModes: [.v6]

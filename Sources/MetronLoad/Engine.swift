@@ -1,7 +1,7 @@
 import CCurl
 import CLinux
 import Foundation
-import MetronCore
+import MetronModel
 
 /// Everything the engine thread needs, prepared before the run.
 struct EngineJob: Sendable {

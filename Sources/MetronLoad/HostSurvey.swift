@@ -1,6 +1,6 @@
 import CLinux
 import Foundation
-import MetronCore
+import MetronModel
 
 /// The client machine as provenance records it, and its timer lateness before any load is sent.
 public enum ClientSurvey {

@@ -1,6 +1,6 @@
 import CLinux
 import Foundation
-import MetronCore
+import MetronModel
 import Synchronization
 
 /// How a run treats its requests, beyond the server and the plan.

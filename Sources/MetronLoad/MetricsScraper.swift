@@ -1,7 +1,7 @@
 import CCurl
 import CLinux
 import Foundation
-import MetronCore
+import MetronModel
 import Synchronization
 
 /// Where and how often the server's Prometheus `/metrics` is read during a run.

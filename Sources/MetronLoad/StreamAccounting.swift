@@ -1,4 +1,4 @@
-import MetronCore
+import MetronModel
 
 /// Turns the timed events of one response stream into chunk times and token counts.
 ///

@@ -1,7 +1,7 @@
 import CCurl
 import Foundation
 import CLinux
-import MetronCore
+import MetronModel
 
 /// One request in flight: its curl handle, body, stream state and record. Lives on the engine thread.
 final class Transfer {

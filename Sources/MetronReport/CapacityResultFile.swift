@@ -1,5 +1,5 @@
 import Foundation
-import MetronCore
+import MetronModel
 import MetronSearch
 
 /// `capacity.json` on disk, its row of `capacity.csv`, and its text for a terminal.

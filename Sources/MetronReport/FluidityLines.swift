@@ -1,5 +1,5 @@
 import Foundation
-import MetronCore
+import MetronModel
 
 /// Evaluates JSON lines in the format of the golden vectors: `"kind": "request"` lines give one
 /// request's inter-token times and deadlines; `"kind": "service"` lines give several requests.

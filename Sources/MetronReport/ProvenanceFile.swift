@@ -1,5 +1,5 @@
 import Foundation
-import MetronCore
+import MetronModel
 
 extension Provenance {
     /// A sweep's provenance, beside its capacity.csv.

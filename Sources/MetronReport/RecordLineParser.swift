@@ -1,5 +1,5 @@
 import Foundation
-import MetronCore
+import MetronModel
 
 /// A fast reader of one `requests.jsonl` line: a flat JSON object of numbers, strings, null and
 /// arrays of numbers. Returns nil on anything else, and the caller falls back to JSONDecoder, whose

@@ -1,5 +1,5 @@
 import Foundation
-import MetronCore
+import MetronModel
 import Synchronization
 
 /// `requests.jsonl`: one raw `RequestRecord` per line, the seam between a run and every analysis.

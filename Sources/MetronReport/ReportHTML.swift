@@ -1,5 +1,5 @@
 import Foundation
-import MetronCore
+import MetronModel
 import MetronStats
 
 /// `report.html`: one self-contained page per sweep (inline CSS and SVG, one small inline script, no

@@ -1,5 +1,5 @@
 import Foundation
-import MetronCore
+import MetronModel
 
 /// A problem reading or writing results, naming the file.
 public struct ResultFileError: Error, CustomStringConvertible, Equatable {

@@ -1,5 +1,5 @@
 import Foundation
-import MetronCore
+import MetronModel
 
 /// The settings of one load run, saved as `run.json` next to its records. Holds no secrets: API
 /// keys and header values are never written.

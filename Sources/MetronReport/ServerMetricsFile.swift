@@ -1,5 +1,5 @@
 import Foundation
-import MetronCore
+import MetronModel
 
 /// `server_metrics.jsonl`: one scrape of the server's `/metrics` per line, on the run's clock; a failed
 /// scrape is a line with `t` and `error`.

@@ -1,5 +1,5 @@
 import Foundation
-import MetronCore
+import MetronModel
 import MetronStats
 
 /// A run summary as a few readable lines for the terminal. Every figure says what it is over: the

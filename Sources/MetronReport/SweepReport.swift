@@ -1,6 +1,6 @@
 import Foundation
 import MetronSearch
-import MetronCore
+import MetronModel
 import MetronStats
 
 /// What `report.html` shows, read back from a sweep's result files (`capacity.json`, `plots.json`,

@@ -1,3 +1,5 @@
+import MetronModel
+
 extension CapacitySearch.State {
     /// The reference's bisection, step for step: the first probe at the start rate, each next one
     /// halfway between the bounds rounded to 0.01 req/s; a pass above 80 % of the upper bound

@@ -1,5 +1,5 @@
 import Foundation
-import MetronCore
+import MetronModel
 import MetronStats
 
 /// One probe as it appears in `capacity.json`.

@@ -1,5 +1,5 @@
 import Foundation
-import MetronCore
+import MetronModel
 import MetronStats
 
 /// The answer of a search.

@@ -1,44 +1,6 @@
 import Foundation
-import MetronCore
+import MetronModel
 import MetronStats
-
-/// Which probe to run: a target rate; how many probes at this same rate came before it in the
-/// search (`attempt`: each gets its own plan, so a repeat is an independent draw); how many times
-/// this one probe was measured again because the client could not keep to its plan (`retry`: the
-/// same plan again, so that probes of different systems stay paired); and whether it only brackets
-/// the capacity (fewer requests: it needs a verdict, not a precise value).
-public struct ProbeRequest: Sendable, Hashable, Codable {
-    /// Requests per second, rounded to 0.001 so that names and cache keys are stable.
-    public var rate: Double
-    public var attempt: Int
-    public var retry: Int
-    public var bracketing: Bool
-
-    public init(rate: Double, attempt: Int = 0, retry: Int = 0, bracketing: Bool = false) {
-        self.rate = ProbeRequest.round(rate)
-        self.attempt = attempt
-        self.retry = retry
-        self.bracketing = bracketing
-    }
-
-    enum CodingKeys: String, CodingKey { case rate, attempt, retry, bracketing }
-
-    public init(from decoder: Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.init(rate: try c.decode(Double.self, forKey: .rate), attempt: try c.decode(Int.self, forKey: .attempt),
-                  retry: try c.decodeIfPresent(Int.self, forKey: .retry) ?? 0,
-                  bracketing: try c.decodeIfPresent(Bool.self, forKey: .bracketing) ?? false)
-    }
-
-    public static func round(_ rate: Double) -> Double { (rate * 1000).rounded() / 1000 }
-
-    /// The probe's directory name, e.g. `rate-4.000`, `rate-4.000-attempt-1`, `rate-4.000-retry-1` or
-    /// `rate-4.000-bracketing`.
-    public var directoryName: String {
-        String(format: "rate-%.3f", rate) + (attempt == 0 ? "" : "-attempt-\(attempt)") + (retry == 0 ? "" : "-retry-\(retry)")
-            + (bracketing ? "-bracketing" : "")
-    }
-}
 
 /// What one probe measured: the raw records of its measurement window (warm-up excluded) and the
 /// window itself, on the run's clock.
@@ -103,35 +65,6 @@ public struct ProbeMeasurement: Sendable, Equatable {
 /// probe could not be run at all (for example the server is down) and stops the search.
 public protocol ProbeRunner: Sendable {
     func probe(_ request: ProbeRequest) async throws -> ProbeMeasurement
-}
-
-/// When a probe's measurement can be trusted.
-public struct ValidityRules: Sendable, Equatable, Codable {
-    /// Sending fidelity: the client's sending rate over the window may differ from the plan's own
-    /// rate by at most this fraction, and at most this fraction of the planned requests may go unsent.
-    /// The plan's Poisson noise around the target rate is not a fault: the fit uses the load each
-    /// probe offered.
-    public var rateTolerance: Double = 0.01
-    /// Fewer requests than this cannot support the SLO's percentile.
-    public var minRequests: Int = 100
-    /// Client lag or timer lateness (P99) above this makes the client untrustworthy, seconds.
-    public var lagThresholdS: Double = RunSummary.defaultLagThreshold
-    /// Runaway backlog: TTFT rising over the window by more than this multiple of the median TTFT...
-    public var maxTTFTRise: Double = 1.0
-    /// ...and by more than this many seconds (so that tiny TTFTs do not trip it on noise).
-    public var ttftRiseFloorS: Double = 0.25
-    /// Requests still running this long after the window's end count as outstanding.
-    public var drainGraceS: Double = 30
-    /// Runaway backlog: more than this fraction of requests outstanding.
-    public var maxOutstandingFraction: Double = 0.01
-
-    public init() {}
-
-    enum CodingKeys: String, CodingKey {
-        case rateTolerance = "rate_tolerance", minRequests = "min_requests", lagThresholdS = "lag_threshold_s"
-        case maxTTFTRise = "max_ttft_rise", ttftRiseFloorS = "ttft_rise_floor_s", drainGraceS = "drain_grace_s"
-        case maxOutstandingFraction = "max_outstanding_fraction"
-    }
 }
 
 /// A probe judged: validity first (an invalid probe counts as over capacity), then the SLO.

@@ -1,4 +1,5 @@
 import Foundation
+import MetronModel
 
 /// A search that stopped on a probe that could not be run. Completed probes are kept.
 public struct SearchError: Error, CustomStringConvertible {

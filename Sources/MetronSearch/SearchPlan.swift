@@ -1,5 +1,5 @@
 import Foundation
-import MetronCore
+import MetronModel
 
 /// What a search will cost before it starts: probe sizes follow from the SLO's percentile, so a P99
 /// at a low rate means long probes. Said up front, with what a looser percentile or a wider interval

@@ -1,4 +1,4 @@
-import MetronCore
+import MetronModel
 
 /// Runs a whole probe in virtual time: every planned request arrives at its planned time, the engine
 /// iterates back to back while it has work, and each token's emission time is its iteration's end.

@@ -1,6 +1,6 @@
 import Foundation
 import MetronSearch
-import MetronCore
+import MetronModel
 import MetronLoad
 import MetronSimModel
 

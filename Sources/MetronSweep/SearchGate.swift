@@ -1,3 +1,4 @@
+import MetronModel
 import MetronSearch
 
 /// Lets at most `limit` holders run at once; among those waiting, the lowest `order` goes first (a

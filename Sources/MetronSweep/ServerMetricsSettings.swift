@@ -1,4 +1,5 @@
 import Foundation
+import MetronModel
 import MetronSearch
 import MetronLoad
 

@@ -1,6 +1,6 @@
 import Foundation
 import MetronSearch
-import MetronCore
+import MetronModel
 import MetronReport
 
 /// Runs prefill profiles against one system: a batch of requests with the given prompt length,

@@ -1,5 +1,5 @@
 import Foundation
-import MetronCore
+import MetronModel
 import MetronSearch
 import MetronSweep
 import MetronStats

@@ -1,6 +1,6 @@
 // Benchmarks that print figures; never run as tests. See bench/run.sh and docs/BENCHMARKS.md.
 import Foundation
-import MetronCore
+import MetronModel
 import MetronReport
 import MetronStats
 

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import MetronCore
+import MetronModel
 import MetronReport
 import MetronSearch
 import MetronSweep

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import MetronCore
+import MetronModel
 import MetronLoad
 import MetronReport
 import MetronSearch

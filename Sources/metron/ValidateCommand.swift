@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MetronModel
 import MetronSearch
 import MetronSweep
 

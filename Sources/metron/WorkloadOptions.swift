@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import MetronCore
+import MetronModel
 
 /// Arrival process and request lengths, shared by the commands that plan load.
 struct WorkloadOptions: ParsableArguments {

@@ -1,5 +1,5 @@
 import Foundation
-import MetronCore
+import MetronModel
 import MetronTestSupport
 import Synchronization
 import XCTest

@@ -1,5 +1,5 @@
 import Foundation
-import MetronCore
+import MetronModel
 import MetronLoad
 @testable import MetronSim
 import MetronStats

@@ -1,4 +1,4 @@
-import MetronCore
+import MetronModel
 import MetronSearch
 import MetronSweep
 import MetronStats

@@ -1,5 +1,6 @@
 import Foundation
 import MetronReport
+import MetronModel
 import MetronSearch
 import MetronSweep
 import XCTest

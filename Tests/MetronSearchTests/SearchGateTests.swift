@@ -1,3 +1,4 @@
+import MetronModel
 import MetronSearch
 import MetronSweep
 import XCTest

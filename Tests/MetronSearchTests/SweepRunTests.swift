@@ -1,5 +1,5 @@
 import Foundation
-import MetronCore
+import MetronModel
 import MetronReport
 import MetronSearch
 import MetronSweep

@@ -1,5 +1,5 @@
 import Foundation
-import MetronCore
+import MetronModel
 import MetronSim
 import MetronSimModel
 import MetronTestSupport

@@ -1,4 +1,4 @@
-@testable import MetronCore
+@testable import MetronModel
 import MetronStats
 import MetronTestSupport
 import XCTest

@@ -1,4 +1,4 @@
-import MetronCore
+import MetronModel
 import XCTest
 
 final class TimelineTests: XCTestCase {

@@ -1,4 +1,4 @@
-import MetronCore
+import MetronModel
 import MetronStats
 import XCTest
 

@@ -1,5 +1,5 @@
 import Foundation
-import MetronCore
+import MetronModel
 import MetronStats
 
 /// A latency percentile limit: `Q_{percentile/100}(sample) <= limitS`.

@@ -1,5 +1,5 @@
 import Foundation
-import MetronCore
+import MetronModel
 
 /// How long each probe runs.
 public struct ProbeWindow: Sendable, Equatable, Codable {
@@ -80,27 +80,5 @@ public struct ProbeWindow: Sendable, Equatable, Codable {
     /// Probe time at `rate`: warm-up plus window.
     public func probeS(rate: Double, minRequests: Int, bracketing: Bool = false) -> Double {
         warmupS + measurementS(rate: rate, minRequests: minRequests, bracketing: bracketing)
-    }
-}
-
-extension ProbeRequest {
-    /// The workload seed for this probe, derived from the workload's seed, the rate and the attempt:
-    /// the same probe replays the same plan on every system, and a repeat gets its own.
-    ///
-    /// Different rates get independent plans. A seeded Poisson plan is one sequence of unit-rate gaps
-    /// scaled by `1 / rate`, so with one seed for every rate all the probes of a search would replay
-    /// the same arrival pattern, stretched: a lucky (or unlucky) pattern would then move every probe
-    /// the same way, and the interval, which treats the probes as independent samples, would be far too
-    /// narrow (in the accuracy benchmark, docs/BENCHMARKS.md, it contained the true capacity in 69 of 120
-    /// searches, against 109 of 120 with a plan per rate).
-    /// With `perRate: false` the first attempt at every rate takes the workload's own seed.
-    public func seed(workloadSeed: UInt64, perRate: Bool = true) -> UInt64 {
-        if !perRate && attempt == 0 { return workloadSeed }
-        var z = workloadSeed &+ UInt64(max(0, (rate * 1000).rounded())) &* 0x9E37_79B9_7F4A_7C15
-            &+ UInt64(attempt) &* 0xD1B5_4A32_D192_ED03
-        // SplitMix64's finaliser: nearby inputs give unrelated seeds.
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
