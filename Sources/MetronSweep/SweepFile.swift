@@ -13,6 +13,10 @@ public struct Endpoint: Sendable, Equatable {
     public var apiKeyEnv: String?
     /// Path of a file holding the API key.
     public var apiKeyFile: String?
+    /// Where the key comes from, when there is one.
+    public var apiKeySource: APIKeySource? {
+        apiKeyEnv.map(APIKeySource.environment) ?? apiKeyFile.map(APIKeySource.file)
+    }
     public var api: APIKind
     /// `ignore_eos`, `min_tokens` and extra body fields of every request.
     public var shape: RequestShape

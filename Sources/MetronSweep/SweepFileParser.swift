@@ -132,7 +132,7 @@ struct SweepParser {
         let model = m["model"].flatMap { reader.string($0, "\(path).model") }
         var keyEnv: String?
         if let n = m["api_key_env"], let v = reader.string(n, "\(path).api_key_env") {
-            if v.range(of: "^[A-Za-z_][A-Za-z0-9_]*$", options: .regularExpression) == nil {
+            if !APIKeySource.isVariableName(v) {
                 // The value is not echoed: it may be the key itself, pasted in the wrong place.
                 reader.problem(at: n, "\(path).api_key_env: expected the name of an environment variable (letters, digits, '_'), not the key itself")
             } else if let env = environment, (env[v] ?? "").isEmpty {

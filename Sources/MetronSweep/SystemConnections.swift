@@ -115,16 +115,7 @@ public actor SystemConnections {
 
     /// The key from the named environment variable or file; never logged.
     static func apiKey(_ endpoint: Endpoint, system: String) throws -> String? {
-        if let name = endpoint.apiKeyEnv {
-            guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else {
-                throw SweepError.cannotMeasure(system: system, "the API key variable \(name) is not set")
-            }
-            return value.trimmingCharacters(in: .whitespacesAndNewlines)
-        }
-        guard let path = endpoint.apiKeyFile else { return nil }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw SweepError.cannotMeasure(system: system, "cannot read the API key file \(path)")
-        }
-        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let source = endpoint.apiKeySource else { return nil }
+        do { return try source.read() } catch { throw SweepError.cannotMeasure(system: system, error.description) }
     }
 }

@@ -108,9 +108,7 @@ struct RunCommand: AsyncParsableCommand {
         }
         if apiKeyEnv != nil, apiKeyFile != nil { throw ValidationError("give --api-key-env or --api-key-file, not both") }
         // A value that cannot be a variable's name may be the key itself, given by mistake: not echoed.
-        if let apiKeyEnv, apiKeyEnv.isEmpty || apiKeyEnv.first!.isNumber
-            || !apiKeyEnv.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") })
-        {
+        if let apiKeyEnv, !APIKeySource.isVariableName(apiKeyEnv) {
             throw ValidationError(
                 "--api-key-env takes the name of an environment variable that holds the key; the value given is not a variable name (not shown)")
         }
@@ -239,17 +237,8 @@ struct RunCommand: AsyncParsableCommand {
 
     /// The key from the environment or a file, trimmed; never printed.
     private func apiKey() throws -> String? {
-        if let apiKeyEnv { return ProcessInfo.processInfo.environment[apiKeyEnv]?.trimmingCharacters(in: .whitespacesAndNewlines) }
-        guard let apiKeyFile else { return nil }
-        guard let data = FileManager.default.contents(atPath: apiKeyFile) else {
-            throw ValidationError("--api-key-file \(apiKeyFile): cannot read")
-        }
-        let key = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !key.isEmpty else { throw ValidationError("--api-key-file \(apiKeyFile): the file is empty") }
-        guard !key.contains(where: \.isNewline) else {
-            throw ValidationError("--api-key-file \(apiKeyFile): the key must be one line")
-        }
-        return key
+        guard let source = apiKeyEnv.map(APIKeySource.environment) ?? apiKeyFile.map(APIKeySource.file) else { return nil }
+        do { return try source.read() } catch { throw ValidationError(error.description) }
     }
 
     private func format(_ v: Double) -> String { String(format: "%g", v) }
