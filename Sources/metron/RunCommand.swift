@@ -3,6 +3,7 @@ import Foundation
 import MetronModel
 import MetronLoad
 import MetronReport
+import MetronSweep
 
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -245,3 +246,16 @@ struct RunCommand: AsyncParsableCommand {
 }
 
 extension APIKind: ExpressibleByArgument {}
+
+extension RunCommand {
+    /// The run's provenance, with the engine's own timer lateness before the run and whether it got
+    /// real-time priority; the server is asked about itself after the load, so as not to delay it.
+    func provenance(of result: LoadResult, startedAt: Date, target: ServerTarget) -> Provenance {
+        let loadEnded = Date()
+        let client = ClientSurvey.host(realtimeRequested: realtime, realtimeGranted: realtime && result.realtimeWarning == nil)
+        return invocationProvenance(
+            startedAt: startedAt, client: client, timerLateness: result.calibrationLateness,
+            servers: [ServerSurvey.describe(system: "server", target: target)]
+        ).ended(at: loadEnded)
+    }
+}

@@ -105,7 +105,7 @@ struct SearchCommand: AsyncParsableCommand {
             name: searchName, systems: [system], workloads: [WorkloadEntry(name: "workload", spec: spec)], slos: [slo],
             search: search, probe: probe.resolved(forLevel: slo.kind.attainmentLevel), validity: validity)
         let prefill = try prefillModel.map { try PrefillModel.load(from: URL(fileURLWithPath: $0)) }
-        let (searches, layout) = try await runSweep(
+        let (searches, layout) = try await measureSweep(
             sweep, mode: simulate ? .virtual : .http(LoadOptions(realtime: realtime)), results: results, prefill: prefill)
         for s in searches {
             print(s.result.summaryText)

@@ -13,35 +13,7 @@ struct ServeSimCommand: AsyncParsableCommand {
             cleanly on SIGINT or SIGTERM. The formulas, constants and endpoints are in docs/SIMULATOR.md.
             """)
 
-    @Option(help: "GPU profile: \(HardwareProfile.builtIn.map(\.name).joined(separator: ", ")) (default H100).")
-    var hardware: String?
-
-    @Option(help: "Model profile: \(ModelProfile.builtIn.map(\.name).joined(separator: ", ")) (default llama-3-8b).")
-    var model: String?
-
-    @Option(help: "Scheduler: vllm (prefill-first, the default) or sarathi (chunked prefill).")
-    var scheduler: String?
-
-    @Option(name: .customLong("tp"), help: "Tensor-parallel degree (GPUs, default 1).")
-    var tensorParallel: Int?
-
-    @Option(help: "Most sequences running at once (default 256).")
-    var maxBatchSize: Int?
-
-    @Option(
-        help: """
-            A JSON simulator configuration (hardware, model, tensor_parallel, scheduler, efficiency, seed; \
-            see docs/SIMULATOR.md) instead of the profile and scheduler flags.
-            """)
-    var config: String?
-
-    @Option(help: "vllm: most prompt tokens per prefill iteration (default: the model's maximum length).")
-    var maxBatchedTokens: Int?
-
-    @Option(
-        name: [.customLong("token-budget"), .customLong("chunk-size")],
-        help: "sarathi: tokens per iteration, decodes included (default 512).")
-    var tokenBudget: Int?
+    @OptionGroup var deployment: SimulatorDeploymentOptions
 
     @Option(help: "Seed of the injected faults (default 1, or the configuration file's).")
     var seed: UInt64?
@@ -58,22 +30,7 @@ struct ServeSimCommand: AsyncParsableCommand {
     @Option(help: "Write request_id,emission_time_s (CLOCK_MONOTONIC) for every token to this file.")
     var truthLog: String?
 
-    @Option(help: "Probability of answering HTTP 429, 500 or 503.")
-    var errorRate = 0.0
-    @Option(help: "Probability of closing the connection after half of the tokens.")
-    var disconnectRate = 0.0
-    @Option(help: "Probability of stalling the stream after half of the tokens.")
-    var stallRate = 0.0
-    @Option(help: "Length of a stall.")
-    var stallSeconds = 1.0
-    @Option(help: "Probability of one event that is not valid JSON.")
-    var malformedRate = 0.0
-    @Option(help: "Probability of ending a stream without [DONE].")
-    var noDoneRate = 0.0
-    @Option(help: "Probability of holding a request before its response headers.")
-    var slowHeadersRate = 0.0
-    @Option(help: "Length of a slow-headers delay.")
-    var slowHeadersSeconds = 1.0
+    @OptionGroup var faults: FaultOptions
 
     @Flag(
         help: "Print the model's Yi-34B prefill times on 2 x H100 next to the paper's, and figures for some deployments, then exit.")
@@ -93,19 +50,11 @@ struct ServeSimCommand: AsyncParsableCommand {
 
     /// The server options, with every problem of the flags reported together.
     func options() throws -> SimulatorServerOptions {
-        var faults = FaultConfig()
-        faults.errorRate = errorRate
-        faults.disconnectRate = disconnectRate
-        faults.stallRate = stallRate
-        faults.stallSeconds = stallSeconds
-        faults.malformedRate = malformedRate
-        faults.noDoneRate = noDoneRate
-        faults.slowHeadersRate = slowHeadersRate
-        faults.slowHeadersSeconds = slowHeadersSeconds
+        let faults = self.faults.config
         var problems: [String] = []
         var config: SimulatorConfig
         do {
-            config = try self.config.map(loadConfig) ?? configFromFlags()
+            config = try deployment.simulatorConfig()
         } catch let error as ValidationError {
             throw ValidationError(([error.message] + faults.problems()).joined(separator: "\n"))
         }
@@ -124,63 +73,6 @@ struct ServeSimCommand: AsyncParsableCommand {
         return options
     }
 
-    /// The deployment from the profile and scheduler flags.
-    private func configFromFlags() throws -> SimulatorConfig {
-        var problems: [String] = []
-        let hardwareName = hardware ?? "H100", modelName = model ?? "llama-3-8b"
-        let hardwareProfile = HardwareProfile.named(hardwareName)
-        if hardwareProfile == nil {
-            problems.append(
-                "unknown --hardware \(hardwareName); choose one of \(HardwareProfile.builtIn.map(\.name).joined(separator: ", "))")
-        }
-        let modelProfile = ModelProfile.named(modelName)
-        if modelProfile == nil {
-            problems.append(
-                "unknown --model \(modelName); choose one of \(ModelProfile.builtIn.map(\.name).joined(separator: ", "))")
-        }
-        let kind = SchedulerKind(rawValue: (scheduler ?? "vllm").lowercased())
-        if kind == nil { problems.append("unknown --scheduler \(scheduler ?? ""); choose vllm or sarathi") }
-        if kind == .sarathi, maxBatchedTokens != nil {
-            problems.append("--max-batched-tokens applies to the vllm scheduler; sarathi uses --token-budget")
-        }
-        if kind == .vllm, tokenBudget != nil {
-            problems.append("--token-budget/--chunk-size applies to the sarathi scheduler; vllm uses --max-batched-tokens")
-        }
-        guard let hardwareProfile, let modelProfile, let kind, problems.isEmpty else {
-            throw ValidationError(problems.joined(separator: "\n"))
-        }
-        return SimulatorConfig(
-            hardware: hardwareProfile, model: modelProfile, tensorParallel: tensorParallel ?? 1,
-            scheduler: SchedulerConfig(
-                kind: kind, maxBatchSize: maxBatchSize ?? 256, maxBatchedTokens: maxBatchedTokens,
-                tokenBudget: tokenBudget ?? 512))
-    }
-
-    /// The deployment from a JSON file; the flags it replaces must not be given too.
-    private func loadConfig(_ path: String) throws -> SimulatorConfig {
-        let replaced: [(String, Bool)] = [
-            ("--hardware", hardware != nil), ("--model", model != nil), ("--scheduler", scheduler != nil),
-            ("--tp", tensorParallel != nil), ("--max-batch-size", maxBatchSize != nil),
-            ("--max-batched-tokens", maxBatchedTokens != nil), ("--token-budget", tokenBudget != nil),
-        ]
-        let clashes = replaced.filter(\.1).map(\.0)
-        if !clashes.isEmpty {
-            throw ValidationError("--config sets the deployment; drop \(clashes.joined(separator: ", "))")
-        }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ValidationError("--config \(path): no such file or not readable")
-        }
-        do {
-            return try JSONDecoder().decode(SimulatorConfig.self, from: data)
-        } catch let DecodingError.keyNotFound(key, context) {
-            throw ValidationError("--config \(path): missing \(fieldPath(context.codingPath + [key]))")
-        } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context),
-            let DecodingError.dataCorrupted(context)
-        {
-            throw ValidationError("--config \(path): \(fieldPath(context.codingPath)): \(context.debugDescription)")
-        }
-    }
-
     func run() async throws {
         if printCalibration {
             print("Yi-34B prefill on 2 x H100 (paper's figure vs this model):")
@@ -197,11 +89,6 @@ struct ServeSimCommand: AsyncParsableCommand {
         FileHandle.standardError.write(Data("serve-sim: signal \(signal), stopping\n".utf8))
         try await server.stop()
     }
-}
-
-/// A decoding path as `model.hidden_size`.
-private func fieldPath(_ path: [any CodingKey]) -> String {
-    path.isEmpty ? "the top level" : path.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
 }
 
 /// SIGINT and SIGTERM, caught from creation on (so a signal that comes while the server starts is not

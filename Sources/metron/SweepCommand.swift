@@ -64,7 +64,7 @@ struct SweepCommand: AsyncParsableCommand {
         serverMetrics.apply(to: &sweep.probe)
         let options = LoadOptions(
             timeouts: RequestTimeouts(firstToken: firstTokenTimeout, total: timeout), realtime: realtime)
-        let (searches, layout) = try await runSweep(
+        let (searches, layout) = try await measureSweep(
             sweep, mode: simulate ? .virtual : .http(options), results: results, sweepFile: sweepFile)
         print(SweepRun.rankings(searches, confidence: sweep.search.confidence))
         print("wrote \(layout.capacityCSV.path)")
@@ -97,66 +97,17 @@ struct SweepCommand: AsyncParsableCommand {
     }
 }
 
-/// Runs every search of `sweep`, starting and stopping the simulators it needs; in virtual time its
-/// results go to `<name>-simulated`. `prefill`, when given, is the first system's prefill model;
-/// `sweepFile`, when given, is hashed into the provenance.
-/// Ctrl-C keeps the probe in progress as incomplete and exits 130; a search that stops exits 1;
-/// finished probes are kept either way and reused by the next run.
-func runSweep(
+/// `SweepSession.run` with progress on standard error (a status line on a terminal), its stop as the
+/// exit status it names.
+func measureSweep(
     _ sweep: SweepFile, mode: MeasurementMode, results: String, prefill: PrefillModel? = nil, sweepFile: String? = nil
 ) async throws -> ([SweepSearch], ResultsLayout) {
-    let started = Date()
-    let problems = SystemConnections.problems(sweep: sweep, mode: mode)
-    guard problems.isEmpty else {
-        problems.forEach(log)
-        throw ExitCode(2)
-    }
-    var sweep = sweep
-    if mode == .virtual {
-        sweep.name += "-simulated"
-        log("SIMULATED: probes run in virtual time against the serving model, not against servers")
-    }
-    if var prefill, let system = sweep.systems.first {
-        // Where the sweep looks for a system's prefill model before profiling it; the one given is
-        // taken as this system's, whatever it was profiled on.
-        prefill.systemIdentity = SystemIdentity(system.target)
-        prefill.ladder = sweep.prefill
-        try prefill.save(to: ResultsLayout(root: URL(fileURLWithPath: results), sweep: sweep.name).prefillModel(system: system.name))
-    }
-    let connections = SystemConnections(sweep: sweep, mode: mode, log: log)
-    let ladder = sweep.prefill
-    var sweepRun = SweepRun(
-        sweep: sweep, resultsRoot: URL(fileURLWithPath: results, isDirectory: true), measurement: mode,
-        makeRunner: { system, workload in try await connections.runner(system: system, workload: workload.spec) },
-        prefillModel: { system in
-            log("\(system.name): profiling prefill at \(ladder.lengths.map(String.init).joined(separator: ", ")) prompt tokens")
-            let runner = try await connections.runner(system: system, workload: WorkloadSpec())
-            return try await PrefillProfiler.profile(ladder, runner: runner, system: system.name)
-        })
-    let realtime = if case let .http(options) = mode { options.realtime } else { false }
-    let (client, lateness) = ClientSurvey.measureAtStart(realtime: realtime)
-    sweepRun.provenance = invocationProvenance(
-        sweepFile: sweepFile, startedAt: started, client: client, timerLateness: lateness,
-        servers: SystemConnections.describeServers(sweep: sweep, mode: mode))
-    let run = sweepRun
-    let outcome: Result<[SweepSearch], Error>
+    defer { ProgressLine.shared.finish() }
     do {
-        outcome = .success(try await cancellingOnInterrupt(message: "interrupted: stopping after the probe in progress") {
-            try await run.run(progress: log, status: ProgressLine.shared.update)
-        }.value)
-    } catch {
-        outcome = .failure(error)
-    }
-    ProgressLine.shared.finish()
-    await connections.shutdown()
-    switch outcome {
-    case let .success(searches):
-        return (searches, run.layout)
-    case let .failure(error):
-        let interrupted = (error as? SearchError)?.underlying is ProbeInterrupted
-        log(interrupted ? "\((error as! SearchError).underlying)" : "stopped: \(error)")
-        log("finished probes are kept under \(run.layout.sweepDirectory.path) and reused by the next run")
-        throw ExitCode(interrupted ? 130 : 1)
+        return try await SweepSession.run(sweep, mode: mode, results: results, prefill: prefill, sweepFile: sweepFile,
+                                          log: log, status: ProgressLine.shared.update)
+    } catch let stopped as SweepStopped {
+        throw ExitCode(stopped.exitStatus)
     }
 }
 

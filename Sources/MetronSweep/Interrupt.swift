@@ -2,7 +2,7 @@ import Foundation
 
 /// Runs `body` in a task that Ctrl-C cancels (once, with `message` on standard error), and returns
 /// its result with whether it was interrupted. The work itself decides what a cancelled run keeps.
-func cancellingOnInterrupt<T: Sendable>(
+public func cancellingOnInterrupt<T: Sendable>(
     message: String, _ body: @escaping @Sendable () async throws -> T
 ) async throws -> (value: T, interrupted: Bool) {
     signal(SIGINT, SIG_IGN)

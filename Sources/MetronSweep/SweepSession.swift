@@ -1,0 +1,77 @@
+import Foundation
+import MetronLoad
+import MetronModel
+import MetronReport
+import MetronSearch
+
+/// A sweep that stopped before its end; its finished probes are kept. `exitStatus` is the status a
+/// command exits with: 2 for systems that cannot be measured, 130 for an interrupt, 1 otherwise.
+public struct SweepStopped: Error {
+    public var exitStatus: Int32
+}
+
+/// A whole sweep as a command runs it: simulators started and stopped, provenance, Ctrl-C.
+public enum SweepSession {
+    /// Runs every search of `sweep`, starting and stopping the simulators it needs; in virtual time its
+    /// results go to `<name>-simulated`. `prefill`, when given, is the first system's prefill model;
+    /// `sweepFile`, when given, is hashed into the provenance.
+    /// Ctrl-C keeps the probe in progress as incomplete; it and a search that stops end the sweep with
+    /// `SweepStopped`; finished probes are kept either way and reused by the next run.
+    public static func run(
+        _ sweep: SweepFile, mode: MeasurementMode, results: String, prefill: PrefillModel? = nil, sweepFile: String? = nil,
+        log: @escaping @Sendable (String) -> Void, status: @escaping @Sendable (SweepProgress) -> Void
+    ) async throws -> ([SweepSearch], ResultsLayout) {
+        let started = Date()
+        let problems = SystemConnections.problems(sweep: sweep, mode: mode)
+        guard problems.isEmpty else {
+            problems.forEach(log)
+            throw SweepStopped(exitStatus: 2)
+        }
+        var sweep = sweep
+        if mode == .virtual {
+            sweep.name += "-simulated"
+            log("SIMULATED: probes run in virtual time against the serving model, not against servers")
+        }
+        if var prefill, let system = sweep.systems.first {
+            // Where the sweep looks for a system's prefill model before profiling it; the one given is
+            // taken as this system's, whatever it was profiled on.
+            prefill.systemIdentity = SystemIdentity(system.target)
+            prefill.ladder = sweep.prefill
+            try prefill.save(to: ResultsLayout(root: URL(fileURLWithPath: results), sweep: sweep.name).prefillModel(system: system.name))
+        }
+        let connections = SystemConnections(sweep: sweep, mode: mode, log: log)
+        let ladder = sweep.prefill
+        var sweepRun = SweepRun(
+            sweep: sweep, resultsRoot: URL(fileURLWithPath: results, isDirectory: true), measurement: mode,
+            makeRunner: { system, workload in try await connections.runner(system: system, workload: workload.spec) },
+            prefillModel: { system in
+                log("\(system.name): profiling prefill at \(ladder.lengths.map(String.init).joined(separator: ", ")) prompt tokens")
+                let runner = try await connections.runner(system: system, workload: WorkloadSpec())
+                return try await PrefillProfiler.profile(ladder, runner: runner, system: system.name)
+            })
+        let realtime = if case let .http(options) = mode { options.realtime } else { false }
+        let (client, lateness) = ClientSurvey.measureAtStart(realtime: realtime)
+        sweepRun.provenance = invocationProvenance(
+            sweepFile: sweepFile, startedAt: started, client: client, timerLateness: lateness,
+            servers: SystemConnections.describeServers(sweep: sweep, mode: mode))
+        let run = sweepRun
+        let outcome: Result<[SweepSearch], Error>
+        do {
+            outcome = .success(try await cancellingOnInterrupt(message: "interrupted: stopping after the probe in progress") {
+                try await run.run(progress: log, status: status)
+            }.value)
+        } catch {
+            outcome = .failure(error)
+        }
+        await connections.shutdown()
+        switch outcome {
+        case let .success(searches):
+            return (searches, run.layout)
+        case let .failure(error):
+            let interrupted = (error as? SearchError)?.underlying is ProbeInterrupted
+            log(interrupted ? "\((error as! SearchError).underlying)" : "stopped: \(error)")
+            log("finished probes are kept under \(run.layout.sweepDirectory.path) and reused by the next run")
+            throw SweepStopped(exitStatus: interrupted ? 130 : 1)
+        }
+    }
+}
