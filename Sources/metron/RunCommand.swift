@@ -64,29 +64,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "p99 client lag or timer lateness above which the run is flagged untrustworthy, seconds.")
     var lagThreshold: Double = RunSummary.defaultLagThreshold
 
-    @Option(name: .customLong("header"), help: "Extra request header 'Name: value' (repeatable).")
-    var headers: [String] = []
-
-    @Option(help: "Name of an environment variable holding the API key (sent as a bearer token).")
-    var apiKeyEnv: String?
-
-    @Option(help: "File holding the API key (sent as a bearer token).")
-    var apiKeyFile: String?
-
-    @Flag(help: "Do not verify TLS certificates and host names.")
-    var insecure = false
-
-    @Option(help: "JSON object merged into every request body, e.g. '{\"temperature\":0}'.")
-    var extraBody: String?
-
-    @Flag(help: "Send ignore_eos: true so the server produces the full output length.")
-    var ignoreEos = false
-
-    @Flag(help: "Send min_tokens equal to max_tokens.")
-    var minTokens = false
-
-    @Flag(help: "Do not ask for usage in every chunk (stream_options.continuous_usage_stats), for servers that reject the field.")
-    var noContinuousUsage = false
+    @OptionGroup var request: ServerRequestOptions
 
     @Option(help: "Server tokens per corpus word; skips the prompt calibration against the server.")
     var tokensPerWord: Double?
@@ -107,18 +85,6 @@ struct RunCommand: AsyncParsableCommand {
         if let tokensPerWord, !(tokensPerWord > 0 && tokensPerWord.isFinite) {
             throw ValidationError("--tokens-per-word must be positive, got \(tokensPerWord)")
         }
-        if apiKeyEnv != nil, apiKeyFile != nil { throw ValidationError("give --api-key-env or --api-key-file, not both") }
-        // A value that cannot be a variable's name may be the key itself, given by mistake: not echoed.
-        if let apiKeyEnv, !APIKeySource.isVariableName(apiKeyEnv) {
-            throw ValidationError(
-                "--api-key-env takes the name of an environment variable that holds the key; the value given is not a variable name (not shown)")
-        }
-        if let apiKeyEnv, ProcessInfo.processInfo.environment[apiKeyEnv]?.isEmpty ?? true {
-            throw ValidationError("--api-key-env \(apiKeyEnv): the environment variable is not set or empty")
-        }
-        if let apiKeyFile, !FileManager.default.isReadableFile(atPath: apiKeyFile) {
-            throw ValidationError("--api-key-file \(apiKeyFile): no such file or not readable")
-        }
         if out.isEmpty { throw ValidationError("--out must name a directory") }
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory) {
@@ -128,8 +94,8 @@ struct RunCommand: AsyncParsableCommand {
             }
         }
         do {
-            try target(apiKey: nil).validate()
-            try shape.validate()
+            try request.target(url: url, api: api, model: model, apiKey: nil).validate()
+            try request.shape.validate()
             try options.validate()
         } catch let error as LoadConfigurationError {
             throw ValidationError(error.message)
@@ -137,7 +103,7 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let target = target(apiKey: try apiKey())
+        let target = request.target(url: url, api: api, model: model, apiKey: try request.apiKey())
         let spec = try workload.spec()
         let measured = warmup + duration
         // A trace replays at its own pace unless a rate is asked for.
@@ -163,14 +129,14 @@ struct RunCommand: AsyncParsableCommand {
             prompts = PromptBuilder(tokensPerWord: tokensPerWord)
             calibration = "given: --tokens-per-word \(tokensPerWord)"
         } else {
-            let measuredCalibration = try PromptCalibration.measure(target: target, shape: shape, timeout: timeout)
+            let measuredCalibration = try PromptCalibration.measure(target: target, shape: request.shape, timeout: timeout)
             prompts = measuredCalibration.builder
             calibration = "\(measuredCalibration.method.rawValue): " + measuredCalibration.samples
                 .map { "\($0[0]) words = \($0[1]) tokens" }.joined(separator: ", ")
         }
         log("metron run: \(plan.count) requests over \(format(measured)) s to \(target); prompt calibration \(calibration)")
 
-        let generator = LoadGenerator(target: target, shape: shape, prompts: prompts, options: options)
+        let generator = LoadGenerator(target: target, shape: request.shape, prompts: prompts, options: options)
         let terminal = isatty(STDOUT_FILENO) == 1
         let startedDate = Date()
         var settings = RunSettings(
@@ -180,7 +146,7 @@ struct RunCommand: AsyncParsableCommand {
             drainTimeoutS: drainTimeout ?? timeout + 1, ttftDeadlineS: ttftDeadline, tbtDeadlineS: tbtDeadline,
             lagThresholdS: lagThreshold, promptCalibration: calibration, tokensPerWord: prompts.tokensPerWord,
             overheadTokens: prompts.overheadTokens, realtime: realtime,
-            headerNames: headers.map { String($0.prefix { $0 != ":" }) },
+            headerNames: request.headers.map { String($0.prefix { $0 != ":" }) },
             startedAt: ISO8601DateFormatter().string(from: startedDate), timerLatenessS: [])
         // Settings first and records as they finish: a run killed midway still has a readable directory.
         try RunDirectory.writeSettings(settings, to: directory)
@@ -225,21 +191,9 @@ struct RunCommand: AsyncParsableCommand {
         FileHandle.standardOutput.write(Data(line.utf8))
     }
 
-    private var shape: RequestShape { RequestShape(ignoreEOS: ignoreEos, minTokens: minTokens, extraBody: extraBody, continuousUsage: !noContinuousUsage) }
-
     private var options: LoadOptions {
         LoadOptions(timeouts: RequestTimeouts(connect: connectTimeout, firstToken: firstTokenTimeout, total: timeout),
                     maxInFlight: maxInFlight, drainTimeout: drainTimeout, realtime: realtime)
-    }
-
-    private func target(apiKey: String?) -> ServerTarget {
-        ServerTarget(url: url, api: api, model: model, headers: headers, apiKey: apiKey, insecure: insecure)
-    }
-
-    /// The key from the environment or a file, trimmed; never printed.
-    private func apiKey() throws -> String? {
-        guard let source = apiKeyEnv.map(APIKeySource.environment) ?? apiKeyFile.map(APIKeySource.file) else { return nil }
-        do { return try source.read() } catch { throw ValidationError(error.description) }
     }
 
     private func format(_ v: Double) -> String { String(format: "%g", v) }
