@@ -1,5 +1,4 @@
 import Foundation
-import MetronModel
 
 /// How long each probe runs.
 public struct ProbeWindow: Sendable, Equatable, Codable {

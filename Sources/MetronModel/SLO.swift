@@ -1,5 +1,4 @@
 import Foundation
-import MetronModel
 import MetronStats
 
 /// A latency percentile limit: `Q_{percentile/100}(sample) <= limitS`.
