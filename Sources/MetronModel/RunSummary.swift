@@ -93,6 +93,34 @@ public struct ClientHealth: Codable, Sendable, Equatable {
     }
 }
 
+extension ClientHealth {
+    /// Judged: trustworthy when the P99 of send lag and of timer lateness are within the threshold
+    /// and the client failed no request itself.
+    public init(lag: Distribution, timerLateness: Distribution?, lagThresholdS: Double, maxInFlight: Int?, faults: ClientFaults) {
+        let worst = Swift.max(lag.p99 ?? 0, timerLateness?.p99 ?? 0)
+        var reasons: [String] = []
+        if worst > lagThresholdS {
+            reasons.append(String(format: "P99 client lag or timer lateness %.1f ms above the %.1f ms threshold",
+                                  worst * 1000, lagThresholdS * 1000))
+        }
+        if let fault = faults.reason { reasons.append(fault) }
+        self.init(lag: lag, timerLateness: timerLateness, lagThresholdS: lagThresholdS, trustworthy: reasons.isEmpty,
+                  maxInFlight: maxInFlight, faults: faults, untrustworthyReasons: reasons)
+    }
+
+    /// The health of the client over `records` (a probe's window).
+    public init(records: [RequestRecord], timerLatenessS: [Double]?, lagThresholdS: Double, maxInFlight: Int? = nil) {
+        self.init(lag: Distribution(records.compactMap(\.clientLag)), timerLateness: timerLatenessS.map(Distribution.init),
+                  lagThresholdS: lagThresholdS, maxInFlight: maxInFlight, faults: ClientFaults(records))
+    }
+
+    /// The larger P99 of send lag and timer lateness, seconds.
+    public var worstS: Double { Swift.max(lag.p99 ?? 0, timerLateness?.p99 ?? 0) }
+
+    /// Requests the client failed itself.
+    public var failedRequests: Int { faults?.requests ?? 0 }
+}
+
 /// What a run measured, computed from raw records alone. Latencies, token rates, output tokens and
 /// the service-level miss rate are over successful requests only; the fluidity percentiles and the
 /// error rate are over all requests. Each figure keeps the count it rests on.
@@ -191,18 +219,8 @@ public struct RunSummary: Codable, Sendable, Equatable {
             tpots: p.referenceTPOTs, pooledTBT: (p99: tbt.p99, count: tbt.count), minDeadlines: p.minDeadlines)
         outputTokensPerS = durationS > 0 ? p.outputTokens.reduce(0, +) / durationS : 0
 
-        let lag = Distribution(p.lag)
-        let lateness = timerLateness.map(Distribution.init)
-        let worst = Swift.max(lag.p99 ?? 0, lateness?.p99 ?? 0)
-        var reasons: [String] = []
-        if worst > lagThreshold {
-            reasons.append(String(format: "P99 client lag or timer lateness %.1f ms above the %.1f ms threshold",
-                                  worst * 1000, lagThreshold * 1000))
-        }
-        if let fault = p.clientFaults.reason { reasons.append(fault) }
-        client = ClientHealth(
-            lag: lag, timerLateness: lateness, lagThresholdS: lagThreshold,
-            trustworthy: reasons.isEmpty, maxInFlight: maxInFlight, faults: p.clientFaults, untrustworthyReasons: reasons)
+        client = ClientHealth(lag: Distribution(p.lag), timerLateness: timerLateness.map(Distribution.init),
+                              lagThresholdS: lagThreshold, maxInFlight: maxInFlight, faults: p.clientFaults)
         percentileWarning = nil
         let few = tailPercentiles.filter { $0.samples > 0 && $0.samples < Self.fewSamplesForTailPercentile }
         if !few.isEmpty {

@@ -92,15 +92,15 @@ public struct CapacitySearch: Sendable {
                 progress(result)
                 // Lag under a cap on requests in flight is the server's backlog; uncapped, it is the client's.
                 // Requests the client failed itself are its own fault either way.
-                if result.client.trustworthy || (measurement.maxInFlight != nil && result.client.faults.requests == 0) {
+                if result.client.trustworthy || (measurement.maxInFlight != nil && result.client.failedRequests == 0) {
                     probes.append(result)
                     return result
                 }
                 clientFailures.append(result)
                 if retry == Self.clientRetries {
                     throw SearchError(request: request, underlying: ClientUnhealthy(
-                        attempts: retry + 1, worstS: result.client.worstS, thresholdS: result.client.thresholdS,
-                        fault: result.client.faults.reason),
+                        attempts: retry + 1, worstS: result.client.worstS, thresholdS: result.client.lagThresholdS,
+                        fault: result.client.faults?.reason),
                         completed: probes)
                 }
             }
@@ -325,7 +325,7 @@ public struct CapacitySearch: Sendable {
                 warnings.append(warning)
             }
             if !clientFailures.isEmpty {
-                let faulted = clientFailures.filter { $0.client.faults.requests > 0 }.count
+                let faulted = clientFailures.filter { $0.client.failedRequests > 0 }.count
                 let cause = faulted == 0 ? "the client fell behind its schedule"
                     : faulted == clientFailures.count ? "the client failed requests itself (client faults)"
                     : "the client fell behind its schedule or failed requests itself"

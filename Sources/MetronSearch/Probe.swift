@@ -85,7 +85,7 @@ public struct ProbeResult: Sendable, Equatable {
     /// Which percentile that is (99 for "P99 fluidity").
     public var fluidityPercentile: Double
     public var outputTokensPerS: Double
-    public var client: ClientCheck
+    public var client: ClientHealth
     /// Slope of TTFT against scheduled time over the window (seconds per second).
     public var ttftSlope: Double?
     /// TTFT growth over the window implied by the slope, seconds.
@@ -135,7 +135,8 @@ public struct ProbeResult: Sendable, Equatable {
         let end = records.map { $0.chunkTimesS.last ?? $0.sentS ?? $0.scheduledS }.max() ?? start
         let outputTokens = records.filter(\.succeeded).reduce(0) { $0 + $1.chunkTokens.reduce(0, +) }
         outputTokensPerS = end > start ? Double(outputTokens) / (end - start) : 0
-        client = ClientCheck(records: records, timerLatenessS: m.timerLatenessS, thresholdS: rules.lagThresholdS)
+        client = ClientHealth(records: records, timerLatenessS: m.timerLatenessS, lagThresholdS: rules.lagThresholdS,
+                              maxInFlight: m.maxInFlight)
         simulated = m.simulated
         serverView = m.serverView
         serverTTFT = m.serverTTFTComparison
@@ -161,11 +162,11 @@ public struct ProbeResult: Sendable, Equatable {
                                       achieved, gap * 100, planned, rules.rateTolerance * 100))
             }
         }
-        if summary.client.worstS > summary.client.thresholdS {
+        if summary.client.worstS > summary.client.lagThresholdS {
             invalid.append(String(format: "client not trustworthy: P99 lag %.1f ms above the %.1f ms threshold",
                                   summary.client.worstS * 1000, rules.lagThresholdS * 1000))
         }
-        if let fault = summary.client.faults.reason { invalid.append(fault) }
+        if let fault = summary.client.faults?.reason { invalid.append(fault) }
 
         // Backlog: a steadily rising TTFT over the window means the queue grows without bound.
         let window = windowS
@@ -207,23 +208,5 @@ public struct ProbeResult: Sendable, Equatable {
     static func rate(_ times: [Double]) -> Double? {
         guard times.count >= 2, let first = times.first, let last = times.last, last > first else { return nil }
         return Double(times.count - 1) / (last - first)
-    }
-}
-
-/// Whether the client kept to its plan (P99 of send lag and of timer lateness against a threshold)
-/// and failed no request itself.
-public struct ClientCheck: Sendable, Equatable {
-    public var lagP99S: Double?
-    public var timerLatenessP99S: Double?
-    public var thresholdS: Double
-    public var faults: ClientFaults
-    public var worstS: Double { max(lagP99S ?? 0, timerLatenessP99S ?? 0) }
-    public var trustworthy: Bool { worstS <= thresholdS && faults.requests == 0 }
-
-    public init(records: [RequestRecord], timerLatenessS: [Double]?, thresholdS: Double) {
-        lagP99S = Stats.quantile(records.compactMap(\.clientLag), 0.99)
-        timerLatenessP99S = timerLatenessS.flatMap { Stats.quantile($0, 0.99) }
-        self.thresholdS = thresholdS
-        faults = ClientFaults(records)
     }
 }

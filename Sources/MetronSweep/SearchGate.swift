@@ -73,7 +73,7 @@ struct ClientWatchingRunner: ProbeRunner {
 
     func probe(_ request: ProbeRequest) async throws -> ProbeMeasurement {
         let m = try await inner.probe(request)
-        let check = ClientCheck(records: m.windowRecords, timerLatenessS: m.timerLatenessS, thresholdS: lagThresholdS)
+        let check = ClientHealth(records: m.windowRecords, timerLatenessS: m.timerLatenessS, lagThresholdS: lagThresholdS)
         if let why = Self.strain(check), let limit = await gate.lower() {
             progress("\(label): \(why) at \(String(format: "%.3f", request.rate)) req/s: running at most \(limit) "
                      + "search\(limit == 1 ? "" : "es") at once")
@@ -82,11 +82,11 @@ struct ClientWatchingRunner: ProbeRunner {
     }
 
     /// What strained the client, or nil when nothing did.
-    static func strain(_ c: ClientCheck) -> String? {
-        if c.faults.requests > 0 {
-            return "\(c.faults.requests) request\(c.faults.requests == 1 ? "" : "s") failed in the client"
+    static func strain(_ c: ClientHealth) -> String? {
+        if c.failedRequests > 0 {
+            return "\(c.failedRequests) request\(c.failedRequests == 1 ? "" : "s") failed in the client"
         }
-        guard c.worstS > c.thresholdS / 2 else { return nil }
-        return String(format: "client lag %.1f ms (threshold %.1f ms)", c.worstS * 1000, c.thresholdS * 1000)
+        guard c.worstS > c.lagThresholdS / 2 else { return nil }
+        return String(format: "client lag %.1f ms (threshold %.1f ms)", c.worstS * 1000, c.lagThresholdS * 1000)
     }
 }
