@@ -60,6 +60,7 @@ let package = Package(
         // Benchmarks that print figures (bench/run.sh).
         .executableTarget(name: "metron-bench", dependencies: [
             "MetronModel", "MetronReport", "MetronStats", "MetronSearch", "MetronSweep", "MetronSearchTesting", "MetronSimModel",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         .testTarget(name: "MetronStatsTests", dependencies: ["MetronStats"]),

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import MetronModel
 import MetronSearch
@@ -9,22 +10,53 @@ import MetronSimModel
 /// `bench/accuracy/` (systems, workloads and SLOs of several GPUs, models, parallelism degrees and
 /// schedulers): per configuration and seed, the fitted search at each budget and the reference
 /// bisection, all with the default search and probe settings and the configuration's start rate.
-enum AccuracyBenchmark {
-    struct Options {
-        var directory = "bench/accuracy"
-        var truthsPath: String?
-        var configurations: [String]?
-        var seeds = 30
-        var budgets = [6, 12]
-        var recomputeTruths = false
-        var truthsOnly = false
-        var refitTruths = false
-        var truth = TruthSettings()
-        var jobs = 2
-        var showProbes = false
+struct AccuracyBenchmark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "accuracy", abstract: "The capacity search against stored ground truths, in virtual time.")
 
-        var truthsFile: String { truthsPath ?? (directory as NSString).appendingPathComponent("truths.json") }
-        var variants: [SearchVariant] { budgets.map(SearchVariant.fitted(budget:)) + [.bisect] }
+    @OptionGroup var selection: ConfigurationOptions
+    @OptionGroup var searches: SearchOptions
+
+    @Option(name: .customLong("truths"), help: "The ground truths file (default: truths.json in --dir).")
+    var truthsPath: String?
+
+    @OptionGroup var truthOptions: TruthOptions
+
+    @Flag(help: "Measure and print the ground truths only, no searches.")
+    var truthsOnly = false
+
+    @Flag(help: "Place every stored truth again from its stored long runs, running nothing.")
+    var refitTruths = false
+
+    @Option(help: "Each long run of a ground truth lasts at least this many seconds.")
+    var truthDuration = TruthSettings().runDurationS
+
+    @Option(help: "Each long run of a ground truth holds at least this many requests.")
+    var truthRequests = TruthSettings().runRequests
+
+    @Option(help: "A ground truth's bracket is bisected until narrower than this share of its lower end.")
+    var truthPrecision = TruthSettings().precision
+
+    @OptionGroup var parallel: JobOptions
+
+    @Flag(help: "Print the probes of every search.")
+    var showProbes = false
+
+    func validate() throws {
+        if truthDuration <= 0 { throw ValidationError("--truth-duration must be positive, got \(truthDuration)") }
+        if truthRequests < 0 { throw ValidationError("--truth-requests must not be negative, got \(truthRequests)") }
+        if truthPrecision <= 0 { throw ValidationError("--truth-precision must be positive, got \(truthPrecision)") }
+    }
+
+    var truthsFile: String { truthsPath ?? (selection.dir as NSString).appendingPathComponent("truths.json") }
+    var variants: [SearchVariant] { searches.budgets.values.map(SearchVariant.fitted(budget:)) + [.bisect] }
+
+    var truth: TruthSettings {
+        var settings = truthOptions.settings
+        settings.runDurationS = truthDuration
+        settings.runRequests = truthRequests
+        settings.precision = truthPrecision
+        return settings
     }
 
     struct Row: Sendable {
@@ -57,43 +89,15 @@ enum AccuracyBenchmark {
         }
     }
 
-    static let usage = "[--configs A,B] [--seeds N] [--budgets 6,12] [--dir DIR] [--truths FILE] [--recompute-truths] "
-        + "[--truths-only] [--refit-truths] [--truth-runs N] [--truth-duration S] [--truth-requests N] [--truth-precision F] [--jobs N] [--show-probes]"
-
-    static func parse(_ arguments: [String]) -> Options? {
-        var o = Options()
-        let parsed = parseOptions(arguments, flags: ["--show-probes", "--recompute-truths", "--truths-only", "--refit-truths"]) { name, v in
-            switch name {
-            case "--show-probes": o.showProbes = true
-            case "--recompute-truths": o.recomputeTruths = true
-            case "--truths-only": o.truthsOnly = true
-            case "--refit-truths": o.refitTruths = true
-            case "--dir": o.directory = v
-            case "--truths": o.truthsPath = v
-            case "--configs": o.configurations = v.split(separator: ",").map(String.init)
-            case "--seeds": guard let n = Int(v), n > 0 else { return false }; o.seeds = n
-            case "--budgets": guard let budgets: [Int] = positiveNumbers(v) else { return false }; o.budgets = budgets
-            case "--jobs": guard let n = Int(v), n > 0 else { return false }; o.jobs = n
-            case "--truth-runs": guard let n = Int(v), n > 1 else { return false }; o.truth.runsPerRate = n
-            case "--truth-duration": guard let x = Double(v), x > 0 else { return false }; o.truth.runDurationS = x
-            case "--truth-requests": guard let x = Double(v), x >= 0 else { return false }; o.truth.runRequests = x
-            case "--truth-precision": guard let x = Double(v), x > 0 else { return false }; o.truth.precision = x
-            default: return false
-            }
-            return true
-        }
-        return parsed ? o : nil
-    }
-
-    static func run(_ o: Options) async throws {
-        let configurations = try await BenchConfiguration.load(directory: o.directory, only: o.configurations)
-        let command = "metron-bench accuracy --dir \(o.directory) --truths-only --recompute-truths --truth-runs \(o.truth.runsPerRate) "
-            + "--truth-duration \(o.truth.runDurationS) --truth-requests \(o.truth.runRequests) --truth-precision \(o.truth.precision)"
-            + (o.configurations.map { " --configs \($0.joined(separator: ","))" } ?? "")
+    func run() async throws {
+        let configurations = try await BenchConfiguration.load(directory: selection.dir, only: selection.names)
+        let command = "metron-bench accuracy --dir \(selection.dir) --truths-only --recompute-truths --truth-runs \(truthOptions.truthRuns) "
+            + "--truth-duration \(truthDuration) --truth-requests \(truthRequests) --truth-precision \(truthPrecision)"
+            + (selection.names.map { " --configs \($0.joined(separator: ","))" } ?? "")
         let truths = try await GroundTruthSearch.truths(
-            for: configurations, path: o.truthsFile, recompute: o.recomputeTruths, settings: o.truth, jobs: o.jobs, command: command,
-            refit: o.refitTruths)
-        out("## configurations and ground truths (\(o.truthsFile))")
+            for: configurations, path: truthsFile, recompute: truthOptions.recomputeTruths, settings: truth, jobs: parallel.jobs,
+            command: command, refit: refitTruths)
+        out("## configurations and ground truths (\(truthsFile))")
         out("configuration                            truth     +-1 se (rel)        long rates  truth cost")
         for c in configurations {
             let t = truths[c.name]!
@@ -101,30 +105,30 @@ enum AccuracyBenchmark {
                        t.points.count, t.seconds))
             out("    \(c.summary); start_rate \(c.startRate)")
         }
-        if o.truthsOnly { return }
+        if truthsOnly { return }
 
         let defaults = SearchSettings(), window = ProbeWindow()
         out("\nsearch: defaults (relative_ci_width \(defaults.relativeCIWidth), confidence \(defaults.confidence), "
             + "growth_factor \(defaults.growthFactor)), start rate per configuration; probes: warm-up \(window.warmupS) s, "
             + "windows of \(window.plannedRequests(bracketing: false)) requests (\(window.plannedRequests(bracketing: true)) bracketing), "
             + "min_requests \(ValidityRules().minRequests); "
-            + "\(o.seeds) seeds; variants \(o.variants.map(\.label).joined(separator: ", "))")
+            + "\(searches.seeds) seeds; variants \(variants.map(\.label).joined(separator: ", "))")
         var rows: [Row] = []
         for c in configurations {
             let truth = truths[c.name]!.truthQPS
             out(String(format: "\n## %@ (truth %.3f req/s)", c.name, truth))
             out("variant    seed  max_qps    ci_low   ci_high   probes  probe_s   error    contains  stop")
-            let jobs = o.variants.flatMap { v in (1...UInt64(o.seeds)).map { (v, $0) } }
+            let jobs = variants.flatMap { v in (1...UInt64(searches.seeds)).map { (v, $0) } }
             let started = now()
-            let results = try await concurrentMap(jobs, jobs: o.jobs) { v, seed in
+            let results = try await concurrentMap(jobs, jobs: parallel.jobs) { v, seed in
                 Row(configuration: c.name, variant: v, seed: seed, result: try await searchOnce(c, seed: seed, variant: v), truth: truth)
             }
             for row in results {
                 let r = row.result
                 out(String(format: "%@ %5d  %@  %@  %@  %6d  %7.0f  %6.2f%%  %@  %@", pad(row.variant.label, 9), row.seed,
-                           f(r.maxQPS), f(r.ciLow), f(r.ciHigh), r.probes.count, row.probeTimeS, row.error * 100,
+                           Self.f(r.maxQPS), Self.f(r.ciLow), Self.f(r.ciHigh), r.probes.count, row.probeTimeS, row.error * 100,
                            row.contains ? "yes     " : "no      ", r.stopReason.rawValue))
-                if o.showProbes {
+                if showProbes {
                     out("    probes: " + r.probes.map {
                         String(format: "%.3f%@ %.4f (%d)", $0.rate, $0.valid ? "" : " invalid", $0.attainment, $0.requests)
                     }.joined(separator: ", "))
@@ -132,17 +136,17 @@ enum AccuracyBenchmark {
                 }
             }
             out(String(format: "(%.0f s of computing)", now() - started))
-            summary(results, title: c.name, variants: o.variants)
+            Self.summary(results, title: c.name, variants: variants)
             rows += results
         }
         out("\n## summary over all \(configurations.count) configurations")
-        out(summaryHeader)
+        out(Self.summaryHeader)
         for c in configurations {
-            summaryLines(rows.filter { $0.configuration == c.name }, title: c.name, variants: o.variants).forEach(out)
+            Self.summaryLines(rows.filter { $0.configuration == c.name }, title: c.name, variants: variants).forEach(out)
         }
-        summaryLines(rows, title: "all", variants: o.variants).forEach(out)
+        Self.summaryLines(rows, title: "all", variants: variants).forEach(out)
         // The pooled ratio above weighs configurations by their probe time (long prompts dominate it).
-        for v in o.variants {
+        for v in variants {
             let ratios = configurations.map { c in
                 let group = rows.filter { $0.configuration == c.name }
                 return mean(group.filter { $0.variant == v }.map(\.probeTimeS)) / mean(group.filter { $0.variant == .bisect }.map(\.probeTimeS))
@@ -150,7 +154,7 @@ enum AccuracyBenchmark {
             out(String(format: "%@ probe time / bisect's, per configuration: median %.2f, range %.2f to %.2f", v.label,
                        median(ratios), ratios.min() ?? .nan, ratios.max() ?? .nan))
         }
-        for v in o.variants {
+        for v in variants {
             let stops = Dictionary(grouping: rows.filter { $0.variant == v }, by: { $0.result.stopReason.rawValue }).mapValues(\.count)
             out("\(v.label) stop reasons: " + stops.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
         }

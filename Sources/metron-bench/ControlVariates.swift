@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import MetronModel
 import MetronSearch
@@ -11,31 +12,23 @@ import MetronStats
 /// freedom. Reported per rate: the attainment's standard deviation, and the share of its variance each
 /// feature (and all together) removes out of sample (leave-one-out), which is negative when a
 /// feature only fits noise.
-enum ControlVariates {
-    struct Options {
-        var directory = "bench/accuracy"
-        var configurations: [String]?
-        var probes = 60
-        var relativeRates: [Double] = [0.95, 1.0, 1.05]
-        var jobs = 2
-    }
+struct ControlVariates: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "controls", abstract: "Whether the plan's realised features explain how probes near capacity scatter.")
 
-    static let usage = "[--configs A,B] [--probes N] [--relative-rates 0.95,1,1.05] [--dir DIR] [--jobs N]"
+    @OptionGroup var selection: ConfigurationOptions
 
-    static func parse(_ arguments: [String]) -> Options? {
-        var o = Options()
-        let parsed = parseOptions(arguments) { name, v in
-            switch name {
-            case "--dir": o.directory = v
-            case "--configs": o.configurations = v.split(separator: ",").map(String.init)
-            case "--probes": guard let n = Int(v), n >= 10 else { return false }; o.probes = n
-            case "--relative-rates": guard let r: [Double] = positiveNumbers(v) else { return false }; o.relativeRates = r
-            case "--jobs": guard let n = Int(v), n > 0 else { return false }; o.jobs = n
-            default: return false
-            }
-            return true
-        }
-        return parsed ? o : nil
+    @Option(help: "Probes per rate, each with its own workload seed.")
+    var probes = 60
+
+    @Option(help: "Rates to probe as shares of each configuration's truth, comma-separated.")
+    var relativeRates: NumberList<Double> = [0.95, 1.0, 1.05]
+
+    @OptionGroup var parallel: JobOptions
+
+    func validate() throws {
+        if probes < 10 { throw ValidationError("--probes must be at least 10, got \(probes)") }
+        try relativeRates.requirePositive("--relative-rates")
     }
 
     /// What the plan realised in the window (the regression's intercept centres them).
@@ -75,20 +68,20 @@ enum ControlVariates {
         return 1 - press / total
     }
 
-    static func run(_ o: Options) async throws {
-        let configurations = try await BenchConfiguration.load(directory: o.directory, only: o.configurations)
+    func run() async throws {
+        let configurations = try await BenchConfiguration.load(directory: selection.dir, only: selection.names)
         let truths = try await GroundTruthSearch.truths(
-            for: configurations, path: (o.directory as NSString).appendingPathComponent("truths.json"), recompute: false,
-            settings: TruthSettings(), jobs: o.jobs, command: "metron-bench accuracy --truths-only")
+            for: configurations, path: (selection.dir as NSString).appendingPathComponent("truths.json"), recompute: false,
+            settings: TruthSettings(), jobs: parallel.jobs, command: "metron-bench accuracy --truths-only")
         let window = ProbeWindow(), rules = ValidityRules()
-        out("control variates: \(o.probes) probes of \(window.plannedRequests(bracketing: false)) requests per rate; "
+        out("control variates: \(probes) probes of \(window.plannedRequests(bracketing: false)) requests per rate; "
             + "share of the attainment's variance removed out of sample (leave-one-out)")
-        out("configuration                            rate/truth  sd of attainment  " + featureNames.map { pad($0, 14) }.joined() + "all")
+        out("configuration                            rate/truth  sd of attainment  " + Self.featureNames.map { pad($0, 14) }.joined() + "all")
         for c in configurations {
             let truth = truths[c.name]!.truthQPS
-            for relative in o.relativeRates {
+            for relative in relativeRates.values {
                 let rate = ProbeRequest.round(truth * relative)
-                let rows = try await concurrentMap(Array(0..<o.probes), jobs: o.jobs) { k -> ([Double], Double) in
+                let rows = try await concurrentMap(Array(0..<probes), jobs: parallel.jobs) { k -> ([Double], Double) in
                     var workload = c.workload
                     workload.seed = 9_000_000 &+ UInt64(k) &* 7919
                     let runner = VirtualProbeRunner(
@@ -96,13 +89,13 @@ enum ControlVariates {
                         drainGraceS: rules.drainGraceS)
                     let m = try await runner.probe(ProbeRequest(rate: rate))
                     let result = ProbeResult(m, slo: c.slo, rules: rules)
-                    return (features(m), result.attainmentPoint.attainment)
+                    return (Self.features(m), result.attainmentPoint.attainment)
                 }
                 let x = rows.map(\.0), y = rows.map(\.1)
                 let mean = y.reduce(0, +) / Double(y.count)
                 let sd = (y.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(y.count - 1)).squareRoot()
-                let single = featureNames.indices.map { varianceRemoved(x, y, columns: [$0]) }
-                let all = varianceRemoved(x, y, columns: Array(featureNames.indices))
+                let single = Self.featureNames.indices.map { Self.varianceRemoved(x, y, columns: [$0]) }
+                let all = Self.varianceRemoved(x, y, columns: Array(Self.featureNames.indices))
                 out(pad(c.name, 40) + String(format: " %9.2f  %16.4f  ", relative, sd)
                     + single.map { pad(String(format: "%+.2f", $0), 14) }.joined() + String(format: "%+.2f", all))
             }

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import MetronModel
 import MetronSearch
@@ -11,39 +12,22 @@ import MetronSimModel
 /// (b) a pair whose true capacities differ (`bench/pairing/`, truths measured like the accuracy
 ///     benchmark's), both searched with the same seed as a sweep does: how often the truly higher
 ///     one is called higher (detection) and how often the lower one is (wrong direction).
-enum PairingBenchmark {
-    struct Options {
-        var identical = "h100-8b-vllm-chat"
-        var identicalDirectory = "bench/accuracy"
-        var pairDirectory = "bench/pairing"
-        var seeds = 30
-        var budgets = [6, 12]
-        var recomputeTruths = false
-        var truth = TruthSettings()
-        var jobs = 2
-    }
+struct PairingBenchmark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pairing", abstract: "How often the ranking tells identical systems apart, and a pair whose capacities differ.")
 
-    static let usage = "[--identical CONFIG] [--identical-dir DIR] [--pair-dir DIR] [--seeds N] [--budgets 6,12] "
-        + "[--recompute-truths] [--truth-runs N] [--jobs N]"
+    @Option(help: "The configuration searched as two identical copies.")
+    var identical = "h100-8b-vllm-chat"
 
-    static func parse(_ arguments: [String]) -> Options? {
-        var o = Options()
-        let parsed = parseOptions(arguments, flags: ["--recompute-truths"]) { name, v in
-            switch name {
-            case "--recompute-truths": o.recomputeTruths = true
-            case "--identical": o.identical = v
-            case "--identical-dir": o.identicalDirectory = v
-            case "--pair-dir": o.pairDirectory = v
-            case "--seeds": guard let n = Int(v), n > 0 else { return false }; o.seeds = n
-            case "--budgets": guard let budgets: [Int] = positiveNumbers(v) else { return false }; o.budgets = budgets
-            case "--jobs": guard let n = Int(v), n > 0 else { return false }; o.jobs = n
-            case "--truth-runs": guard let n = Int(v), n > 1 else { return false }; o.truth.runsPerRate = n
-            default: return false
-            }
-            return true
-        }
-        return parsed ? o : nil
-    }
+    @Option(help: "Directory of the sweep file holding --identical.")
+    var identicalDir = "bench/accuracy"
+
+    @Option(help: "Directory of the two configurations whose capacities differ, and their truths.json.")
+    var pairDir = "bench/pairing"
+
+    @OptionGroup var searches: SearchOptions
+    @OptionGroup var truthOptions: TruthOptions
+    @OptionGroup var parallel: JobOptions
 
     /// Which of two results a ranking calls higher.
     enum Call: Sendable { case first, second, neither }
@@ -52,15 +36,15 @@ enum PairingBenchmark {
         rankedHigher(a, b) ? .first : rankedHigher(b, a) ? .second : .neither
     }
 
-    static func run(_ o: Options) async throws {
-        let variants = o.budgets.map(SearchVariant.fitted(budget:))
-        let seeds = Array(1...UInt64(o.seeds))
+    func run() async throws {
+        let variants = searches.budgets.values.map(SearchVariant.fitted(budget:))
+        let seeds = Array(1...UInt64(searches.seeds))
 
-        guard let same = try await BenchConfiguration.load(directory: o.identicalDirectory, only: [o.identical]).first else { return }
+        guard let same = try await BenchConfiguration.load(directory: identicalDir, only: [identical]).first else { return }
         out("## (a) two copies of \(same.name): \(same.summary)")
         out("variant    seeds  same seed: identical results  A higher  B higher  |  independent seeds: A higher  B higher  neither")
         for v in variants {
-            let outcomes = try await concurrentMap(seeds, jobs: o.jobs) { seed -> (Bool, Call, Call) in
+            let outcomes = try await concurrentMap(seeds, jobs: parallel.jobs) { seed -> (Bool, Call, Call) in
                 let a = try await searchOnce(same, seed: seed, variant: v)
                 var other = same.simulator
                 other.seed &+= 1
@@ -68,7 +52,7 @@ enum PairingBenchmark {
                 let independent = try await searchOnce(same, seed: seed &+ 100_000, variant: v)
                 let identical = a.maxQPS == b.maxQPS && a.ciLow == b.ciLow && a.ciHigh == b.ciHigh
                     && a.probes.map(\.attainment) == b.probes.map(\.attainment)
-                return (identical, call(a, b), call(a, independent))
+                return (identical, Self.call(a, b), Self.call(a, independent))
             }
             let n = outcomes.count
             out(String(format: "%@ %6d  %@  %8d  %8d  |  %27d  %8d  %7d", pad(v.label, 9), n,
@@ -77,13 +61,14 @@ enum PairingBenchmark {
                        outcomes.filter { $0.2 == .second }.count, outcomes.filter { $0.2 == .neither }.count))
         }
 
-        let pair = try await BenchConfiguration.load(directory: o.pairDirectory)
+        let pair = try await BenchConfiguration.load(directory: pairDir)
         guard pair.count == 2 else {
-            throw SweepError.cannotMeasure(system: o.pairDirectory, "expected two configurations, found \(pair.count)")
+            throw SweepError.cannotMeasure(system: pairDir, "expected two configurations, found \(pair.count)")
         }
         let truths = try await GroundTruthSearch.truths(
-            for: pair, path: (o.pairDirectory as NSString).appendingPathComponent("truths.json"), recompute: o.recomputeTruths,
-            settings: o.truth, jobs: o.jobs, command: "metron-bench pairing --recompute-truths --truth-runs \(o.truth.runsPerRate)")
+            for: pair, path: (pairDir as NSString).appendingPathComponent("truths.json"), recompute: truthOptions.recomputeTruths,
+            settings: truthOptions.settings, jobs: parallel.jobs,
+            command: "metron-bench pairing --recompute-truths --truth-runs \(truthOptions.truthRuns)")
         let sorted = pair.sorted { truths[$0.name]!.truthQPS > truths[$1.name]!.truthQPS }
         let (higher, lower) = (sorted[0], sorted[1])
         let (th, tl) = (truths[higher.name]!, truths[lower.name]!)
@@ -94,8 +79,8 @@ enum PairingBenchmark {
         out("    \(lower.name): \(lower.summary)")
         out("variant    seeds  detected (higher called higher)  wrong direction  neither")
         for v in variants {
-            let calls = try await concurrentMap(seeds, jobs: o.jobs) { seed in
-                call(try await searchOnce(higher, seed: seed, variant: v), try await searchOnce(lower, seed: seed, variant: v))
+            let calls = try await concurrentMap(seeds, jobs: parallel.jobs) { seed in
+                Self.call(try await searchOnce(higher, seed: seed, variant: v), try await searchOnce(lower, seed: seed, variant: v))
             }
             let n = Double(calls.count)
             let detected = calls.filter { $0 == .first }.count, wrong = calls.filter { $0 == .second }.count

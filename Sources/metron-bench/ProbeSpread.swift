@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import MetronModel
 import MetronSearch
@@ -8,48 +9,49 @@ import MetronSimModel
 /// one quickstart system, their pooled attainment, the spread of their attainments against a binomial
 /// count's (the between-probe dispersion), and the dispersion the search estimates from the episodes
 /// of misses inside the probes.
-enum ProbeSpread {
-    struct Options {
-        var system = "h100-sarathi"
-        var rates: [Double] = [16, 17, 18, 19, 20]
-        var probes = 100
-        var durationS = 60.0
-        var warmupS = 10.0
+struct ProbeSpread: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "spread", abstract: "How much probes of one size disagree near capacity, in virtual time.")
+
+    @Option(help: "The simulator system of sweeps/quickstart.yaml.")
+    var system = "h100-sarathi"
+
+    @Option(help: "Rates to probe (requests per second), comma-separated.")
+    var rates: NumberList<Double> = [16, 17, 18, 19, 20]
+
+    @Option(help: "Probes per rate, each with its own workload seed.")
+    var probes = 100
+
+    @Option(help: "Each probe's window in seconds.")
+    var duration = 60.0
+
+    @Option(help: "Each probe's warm-up in seconds.")
+    var warmup = 10.0
+
+    func validate() throws {
+        try rates.requirePositive("--rates")
+        if probes < 2 { throw ValidationError("--probes must be at least 2, got \(probes)") }
+        if duration <= 0 { throw ValidationError("--duration must be positive, got \(duration)") }
+        if warmup < 0 { throw ValidationError("--warmup must not be negative, got \(warmup)") }
     }
 
-    static func parse(_ arguments: [String]) -> Options? {
-        var o = Options()
-        let parsed = parseOptions(arguments) { name, v in
-            switch name {
-            case "--system": o.system = v
-            case "--rates": guard let rates: [Double] = positiveNumbers(v) else { return false }; o.rates = rates
-            case "--probes": guard let n = Int(v), n > 1 else { return false }; o.probes = n
-            case "--duration": guard let x = Double(v), x > 0 else { return false }; o.durationS = x
-            case "--warmup": guard let x = Double(v), x >= 0 else { return false }; o.warmupS = x
-            default: return false
-            }
-            return true
-        }
-        return parsed ? o : nil
-    }
-
-    static func run(_ o: Options) async throws {
+    func run() async throws {
         var sweep = try SweepFile.load(path: "sweeps/quickstart.yaml")
-        sweep.probe.durationS = o.durationS
-        sweep.probe.warmupS = o.warmupS
+        sweep.probe.durationS = duration
+        sweep.probe.warmupS = warmup
         let rules = ValidityRules()
         guard let workload = sweep.workloads.first,
-              let system = sweep.systems.first(where: { $0.name == o.system }), case let .simulator(spec) = system.target
-        else { throw SweepError.cannotMeasure(system: o.system, "not a simulator system of sweeps/quickstart.yaml") }
+              let quickstart = sweep.systems.first(where: { $0.name == system }), case let .simulator(spec) = quickstart.target
+        else { throw SweepError.cannotMeasure(system: system, "not a simulator system of sweeps/quickstart.yaml") }
         let planner = ProbePlanner(workload: workload.spec, window: sweep.probe, minRequests: rules.minRequests)
-        let slo = try await virtualSLO(sweep, system: o.system, planner: planner, rules: rules)
-        print("\(o.system), \(o.probes) probes per rate, window \(o.durationS) s; SLO \(slo.summary)")
+        let slo = try await virtualSLO(sweep, system: system, planner: planner, rules: rules)
+        print("\(system), \(probes) probes per rate, window \(duration) s; SLO \(slo.summary)")
         print("rate     pooled   sd       between  episodes  pass  valid")
-        for rate in o.rates {
+        for rate in rates.values {
             var runner = VirtualProbeRunner(config: spec.config, planner: planner, drainGraceS: rules.drainGraceS)
             var attainments: [Double] = [], trials: [Int] = [], episodes: [Double] = []
             var passes = 0, valid = 0
-            for k in 0..<o.probes {
+            for k in 0..<probes {
                 runner.planner.workload.seed = 5_000_000 &+ UInt64(k) &* 7919
                 let result = ProbeResult(try await runner.probe(ProbeRequest(rate: rate)), slo: slo, rules: rules)
                 attainments.append(result.attainmentPoint.attainment)
@@ -58,7 +60,7 @@ enum ProbeSpread {
                 if result.passed { passes += 1 }
                 if result.valid { valid += 1 }
             }
-            let n = Double(o.probes)
+            let n = Double(probes)
             let pooled = zip(attainments, trials).reduce(0.0) { $0 + $1.0 * Double($1.1) } / Double(trials.reduce(0, +))
             let mean = attainments.reduce(0, +) / n
             let sd = (attainments.reduce(0.0) { $0 + ($1 - mean) * ($1 - mean) } / (n - 1)).squareRoot()
