@@ -100,7 +100,7 @@ public struct LoadGenerator: Sendable {
         }
         // One body now, so a shape that cannot be encoded fails here and not on every request.
         if let first = ordered.first { _ = try makeBody(first) }
-        let job = EngineJob(
+        let job = LoadJob(
             plan: ordered, makeBody: makeBody, endpoint: target.endpointURL, headers: target.requestHeaders,
             insecure: target.insecure, timeouts: options.timeouts, maxInFlight: options.maxInFlight,
             drainTimeout: options.drainTimeout ?? options.timeouts.total + 1, realtime: options.realtime,
@@ -109,8 +109,8 @@ public struct LoadGenerator: Sendable {
         let wake = try WakeSignal()
         defer { wake.close() }
         let wakeFD = wake.fd
-        let (events, continuation) = AsyncStream<EngineEvent>.makeStream(bufferingPolicy: .unbounded)
-        let thread = Thread { Engine.run(job: job, wakeFD: wakeFD, out: continuation) }
+        let (events, continuation) = AsyncStream<LoadEvent>.makeStream(bufferingPolicy: .unbounded)
+        let thread = Thread { LoadEngine.run(job: job, wakeFD: wakeFD, out: continuation) }
         thread.name = "metron-engine"
         thread.start()
 

@@ -9,7 +9,7 @@ final class SimHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
-    private let driver: EngineDriver
+    private let driver: ServingEngineDriver
     private var head: HTTPRequestHead?
     /// When the current request's head arrived: where the server's TTFT starts, as close to the
     /// client's send as the server can see.
@@ -21,7 +21,7 @@ final class SimHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// Largest request body accepted (a 64K-token prompt is well under this).
     private static let maxBodyBytes = 64 << 20
 
-    init(driver: EngineDriver) { self.driver = driver }
+    init(driver: ServingEngineDriver) { self.driver = driver }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {

@@ -8,7 +8,7 @@ import NIOHTTP1
 final class ResponseStream: TokenSink {
     private unowned let handler: SimHTTPHandler
     private let context: ChannelHandlerContext
-    private let driver: EngineDriver
+    private let driver: ServingEngineDriver
     let number: Int
     let requestID: String
     private let request: GenerationRequest
@@ -23,7 +23,7 @@ final class ResponseStream: TokenSink {
     private let chunks: SSEChunkFormat
 
     init(
-        handler: SimHTTPHandler, context: ChannelHandlerContext, driver: EngineDriver, number: Int, requestID: String,
+        handler: SimHTTPHandler, context: ChannelHandlerContext, driver: ServingEngineDriver, number: Int, requestID: String,
         request: GenerationRequest, faults: FaultPlan, keepAlive: Bool
     ) {
         self.handler = handler

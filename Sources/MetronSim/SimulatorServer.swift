@@ -61,11 +61,11 @@ public final class SimulatorServer: Sendable {
     public let port: Int
     private let group: MultiThreadedEventLoopGroup
     private let channel: any Channel
-    private let driver: NIOLoopBound<EngineDriver>
+    private let driver: NIOLoopBound<ServingEngineDriver>
 
     private init(
         url: String, port: Int, group: MultiThreadedEventLoopGroup, channel: any Channel,
-        driver: NIOLoopBound<EngineDriver>
+        driver: NIOLoopBound<ServingEngineDriver>
     ) {
         self.url = url
         self.port = port
@@ -82,7 +82,7 @@ public final class SimulatorServer: Sendable {
         do {
             let loop = group.next()
             let driver = try await loop.submit {
-                NIOLoopBound(try EngineDriver(options: options, loop: loop), eventLoop: loop)
+                NIOLoopBound(try ServingEngineDriver(options: options, loop: loop), eventLoop: loop)
             }.get()
             let channel = try await ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: 1024)
@@ -106,7 +106,7 @@ public final class SimulatorServer: Sendable {
     }
 
     /// The engine's counters now.
-    public func statistics() async throws -> EngineStats {
+    public func statistics() async throws -> ServingEngineStats {
         let driver = self.driver
         return try await channel.eventLoop.submit { driver.value.engine.statistics }.get()
     }

@@ -61,7 +61,7 @@ public struct Iteration: Sendable, Equatable {
 }
 
 /// Counters a server exports (Prometheus /metrics).
-public struct EngineStats: Sendable, Equatable {
+public struct ServingEngineStats: Sendable, Equatable {
     public var running: Int
     public var waiting: Int
     public var kvCacheUsage: Double
@@ -108,9 +108,9 @@ public struct ServingEngine: Sendable {
 
     public var isIdle: Bool { running.isEmpty && waiting.isEmpty }
 
-    public var statistics: EngineStats {
+    public var statistics: ServingEngineStats {
         let total = cost.kvCacheBlocks
-        return EngineStats(
+        return ServingEngineStats(
             running: running.count, waiting: waiting.count,
             kvCacheUsage: total > 0 ? Double(total - freeBlocks) / Double(total) : 0,
             promptTokensTotal: stats.prompt, generationTokensTotal: stats.generation,

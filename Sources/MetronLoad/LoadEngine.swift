@@ -4,7 +4,7 @@ import Foundation
 import MetronModel
 
 /// Everything the engine thread needs, prepared before the run.
-struct EngineJob: Sendable {
+struct LoadJob: Sendable {
     /// Sorted by arrival.
     var plan: [PlannedRequest]
     /// Builds a request's body; called shortly before it is due, so bodies never pile up in memory.
@@ -29,7 +29,7 @@ public struct LoadProgress: Sendable, Equatable {
     public var elapsed: Double
 }
 
-enum EngineEvent: Sendable {
+enum LoadEvent: Sendable {
     case started(calibrationLateness: [Double], realtimeWarning: String?, runStart: Double)
     case records([RequestRecord])
     case progress(LoadProgress)
@@ -39,9 +39,9 @@ enum EngineEvent: Sendable {
 
 /// The load engine: one thread owns every curl handle, drives them through `CurlMulti` over `Epoll`,
 /// sends each planned request at its scheduled time, and hands finished records to async code in batches.
-final class Engine {
-    private let job: EngineJob
-    private let out: AsyncStream<EngineEvent>.Continuation
+final class LoadEngine {
+    private let job: LoadJob
+    private let out: AsyncStream<LoadEvent>.Continuation
     private let wakeFD: Int32
     private let epoll: Epoll
     private let multi: CurlMulti
@@ -66,9 +66,9 @@ final class Engine {
     static let leadIn = 0.02
 
     /// Runs a job on the calling thread until every planned request has a record.
-    static func run(job: EngineJob, wakeFD: Int32, out: AsyncStream<EngineEvent>.Continuation) {
+    static func run(job: LoadJob, wakeFD: Int32, out: AsyncStream<LoadEvent>.Continuation) {
         do {
-            let engine = try Engine(job: job, wakeFD: wakeFD, out: out)
+            let engine = try LoadEngine(job: job, wakeFD: wakeFD, out: out)
             try engine.run()
         } catch {
             out.yield(.failed("\(error)"))
@@ -76,7 +76,7 @@ final class Engine {
         out.finish()
     }
 
-    private init(job: EngineJob, wakeFD: Int32, out: AsyncStream<EngineEvent>.Continuation) throws {
+    private init(job: LoadJob, wakeFD: Int32, out: AsyncStream<LoadEvent>.Continuation) throws {
         self.job = job
         self.out = out
         self.wakeFD = wakeFD

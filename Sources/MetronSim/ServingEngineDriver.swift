@@ -11,7 +11,7 @@ protocol TokenSink: AnyObject {
 /// the event loop's timer, then its tokens go to their streams and the next iteration starts. Iterations
 /// run back to back on the model's schedule (a late timer does not push later iterations back), so
 /// real and virtual time agree up to timer noise. Confined to the server's single event loop.
-final class EngineDriver {
+final class ServingEngineDriver {
     let loop: any EventLoop
     let options: SimulatorServerOptions
     private(set) var engine: ServingEngine
