@@ -2,7 +2,7 @@ import Foundation
 import MetronStats
 
 /// How each request's first-token deadline `D_p` is set.
-public enum TTFTDeadlinePolicy: Sendable, Equatable {
+public enum FirstTokenDeadline: Sendable, Equatable {
     /// The same `D_p` for every request.
     case fixed(Double)
     /// `D_p(P) = prefill(P) + slack`, with a fitted prefill-time model.
@@ -26,18 +26,18 @@ public enum TTFTDeadlinePolicy: Sendable, Equatable {
 }
 
 /// The deadlines of the fluidity-index: first token and every following token.
-public struct DeadlineSpec: Sendable, Equatable {
-    public var ttft: TTFTDeadlinePolicy
+public struct FluidityDeadlines: Sendable, Equatable {
+    public var ttft: FirstTokenDeadline
     /// `D_d`, seconds per token.
     public var tbt: Double
 
-    public init(ttft: TTFTDeadlinePolicy, tbt: Double) {
+    public init(ttft: FirstTokenDeadline, tbt: Double) {
         self.ttft = ttft
         self.tbt = tbt
     }
 
     /// The reference's defaults: 0.3 s slack for the first token, 30 ms per token.
-    public static let referenceDefault = DeadlineSpec(ttft: .fixed(0.3), tbt: 0.03)
+    public static let referenceDefault = FluidityDeadlines(ttft: .fixed(0.3), tbt: 0.03)
 
     /// Deadline counts of one record; nil for a failed request (it counts as fluidity 0).
     public func deadlines(of record: RequestRecord) -> DeadlineCount? {

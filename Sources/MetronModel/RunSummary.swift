@@ -167,7 +167,7 @@ public struct RunSummary: Codable, Sendable, Equatable {
     public static let fewSamplesForTailPercentile = 100
 
     public init(
-        records: [RequestRecord], targetRate: Double?, deadlines: DeadlineSpec,
+        records: [RequestRecord], targetRate: Double?, deadlines: FluidityDeadlines,
         timerLateness: [Double]? = nil, lagThreshold: Double = defaultLagThreshold, maxInFlight: Int? = nil
     ) {
         self.init(
@@ -178,7 +178,7 @@ public struct RunSummary: Codable, Sendable, Equatable {
     /// Computes the summary from records streamed twice (for example a file read twice): memory
     /// grows with the number of requests, never with the number of tokens.
     public init(
-        forEachRecord: ((RequestRecord) -> Void) throws -> Void, targetRate: Double?, deadlines: DeadlineSpec,
+        forEachRecord: ((RequestRecord) -> Void) throws -> Void, targetRate: Double?, deadlines: FluidityDeadlines,
         timerLateness: [Double]? = nil, lagThreshold: Double = defaultLagThreshold, maxInFlight: Int? = nil
     ) rethrows {
         // One accumulator, touched once per record: per-token work stays out of captured state.
@@ -284,7 +284,7 @@ struct PerRequestFigures {
     var serviceDeadlines = DeadlineCount()
     var clientFaults = ClientFaults()
 
-    mutating func add(_ r: RequestRecord, deadlines: DeadlineSpec, pooling pooled: inout PooledGaps) {
+    mutating func add(_ r: RequestRecord, deadlines: FluidityDeadlines, pooling pooled: inout PooledGaps) {
         count += 1
         clientFaults.add(r)
         scheduled.append(r.scheduledS)

@@ -50,12 +50,12 @@ public struct SLO: Sendable, Equatable {
     public var name: String
     public var kind: SLOKind
     /// Deadlines of the fluidity-index (used by every kind for the reported P99 fluidity).
-    public var deadlines: DeadlineSpec
+    public var deadlines: FluidityDeadlines
     /// A probe with a larger fraction of failed requests fails.
     public var maxErrorRate: Double
 
     public init(name: String = "p99-fluidity", kind: SLOKind = .fluidity(percentile: 99, target: 0.9),
-                deadlines: DeadlineSpec = .referenceDefault, maxErrorRate: Double = 0.01) {
+                deadlines: FluidityDeadlines = .referenceDefault, maxErrorRate: Double = 0.01) {
         self.name = name
         self.kind = kind
         self.deadlines = deadlines

@@ -108,7 +108,7 @@ public struct RunSettings: Codable, Sendable, Equatable {
                     try forEachRecord { if $0.scheduledS >= warmupS { visit($0) } }
                 }
             },
-            targetRate: targetRate, deadlines: DeadlineSpec(ttft: .fixed(ttftDeadlineS), tbt: tbtDeadlineS),
+            targetRate: targetRate, deadlines: FluidityDeadlines(ttft: .fixed(ttftDeadlineS), tbt: tbtDeadlineS),
             timerLateness: timerLatenessS, lagThreshold: lagThresholdS, maxInFlight: maxInFlight)
     }
 }

@@ -44,7 +44,7 @@ public struct PlotData: Encodable, Sendable {
     public static let fileName = "plots.json"
     static let tbtQuantiles = (1...199).map { Double($0) / 200 } + [0.999]
 
-    public init(result: CapacityResult, cache: ProbeCache, deadlines: DeadlineSpec, prefill: PrefillModel?) {
+    public init(result: CapacityResult, cache: ProbeCache, deadlines: FluidityDeadlines, prefill: PrefillModel?) {
         let passing = result.probes.filter(\.passed).max { $0.rate < $1.rate }
         let chosen = passing ?? result.probes.min { $0.rate < $1.rate }
         let records = chosen.flatMap { cache.load($0.request).measurement }?.windowRecords ?? []

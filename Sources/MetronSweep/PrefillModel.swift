@@ -93,7 +93,7 @@ public struct PrefillModel: Sendable, Equatable, Codable {
     public func predict(promptTokens: Int) -> Double { polynomial(Double(promptTokens)) }
 
     /// `D_p(P) = prefill(P) + slack`.
-    public func deadlinePolicy(slack: Double) -> TTFTDeadlinePolicy { .prefillModel(polynomial, slack: slack) }
+    public func deadlinePolicy(slack: Double) -> FirstTokenDeadline { .prefillModel(polynomial, slack: slack) }
 
     /// The (prompt tokens, TTFT) pairs of successful records; prompt tokens as the server counted them.
     public static func samples(from records: [RequestRecord]) -> [PrefillSample] {

@@ -153,13 +153,13 @@ public struct CachingProbeRunner: ProbeRunner {
     public let inner: any ProbeRunner
     public let cache: ProbeCache
     /// Deadlines for the human-readable `summary.json`.
-    public let deadlines: DeadlineSpec
+    public let deadlines: FluidityDeadlines
     /// Called with each request answered from the cache.
     public let onHit: @Sendable (ProbeRequest) -> Void
     /// Called with each stored probe that cannot be reused, and why.
     public let onStale: @Sendable (ProbeRequest, String) -> Void
 
-    public init(inner: any ProbeRunner, cache: ProbeCache, deadlines: DeadlineSpec,
+    public init(inner: any ProbeRunner, cache: ProbeCache, deadlines: FluidityDeadlines,
                 onHit: @escaping @Sendable (ProbeRequest) -> Void = { _ in },
                 onStale: @escaping @Sendable (ProbeRequest, String) -> Void = { _, _ in }) {
         self.inner = inner

@@ -104,7 +104,7 @@ public struct WorkloadEntry: Sendable, Equatable {
 }
 
 /// How first-token deadlines are set for an SLO.
-public enum TTFTDeadlineMode: Sendable, Equatable {
+public enum FirstTokenDeadlineRule: Sendable, Equatable {
     /// Each system's own prefill model plus the slack.
     case perSystem(slackS: Double)
     /// One system's prefill model for every system, so a slower system gets no looser deadlines.
@@ -117,12 +117,12 @@ public enum TTFTDeadlineMode: Sendable, Equatable {
 public struct SLOSpec: Sendable, Equatable {
     public var name: String
     public var kind: SLOKind
-    public var ttftDeadline: TTFTDeadlineMode
+    public var ttftDeadline: FirstTokenDeadlineRule
     public var tbtDeadlineS: Double
     public var maxErrorRate: Double
 
     public init(name: String, kind: SLOKind = .fluidity(percentile: 99, target: 0.9),
-                ttftDeadline: TTFTDeadlineMode = .perSystem(slackS: 0.3), tbtDeadlineS: Double = 0.03, maxErrorRate: Double = 0.01) {
+                ttftDeadline: FirstTokenDeadlineRule = .perSystem(slackS: 0.3), tbtDeadlineS: Double = 0.03, maxErrorRate: Double = 0.01) {
         self.name = name
         self.kind = kind
         self.ttftDeadline = ttftDeadline
@@ -141,14 +141,14 @@ public struct SLOSpec: Sendable, Equatable {
 
     /// The SLO with its deadlines settled; `prefill` is the model of `prefillSystem(for:)`.
     public func resolve(prefill: PrefillModel?) throws -> SLO {
-        let ttft: TTFTDeadlinePolicy
+        let ttft: FirstTokenDeadline
         switch ttftDeadline {
         case let .fixed(d): ttft = .fixed(d)
         case let .perSystem(slack), let .referenceSystem(_, slack):
             guard let prefill else { throw SweepError.missingPrefillModel(slo: name) }
             ttft = prefill.deadlinePolicy(slack: slack)
         }
-        return SLO(name: name, kind: kind, deadlines: DeadlineSpec(ttft: ttft, tbt: tbtDeadlineS), maxErrorRate: maxErrorRate)
+        return SLO(name: name, kind: kind, deadlines: FluidityDeadlines(ttft: ttft, tbt: tbtDeadlineS), maxErrorRate: maxErrorRate)
     }
 }
 

@@ -49,12 +49,12 @@ extension SweepParser {
 
         let mode = field("prefill_model") { reader.oneOf($0, "\(where_).prefill_model", ["per_system", "reference", "fixed"]) } ?? "per_system"
         let slack = field("ttft_slack_s") { reader.number($0, "\(where_).ttft_slack_s", .atLeast(0), unit: "seconds") } ?? 0.3
-        var deadline: TTFTDeadlineMode?
+        var deadline: FirstTokenDeadlineRule?
         switch mode {
         case "fixed":
             unused(["ttft_slack_s", "reference_system"], "a fixed first-token deadline takes 'ttft_deadline_s' only")
             if m["ttft_deadline_s"] == nil { reader.problem(at: node, "\(where_): prefill_model 'fixed' needs 'ttft_deadline_s'"); ok = false }
-            deadline = field("ttft_deadline_s") { reader.number($0, "\(where_).ttft_deadline_s", .above(0), unit: "seconds") }.map(TTFTDeadlineMode.fixed)
+            deadline = field("ttft_deadline_s") { reader.number($0, "\(where_).ttft_deadline_s", .above(0), unit: "seconds") }.map(FirstTokenDeadlineRule.fixed)
         case "reference":
             unused(["ttft_deadline_s"], "only prefill_model 'fixed' takes a fixed deadline")
             if m["reference_system"] == nil { reader.problem(at: node, "\(where_): prefill_model 'reference' needs 'reference_system'"); ok = false }

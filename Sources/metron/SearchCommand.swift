@@ -98,7 +98,7 @@ struct SearchCommand: AsyncParsableCommand {
         validity.minRequests = minRequests
         let slo = SLOSpec(
             name: "p\(trimmed(percentile))-fluidity", kind: .fluidity(percentile: percentile, target: fluidityTarget),
-            ttftDeadline: ttftDeadline.map(TTFTDeadlineMode.fixed) ?? .perSystem(slackS: ttftSlack), tbtDeadlineS: tbtDeadline,
+            ttftDeadline: ttftDeadline.map(FirstTokenDeadlineRule.fixed) ?? .perSystem(slackS: ttftSlack), tbtDeadlineS: tbtDeadline,
             maxErrorRate: maxErrorRate)
         let spec = try workload.spec()
         let sweep = SweepFile(

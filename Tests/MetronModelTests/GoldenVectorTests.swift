@@ -132,7 +132,7 @@ final class GoldenVectorTests: XCTestCase {
             services += 1
             let c = try decoder.decode(ServiceCase.self, from: line)
             let records = c.requests.enumerated().map { Self.record(id: $0.offset, interTokenTimes: $0.element) }
-            let s = RunSummary(records: records, targetRate: nil, deadlines: DeadlineSpec(ttft: .fixed(c.ttft_deadline), tbt: c.tbt_deadline))
+            let s = RunSummary(records: records, targetRate: nil, deadlines: FluidityDeadlines(ttft: .fixed(c.ttft_deadline), tbt: c.tbt_deadline))
             // Chunk times are sums of the gaps: the gaps come back within rounding, so rates agree closely.
             for (got, want, what) in [
                 (s.tokenRates.tpotBased, c.expected.tpot_based_throughput, "tpot based"),

@@ -121,13 +121,13 @@ final class RunSummaryTests: XCTestCase {
     }
 
     func testPrefillModelDeadlines() throws {
-        let policy = TTFTDeadlinePolicy.prefillModel(.init(coefficients: [0.01, 0.0001]), slack: 0.3)
+        let policy = FirstTokenDeadline.prefillModel(.init(coefficients: [0.01, 0.0001]), slack: 0.3)
         XCTAssertEqual(policy.deadline(promptTokens: 1000), 0.41, accuracy: 1e-12)
-        let spec = DeadlineSpec(ttft: policy, tbt: 0.03)
+        let spec = FluidityDeadlines(ttft: policy, tbt: 0.03)
         // TTFT 0.35 meets D_p(1000) = 0.41 but not a fixed 0.3.
         let r = record(0, at: 0, ttft: 0.35, gap: 0.01, tokens: 2)
         var withPrompt = r; withPrompt.promptTokens = 1000
         XCTAssertEqual(spec.fluidityIndex(of: withPrompt), 1)
-        XCTAssertLessThan(DeadlineSpec(ttft: .fixed(0.3), tbt: 0.03).fluidityIndex(of: withPrompt), 1)
+        XCTAssertLessThan(FluidityDeadlines(ttft: .fixed(0.3), tbt: 0.03).fluidityIndex(of: withPrompt), 1)
     }
 }

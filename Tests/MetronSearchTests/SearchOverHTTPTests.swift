@@ -53,7 +53,7 @@ final class SearchOverHTTPTests: XCTestCase {
     static let slo = SLO(
         name: "p90-ttft-tbt",
         kind: .ttftTBT(ttft: LatencyLimit(percentile: 90, limitS: 0.25), tbt: LatencyLimit(percentile: 90, limitS: 0.25)),
-        deadlines: DeadlineSpec(ttft: .fixed(0.25), tbt: 0.05))
+        deadlines: FluidityDeadlines(ttft: .fixed(0.25), tbt: 0.05))
 
     static var window: ProbeWindow {
         var w = ProbeWindow()

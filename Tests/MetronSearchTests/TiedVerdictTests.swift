@@ -20,7 +20,7 @@ final class TiedVerdictTests: XCTestCase {
     static let fixture = "golden/tied_verdicts.jsonl"
 
     /// Deadlines exact in binary, so that every gap below is exactly on time or exactly 1.5 late.
-    static let deadlines = DeadlineSpec(ttft: .fixed(0.25), tbt: 0.03125)
+    static let deadlines = FluidityDeadlines(ttft: .fixed(0.25), tbt: 0.03125)
 
     /// A request whose deadlines are `total`, of which `missed` are missed.
     static func record(id: Int, missed: Int, total: Int) -> RequestRecord {
