@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import MetronSim
 import MetronSimModel
-import Synchronization
+import MetronSweep
 
 struct ServeSimCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -81,37 +81,13 @@ struct ServeSimCommand: AsyncParsableCommand {
             print(try Calibration.deploymentTable())
             return
         }
-        let signals = TerminationSignals()
+        // Caught before the server starts, so that a signal while it starts is not fatal.
+        TerminationSignals.catching([SIGINT, SIGTERM])
         let server = try await SimulatorServer.start(try options())
         // Unbuffered, so a parent process reading the pipe sees the line at once.
         FileHandle.standardOutput.write(Data("listening on \(server.url)\n".utf8))
-        let signal = await signals.wait()
+        let signal = await TerminationSignals.wait()
         FileHandle.standardError.write(Data("serve-sim: signal \(signal), stopping\n".utf8))
         try await server.stop()
     }
 }
-
-/// SIGINT and SIGTERM, caught from creation on (so a signal that comes while the server starts is not
-/// fatal); `wait()` returns the first one's number. A plain C handler records it: a handler installed
-/// later (a dispatch source is armed asynchronously) could miss a signal that comes early.
-private final class TerminationSignals {
-    init() {
-        _ = receivedTerminationSignal.load(ordering: .relaxed)  // initialised before any handler runs
-        for sig in [SIGINT, SIGTERM] {
-            signal(sig) { number in
-                _ = receivedTerminationSignal.compareExchange(expected: 0, desired: number, ordering: .relaxed)
-            }
-        }
-    }
-
-    func wait() async -> Int32 {
-        while true {
-            let number = receivedTerminationSignal.load(ordering: .relaxed)
-            if number != 0 { return number }
-            try? await Task.sleep(for: .milliseconds(50))
-        }
-    }
-}
-
-/// The first termination signal received, 0 before any; written only by the signal handler.
-private let receivedTerminationSignal = Atomic<Int32>(0)
