@@ -16,6 +16,11 @@ public struct PromptCalibration: Sendable, Equatable, Codable {
     public var samples: [[Int]]
     public var builder: PromptBuilder
 
+    /// How it was measured, for a log line: "tokenize: 40 words = 52 tokens, ...".
+    public var summary: String {
+        "\(method.rawValue): " + samples.map { "\($0[0]) words = \($0[1]) tokens" }.joined(separator: ", ")
+    }
+
     /// Corpus word counts of the two calibration prompts.
     public static let sampleWords = [64, 512]
 

@@ -101,8 +101,7 @@ public actor SystemConnections {
         // Requests still open this long after the last send are cancelled and count as outstanding.
         drained.drainTimeout = options.drainTimeout ?? sweep.validity.drainGraceS
         let calibration = try PromptCalibration.measure(target: target, shape: shape, timeout: options.timeouts.total)
-        log("\(system.name): prompt calibration by \(calibration.method.rawValue): "
-            + calibration.samples.map { "\($0[0]) words = \($0[1]) tokens" }.joined(separator: ", "))
+        log("\(system.name): prompt calibration by \(calibration.summary)")
         let generator = LoadGenerator(target: target, shape: shape, prompts: calibration.builder, options: drained)
         generators[system.name] = generator
         return generator

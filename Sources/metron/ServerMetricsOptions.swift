@@ -32,20 +32,3 @@ struct ServerMetricsOptions: ParsableArguments {
         if let serverMetricsURL { window.serverMetricsURL = serverMetricsURL }
     }
 }
-
-extension ServerMetricsOptions {
-    /// Writes `server_metrics.jsonl` of a run, adds the server's view of its measurement window (and its
-    /// TTFT histogram against the client's) to `summary.json`, and returns lines for the terminal.
-    static func write(
-        _ scrapes: [ServerMetricsSample], firstTokens: [ClientFirstToken], summary: RunSummary, windowStartS: Double,
-        windowEndS: Double, to directory: URL
-    ) throws -> [String] {
-        try AtomicWrite.data(try ServerMetricsFile.encode(scrapes), to: directory.appendingPathComponent(ServerMetricsFile.name))
-        let view = ServerView(samples: scrapes, windowStartS: windowStartS, windowEndS: windowEndS)
-        let ttft = ServerTTFTComparison(firstTokens: firstTokens, samples: scrapes, windowStartS: windowStartS, windowEndS: windowEndS)
-        try AtomicWrite.json(SummaryWithServerView(summary: summary, server: view, ttft: ttft),
-                             to: directory.appendingPathComponent(RunDirectory.summaryFile))
-        return [view?.sentence ?? "server: no scrape during the measurement window"]
-            + (ttft.map { ["server TTFT against the client's: " + $0.sentence] } ?? [])
-    }
-}

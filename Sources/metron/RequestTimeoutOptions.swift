@@ -1,0 +1,27 @@
+import ArgumentParser
+import MetronLoad
+
+/// How long a request of `metron run` may take, and how long open ones may finish at the end.
+struct RequestTimeoutOptions: ParsableArguments {
+    @Option(help: "Connect timeout per request, seconds.")
+    var connectTimeout: Double = 10
+
+    @Option(help: "Timeout from send to the first content chunk, seconds.")
+    var firstTokenTimeout: Double = 120
+
+    @Option(help: "Total timeout per request, seconds.")
+    var timeout: Double = 600
+
+    @Option(help: "How long open requests may finish after the last send, seconds (default: --timeout plus 1).")
+    var drainTimeout: Double?
+
+    func loadOptions(maxInFlight: Int?, realtime: Bool) -> LoadOptions {
+        LoadOptions(timeouts: RequestTimeouts(connect: connectTimeout, firstToken: firstTokenTimeout, total: timeout),
+                    maxInFlight: maxInFlight, drainTimeout: drainTimeout, realtime: realtime)
+    }
+
+    /// As `run.json` records them.
+    var record: [String: Double] { ["connect_s": connectTimeout, "first_token_s": firstTokenTimeout, "total_s": timeout] }
+
+    var drainTimeoutS: Double { drainTimeout ?? timeout + 1 }
+}
