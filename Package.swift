@@ -48,18 +48,22 @@ let package = Package(
             "MetronModel", "MetronStats", "MetronLoad", "MetronSimModel", "MetronSim", "MetronSearch", "MetronReport", "MetronVersion",
             .product(name: "Yams", package: "Yams"),
         ]),
-        // A scripted probe runner with a known capacity, for tests and benchmarks of the search.
-        .target(name: "MetronSearchTesting", dependencies: ["MetronSearch", "MetronSweep", "MetronModel", "MetronStats", "MetronSimModel"]),
         .executableTarget(name: "metron", dependencies: [
             "MetronModel", "MetronLoad", "MetronSim", "MetronSimModel", "MetronSearch", "MetronSweep", "MetronReport", "MetronVersion",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        // Test doubles, fuzzing helpers and the locator of Tests/Fixtures, shipped as code.
-        .target(name: "MetronTestSupport", dependencies: ["MetronStats"]),
+        // Every test double shipped as code, for the tests and the benchmarks (which is why it must never
+        // depend on the `metron` executable).
+        .target(name: "MetronTestSupport", dependencies: [
+            "MetronStats", "MetronModel", "MetronLoad", "MetronSimModel", "MetronSim", "MetronSearch", "MetronSweep",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
         // Benchmarks that print figures (bench/run.sh).
         .executableTarget(name: "metron-bench", dependencies: [
-            "MetronModel", "MetronReport", "MetronStats", "MetronSearch", "MetronSweep", "MetronSearchTesting", "MetronSimModel",
+            "MetronModel", "MetronReport", "MetronStats", "MetronSearch", "MetronSweep", "MetronTestSupport", "MetronSimModel",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -67,28 +71,22 @@ let package = Package(
         .testTarget(name: "MetronModelTests", dependencies: ["MetronModel", "MetronStats", "MetronTestSupport"]),
         .testTarget(name: "MetronReportTests", dependencies: ["MetronReport", "MetronSearch", "MetronModel"]),
         .testTarget(name: "MetronFuzzTests", dependencies: ["MetronModel", "MetronReport", "MetronLoad", "MetronTestSupport"]),
-        // Runs the built executable end to end.
-        .testTarget(name: "MetronCLITests", dependencies: ["metron", "MetronTestSupport"]),
         .testTarget(name: "MetronSimModelTests", dependencies: ["MetronSimModel", "MetronModel", "MetronTestSupport"]),
-        .testTarget(name: "MetronSimTests", dependencies: [
-            "MetronSim", "MetronSimModel", "MetronModel", "MetronTestSupport",
-            .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "NIOPosix", package: "swift-nio"),
-            .product(name: "NIOHTTP1", package: "swift-nio"),
-        ]),
+        .testTarget(name: "MetronSimTests", dependencies: ["MetronSim", "MetronSimModel", "MetronModel", "MetronTestSupport"]),
         .testTarget(name: "MetronSearchTests", dependencies: [
-            "MetronSearch", "MetronSweep", "MetronSearchTesting", "MetronReport", "MetronModel", "MetronStats", "MetronLoad", "MetronSim",
+            "MetronSearch", "MetronSweep", "MetronReport", "MetronModel", "MetronStats", "MetronLoad", "MetronSim",
             "MetronSimModel", "MetronTestSupport",
         ]),
-        // Runs the engine against a scripted streaming server on 127.0.0.1, and the built binary.
-        .testTarget(name: "MetronLoadTests", dependencies: [
-            "MetronLoad", "MetronModel", "MetronReport", "MetronTestSupport", "metron",
-            .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "NIOPosix", package: "swift-nio"),
-        ]),
-        // Fault modes end to end (load generator against the simulator), secrets, TLS and bind address.
+        // Runs the engine against a scripted streaming server on 127.0.0.1.
+        .testTarget(name: "MetronLoadTests", dependencies: ["MetronLoad", "MetronModel", "MetronTestSupport"]),
+        // Fault modes: the load generator against the in-process simulator.
         .testTarget(name: "MetronReliabilityTests", dependencies: [
-            "MetronLoad", "MetronSim", "MetronSimModel", "MetronModel", "MetronReport", "MetronStats", "MetronTestSupport", "metron",
+            "MetronLoad", "MetronSim", "MetronModel", "MetronStats", "MetronTestSupport",
+        ]),
+        // Every test that runs the built `metron` binary: commands, install, runs, interruption, provenance,
+        // secrets, TLS and bind address.
+        .testTarget(name: "MetronEndToEndTests", dependencies: [
+            "metron", "MetronModel", "MetronLoad", "MetronReport", "MetronSim", "MetronTestSupport",
         ]),
     ],
     swiftLanguageModes: [.v6]

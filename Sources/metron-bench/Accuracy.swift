@@ -3,7 +3,7 @@ import Foundation
 import MetronModel
 import MetronSearch
 import MetronSweep
-import MetronSearchTesting
+import MetronTestSupport
 import MetronSimModel
 
 /// The capacity search against ground truths, in virtual time, on the configurations of

@@ -2,7 +2,7 @@ import Foundation
 import MetronModel
 import MetronSearch
 import MetronSweep
-import MetronSearchTesting
+import MetronTestSupport
 import MetronSimModel
 
 /// True capacities, measured once and kept in a JSON file beside the configurations.

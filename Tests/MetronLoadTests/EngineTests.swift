@@ -5,26 +5,6 @@ import Synchronization
 import XCTest
 @testable import MetronLoad
 
-/// SSE event texts in the shapes real servers send.
-enum Events {
-    static func text(_ t: String = " tok") -> String { #"data: {"choices":[{"index":0,"text":"\#(t)","finish_reason":null}]}"# + "\n\n" }
-    static func content(_ t: String = "tok") -> String { #"data: {"choices":[{"index":0,"delta":{"content":"\#(t)"}}]}"# + "\n\n" }
-    static let role = #"data: {"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}"# + "\n\n"
-    static func usage(prompt: Int, completion: Int) -> String {
-        #"data: {"choices":[],"usage":{"prompt_tokens":\#(prompt),"completion_tokens":\#(completion),"total_tokens":\#(prompt + completion)}}"# + "\n\n"
-    }
-    static let done = "data: [DONE]\n\n"
-}
-
-/// The request id a prompt was built for ("Request N: ...").
-func requestID(_ request: ScriptedServer.Request) -> Int? {
-    let json = request.json
-    let prompt = json["prompt"] as? String
-        ?? ((json["messages"] as? [[String: Any]])?.first?["content"] as? String) ?? ""
-    guard prompt.hasPrefix("Request ") else { return nil }
-    return Int(prompt.dropFirst(8).prefix { $0.isNumber })
-}
-
 final class EngineTests: XCTestCase {
     private func withServer(_ responder: @escaping ScriptedServer.Responder,
                             _ body: (ScriptedServer) async throws -> Void) async throws {

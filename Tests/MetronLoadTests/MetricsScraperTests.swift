@@ -1,5 +1,6 @@
 import Foundation
 import MetronModel
+import MetronTestSupport
 @testable import MetronLoad
 import XCTest
 

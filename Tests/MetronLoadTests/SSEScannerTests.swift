@@ -1,3 +1,4 @@
+import MetronTestSupport
 import XCTest
 @testable import MetronLoad
 
@@ -73,18 +74,5 @@ final class SSEScannerTests: XCTestCase {
         scanner.feed(Array("data: 0123456789\n\n".utf8)) { events.append($0) }
         XCTAssertTrue(scanner.overlongLine)
         XCTAssertEqual(events, [Event(data: Array("01".utf8))])
-    }
-}
-
-/// A small seeded generator so splits are the same on every run.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import MetronModel
+import MetronTestSupport
 import XCTest
 @testable import MetronLoad
 

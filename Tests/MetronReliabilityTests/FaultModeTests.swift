@@ -3,6 +3,7 @@ import MetronModel
 import MetronLoad
 @testable import MetronSim
 import MetronStats
+import MetronTestSupport
 import XCTest
 
 /// The real load generator against the in-process simulator with each injected fault: every planned

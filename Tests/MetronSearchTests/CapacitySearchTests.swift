@@ -2,7 +2,6 @@ import Foundation
 import MetronModel
 import MetronSearch
 import MetronSweep
-import MetronSearchTesting
 import MetronTestSupport
 import XCTest
 

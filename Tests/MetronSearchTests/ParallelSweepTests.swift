@@ -3,72 +3,8 @@ import MetronModel
 import MetronReport
 import MetronSearch
 import MetronSweep
-import MetronSearchTesting
+import MetronTestSupport
 import XCTest
-
-/// What the runners of a sweep saw: which systems had a probe in flight together, and whether the first
-/// probes of several systems met.
-final class SweepObserver: @unchecked Sendable {
-    private let lock = NSLock()
-    private var inFlight: [String: Int] = [:]
-    private var arrived: Set<String> = []
-    private(set) var mostSystemsAtOnce = 0
-    let meeting: Int
-
-    /// `meeting`: how many systems' first probes wait for one another (0: none wait).
-    init(meeting: Int = 0) { self.meeting = meeting }
-
-    var most: Int { lock.withLock { mostSystemsAtOnce } }
-    var met: Bool { lock.withLock { arrived.count >= meeting } }
-
-    func begin(_ system: String) -> Bool {
-        lock.withLock {
-            inFlight[system, default: 0] += 1
-            mostSystemsAtOnce = max(mostSystemsAtOnce, inFlight.values.filter { $0 > 0 }.count)
-            return arrived.insert(system).inserted
-        }
-    }
-
-    func end(_ system: String) { lock.withLock { inFlight[system, default: 0] -= 1 } }
-}
-
-/// A scripted system that reports what it does to an observer, and can make the client look strained
-/// (timer lateness on every probe, requests failed in the client on the first) or stop after some probes.
-struct ObservedRunner: ProbeRunner {
-    var system: String
-    var inner: ScriptedProbeRunner
-    var observer: SweepObserver
-    var latenessS: Double? = nil
-    var clientFaults = 0
-    var dieAfter: Int? = nil
-    var probes = ProbeCount()
-
-    final class ProbeCount: @unchecked Sendable {
-        private let lock = NSLock()
-        private var n = 0
-        func next() -> Int { lock.withLock { n += 1; return n } }
-        var value: Int { lock.withLock { n } }
-    }
-
-    func probe(_ request: ProbeRequest) async throws -> ProbeMeasurement {
-        let n = probes.next()
-        if let dieAfter, n > dieAfter { throw CancellationError() }
-        let first = observer.begin(system)
-        defer { observer.end(system) }
-        if first, observer.meeting > 0 {
-            // Yields, not sleeps: gives the other systems' searches their turn, and gives up (the test
-            // then fails on `met`) rather than waiting forever when they never come.
-            for _ in 0..<200_000 where !observer.met { await Task.yield() }
-        }
-        var m = inner.measure(request)
-        if let latenessS { m.timerLatenessS = Array(repeating: latenessS, count: 200) }
-        for i in 0..<(n == 1 ? min(clientFaults, m.records.count) : 0) {
-            m.records[i].status = .clientError
-            m.records[i].error = "connection pool exhausted"
-        }
-        return m
-    }
-}
 
 final class ParallelSweepTests: XCTestCase {
     var root: URL!

@@ -3,29 +3,8 @@ import MetronModel
 import MetronReport
 import MetronSearch
 import MetronSweep
-import MetronSearchTesting
+import MetronTestSupport
 import XCTest
-
-/// Counts the probes that reach the real runner.
-final class CountingRunner: ProbeRunner, @unchecked Sendable {
-    let inner: ScriptedProbeRunner
-    private let lock = NSLock()
-    private var _count = 0
-    var count: Int { lock.withLock { _count } }
-    init(_ inner: ScriptedProbeRunner) { self.inner = inner }
-    func probe(_ request: ProbeRequest) async throws -> ProbeMeasurement {
-        lock.withLock { _count += 1 }
-        return inner.measure(request)
-    }
-}
-
-/// Collects lines from a callback.
-final class Reasons: @unchecked Sendable {
-    private let lock = NSLock()
-    private var lines: [String] = []
-    func add(_ line: String) { lock.withLock { lines.append(line) } }
-    var all: [String] { lock.withLock { lines } }
-}
 
 final class ProbeCacheTests: XCTestCase {
     var dir: URL!

@@ -4,7 +4,7 @@ import MetronLoad
 import MetronReport
 import MetronSearch
 import MetronSweep
-import MetronSearchTesting
+import MetronTestSupport
 import MetronSimModel
 import XCTest
 

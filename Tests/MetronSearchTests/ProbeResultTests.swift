@@ -2,7 +2,7 @@ import MetronModel
 import MetronSearch
 import MetronSweep
 import MetronStats
-import MetronSearchTesting
+import MetronTestSupport
 import XCTest
 
 final class ProbeResultTests: XCTestCase {

@@ -3,7 +3,7 @@ import MetronModel
 import MetronLoad
 import MetronSearch
 import MetronSweep
-import MetronSearchTesting
+import MetronTestSupport
 import MetronSim
 import MetronSimModel
 import XCTest

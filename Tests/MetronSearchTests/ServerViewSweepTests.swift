@@ -3,38 +3,8 @@ import MetronModel
 import MetronReport
 import MetronSearch
 import MetronSweep
-import MetronSearchTesting
+import MetronTestSupport
 import XCTest
-
-/// A scripted runner whose probes carry scrapes of a server that fills its KV cache, queues and preempts
-/// as the rate nears its capacity, as vLLM does.
-struct ScrapedRunner: ProbeRunner {
-    let inner: ScriptedProbeRunner
-    let capacity: Double
-
-    func probe(_ request: ProbeRequest) async throws -> ProbeMeasurement {
-        var m = inner.measure(request)
-        // Full near the P99 capacity of the scripted logistic, about 0.82 of its midpoint.
-        let load = request.rate / (0.8 * capacity)
-        m.serverMetrics = stride(from: 0.0, through: m.windowEndS + 1, by: 1).map { t in
-            if t == 3 { return ServerMetricsSample(t: t, error: "GET http://127.0.0.1:1/metrics failed: Connection refused") }
-            var s = ServerMetricsSample(t: t, samples: [])
-            s.server = "vllm"
-            s.kvCacheUsage = min(1, load * (0.5 + 0.5 * t / max(1, m.windowEndS)))
-            s.running = (min(1, load) * 64).rounded()
-            s.waiting = max(0, ((load - 0.9) * 10 * t).rounded())
-            s.preemptionsTotal = max(0, ((load - 1) * 3 * t).rounded())
-            // The TTFTs the server would have counted by now: the client's own, so the two agree exactly.
-            let firstTokens = m.records.compactMap { r -> Double? in
-                guard r.succeeded, let ttft = r.timeline.ttft, let sent = r.sentS, r.scheduledS + ttft <= t else { return nil }
-                return r.scheduledS + ttft - sent
-            }
-            s.ttft = ServerHistogram.bucketing(firstTokens, bounds: [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 1])
-            return s
-        }
-        return m
-    }
-}
 
 final class ServerViewSweepTests: XCTestCase {
     var root: URL!

@@ -3,36 +3,8 @@ import MetronModel
 import MetronReport
 import MetronSearch
 import MetronSweep
-import MetronSearchTesting
 import MetronTestSupport
 import XCTest
-
-/// TTFT grows linearly with the prompt: 10 ms + 20 us per token.
-struct LinearPrefill: PrefillRunner {
-    func measure(promptTokens: Int, requests: Int) async throws -> [RequestRecord] {
-        (0..<requests).map { i in
-            let ttft = 0.01 + 2e-5 * Double(promptTokens)
-            return RequestRecord(id: i, scheduledS: Double(i), sentS: Double(i), chunkTimesS: [Double(i) + ttft], chunkTokens: [1],
-                                 requestedPromptTokens: promptTokens, promptTokens: promptTokens)
-        }
-    }
-}
-
-/// A runner that gives up after a number of probes, like a sweep killed halfway.
-final class DyingRunner: ProbeRunner, @unchecked Sendable {
-    let inner: ScriptedProbeRunner
-    private let lock = NSLock()
-    private var left: Int
-    init(_ inner: ScriptedProbeRunner, probes: Int) {
-        self.inner = inner
-        left = probes
-    }
-    func probe(_ request: ProbeRequest) async throws -> ProbeMeasurement {
-        let alive = lock.withLock { () -> Bool in left -= 1; return left >= 0 }
-        guard alive else { throw CancellationError() }
-        return inner.measure(request)
-    }
-}
 
 final class SweepRunTests: XCTestCase {
     var root: URL!
@@ -120,11 +92,5 @@ final class SweepRunTests: XCTestCase {
         XCTAssertEqual(counters["small"]?.count, try complete.element(at: 1).result.probes.count)
         XCTAssertEqual(resumed.map(\.result), complete.map(\.result))
         XCTAssertEqual(try String(contentsOf: ResultsLayout(root: root, sweep: "pair").capacityCSV, encoding: .utf8), expected)
-    }
-}
-
-extension SystemSpec {
-    static func named(_ name: String) -> SystemSpec {
-        SystemSpec(name: name, target: .endpoint(Endpoint(url: URL(string: "http://localhost")!)), gpus: 1)
     }
 }

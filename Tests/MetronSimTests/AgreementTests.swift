@@ -2,6 +2,7 @@ import Foundation
 import MetronModel
 import MetronSim
 import MetronSimModel
+import MetronTestSupport
 import XCTest
 
 /// The HTTP front and the virtual-time model run the same engine; driven by the same seeded workload they

@@ -2,6 +2,7 @@ import Foundation
 import MetronModel
 import MetronSim
 import MetronSimModel
+import MetronTestSupport
 import XCTest
 
 /// The simulator's `/metrics` as a vLLM server writes it: the parser reads every line, and the TTFT and

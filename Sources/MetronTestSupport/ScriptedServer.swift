@@ -5,35 +5,35 @@ import Synchronization
 
 /// A TCP server on 127.0.0.1 (port 0) that answers each HTTP request with an exact, scripted byte
 /// sequence, so tests can produce every stream shape and failure a real server might.
-final class ScriptedServer: Sendable {
-    struct Request: Sendable {
-        var method: String
-        var path: String
+public final class ScriptedServer: Sendable {
+    public struct Request: Sendable {
+        public var method: String
+        public var path: String
         /// Header names lower-cased.
-        var headers: [String: String]
-        var body: [UInt8]
-        var receivedAt: Double
+        public var headers: [String: String]
+        public var body: [UInt8]
+        public var receivedAt: Double
 
-        var json: [String: Any] {
+        public var json: [String: Any] {
             (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] ?? [:]
         }
     }
 
-    enum Step: Sendable {
+    public enum Step: Sendable {
         case bytes([UInt8])
         case sleep(Double)
         /// Close the connection now (the script ends here).
         case close
     }
 
-    typealias Responder = @Sendable (Request) -> [Step]
+    public typealias Responder = @Sendable (Request) -> [Step]
 
     private let group: MultiThreadedEventLoopGroup
     private let channel: Channel
     private let log: RequestLog
-    let port: Int
+    public let port: Int
 
-    init(responder: @escaping Responder) async throws {
+    public init(responder: @escaping Responder) async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let log = RequestLog()
         let bootstrap = ServerBootstrap(group: group)
@@ -51,18 +51,18 @@ final class ScriptedServer: Sendable {
         self.log = log
     }
 
-    var url: String { "http://127.0.0.1:\(port)" }
+    public var url: String { "http://127.0.0.1:\(port)" }
 
-    var requests: [Request] { log.all }
+    public var requests: [Request] { log.all }
 
-    func shutdown() async {
+    public func shutdown() async {
         try? await channel.close()
         try? await group.shutdownGracefully()
     }
 
     // MARK: scripts
 
-    static func head(status: Int = 200, contentType: String = "text/event-stream", chunked: Bool = true,
+    public static func head(status: Int = 200, contentType: String = "text/event-stream", chunked: Bool = true,
                      extra: [String] = []) -> Step {
         var lines = ["HTTP/1.1 \(status) \(reason(status))", "Content-Type: \(contentType)", "Connection: close"]
         if chunked { lines.append("Transfer-Encoding: chunked") }
@@ -71,16 +71,16 @@ final class ScriptedServer: Sendable {
     }
 
     /// One HTTP chunk carrying `text`.
-    static func chunk(_ text: String) -> Step {
+    public static func chunk(_ text: String) -> Step {
         let bytes = Array(text.utf8)
         return .bytes(Array((String(bytes.count, radix: 16) + "\r\n").utf8) + bytes + Array("\r\n".utf8))
     }
 
     /// The end of a chunked body.
-    static let lastChunk = Step.bytes(Array("0\r\n\r\n".utf8))
+    public static let lastChunk = Step.bytes(Array("0\r\n\r\n".utf8))
 
     /// A whole non-streaming JSON answer.
-    static func json(status: Int, _ body: String) -> [Step] {
+    public static func json(status: Int, _ body: String) -> [Step] {
         let bytes = Array(body.utf8)
         return [
             .bytes(Array(("HTTP/1.1 \(status) \(reason(status))\r\nContent-Type: application/json\r\n"
@@ -89,7 +89,7 @@ final class ScriptedServer: Sendable {
     }
 
     /// A streaming answer: head, one chunk per event, then the terminating chunk.
-    static func stream(_ events: [String], gap: Double = 0) -> [Step] {
+    public static func stream(_ events: [String], gap: Double = 0) -> [Step] {
         var steps = [head()]
         for event in events {
             steps.append(chunk(event))
@@ -99,7 +99,7 @@ final class ScriptedServer: Sendable {
         return steps
     }
 
-    static func reason(_ status: Int) -> String {
+    public static func reason(_ status: Int) -> String {
         switch status {
         case 200: return "OK"
         case 404: return "Not Found"
@@ -109,6 +109,26 @@ final class ScriptedServer: Sendable {
         default: return "Status"
         }
     }
+}
+
+/// SSE event texts in the shapes real servers send.
+public enum Events {
+    public static func text(_ t: String = " tok") -> String { #"data: {"choices":[{"index":0,"text":"\#(t)","finish_reason":null}]}"# + "\n\n" }
+    public static func content(_ t: String = "tok") -> String { #"data: {"choices":[{"index":0,"delta":{"content":"\#(t)"}}]}"# + "\n\n" }
+    public static let role = #"data: {"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}"# + "\n\n"
+    public static func usage(prompt: Int, completion: Int) -> String {
+        #"data: {"choices":[],"usage":{"prompt_tokens":\#(prompt),"completion_tokens":\#(completion),"total_tokens":\#(prompt + completion)}}"# + "\n\n"
+    }
+    public static let done = "data: [DONE]\n\n"
+}
+
+/// The request id a prompt was built for ("Request N: ...").
+public func requestID(_ request: ScriptedServer.Request) -> Int? {
+    let json = request.json
+    let prompt = json["prompt"] as? String
+        ?? ((json["messages"] as? [[String: Any]])?.first?["content"] as? String) ?? ""
+    guard prompt.hasPrefix("Request ") else { return nil }
+    return Int(prompt.dropFirst(8).prefix { $0.isNumber })
 }
 
 /// Every request the server has read, in order.

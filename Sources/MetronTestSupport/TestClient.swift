@@ -5,29 +5,29 @@ import NIOHTTP1
 import NIOPosix
 
 /// What a test sees of one HTTP exchange.
-struct HTTPResult: Sendable {
-    var status = 0
-    var headers: [String: String] = [:]
-    var body = ""
+public struct HTTPResult: Sendable {
+    public var status = 0
+    public var headers: [String: String] = [:]
+    public var body = ""
     /// Server-sent events in order, each with the monotonic time its last byte arrived.
-    var events: [(time: Double, data: String)] = []
+    public var events: [(time: Double, data: String)] = []
     /// Monotonic times: request written, response head received.
-    var sentAt = 0.0
-    var headAt = 0.0
+    public var sentAt = 0.0
+    public var headAt = 0.0
     /// False when the connection closed before the response ended.
-    var complete = false
+    public var complete = false
 
-    var json: [String: Any]? {
+    public var json: [String: Any]? {
         (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any]
     }
 
     /// The events' JSON objects (nil for `[DONE]` and unparsable ones).
-    var eventObjects: [[String: Any]?] {
+    public var eventObjects: [[String: Any]?] {
         events.map { (try? JSONSerialization.jsonObject(with: Data($0.data.utf8))) as? [String: Any] }
     }
 
     /// Events carrying generated text, in order.
-    var contentEvents: [(time: Double, data: String)] {
+    public var contentEvents: [(time: Double, data: String)] {
         zip(events, eventObjects).compactMap { event, object in
             guard let choices = object?["choices"] as? [[String: Any]], let choice = choices.first else { return nil }
             if let text = choice["text"] as? String, !text.isEmpty { return event }
@@ -40,10 +40,10 @@ struct HTTPResult: Sendable {
 }
 
 /// A one-request-per-connection HTTP/1.1 client on NIO that stamps every body part as it arrives.
-enum TestClient {
-    static let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+public enum TestClient {
+    public static let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
 
-    static func request(
+    public static func request(
         _ server: SimulatorServer, _ method: HTTPMethod, _ path: String, body: String? = nil,
         headers extra: [(String, String)] = []
     ) async throws -> HTTPResult {
@@ -72,7 +72,7 @@ enum TestClient {
     }
 
     /// A JSON POST.
-    static func post(_ server: SimulatorServer, _ path: String, _ json: [String: Any]) async throws -> HTTPResult {
+    public static func post(_ server: SimulatorServer, _ path: String, _ json: [String: Any]) async throws -> HTTPResult {
         let data = try JSONSerialization.data(withJSONObject: json)
         return try await request(server, .POST, path, body: String(decoding: data, as: UTF8.self))
     }

@@ -7,7 +7,7 @@ import XCTest
 /// and the provenance its results carry.
 final class InstallTests: XCTestCase {
     var directory: URL!
-    /// The repository: this file is Tests/MetronCLITests/InstallTests.swift.
+    /// The repository: this file is Tests/MetronEndToEndTests/InstallTests.swift.
     let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     override func setUpWithError() throws {

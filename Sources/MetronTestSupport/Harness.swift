@@ -7,19 +7,19 @@ import XCTest
 
 /// Shared set-up: a fast in-process simulator, identical planned requests, and a run bounded by a
 /// hang guard.
-enum Harness {
+public enum Harness {
     /// Llama-3-8B on one H100: a short prompt's prefill and each decode take a few milliseconds.
-    static func simulatorConfig(seed: UInt64 = 11) -> SimulatorConfig {
+    public static func simulatorConfig(seed: UInt64 = 11) -> SimulatorConfig {
         SimulatorConfig(hardware: .h100, model: .llama3_8b, scheduler: SchedulerConfig(kind: .sarathi), seed: seed)
     }
 
-    static func startSimulator(faults: FaultConfig = .none, seed: UInt64 = 11) async throws -> SimulatorServer {
+    public static func startSimulator(faults: FaultConfig = .none, seed: UInt64 = 11) async throws -> SimulatorServer {
         try await SimulatorServer.start(SimulatorServerOptions(simulator: simulatorConfig(seed: seed), faults: faults))
     }
 
     /// `count` identical requests, `spacing` seconds apart: every request's outcome depends only on the
     /// fault the server draws for it, never on which request it is.
-    static func plan(count: Int, spacing: Double = 0.02, promptTokens: Int = 16, outputTokens: Int = 8)
+    public static func plan(count: Int, spacing: Double = 0.02, promptTokens: Int = 16, outputTokens: Int = 8)
         -> [PlannedRequest]
     {
         (0..<count).map {
@@ -27,7 +27,7 @@ enum Harness {
         }
     }
 
-    static func generator(url: String, timeouts: RequestTimeouts = RequestTimeouts(connect: 2, firstToken: 5, total: 10),
+    public static func generator(url: String, timeouts: RequestTimeouts = RequestTimeouts(connect: 2, firstToken: 5, total: 10),
                           drainTimeout: Double? = nil, insecure: Bool = false) -> LoadGenerator
     {
         LoadGenerator(
@@ -38,9 +38,9 @@ enum Harness {
 
     /// The hang guard: a run that has not returned after `limit` seconds fails the test (it is not a
     /// performance bound: every run here needs well under a tenth of it).
-    static let hangLimit = 30.0
+    public static let hangLimit = 30.0
 
-    static func run(_ generator: LoadGenerator, plan: [PlannedRequest], limit: Double = hangLimit,
+    public static func run(_ generator: LoadGenerator, plan: [PlannedRequest], limit: Double = hangLimit,
                     onProgress: (@Sendable (LoadProgress) -> Void)? = nil,
                     file: StaticString = #filePath, line: UInt = #line) async throws -> LoadResult
     {
@@ -60,7 +60,7 @@ enum Harness {
     /// Checks the invariants of every run: one record per planned request, and a summary whose error
     /// counts by kind are the records' own counts.
     @discardableResult
-    static func checkRecords(_ result: LoadResult, plan: [PlannedRequest],
+    public static func checkRecords(_ result: LoadResult, plan: [PlannedRequest],
                              file: StaticString = #filePath, line: UInt = #line) -> RunSummary
     {
         XCTAssertEqual(result.records.map(\.id), plan.map(\.id).sorted(), "one record per planned request",
@@ -83,31 +83,18 @@ enum Harness {
         return summary
     }
 
-    static func counts(_ records: [RequestRecord]) -> [RequestStatus: Int] {
+    public static func counts(_ records: [RequestRecord]) -> [RequestStatus: Int] {
         records.reduce(into: [:]) { $0[$1.status, default: 0] += 1 }
     }
 
     /// A loopback port where nothing listens: bound by a socket that is closed again at once.
-    static func closedPort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw POSIXError(.EIO) }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa -> Int32 in
-                guard bind(fd, sa, length) == 0 else { return -1 }
-                return getsockname(fd, sa, &length)
-            }
-        }
-        guard bound == 0 else { throw POSIXError(.EADDRINUSE) }
-        return Int(UInt16(bigEndian: address.sin_port))
+    public static func closedPort() throws -> Int {
+        let (fd, port) = try bindLoopback(listening: false)
+        close(fd)
+        return port
     }
 
-    static func temporaryDirectory(_ test: XCTestCase) throws -> URL {
+    public static func temporaryDirectory(_ test: XCTestCase) throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("metron-rel-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         test.addTeardownBlock { try? FileManager.default.removeItem(at: url) }
@@ -117,30 +104,34 @@ enum Harness {
 
 /// A loopback listener that accepts TCP connections (in the kernel's backlog) and never answers: a
 /// server that hangs.
-final class SilentListener {
-    let port: Int
+public final class SilentListener {
+    public let port: Int
     private let fd: Int32
 
-    init() throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw POSIXError(.EIO) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let ok = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa -> Bool in
-                bind(fd, sa, length) == 0 && listen(fd, 128) == 0 && getsockname(fd, sa, &length) == 0
-            }
-        }
-        guard ok else {
-            close(fd)
-            throw POSIXError(.EADDRINUSE)
-        }
-        self.fd = fd
-        port = Int(UInt16(bigEndian: address.sin_port))
+    public init() throws {
+        (fd, port) = try bindLoopback(listening: true)
     }
 
     deinit { close(fd) }
+}
+
+/// A TCP socket bound to a free port of 127.0.0.1, listening when asked; the caller closes it.
+private func bindLoopback(listening: Bool) throws -> (fd: Int32, port: Int) {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw POSIXError(.EIO) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = 0
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let ok = withUnsafeMutablePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa -> Bool in
+            bind(fd, sa, length) == 0 && (!listening || listen(fd, 128) == 0) && getsockname(fd, sa, &length) == 0
+        }
+    }
+    guard ok else {
+        close(fd)
+        throw POSIXError(.EADDRINUSE)
+    }
+    return (fd, Int(UInt16(bigEndian: address.sin_port)))
 }
