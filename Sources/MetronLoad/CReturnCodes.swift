@@ -14,28 +14,28 @@ struct CCallError: Error, CustomStringConvertible {
 
 /// A C function's result that tells whether the call worked.
 protocol CResult {
-    /// Nil on success.
-    func failure(of call: String) -> CCallError?
+    /// Nil on success; else what went wrong, and the errno of a POSIX call.
+    var failure: (reason: String, errno: Int32?)? { get }
 }
 
 extension CURLcode: CResult {
-    func failure(of call: String) -> CCallError? {
-        self == CURLE_OK ? nil : CCallError(call: call, reason: String(cString: curl_easy_strerror(self)))
+    var failure: (reason: String, errno: Int32?)? {
+        self == CURLE_OK ? nil : (String(cString: curl_easy_strerror(self)), nil)
     }
 }
 
 extension CURLMcode: CResult {
-    func failure(of call: String) -> CCallError? {
-        self == CURLM_OK ? nil : CCallError(call: call, reason: String(cString: curl_multi_strerror(self)))
+    var failure: (reason: String, errno: Int32?)? {
+        self == CURLM_OK ? nil : (String(cString: curl_multi_strerror(self)), nil)
     }
 }
 
 /// POSIX style: a negative result is a failure, described by errno.
 extension CResult where Self: BinaryInteger {
-    func failure(of call: String) -> CCallError? {
+    var failure: (reason: String, errno: Int32?)? {
         guard self < 0 else { return nil }
         let code = metron_errno()
-        return CCallError(call: call, reason: describeErrno(code), errno: code)
+        return (describeErrno(code), code)
     }
 }
 
@@ -50,37 +50,45 @@ extension Int32: CResult {}
 extension Int: CResult {}
 extension Int64: CResult {}
 
-/// What a failed call means where it is made.
+/// What a failed call means where it is made. Plain data, no closure: `check` runs on the engine
+/// thread for every event, and must not allocate when the call worked.
 struct OnFailure<Failure: Error> {
-    fileprivate let react: (CCallError) throws(Failure) -> Void
+    fileprivate enum Action {
+        case raise
+        case log(String)
+    }
+    fileprivate let action: Action
 }
 
 extension OnFailure where Failure == CCallError {
     /// The caller cannot go on without the call: the failure is thrown.
-    static var raise: OnFailure { OnFailure { error throws(CCallError) in throw error } }
+    static var raise: OnFailure { OnFailure(action: .raise) }
 }
 
 extension OnFailure where Failure == Never {
     /// The caller can go on, for the reason given: the failure goes to standard error, once per
     /// distinct failure, since a call inside the event loop could otherwise fail on every turn.
-    static func log(_ why: String) -> OnFailure {
-        OnFailure { error in
-            let line = "warning: \(error) (\(why))"
-            guard loggedFailures.withLock({ $0.insert(line).inserted }) else { return }
-            FileHandle.standardError.write(Data((line + "\n").utf8))
-        }
-    }
+    static func log(_ why: String) -> OnFailure { OnFailure(action: .log(why)) }
 }
 
 private let loggedFailures = Mutex<Set<String>>([])
 
 /// The one place a C result is judged: true when the call worked; a failure is thrown or logged, as
-/// `onFailure` says.
+/// `onFailure` says. `call` names the call, and is only built when it failed.
 @discardableResult
 func check<Result: CResult, Failure: Error>(
-    _ result: Result, _ call: String, _ onFailure: OnFailure<Failure>
+    _ result: Result, _ call: @autoclosure () -> String, _ onFailure: OnFailure<Failure>
 ) throws(Failure) -> Bool {
-    guard let failure = result.failure(of: call) else { return true }
-    try onFailure.react(failure)
-    return false
+    guard let (reason, errno) = result.failure else { return true }
+    let error = CCallError(call: call(), reason: reason, errno: errno)
+    switch onFailure.action {
+    case .raise:
+        // `.raise` exists only where Failure is CCallError.
+        throw error as! Failure
+    case let .log(why):
+        let line = "warning: \(error) (\(why))"
+        guard loggedFailures.withLock({ $0.insert(line).inserted }) else { return false }
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+        return false
+    }
 }
