@@ -36,12 +36,7 @@ struct ServerRequestOptions: ParsableArguments {
             throw ValidationError(
                 "--api-key-env takes the name of an environment variable that holds the key; the value given is not a variable name (not shown)")
         }
-        if let apiKeyEnv, ProcessInfo.processInfo.environment[apiKeyEnv]?.isEmpty ?? true {
-            throw ValidationError("--api-key-env \(apiKeyEnv): the environment variable is not set or empty")
-        }
-        if let apiKeyFile, !FileManager.default.isReadableFile(atPath: apiKeyFile) {
-            throw ValidationError("--api-key-file \(apiKeyFile): no such file or not readable")
-        }
+        _ = try apiKey()
     }
 
     var shape: RequestShape {
@@ -54,7 +49,12 @@ struct ServerRequestOptions: ParsableArguments {
 
     /// The key from the environment or a file, trimmed; never printed.
     func apiKey() throws -> String? {
-        guard let source = apiKeyEnv.map(APIKeySource.environment) ?? apiKeyFile.map(APIKeySource.file) else { return nil }
-        do { return try source.read() } catch { throw ValidationError(error.description) }
+        if let apiKeyEnv { return try read(.environment(apiKeyEnv), flag: "--api-key-env \(apiKeyEnv)") }
+        if let apiKeyFile { return try read(.file(apiKeyFile), flag: "--api-key-file \(apiKeyFile)") }
+        return nil
+    }
+
+    private func read(_ source: APIKeySource, flag: String) throws -> String {
+        do { return try source.read() } catch { throw ValidationError("\(flag): \(error.reason)") }
     }
 }
