@@ -45,16 +45,15 @@ struct ControlVariates: AsyncParsableCommand {
         for r in window {
             bins[min(49, max(0, Int((r.scheduledS - m.windowStartS) / length * 50)))] += 1
         }
-        let binMean = bins.reduce(0, +) / 50
-        let fano = binMean > 0 ? bins.reduce(0) { $0 + ($1 - binMean) * ($1 - binMean) } / 49 / binMean : 1
+        let binMean = Stats.mean(bins) ?? 0
+        let fano = binMean > 0 ? pow(Stats.standardDeviation(bins) ?? 0, 2) / binMean : 1
         return [Double(window.count), output, prompt, fano]
     }
 
     /// 1 - PRESS / total sum of squares, for the regression of `y` on an intercept and `columns` of `x`.
     static func varianceRemoved(_ x: [[Double]], _ y: [Double], columns: [Int]) -> Double {
         let design = x.map { row in [1] + columns.map { row[$0] } }
-        let mean = y.reduce(0, +) / Double(y.count)
-        let total = y.reduce(0) { $0 + ($1 - mean) * ($1 - mean) }
+        let total = pow(Stats.standardDeviation(y) ?? 0, 2) * Double(y.count - 1)
         guard total > 0 else { return 0 }
         var press = 0.0
         for i in y.indices {
@@ -92,8 +91,7 @@ struct ControlVariates: AsyncParsableCommand {
                     return (Self.features(m), result.attainmentPoint.attainment)
                 }
                 let x = rows.map(\.0), y = rows.map(\.1)
-                let mean = y.reduce(0, +) / Double(y.count)
-                let sd = (y.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(y.count - 1)).squareRoot()
+                let sd = Stats.standardDeviation(y) ?? .nan
                 let single = Self.featureNames.indices.map { Self.varianceRemoved(x, y, columns: [$0]) }
                 let all = Self.varianceRemoved(x, y, columns: Array(Self.featureNames.indices))
                 out(pad(c.name, 40) + String(format: " %9.2f  %16.4f  ", relative, sd)
