@@ -53,12 +53,6 @@ static inline long long metron_open_files_limit(void) {
     return getrlimit(RLIMIT_NOFILE, &r) == 0 ? (long long)r.rlim_cur : -1;
 }
 
-static inline double metron_monotonic_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static inline int metron_set_fifo_priority(int priority) {
     struct sched_param p;
     p.sched_priority = priority;

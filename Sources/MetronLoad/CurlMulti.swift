@@ -1,5 +1,6 @@
 import CCurl
 import CLinux
+import MetronModel
 
 /// libcurl's multi interface driven by `curl_multi_socket_action`: curl says through callbacks which
 /// sockets `epoll` should watch and when it wants its timeout; the owner hands back readiness and gets
@@ -82,7 +83,7 @@ final class CurlMulti {
     }
 
     fileprivate func setTimer(milliseconds: Int) {
-        timeoutDeadline = milliseconds < 0 ? nil : metron_monotonic_seconds() + Double(milliseconds) / 1000
+        timeoutDeadline = milliseconds < 0 ? nil : monotonicSeconds() + Double(milliseconds) / 1000
     }
 }
 

@@ -21,10 +21,10 @@ public enum ClientSurvey {
         let thread = Thread {
             if realtime { outcome.granted = RealtimePriority.enable() == nil }
             for _ in 0..<wakeups {
-                let target = metron_monotonic_seconds() + 0.001
+                let target = monotonicSeconds() + 0.001
                 var until = timespec(tv_sec: Int(target), tv_nsec: Int((target - target.rounded(.down)) * 1e9))
                 while clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, nil) == EINTR {}
-                outcome.lateness.append(max(0, metron_monotonic_seconds() - target))
+                outcome.lateness.append(max(0, monotonicSeconds() - target))
             }
             done.signal()
         }

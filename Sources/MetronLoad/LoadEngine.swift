@@ -98,7 +98,7 @@ final class LoadEngine {
         let (calibration, interrupted) = try measureTimerLateness(wakeups: job.calibrationWakeups)
         let plan = job.plan
         prepareBodies(from: 0)
-        runStart = metron_monotonic_seconds() + Self.leadIn
+        runStart = monotonicSeconds() + Self.leadIn
         out.yield(.started(calibrationLateness: calibration, realtimeWarning: realtimeWarning, runStart: runStart))
         // Set when the last request has been sent: the drain is bounded from then on.
         var drainDeadline = Double.infinity
@@ -107,13 +107,13 @@ final class LoadEngine {
         var lastFlush = runStart, lastProgress = runStart
 
         while true {
-            var now = metron_monotonic_seconds()
+            var now = monotonicSeconds()
             var startedAny = false
             while next < plan.count, runStart + plan[next].arrival <= now, !stopping, !capped {
                 start(index: next, now: now)
                 next += 1
                 startedAny = true
-                now = metron_monotonic_seconds()
+                now = monotonicSeconds()
             }
             if startedAny {
                 multi.timeout(finished: end)
@@ -166,7 +166,7 @@ final class LoadEngine {
                 timeout = Int32(min(((wake - now) * 1000).rounded(.up), Double(Int32.max)))
             }
             let readyCount = epoll.wait(timeoutMS: timeout)
-            let woke = metron_monotonic_seconds()
+            let woke = monotonicSeconds()
             if let target = arrivalTarget, woke >= target { lateness.append(woke - target) }
             for i in 0..<readyCount {
                 let (fd, events) = epoll.ready(i)
@@ -179,10 +179,10 @@ final class LoadEngine {
                     multi.socketReady(fd, events, finished: end)
                 }
             }
-            multi.timeoutIfDue(now: metron_monotonic_seconds(), finished: end)
+            multi.timeoutIfDue(now: monotonicSeconds(), finished: end)
         }
         flush()
-        out.yield(.progress(progress(now: metron_monotonic_seconds())))
+        out.yield(.progress(progress(now: monotonicSeconds())))
         out.yield(.finished(runLateness: lateness))
     }
 
@@ -226,7 +226,7 @@ final class LoadEngine {
         active[index] = transfer
         sent += 1
         // Stamped after the handle is ready, right before libcurl gets it.
-        let sentAt = metron_monotonic_seconds()
+        let sentAt = monotonicSeconds()
         transfer.record.sentS = sentAt - runStart
         firstTokenDeadlines.append((index, sentAt + job.timeouts.firstToken))
         do throws(CCallError) {
@@ -291,7 +291,7 @@ final class LoadEngine {
         var samples: [Double] = []
         samples.reserveCapacity(wakeups)
         for _ in 0..<wakeups {
-            let target = metron_monotonic_seconds() + 0.001
+            let target = monotonicSeconds() + 0.001
             // Unarmed, the wait below would never end.
             try epoll.armTimer(at: target, .raise)
             var woke = false
@@ -311,7 +311,7 @@ final class LoadEngine {
                     return (samples, true)
                 }
             }
-            samples.append(metron_monotonic_seconds() - target)
+            samples.append(monotonicSeconds() - target)
         }
         return (samples, false)
     }

@@ -81,13 +81,13 @@ public final class MetricsScraper: Sendable {
             if let easy { curl_easy_cleanup(easy) }
             done.signal()
         }
-        var next = metron_monotonic_seconds()
+        var next = monotonicSeconds()
         while !stopping.withLock({ $0 }) {
-            let at = metron_monotonic_seconds()
+            let at = monotonicSeconds()
             let sample = scrape(easy)
             collected.withLock { $0.append((at, sample)) }
             next += options.intervalS
-            let now = metron_monotonic_seconds()
+            let now = monotonicSeconds()
             // Behind schedule (a slow server): the next scrape starts now rather than in a burst.
             if next < now { next = now }
             _ = wake.wait(timeout: .now() + .nanoseconds(Int((next - now) * 1e9)))

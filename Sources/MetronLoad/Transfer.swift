@@ -191,7 +191,7 @@ private let openSocketCallback: curl_opensocket_callback = { clientp, _, address
 
 /// The timestamp is taken first, before any parsing of the bytes.
 private let transferWriteCallback: curl_write_callback = { pointer, size, count, userdata in
-    let now = metron_monotonic_seconds()
+    let now = monotonicSeconds()
     let length = size * count
     guard let userdata else { return length }
     let transfer = Unmanaged<Transfer>.fromOpaque(userdata).takeUnretainedValue()

@@ -1,3 +1,4 @@
+import MetronModel
 import MetronSimModel
 import MetronStats
 import NIOCore

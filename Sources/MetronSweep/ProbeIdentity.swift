@@ -21,7 +21,7 @@ public struct ProbeIdentity: Sendable, Equatable, Codable {
     public init(settings: [String: String]) { self.settings = settings }
 
     public init(system: SystemSpec, workload: WorkloadSpec, sweep: SweepFile, measurement: MeasurementMode) {
-        var s = SystemIdentity(system.target).settings
+        var s = SystemIdentity(system.kind).settings
         s["record_format"] = String(Self.recordFormatVersion)
         s.merge(Self.settings(of: workload), uniquingKeysWith: { $1 })
         s["requests"] = String(sweep.probe.plannedRequests(bracketing: false))
@@ -79,19 +79,19 @@ public struct SystemIdentity: Sendable, Equatable, Codable {
 
     public init(settings: [String: String]) { self.settings = settings }
 
-    public init(_ target: SystemTarget) {
+    public init(_ target: SystemKind) {
         var s: [String: String] = [:]
         switch target {
-        case let .endpoint(e):
+        case let .server(e):
             s["url"] = ServerTarget.withoutCredentials(e.url.absoluteString)
             s["model"] = e.model ?? "default"
             s["api"] = e.api.rawValue
             s["ignore_eos"] = String(e.shape.ignoreEOS)
             s["min_tokens"] = String(e.shape.minTokens)
             s["extra_body"] = e.shape.extraBody ?? "none"
-        case let .simulator(spec):
-            s["simulator"] = "\(spec.hardware), \(spec.model), tp \(spec.tensorParallel), \(spec.scheduler)"
-            let json = (try? JSON.encode(spec.config)).map { String(decoding: $0, as: UTF8.self) } ?? "\(spec.config)"
+        case let .simulator(config):
+            s["simulator"] = "\(config.hardware.name), \(config.model.name), tp \(config.tensorParallel), \(config.scheduler.kind.rawValue)"
+            let json = (try? JSON.encode(config)).map { String(decoding: $0, as: UTF8.self) } ?? "\(config)"
             s["simulator_config"] = "#" + stableHash(json)
         }
         settings = s
@@ -103,7 +103,7 @@ public struct SystemIdentity: Sendable, Equatable, Codable {
     /// recorded there: a name already taken by another system is an error, never an overwrite.
     public static func claim(_ system: SystemSpec, in layout: ResultsLayout) throws {
         let url = layout.systemDirectory(system.name).appendingPathComponent(fileName)
-        let identity = SystemIdentity(system.target)
+        let identity = SystemIdentity(system.kind)
         if FileManager.default.fileExists(atPath: url.path) {
             let stored: SystemIdentity
             do { stored = try JSON.decode(SystemIdentity.self, from: url) } catch {

@@ -40,18 +40,18 @@ extension SystemConnections {
     /// simulator's systems are this Metron, described by their configuration.
     public static func describeServers(sweep: SweepFile, mode: MeasurementMode) -> [ServerDescription] {
         sweep.systems.map { system in
-            switch system.target {
-            case let .simulator(spec):
+            switch system.kind {
+            case let .simulator(config):
                 let how = mode == .virtual ? "virtual time" : "over HTTP on a free local port"
                 return ServerDescription(
                     system: system.name,
-                    simulator: "built-in simulator of metron \(MetronVersion.description): \(spec.hardware), \(spec.model), "
-                        + "\(spec.scheduler), tp \(spec.tensorParallel), \(how)")
-            case let .endpoint(endpoint):
+                    simulator: "built-in simulator of metron \(MetronVersion.description): \(config.hardware.name), \(config.model.name), "
+                        + "\(config.scheduler.kind.rawValue), tp \(config.tensorParallel), \(how)")
+            case let .server(server):
                 do {
-                    return ServerSurvey.describe(system: system.name, target: try target(endpoint, system: system.name))
+                    return ServerSurvey.describe(system: system.name, target: try target(server, system: system.name))
                 } catch {
-                    return ServerDescription(system: system.name, url: ServerTarget.withoutCredentials(endpoint.url.absoluteString),
+                    return ServerDescription(system: system.name, url: ServerTarget.withoutCredentials(server.url.absoluteString),
                                              failures: ["\(error)"])
                 }
             }

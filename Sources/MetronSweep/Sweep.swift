@@ -66,7 +66,7 @@ public struct SweepRun: Sendable {
         var models: [String: PrefillModel] = [:]
         for system in sweep.systems where needed.contains(system.name) {
             let url = layout.prefillModel(system: system.name)
-            let identity = SystemIdentity(system.target)
+            let identity = SystemIdentity(system.kind)
             if let saved = try? PrefillModel.load(from: url) {
                 if saved.systemIdentity == identity, saved.ladder == sweep.prefill {
                     models[system.name] = saved

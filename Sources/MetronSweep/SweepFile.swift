@@ -5,8 +5,8 @@ import MetronLoad
 import MetronSimModel
 import Yams
 
-/// An OpenAI-compatible server to measure.
-public struct Endpoint: Sendable, Equatable {
+/// An OpenAI-compatible server to measure, as a sweep file declares it (the key by reference).
+public struct ServerSpec: Sendable, Equatable {
     public var url: URL
     public var model: String?
     /// Name of the environment variable holding the API key (the key itself is never stored here).
@@ -34,45 +34,24 @@ public struct Endpoint: Sendable, Equatable {
     }
 }
 
-/// The built-in simulator as a system: profile names for reports and the checked configuration.
-public struct SimulatorSpec: Sendable, Equatable {
-    public var hardware: String
-    public var model: String
-    public var scheduler: String
-    public var tensorParallel: Int
-    /// The serving model's full configuration (built-in or custom profiles, scheduler knobs).
-    public var config: SimulatorConfig
-
-    public init(config: SimulatorConfig) {
-        hardware = config.hardware.name
-        model = config.model.name
-        scheduler = config.scheduler.kind.rawValue
-        tensorParallel = config.tensorParallel
-        self.config = config
-    }
-
-    public static let schedulers = SchedulerKind.allCases.map(\.rawValue)
-    /// Keys of the `simulator:` block that are scheduler knobs.
-    static let schedulerKnobs = ["max_batch_size", "max_batched_tokens", "token_budget", "watermark"]
-}
-
-public enum SystemTarget: Sendable, Equatable {
-    case endpoint(Endpoint)
-    case simulator(SimulatorSpec)
+/// What a system of a sweep is: a server to send requests to, or the built-in simulator's serving model.
+public enum SystemKind: Sendable, Equatable {
+    case server(ServerSpec)
+    case simulator(SimulatorConfig)
 }
 
 /// One system of a sweep.
 public struct SystemSpec: Sendable, Equatable {
     public var name: String
-    public var target: SystemTarget
+    public var kind: SystemKind
     /// Hardware label for reports.
     public var hardware: String?
     public var gpus: Int
     public var usdPerHour: Double?
 
-    public init(name: String, target: SystemTarget, hardware: String? = nil, gpus: Int = 1, usdPerHour: Double? = nil) {
+    public init(name: String, kind: SystemKind, hardware: String? = nil, gpus: Int = 1, usdPerHour: Double? = nil) {
         self.name = name
-        self.target = target
+        self.kind = kind
         self.hardware = hardware
         self.gpus = gpus
         self.usdPerHour = usdPerHour

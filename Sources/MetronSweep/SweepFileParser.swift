@@ -67,6 +67,9 @@ struct SweepParser {
 
     // MARK: systems
 
+    /// Keys of the `simulator:` block that are scheduler knobs.
+    static let schedulerKnobs = ["max_batch_size", "max_batched_tokens", "token_budget", "watermark"]
+
     func system(_ node: Node, _ path: String) -> (name: String, value: SystemSpec)? {
         guard let m = reader.mapping(node, path, known: ["name", "url", "model", "api_key_env", "api_key_file", "api", "ignore_eos",
                                                          "min_tokens", "extra_body", "simulator", "hardware", "gpus", "usd_per_hour"],
@@ -76,28 +79,28 @@ struct SweepParser {
         let hardware = m["hardware"].flatMap { reader.string($0, "\(where_).hardware") }
         let gpus = m["gpus"].map { reader.integer($0, "\(where_).gpus", atLeast: 1) } ?? 1
         let price = m["usd_per_hour"].flatMap { reader.number($0, "\(where_).usd_per_hour", .atLeast(0), unit: "dollars per hour") }
-        var target: SystemTarget?
+        var kind: SystemKind?
         switch (m["url"], m["simulator"]) {
         case (nil, nil):
             reader.problem(at: node, "\(where_): expected either 'url' (a server) or 'simulator' (the built-in simulator)")
         case (.some, .some):
             reader.problem(at: m["simulator"], "\(where_): give either 'url' or 'simulator', not both")
         case let (url?, nil):
-            target = endpoint(url: url, m, where_).map(SystemTarget.endpoint)
+            kind = server(url: url, m, where_).map(SystemKind.server)
         case let (nil, sim?):
             for key in ["model", "api_key_env", "api_key_file", "api", "ignore_eos", "min_tokens", "extra_body"] where m[key] != nil {
                 reader.problem(at: m[key], "\(where_).\(key): only a 'url' system takes '\(key)'; for the simulator put the model under 'simulator'")
             }
-            target = simulator(sim, "\(where_).simulator").map(SystemTarget.simulator)
+            kind = simulator(sim, "\(where_).simulator").map(SystemKind.simulator)
         }
-        guard let name, let target, let gpus, m["usd_per_hour"] == nil || price != nil, m["hardware"] == nil || hardware != nil
+        guard let name, let kind, let gpus, m["usd_per_hour"] == nil || price != nil, m["hardware"] == nil || hardware != nil
         else { return nil }
-        return (name, SystemSpec(name: name, target: target, hardware: hardware, gpus: gpus, usdPerHour: price))
+        return (name, SystemSpec(name: name, kind: kind, hardware: hardware, gpus: gpus, usdPerHour: price))
     }
 
     /// `url: ${NAME}` takes the URL from the environment variable NAME (checked only when the
     /// environment is given).
-    func endpoint(url node: Node, _ m: [String: Node], _ path: String) -> Endpoint? {
+    func server(url node: Node, _ m: [String: Node], _ path: String) -> ServerSpec? {
         guard var text = reader.string(node, "\(path).url") else { return nil }
         if let match = text.wholeMatch(of: /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/) {
             let name = String(match.1)
@@ -155,26 +158,26 @@ struct SweepParser {
               m["ignore_eos"] == nil || ignoreEOS != nil, m["min_tokens"] == nil || minTokens != nil,
               m["extra_body"] == nil || extraBody != nil
         else { return nil }
-        return Endpoint(url: url, model: model, apiKeyEnv: keyEnv, apiKeyFile: keyFile, api: api ?? .completions,
+        return ServerSpec(url: url, model: model, apiKeyEnv: keyEnv, apiKeyFile: keyFile, api: api ?? .completions,
                         shape: RequestShape(ignoreEOS: ignoreEOS ?? true, minTokens: minTokens ?? false, extraBody: extraBody))
     }
 
     /// `hardware` and `model` are built-in profile names or whole custom profiles (mappings);
     /// scheduler knobs and `efficiency` constants sit beside them. The simulator's own decoder checks
     /// the result, so every problem it finds is reported at this block.
-    func simulator(_ node: Node, _ path: String) -> SimulatorSpec? {
-        let known = ["hardware", "model", "scheduler", "tp", "efficiency", "seed"] + SimulatorSpec.schedulerKnobs
+    func simulator(_ node: Node, _ path: String) -> SimulatorConfig? {
+        let known = ["hardware", "model", "scheduler", "tp", "efficiency", "seed"] + Self.schedulerKnobs
         guard let m = reader.mapping(node, path, known: known, required: ["hardware", "model", "scheduler"]) else { return nil }
         for key in ["hardware", "model"] {
             if let value = m[key], case .sequence = value {
                 reader.problem(at: value, "\(path).\(key): expected a built-in profile name or a mapping of profile fields, got a list")
             }
         }
-        let scheduler = m["scheduler"].flatMap { reader.oneOf($0, "\(path).scheduler", SimulatorSpec.schedulers) }
+        let scheduler = m["scheduler"].flatMap { reader.oneOf($0, "\(path).scheduler", SchedulerKind.allCases.map(\.rawValue)) }
         let tp = m["tp"].map { reader.integer($0, "\(path).tp", atLeast: 1) } ?? 1
         guard let scheduler, let tp, let hardware = m["hardware"], let model = m["model"] else { return nil }
         var schedulerJSON: [String: Any] = ["kind": scheduler]
-        for key in SimulatorSpec.schedulerKnobs { if let v = m[key] { schedulerJSON[key] = YAMLReader.jsonValue(v) } }
+        for key in Self.schedulerKnobs { if let v = m[key] { schedulerJSON[key] = YAMLReader.jsonValue(v) } }
         var json: [String: Any] = [
             "hardware": YAMLReader.jsonValue(hardware), "model": YAMLReader.jsonValue(model), "tensor_parallel": tp,
             "scheduler": schedulerJSON,
@@ -185,7 +188,7 @@ struct SweepParser {
             let data = try JSONSerialization.data(withJSONObject: json)
             let config = try JSONDecoder().decode(SimulatorConfig.self, from: data)
             _ = try config.costModel()
-            return SimulatorSpec(config: config)
+            return config
         } catch let error as DecodingError {
             reader.problem(at: node, "\(path): \(Self.describe(error))")
         } catch {

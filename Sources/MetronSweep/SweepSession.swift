@@ -22,7 +22,7 @@ public enum SweepSession {
         log: @escaping @Sendable (String) -> Void, status: @escaping @Sendable (SweepProgress) -> Void
     ) async throws -> ([SweepSearch], ResultsLayout) {
         let started = Date()
-        let problems = SystemConnections.problems(sweep: sweep, mode: mode)
+        let problems = SystemConnections.problems(systems: sweep.systems, mode: mode)
         guard problems.isEmpty else {
             problems.forEach(log)
             throw SweepStopped(exitStatus: 2)
@@ -35,7 +35,7 @@ public enum SweepSession {
         if var prefill, let system = sweep.systems.first {
             // Where the sweep looks for a system's prefill model before profiling it; the one given is
             // taken as this system's, whatever it was profiled on.
-            prefill.systemIdentity = SystemIdentity(system.target)
+            prefill.systemIdentity = SystemIdentity(system.kind)
             prefill.ladder = sweep.prefill
             try prefill.save(to: ResultsLayout(root: URL(fileURLWithPath: results), sweep: sweep.name).prefillModel(system: system.name))
         }

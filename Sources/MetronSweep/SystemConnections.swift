@@ -14,26 +14,34 @@ public enum MeasurementMode: Sendable, Equatable {
     case virtual
 }
 
-/// Connects a sweep's systems to probe runners: starts (and later stops) the simulators it needs,
-/// reads API keys, calibrates prompt lengths once per server.
+/// Connects systems to probe runners: starts (and later stops) the simulators they need, reads API
+/// keys, calibrates prompt lengths once per server. Probes are planned by `probe` and drained by
+/// `validity`'s grace, as the sweep sets them.
 public actor SystemConnections {
-    public let sweep: SweepFile
     public let mode: MeasurementMode
+    let probe: ProbeWindow
+    let validity: ValidityRules
     private let log: @Sendable (String) -> Void
     private var servers: [String: SimulatorServer] = [:]
     private var generators: [String: LoadGenerator] = [:]
 
-    public init(sweep: SweepFile, mode: MeasurementMode, log: @escaping @Sendable (String) -> Void = { _ in }) {
-        self.sweep = sweep
+    public init(probe: ProbeWindow = ProbeWindow(), validity: ValidityRules = ValidityRules(), mode: MeasurementMode,
+                log: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.probe = probe
+        self.validity = validity
         self.mode = mode
         self.log = log
     }
 
-    /// Problems that stop a virtual-time sweep before anything runs.
-    public static func problems(sweep: SweepFile, mode: MeasurementMode) -> [String] {
+    public init(sweep: SweepFile, mode: MeasurementMode, log: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.init(probe: sweep.probe, validity: sweep.validity, mode: mode, log: log)
+    }
+
+    /// Problems that stop a virtual-time measurement of `systems` before anything runs.
+    public static func problems(systems: [SystemSpec], mode: MeasurementMode) -> [String] {
         guard mode == .virtual else { return [] }
-        return sweep.systems.compactMap {
-            if case .endpoint = $0.target {
+        return systems.compactMap {
+            if case .server = $0.kind {
                 return "system '\($0.name)' is a server (url), and --simulate measures only simulator systems"
             }
             return nil
@@ -42,11 +50,11 @@ public actor SystemConnections {
 
     /// A runner of probes (and prefill measurements) of `workload` on `system`.
     public func runner(system: SystemSpec, workload: WorkloadSpec) async throws -> any ProbeRunner & PrefillRunner {
-        let planner = ProbePlanner(workload: workload, window: sweep.probe, minRequests: sweep.validity.minRequests)
-        switch (mode, system.target) {
-        case let (.virtual, .simulator(spec)):
-            return VirtualProbeRunner(config: spec.config, planner: planner, drainGraceS: sweep.validity.drainGraceS)
-        case (.virtual, .endpoint):
+        let planner = ProbePlanner(workload: workload, window: probe, minRequests: validity.minRequests)
+        switch (mode, system.kind) {
+        case let (.virtual, .simulator(config)):
+            return VirtualProbeRunner(config: config, planner: planner, drainGraceS: validity.drainGraceS)
+        case (.virtual, .server):
             throw SweepError.cannotMeasure(system: system.name, "a server cannot be measured in virtual time")
         case let (.http(options), _):
             return ConnectingProbeRunner(connections: self, system: system, options: options, planner: planner)
@@ -64,7 +72,7 @@ public actor SystemConnections {
             let generator = try await connections.generator(system: system, options: options)
             return LoadProbeRunner(
                 generator: generator, planner: planner,
-                serverMetrics: connections.sweep.probe.metricsScrape(for: generator.target))
+                serverMetrics: connections.probe.metricsScrape(for: generator.target))
         }
 
         func probe(_ request: ProbeRequest) async throws -> ProbeMeasurement { try await connected().probe(request) }
@@ -86,20 +94,20 @@ public actor SystemConnections {
         if let ready = generators[system.name] { return ready }
         let target: ServerTarget
         var shape = RequestShape(ignoreEOS: true)
-        switch system.target {
-        case let .simulator(spec):
-            let server = try await SimulatorServer.start(SimulatorServerOptions(simulator: spec.config))
+        switch system.kind {
+        case let .simulator(config):
+            let server = try await SimulatorServer.start(SimulatorServerOptions(simulator: config))
             servers[system.name] = server
-            log("\(system.name): simulator (\(spec.hardware), \(spec.model), \(spec.scheduler), tp \(spec.tensorParallel)) at \(server.url)")
-            target = ServerTarget(url: server.url, model: spec.config.model.name)
-        case let .endpoint(endpoint):
-            target = try Self.target(endpoint, system: system.name)
-            shape = endpoint.shape
+            log("\(system.name): simulator (\(config.hardware.name), \(config.model.name), \(config.scheduler.kind.rawValue), tp \(config.tensorParallel)) at \(server.url)")
+            target = ServerTarget(url: server.url, model: config.model.name)
+        case let .server(server):
+            target = try Self.target(server, system: system.name)
+            shape = server.shape
         }
         try target.validate()
         var drained = options
         // Requests still open this long after the last send are cancelled and count as outstanding.
-        drained.drainTimeout = options.drainTimeout ?? sweep.validity.drainGraceS
+        drained.drainTimeout = options.drainTimeout ?? validity.drainGraceS
         let calibration = try PromptCalibration.measure(target: target, shape: shape, timeout: options.timeouts.total)
         log("\(system.name): prompt calibration by \(calibration.summary)")
         let generator = LoadGenerator(target: target, shape: shape, prompts: calibration.builder, options: drained)
@@ -107,14 +115,14 @@ public actor SystemConnections {
         return generator
     }
 
-    static func target(_ endpoint: Endpoint, system: String) throws -> ServerTarget {
-        ServerTarget(url: endpoint.url.absoluteString, api: endpoint.api, model: endpoint.model ?? "default",
-                     apiKey: try apiKey(endpoint, system: system))
+    static func target(_ server: ServerSpec, system: String) throws -> ServerTarget {
+        ServerTarget(url: server.url.absoluteString, api: server.api, model: server.model ?? "default",
+                     apiKey: try apiKey(server, system: system))
     }
 
     /// The key from the named environment variable or file; never logged.
-    static func apiKey(_ endpoint: Endpoint, system: String) throws -> String? {
-        guard let source = endpoint.apiKeySource else { return nil }
+    static func apiKey(_ server: ServerSpec, system: String) throws -> String? {
+        guard let source = server.apiKeySource else { return nil }
         do { return try source.read() } catch { throw SweepError.cannotMeasure(system: system, error.description) }
     }
 }

@@ -164,6 +164,6 @@ public struct ScrapedRunner: ProbeRunner {
 
 extension SystemSpec {
     public static func named(_ name: String) -> SystemSpec {
-        SystemSpec(name: name, target: .endpoint(Endpoint(url: URL(string: "http://localhost")!)), gpus: 1)
+        SystemSpec(name: name, kind: .server(ServerSpec(url: URL(string: "http://localhost")!)), gpus: 1)
     }
 }

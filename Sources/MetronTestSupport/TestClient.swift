@@ -1,4 +1,5 @@
 import Foundation
+import MetronModel
 import MetronSim
 import NIOCore
 import NIOHTTP1

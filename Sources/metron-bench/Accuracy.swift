@@ -212,10 +212,10 @@ func median(_ xs: [Double]) -> Double {
 func virtualSLO(_ sweep: SweepFile, system: String, planner: ProbePlanner, rules: ValidityRules) async throws -> SLO {
     guard let sloSpec = sweep.slos.first else { throw SweepError.cannotMeasure(system: system, "the sweep has no SLO") }
     guard let source = sloSpec.prefillSystem(for: system) else { return try sloSpec.resolve(prefill: nil) }
-    guard let spec = sweep.systems.first(where: { $0.name == source }), case let .simulator(sim) = spec.target else {
+    guard let spec = sweep.systems.first(where: { $0.name == source }), case let .simulator(sim) = spec.kind else {
         throw SweepError.cannotMeasure(system: source, "its prefill model cannot be profiled in virtual time")
     }
     let model = try await PrefillProfiler.profile(
-        sweep.prefill, runner: VirtualProbeRunner(config: sim.config, planner: planner, drainGraceS: rules.drainGraceS), system: source)
+        sweep.prefill, runner: VirtualProbeRunner(config: sim, planner: planner, drainGraceS: rules.drainGraceS), system: source)
     return try sloSpec.resolve(prefill: model)
 }

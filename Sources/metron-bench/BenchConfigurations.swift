@@ -38,11 +38,11 @@ struct BenchConfiguration: Sendable {
             let rules = ValidityRules()
             let planner = ProbePlanner(workload: workload.spec, window: ProbeWindow(), minRequests: rules.minRequests)
             for system in sweep.systems {
-                guard case let .simulator(spec) = system.target else { continue }
+                guard case let .simulator(config) = system.kind else { continue }
                 if let only, !only.contains(system.name) { continue }
                 let slo = try await virtualSLO(sweep, system: system.name, planner: planner, rules: rules)
                 configurations.append(BenchConfiguration(
-                    name: system.name, file: path, simulator: spec.config, workload: workload.spec,
+                    name: system.name, file: path, simulator: config, workload: workload.spec,
                     workloadName: workload.name, slo: slo, startRate: sweep.search.startRate))
             }
         }

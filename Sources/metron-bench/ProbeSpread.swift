@@ -41,14 +41,14 @@ struct ProbeSpread: AsyncParsableCommand {
         sweep.probe.warmupS = warmup
         let rules = ValidityRules()
         guard let workload = sweep.workloads.first,
-              let quickstart = sweep.systems.first(where: { $0.name == system }), case let .simulator(spec) = quickstart.target
+              let quickstart = sweep.systems.first(where: { $0.name == system }), case let .simulator(config) = quickstart.kind
         else { throw SweepError.cannotMeasure(system: system, "not a simulator system of sweeps/quickstart.yaml") }
         let planner = ProbePlanner(workload: workload.spec, window: sweep.probe, minRequests: rules.minRequests)
         let slo = try await virtualSLO(sweep, system: system, planner: planner, rules: rules)
         print("\(system), \(probes) probes per rate, window \(duration) s; SLO \(slo.summary)")
         print("rate     pooled   sd       between  episodes  pass  valid")
         for rate in rates.values {
-            var runner = VirtualProbeRunner(config: spec.config, planner: planner, drainGraceS: rules.drainGraceS)
+            var runner = VirtualProbeRunner(config: config, planner: planner, drainGraceS: rules.drainGraceS)
             var attainments: [Double] = [], trials: [Int] = [], episodes: [Double] = []
             var passes = 0, valid = 0
             for k in 0..<probes {

@@ -39,10 +39,9 @@ struct ProfileCommand: AsyncParsableCommand {
 
     func run() async throws {
         let system = try system.system()
-        let sweep = SweepFile(name: "profile", systems: [system], workloads: [], slos: [])
         let mode: MeasurementMode = simulate ? .virtual : .http(LoadOptions())
-        if let problem = SystemConnections.problems(sweep: sweep, mode: mode).first { throw ValidationError(problem) }
-        let connections = SystemConnections(sweep: sweep, mode: mode, log: log)
+        if let problem = SystemConnections.problems(systems: [system], mode: mode).first { throw ValidationError(problem) }
+        let connections = SystemConnections(mode: mode, log: log)
         let model: PrefillModel
         do {
             let runner = try await connections.runner(system: system, workload: WorkloadSpec())

@@ -50,8 +50,8 @@ struct SystemOptions: ParsableArguments {
         if let url {
             guard let parsed = URL(string: url), let scheme = parsed.scheme, ["http", "https"].contains(scheme), parsed.host != nil
             else { throw ValidationError("--url \(url): expected http(s)://host[:port][/path]") }
-            let endpoint = Endpoint(url: parsed, model: model, apiKeyEnv: apiKeyEnv, apiKeyFile: apiKeyFile)
-            return SystemSpec(name: name ?? SystemSpec.defaultName(parsed.host!, parsed.port.map(String.init), model), target: .endpoint(endpoint))
+            let server = ServerSpec(url: parsed, model: model, apiKeyEnv: apiKeyEnv, apiKeyFile: apiKeyFile)
+            return SystemSpec(name: name ?? SystemSpec.defaultName(parsed.host!, parsed.port.map(String.init), model), kind: .server(server))
         }
         let config: SimulatorConfig
         do {
@@ -61,11 +61,10 @@ struct SystemOptions: ParsableArguments {
         } catch {
             throw ValidationError("\(error)")
         }
-        let spec = SimulatorSpec(config: config)
+        let hardware = config.hardware.name
         return SystemSpec(
-            name: name ?? SystemSpec.defaultName(spec.hardware, spec.model, "tp\(spec.tensorParallel)", spec.scheduler),
-            target: .simulator(spec), hardware: spec.hardware,
-            gpus: tp)
+            name: name ?? SystemSpec.defaultName(hardware, config.model.name, "tp\(tp)", config.scheduler.kind.rawValue),
+            kind: .simulator(config), hardware: hardware, gpus: tp)
     }
 }
 

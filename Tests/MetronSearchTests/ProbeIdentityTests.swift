@@ -11,7 +11,7 @@ import XCTest
 /// Every setting that changes what a probe's records mean is part of its identity, and a system
 /// name stands for one system.
 final class ProbeIdentityTests: XCTestCase {
-    static let server = SystemSpec(name: "srv", target: .endpoint(Endpoint(
+    static let server = SystemSpec(name: "srv", kind: .server(ServerSpec(
         url: URL(string: "http://user:secret@127.0.0.1:8000/v1")!, model: "llama", api: .completions,
         shape: RequestShape(ignoreEOS: true))))
     static let sweep = SweepFile(name: "s", systems: [server], workloads: [WorkloadEntry(name: "w", spec: WorkloadSpec())],
@@ -32,21 +32,21 @@ final class ProbeIdentityTests: XCTestCase {
         XCTAssertEqual(differences.map { String($0.prefix { $0 != " " }) }, [key], "\(differences)", file: file, line: line)
     }
 
-    func endpoint(_ change: (inout Endpoint) -> Void) -> SystemSpec {
-        guard case var .endpoint(e) = Self.server.target else { fatalError("the server is an endpoint") }
+    func changedServer(_ change: (inout ServerSpec) -> Void) -> SystemSpec {
+        guard case var .server(e) = Self.server.kind else { fatalError("expected a server system") }
         change(&e)
-        return SystemSpec(name: "srv", target: .endpoint(e))
+        return SystemSpec(name: "srv", kind: .server(e))
     }
 
     func testEachTargetSettingIsNamed() {
-        assertNamed("url", Self.identity(system: endpoint { $0.url = URL(string: "http://127.0.0.1:8001/v1")! }))
-        assertNamed("model", Self.identity(system: endpoint { $0.model = "llama-70b" }))
-        assertNamed("api", Self.identity(system: endpoint { $0.api = .chat }))
-        assertNamed("ignore_eos", Self.identity(system: endpoint { $0.shape.ignoreEOS = false }))
-        assertNamed("min_tokens", Self.identity(system: endpoint { $0.shape.minTokens = true }))
-        assertNamed("extra_body", Self.identity(system: endpoint { $0.shape.extraBody = #"{"top_p": 0.5}"# }))
+        assertNamed("url", Self.identity(system: changedServer { $0.url = URL(string: "http://127.0.0.1:8001/v1")! }))
+        assertNamed("model", Self.identity(system: changedServer { $0.model = "llama-70b" }))
+        assertNamed("api", Self.identity(system: changedServer { $0.api = .chat }))
+        assertNamed("ignore_eos", Self.identity(system: changedServer { $0.shape.ignoreEOS = false }))
+        assertNamed("min_tokens", Self.identity(system: changedServer { $0.shape.minTokens = true }))
+        assertNamed("extra_body", Self.identity(system: changedServer { $0.shape.extraBody = #"{"top_p": 0.5}"# }))
         // A new key or password is the same server.
-        XCTAssertEqual(Self.identity(system: endpoint { $0.apiKeyEnv = "KEY"; $0.url = URL(string: "http://u:other@127.0.0.1:8000/v1")! }),
+        XCTAssertEqual(Self.identity(system: changedServer { $0.apiKeyEnv = "KEY"; $0.url = URL(string: "http://u:other@127.0.0.1:8000/v1")! }),
                        Self.identity())
         XCTAssertFalse("\(Self.identity().settings)".contains("secret"), "credentials never enter the identity")
     }
@@ -55,14 +55,14 @@ final class ProbeIdentityTests: XCTestCase {
         let base = try SimulatorConfig.builtIn(hardware: "h100", model: "llama-3-8b")
         var knob = base
         knob.scheduler.maxBatchSize += 1
-        let a = ProbeIdentity(system: SystemSpec(name: "s", target: .simulator(SimulatorSpec(config: base))), workload: WorkloadSpec(),
+        let a = ProbeIdentity(system: SystemSpec(name: "s", kind: .simulator(base)), workload: WorkloadSpec(),
                               sweep: Self.sweep, measurement: .virtual)
-        let b = ProbeIdentity(system: SystemSpec(name: "s", target: .simulator(SimulatorSpec(config: knob))), workload: WorkloadSpec(),
+        let b = ProbeIdentity(system: SystemSpec(name: "s", kind: .simulator(knob)), workload: WorkloadSpec(),
                               sweep: Self.sweep, measurement: .virtual)
         XCTAssertEqual(b.differences(from: a).map { String($0.prefix { $0 != " " }) }, ["simulator_config"])
         var tp = base
         tp.tensorParallel = 2
-        let c = ProbeIdentity(system: SystemSpec(name: "s", target: .simulator(SimulatorSpec(config: tp))), workload: WorkloadSpec(),
+        let c = ProbeIdentity(system: SystemSpec(name: "s", kind: .simulator(tp)), workload: WorkloadSpec(),
                               sweep: Self.sweep, measurement: .virtual)
         XCTAssertEqual(c.differences(from: a).map { String($0.prefix { $0 != " " }) }, ["simulator", "simulator_config"])
     }
@@ -131,13 +131,13 @@ final class ProbeIdentityTests: XCTestCase {
         let layout = ResultsLayout(root: root, sweep: "s")
         try SystemIdentity.claim(Self.server, in: layout)
         try SystemIdentity.claim(Self.server, in: layout) // the same system again is fine
-        let other = endpoint { $0.model = "llama-70b" }
+        let other = changedServer { $0.model = "llama-70b" }
         XCTAssertThrowsError(try SystemIdentity.claim(other, in: layout)) { error in
             XCTAssertEqual("\(error)", "system 'srv': \(layout.systemDirectory("srv").path) holds the results of another system of that name "
                            + "(model llama -> llama-70b); give this one another name or use another results directory")
         }
         let stored = try JSON.decode(SystemIdentity.self, from: layout.systemDirectory("srv").appendingPathComponent(SystemIdentity.fileName))
-        XCTAssertEqual(stored, SystemIdentity(Self.server.target), "the first system's identity is kept")
+        XCTAssertEqual(stored, SystemIdentity(Self.server.kind), "the first system's identity is kept")
     }
 
     /// A prefill model is reused only for the system and ladder it was made with.
@@ -171,6 +171,6 @@ final class ProbeIdentityTests: XCTestCase {
         XCTAssertEqual(lines, ["srv: profiling prefill again: the saved model was made with another ladder"])
         let saved = try PrefillModel.load(from: ResultsLayout(root: root, sweep: "s").prefillModel(system: "srv"))
         XCTAssertEqual(saved.predict(promptTokens: 1000), 0.3, accuracy: 1e-6)
-        XCTAssertEqual(saved.systemIdentity, SystemIdentity(Self.server.target))
+        XCTAssertEqual(saved.systemIdentity, SystemIdentity(Self.server.kind))
     }
 }

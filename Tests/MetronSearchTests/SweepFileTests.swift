@@ -106,7 +106,7 @@ final class SweepFileTests: XCTestCase {
                 extra_body: {cache_prompt: false, temperature: 0}
             """)
         let sweep = try parse(text, environment: ["LLM_URL": "http://10.1.2.3:8000/v1", "PROD_KEY": "k"])
-        guard case let .endpoint(e) = try sweep.systems.element(at: 1).target else { return XCTFail("endpoint expected") }
+        guard case let .server(e) = try sweep.systems.element(at: 1).kind else { return XCTFail("endpoint expected") }
         XCTAssertEqual(e.url.absoluteString, "http://10.1.2.3:8000/v1")
         XCTAssertEqual(e.api, .chat)
         XCTAssertFalse(e.shape.ignoreEOS)
@@ -161,11 +161,11 @@ final class SweepFileTests: XCTestCase {
                   efficiency: {iteration_overhead_s: 0.001}
             """)
         let sweep = try parse(custom)
-        guard case let .simulator(sim) = try sweep.systems.element(at: 0).target else { return XCTFail("simulator expected") }
-        XCTAssertEqual(sim.hardware, "my-gpu")
-        XCTAssertEqual(sim.config.hardware.memoryGB, 48)
-        XCTAssertEqual(sim.config.model.layers, 8)
-        XCTAssertEqual(sim.config.efficiency.iterationOverheadS, 0.001)
+        guard case let .simulator(sim) = try sweep.systems.element(at: 0).kind else { return XCTFail("simulator expected") }
+        XCTAssertEqual(sim.hardware.name, "my-gpu")
+        XCTAssertEqual(sim.hardware.memoryGB, 48)
+        XCTAssertEqual(sim.model.layers, 8)
+        XCTAssertEqual(sim.efficiency.iterationOverheadS, 0.001)
 
         let found = problems(replacing("hardware: a100", with: "hardware: b200").replacingOccurrences(
             of: "max_batch_size: 128", with: "max_batch_size: 128\n      chunked_prefill: true")).map(\.description)
@@ -179,16 +179,16 @@ final class SweepFileTests: XCTestCase {
         let sweep = try parse(valid)
         XCTAssertEqual(sweep.name, "quickstart")
         XCTAssertEqual(sweep.systems.map(\.name), ["sim-vllm", "prod"])
-        guard case let .simulator(sim) = try sweep.systems.element(at: 0).target else { return XCTFail("simulator expected") }
-        XCTAssertEqual(sim.scheduler, "vllm")
+        guard case let .simulator(sim) = try sweep.systems.element(at: 0).kind else { return XCTFail("simulator expected") }
+        XCTAssertEqual(sim.scheduler.kind.rawValue, "vllm")
         XCTAssertEqual(sim.tensorParallel, 2)
-        XCTAssertEqual(sim.config.scheduler.maxBatchSize, 128)
-        XCTAssertEqual(sim.config.scheduler.tokenBudget, 256)
-        XCTAssertEqual(sim.config.hardware, .a100)
-        XCTAssertEqual(sim.config.model, .llama3_8b)
+        XCTAssertEqual(sim.scheduler.maxBatchSize, 128)
+        XCTAssertEqual(sim.scheduler.tokenBudget, 256)
+        XCTAssertEqual(sim.hardware, .a100)
+        XCTAssertEqual(sim.model, .llama3_8b)
         XCTAssertEqual(try sweep.systems.element(at: 0).gpus, 2)
         XCTAssertEqual(try sweep.systems.element(at: 0).usdPerHour, 7.2)
-        guard case let .endpoint(e) = try sweep.systems.element(at: 1).target else { return XCTFail("endpoint expected") }
+        guard case let .server(e) = try sweep.systems.element(at: 1).kind else { return XCTFail("endpoint expected") }
         XCTAssertEqual(e.url.absoluteString, "https://llm.example.com/v1")
         XCTAssertEqual(e.apiKeyEnv, "PROD_KEY")
         XCTAssertEqual(try sweep.workloads.element(at: 0).spec.arrival, .gamma(cv: 2))

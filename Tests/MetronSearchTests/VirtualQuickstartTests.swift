@@ -13,7 +13,7 @@ final class VirtualQuickstartTests: XCTestCase {
         let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent()
         let sweep = try SweepFile.load(path: repo.appendingPathComponent("sweeps/quickstart.yaml").path)
-        XCTAssertEqual(SystemConnections.problems(sweep: sweep, mode: .virtual), [])
+        XCTAssertEqual(SystemConnections.problems(systems: sweep.systems, mode: .virtual), [])
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("metron-quickstart-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: root) }
 

@@ -4,7 +4,9 @@ import Glibc
 import Darwin
 #endif
 
-/// Seconds on CLOCK_MONOTONIC, the clock the truth log and clients share on one machine.
+/// Seconds on CLOCK_MONOTONIC: the one clock of the load generator, the simulator's truth log and
+/// the test clients, so their times compare on one machine.
+@inlinable
 public func monotonicSeconds() -> Double {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
@@ -12,7 +14,8 @@ public func monotonicSeconds() -> Double {
 }
 
 /// CLOCK_MONOTONIC as whole nanoseconds (exact, for the truth log's text).
-func monotonicNanoseconds() -> UInt64 {
+@inlinable
+public func monotonicNanoseconds() -> UInt64 {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
