@@ -37,7 +37,7 @@ public struct FluidityDeadlines: Sendable, Equatable {
     }
 
     /// The reference's defaults: 0.3 s slack for the first token, 30 ms per token.
-    public static let referenceDefault = FluidityDeadlines(ttft: .fixed(0.3), tbt: 0.03)
+    public static let referenceDefault = FluidityDeadlines(ttft: .fixed(SLODefaults.firstTokenSlackS), tbt: SLODefaults.tbtDeadlineS)
 
     /// Deadline counts of one record; nil for a failed request (it counts as fluidity 0).
     public func deadlines(of record: RequestRecord) -> DeadlineCount? {

@@ -45,6 +45,19 @@ public enum SLOKind: Sendable, Equatable {
     }
 }
 
+/// The defaults of an SLO wherever one is written (a sweep file, `metron search`, `metron run`): the
+/// paper's P99 fluidity-index of at least 0.9 with its deadlines, and at most 1 % errors.
+public enum SLODefaults {
+    public static let percentile = 99.0
+    public static let fluidityTarget = 0.9
+    /// Seconds added to the predicted prefill time for `D_p`; `D_p` itself when there is no prefill model.
+    public static let firstTokenSlackS = 0.3
+    /// `D_d`, seconds per token.
+    public static let tbtDeadlineS = 0.03
+    public static let maxErrorRate = 0.01
+    public static let kind = SLOKind.fluidity(percentile: percentile, target: fluidityTarget)
+}
+
 /// A service-level objective, resolved for one system (its deadlines are final).
 public struct SLO: Sendable, Equatable {
     public var name: String
@@ -54,8 +67,8 @@ public struct SLO: Sendable, Equatable {
     /// A probe with a larger fraction of failed requests fails.
     public var maxErrorRate: Double
 
-    public init(name: String = "p99-fluidity", kind: SLOKind = .fluidity(percentile: 99, target: 0.9),
-                deadlines: FluidityDeadlines = .referenceDefault, maxErrorRate: Double = 0.01) {
+    public init(name: String = "p99-fluidity", kind: SLOKind = SLODefaults.kind,
+                deadlines: FluidityDeadlines = .referenceDefault, maxErrorRate: Double = SLODefaults.maxErrorRate) {
         self.name = name
         self.kind = kind
         self.deadlines = deadlines

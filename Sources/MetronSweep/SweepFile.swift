@@ -100,8 +100,9 @@ public struct SLOSpec: Sendable, Equatable {
     public var tbtDeadlineS: Double
     public var maxErrorRate: Double
 
-    public init(name: String, kind: SLOKind = .fluidity(percentile: 99, target: 0.9),
-                ttftDeadline: FirstTokenDeadlineRule = .perSystem(slackS: 0.3), tbtDeadlineS: Double = 0.03, maxErrorRate: Double = 0.01) {
+    public init(name: String, kind: SLOKind = SLODefaults.kind,
+                ttftDeadline: FirstTokenDeadlineRule = .perSystem(slackS: SLODefaults.firstTokenSlackS),
+                tbtDeadlineS: Double = SLODefaults.tbtDeadlineS, maxErrorRate: Double = SLODefaults.maxErrorRate) {
         self.name = name
         self.kind = kind
         self.ttftDeadline = ttftDeadline

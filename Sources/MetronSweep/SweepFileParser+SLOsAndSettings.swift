@@ -23,15 +23,15 @@ extension SweepParser {
         func unused(_ keys: [String], _ reason: String) {
             for key in keys where m[key] != nil { reader.problem(at: m[key], "\(where_).\(key): \(reason)"); ok = false }
         }
-        let tbtDeadline = field("tbt_deadline_s") { reader.number($0, "\(where_).tbt_deadline_s", .above(0), unit: "seconds") } ?? 0.03
-        let maxErrors = field("max_error_rate") { reader.number($0, "\(where_).max_error_rate", .atLeast(0), .atMost(1)) } ?? 0.01
+        let tbtDeadline = field("tbt_deadline_s") { reader.number($0, "\(where_).tbt_deadline_s", .above(0), unit: "seconds") } ?? SLODefaults.tbtDeadlineS
+        let maxErrors = field("max_error_rate") { reader.number($0, "\(where_).max_error_rate", .atLeast(0), .atMost(1)) } ?? SLODefaults.maxErrorRate
 
         var kind: SLOKind?
         switch type {
         case "fluidity":
             unused(["ttft", "tbt", "tpot"], "only ttft_tbt and ttft_tpot SLOs take this key")
-            let p = percentile(m, where_, &ok) ?? 99
-            let target = field("fluidity_target") { reader.number($0, "\(where_).fluidity_target", .above(0), .atMost(1)) } ?? 0.9
+            let p = percentile(m, where_, &ok) ?? SLODefaults.percentile
+            let target = field("fluidity_target") { reader.number($0, "\(where_).fluidity_target", .above(0), .atMost(1)) } ?? SLODefaults.fluidityTarget
             kind = .fluidity(percentile: p, target: target)
         case let .some(type) where type == "ttft_tbt" || type == "ttft_tpot":
             unused(["percentile", "quantile", "fluidity_target"], "only fluidity SLOs take this key")
@@ -48,7 +48,7 @@ extension SweepParser {
         }
 
         let mode = field("prefill_model") { reader.oneOf($0, "\(where_).prefill_model", ["per_system", "reference", "fixed"]) } ?? "per_system"
-        let slack = field("ttft_slack_s") { reader.number($0, "\(where_).ttft_slack_s", .atLeast(0), unit: "seconds") } ?? 0.3
+        let slack = field("ttft_slack_s") { reader.number($0, "\(where_).ttft_slack_s", .atLeast(0), unit: "seconds") } ?? SLODefaults.firstTokenSlackS
         var deadline: FirstTokenDeadlineRule?
         switch mode {
         case "fixed":
@@ -103,25 +103,26 @@ extension SweepParser {
 
     // MARK: settings
 
+    static var searchKeys: [SettingKey<SearchSettings>] { [
+        SettingKey(name: "strategy") { reader, node, path, s in
+            if let v = reader.oneOf(node, path, SearchStrategy.allCases.map(\.rawValue)) { s.strategy = SearchStrategy(rawValue: v)! }
+        },
+        .number("start_rate", \.startRate, .above(0), unit: "requests per second"),
+        .number("growth_factor", \.growthFactor, .above(1)),
+        .number("relative_ci_width", \.relativeCIWidth, .above(0), .atMost(2)),
+        .number("confidence", \.confidence, .above(0), .below(1)),
+        .integer("probe_budget", \.probeBudget, atLeast: 2),
+        .number("min_rate", \.minRate, .above(0), unit: "requests per second"),
+        .number("max_rate", \.maxRate, .above(0), unit: "requests per second"),
+        .number("bisect_granularity", \.bisectGranularity, .above(0), .below(1)),
+        .integer("bisect_max_iterations", \.bisectMaxIterations, atLeast: 1),
+        .integer("parallel_systems", \.parallelSystems, atLeast: 1),
+    ] }
+
     func searchSettings(_ node: Node) -> SearchSettings {
         var s = SearchSettings()
         let path = "search"
-        guard let m = reader.mapping(node, path, known: ["strategy", "start_rate", "growth_factor", "relative_ci_width", "confidence",
-                                                         "probe_budget", "min_rate", "max_rate", "bisect_granularity",
-                                                         "bisect_max_iterations", "parallel_systems"]) else { return s }
-        if let n = m["strategy"], let v = reader.oneOf(n, "\(path).strategy", SearchStrategy.allCases.map(\.rawValue)) {
-            s.strategy = SearchStrategy(rawValue: v)!
-        }
-        if let n = m["start_rate"], let v = reader.number(n, "\(path).start_rate", .above(0), unit: "requests per second") { s.startRate = v }
-        if let n = m["growth_factor"], let v = reader.number(n, "\(path).growth_factor", .above(1)) { s.growthFactor = v }
-        if let n = m["relative_ci_width"], let v = reader.number(n, "\(path).relative_ci_width", .above(0), .atMost(2)) { s.relativeCIWidth = v }
-        if let n = m["confidence"], let v = reader.number(n, "\(path).confidence", .above(0), .below(1)) { s.confidence = v }
-        if let n = m["probe_budget"], let v = reader.integer(n, "\(path).probe_budget", atLeast: 2) { s.probeBudget = v }
-        if let n = m["min_rate"], let v = reader.number(n, "\(path).min_rate", .above(0), unit: "requests per second") { s.minRate = v }
-        if let n = m["max_rate"], let v = reader.number(n, "\(path).max_rate", .above(0), unit: "requests per second") { s.maxRate = v }
-        if let n = m["bisect_granularity"], let v = reader.number(n, "\(path).bisect_granularity", .above(0), .below(1)) { s.bisectGranularity = v }
-        if let n = m["bisect_max_iterations"], let v = reader.integer(n, "\(path).bisect_max_iterations", atLeast: 1) { s.bisectMaxIterations = v }
-        if let n = m["parallel_systems"], let v = reader.integer(n, "\(path).parallel_systems", atLeast: 1) { s.parallelSystems = v }
+        guard let m = reader.settings(node, path, keys: Self.searchKeys, into: &s) else { return s }
         if s.minRate >= s.maxRate {
             reader.problem(at: m["max_rate"] ?? m["min_rate"] ?? node, "\(path): max_rate (\(YAMLReader.text(s.maxRate))) must be above min_rate (\(YAMLReader.text(s.minRate)))")
         } else if !(s.minRate...s.maxRate).contains(s.startRate) {
@@ -130,35 +131,40 @@ extension SweepParser {
         return s
     }
 
-    func probeSettings(_ node: Node) -> (ProbeWindow, ValidityRules) {
-        var w = ProbeWindow(), r = ValidityRules()
-        let path = "probe"
-        guard let m = reader.mapping(node, path, known: ["requests", "bracket_requests", "duration_s", "warmup_s", "plan_per_rate", "server_metrics", "server_metrics_url", "min_requests", "rate_tolerance", "lag_threshold_s",
-                                                         "max_ttft_rise", "ttft_rise_floor_s", "drain_grace_s",
-                                                         "max_outstanding_fraction"]) else { return (w, r) }
-        if let n = m["duration_s"], let v = reader.number(n, "\(path).duration_s", .above(0), unit: "seconds") { w.durationS = v }
-        if let n = m["warmup_s"], let v = reader.number(n, "\(path).warmup_s", .atLeast(0), unit: "seconds") { w.warmupS = v }
-        if let n = m["plan_per_rate"], let v = reader.bool(n, "\(path).plan_per_rate") { w.planPerRate = v }
-        if let n = m["requests"], let v = reader.integer(n, "\(path).requests", atLeast: 1) { w.requests = v }
-        if let n = m["bracket_requests"], let v = reader.integer(n, "\(path).bracket_requests", atLeast: 1) { w.bracketRequests = v }
-        if let n = m["server_metrics"], let v = reader.bool(n, "\(path).server_metrics") { w.serverMetrics = v }
-        if let n = m["server_metrics_url"], let v = reader.string(n, "\(path).server_metrics_url") {
+    /// The `probe:` block: how a probe is planned and when it is valid.
+    struct ProbeSettings {
+        var window = ProbeWindow()
+        var validity = ValidityRules()
+    }
+
+    static var probeKeys: [SettingKey<ProbeSettings>] { [
+        .integer("requests", \.window.requests, atLeast: 1),
+        .integer("bracket_requests", \.window.bracketRequests, atLeast: 1),
+        .number("duration_s", \.window.durationS, .above(0), unit: "seconds"),
+        .number("warmup_s", \.window.warmupS, .atLeast(0), unit: "seconds"),
+        .bool("plan_per_rate", \.window.planPerRate),
+        .bool("server_metrics", \.window.serverMetrics),
+        SettingKey(name: "server_metrics_url") { reader, node, path, s in
+            guard let v = reader.string(node, path) else { return }
             if let c = URLComponents(string: v), ["http", "https"].contains(c.scheme?.lowercased() ?? ""), c.host?.isEmpty == false {
-                w.serverMetricsURL = v
+                s.window.serverMetricsURL = v
             } else {
-                reader.problem(at: n, "\(path).server_metrics_url: expected an http:// or https:// URL with a host, got '\(v)'")
+                reader.problem(at: node, "\(path): expected an http:// or https:// URL with a host, got '\(v)'")
             }
-        }
-        if let n = m["min_requests"], let v = reader.integer(n, "\(path).min_requests", atLeast: 1) { r.minRequests = v }
-        if let n = m["rate_tolerance"], let v = reader.number(n, "\(path).rate_tolerance", .above(0), .below(1)) { r.rateTolerance = v }
-        if let n = m["lag_threshold_s"], let v = reader.number(n, "\(path).lag_threshold_s", .above(0), unit: "seconds") { r.lagThresholdS = v }
-        if let n = m["max_ttft_rise"], let v = reader.number(n, "\(path).max_ttft_rise", .above(0)) { r.maxTTFTRise = v }
-        if let n = m["ttft_rise_floor_s"], let v = reader.number(n, "\(path).ttft_rise_floor_s", .atLeast(0), unit: "seconds") { r.ttftRiseFloorS = v }
-        if let n = m["drain_grace_s"], let v = reader.number(n, "\(path).drain_grace_s", .atLeast(0), unit: "seconds") { r.drainGraceS = v }
-        if let n = m["max_outstanding_fraction"], let v = reader.number(n, "\(path).max_outstanding_fraction", .atLeast(0), .atMost(1)) {
-            r.maxOutstandingFraction = v
-        }
-        return (w, r)
+        },
+        .integer("min_requests", \.validity.minRequests, atLeast: 1),
+        .number("rate_tolerance", \.validity.rateTolerance, .above(0), .below(1)),
+        .number("lag_threshold_s", \.validity.lagThresholdS, .above(0), unit: "seconds"),
+        .number("max_ttft_rise", \.validity.maxTTFTRise, .above(0)),
+        .number("ttft_rise_floor_s", \.validity.ttftRiseFloorS, .atLeast(0), unit: "seconds"),
+        .number("drain_grace_s", \.validity.drainGraceS, .atLeast(0), unit: "seconds"),
+        .number("max_outstanding_fraction", \.validity.maxOutstandingFraction, .atLeast(0), .atMost(1)),
+    ] }
+
+    func probeSettings(_ node: Node) -> ProbeSettings {
+        var s = ProbeSettings()
+        _ = reader.settings(node, "probe", keys: Self.probeKeys, into: &s)
+        return s
     }
 
     func prefillLadder(_ node: Node) -> PrefillLadder {

@@ -25,7 +25,7 @@ struct SweepParser {
         let workloads = top["workloads"].flatMap { list($0, "workloads", workload) }
         let slos = top["slos"].flatMap { list($0, "slos", slo) }
         let search = top["search"].map(searchSettings) ?? SearchSettings()
-        let (probe, validity) = top["probe"].map(probeSettings) ?? (ProbeWindow(), ValidityRules())
+        let probe = top["probe"].map(probeSettings) ?? ProbeSettings()
         let prefill = top["prefill"].map(prefillLadder) ?? .standard
 
         // Cross-references: an SLO may borrow one system's prefill model.
@@ -44,8 +44,8 @@ struct SweepParser {
         // One plan per probe for every SLO: sized for the strictest.
         let level = slos.map(\.kind.attainmentLevel).max() ?? 0.99
         return SweepFile(name: name, systems: systems, workloads: workloads, slos: slos, search: search,
-                         probe: probe.resolved(forLevel: level),
-                         validity: validity, prefill: prefill)
+                         probe: probe.window.resolved(forLevel: level),
+                         validity: probe.validity, prefill: prefill)
     }
 
     /// A non-empty list of named entries with unique names.

@@ -154,8 +154,12 @@ final class YAMLReader {
 
     enum Bound { case none, above(Double), atLeast(Double), below(Double), atMost(Double) }
 
-    /// A number within bounds (`lower` and `upper` say whether each end is included).
+    /// A number within every one of `bounds`.
     func number(_ node: Node, _ path: String, _ bounds: Bound..., unit: String = "") -> Double? {
+        number(node, path, bounds: bounds, unit: unit)
+    }
+
+    func number(_ node: Node, _ path: String, bounds: [Bound], unit: String = "") -> Double? {
         guard case let .scalar(s) = node, [.int, .float].contains(Self.tag(node)), let x = Double(s.string.replacingOccurrences(of: "_", with: "")) ?? node.float,
               x.isFinite
         else {

@@ -17,9 +17,9 @@ struct ProfileCommand: AsyncParsableCommand {
     @OptionGroup var system: SystemOptions
 
     @Option(help: "Prompt lengths, comma-separated.")
-    var lengths = "256,512,1024,2048,4096,8192,16384"
+    var lengths = PrefillLadder.standard.lengths.map(String.init).joined(separator: ",")
     @Option(help: "Requests per length.")
-    var requestsPerLength = 5
+    var requestsPerLength = PrefillLadder.standard.requestsPerLength
     @Option(help: "Where to save the model.")
     var out = "prefill_model.json"
     @Flag(help: "Profile the simulator in virtual time.")

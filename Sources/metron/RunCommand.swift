@@ -45,10 +45,10 @@ struct RunCommand: AsyncParsableCommand {
     var warmup: Double = 0
 
     @Option(help: "First-token deadline D_p for the fluidity-index, seconds.")
-    var ttftDeadline: Double = 0.3
+    var ttftDeadline = SLODefaults.firstTokenSlackS
 
     @Option(help: "Per-token deadline D_d for the fluidity-index, seconds.")
-    var tbtDeadline: Double = 0.03
+    var tbtDeadline = SLODefaults.tbtDeadlineS
 
     @Option(help: "p99 client lag or timer lateness above which the run is flagged untrustworthy, seconds.")
     var lagThreshold: Double = RunSummary.defaultLagThreshold

@@ -22,13 +22,13 @@ struct SearchCommand: AsyncParsableCommand {
     @OptionGroup var serverMetrics: ServerMetricsOptions
 
     @Option(help: "fitted (probes placed by a fitted attainment curve) or bisect (the reference's bisection).")
-    var strategy: SearchStrategy = .fitted
+    var strategy = SearchSettings().strategy
     @Option(help: "First probe's rate, requests per second.")
-    var startRate: Double = 1
+    var startRate = SearchSettings().startRate
     @Option(help: "At most this many probes.")
-    var probeBudget = 12
+    var probeBudget = SearchSettings().probeBudget
     @Option(help: "Stop when (ci_high - ci_low) / max_qps is at most this.")
-    var relativeCiWidth = 0.1
+    var relativeCiWidth = SearchSettings().relativeCIWidth
     @Option(help: "Requests planned in the window of a probe near capacity (default: enough for the percentile, 1000 for a P99).")
     var requests: Int?
     @Option(help: "Requests planned in the window of a bracketing probe (default: a quarter of --requests).")
@@ -36,24 +36,24 @@ struct SearchCommand: AsyncParsableCommand {
     @Option(help: "A probe near capacity lasts at least this long, seconds (default: as long as its requests take).")
     var duration: Double?
     @Option(help: "Excluded start of each probe, seconds.")
-    var warmup: Double = 10
+    var warmup = ProbeWindow().warmupS
     @Option(help: "Requests a probe's window must hold at least.")
-    var minRequests = 100
+    var minRequests = ValidityRules().minRequests
 
     @Option(help: "Per-request fluidity-index the percentile must reach.")
-    var fluidityTarget = 0.9
+    var fluidityTarget = SLODefaults.fluidityTarget
     @Option(help: "Percentile of requests that must reach it (99: P99 fluidity-index).")
-    var percentile: Double = 99
+    var percentile = SLODefaults.percentile
     @Option(help: "Per-token deadline D_d, seconds.")
-    var tbtDeadline = 0.03
+    var tbtDeadline = SLODefaults.tbtDeadlineS
     @Option(help: "A fixed first-token deadline D_p, seconds (instead of a prefill model).")
     var ttftDeadline: Double?
     @Option(help: "A prefill model (JSON of `metron profile`) for D_p = prefill(P) + slack.")
     var prefillModel: String?
     @Option(help: "Slack added to the prefill model's prediction, seconds.")
-    var ttftSlack = 0.3
+    var ttftSlack = SLODefaults.firstTokenSlackS
     @Option(help: "Largest error rate a passing probe may have.")
-    var maxErrorRate = 0.01
+    var maxErrorRate = SLODefaults.maxErrorRate
 
     @Flag(help: "Measure the simulator in virtual time (results go to NAME-simulated and are marked SIMULATED).")
     var simulate = false
