@@ -18,7 +18,7 @@ public struct SweepReport: Sendable {
         public var gpus: Int?
         public var usdPerHour: Double?
         public var capacity: CapacityFile
-        public var plots: PlotsFile?
+        public var plots: PlotData?
         /// The settings of the probes (workload, windows, measurement), from a `probe.json`.
         public var probeSettings: [String: String]
         /// Scrapes of the server's metrics for the probes nearest the capacity.
@@ -92,29 +92,6 @@ public struct SweepReport: Sendable {
         }
     }
 
-    /// The parts of `plots.json` the report draws.
-    public struct PlotsFile: Sendable, Decodable {
-        public struct Quantiles: Sendable, Decodable {
-            public var quantiles: [Double]
-            public var valuesS: [Double]
-            enum CodingKeys: String, CodingKey { case quantiles, valuesS = "values_s" }
-        }
-        public struct FluidityCurve: Sendable, Decodable {
-            public var deadlineS: [Double]
-            public var p99Fluidity: [Double]
-            enum CodingKeys: String, CodingKey { case deadlineS = "deadline_s", p99Fluidity = "p99_fluidity" }
-        }
-        public var probeRate: Double?
-        public var fluidity: [Double]
-        public var tbt: Quantiles?
-        public var fluidityVsTargetTBT: FluidityCurve?
-
-        enum CodingKeys: String, CodingKey {
-            case fluidity, tbt
-            case probeRate = "probe_rate", fluidityVsTargetTBT = "fluidity_vs_target_tbt"
-        }
-    }
-
     /// Which search to read: where its files are and the figures of its system that are not in them.
     public struct Entry: Sendable {
         public var system: String
@@ -142,7 +119,7 @@ public struct SweepReport: Sendable {
             let directory = layout.search(system: e.system, workload: e.workload, slo: e.slo)
             guard let capacity = try? JSON.decode(CapacityFile.self, from: directory.appendingPathComponent("capacity.json"))
             else { return nil }
-            let plots = try? JSON.decode(PlotsFile.self, from: directory.appendingPathComponent("plots.json"))
+            let plots = try? JSON.decode(PlotData.self, from: directory.appendingPathComponent(PlotData.fileName))
             let probes = layout.probes(system: e.system, workload: e.workload)
             let settings = capacity.probes.lazy.compactMap {
                 try? JSON.decode(ProbeFileSettings.self, from: probes.appendingPathComponent($0.directory).appendingPathComponent("probe.json"))

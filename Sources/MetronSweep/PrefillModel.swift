@@ -157,3 +157,10 @@ public struct PrefillModel: Sendable, Equatable, Codable {
         return text
     }
 }
+
+extension PrefillModel {
+    /// The model as `plots.json` draws it.
+    var plotted: PlotData.Prefill {
+        PlotData.Prefill(system: system, samples: residuals.map { [Double($0.promptTokens), $0.meanTTFTS] }, coefficients: coefficients)
+    }
+}

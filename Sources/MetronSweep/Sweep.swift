@@ -32,6 +32,12 @@ public struct SweepSearch: Sendable {
     public var deadlinesFrom: String
 }
 
+extension SweepSearch: RankedSearch {
+    public var entry: SweepReport.Entry {
+        SweepReport.Entry(system: system.name, workload: workload, slo: slo, gpus: system.gpus, usdPerHour: system.usdPerHour)
+    }
+}
+
 /// Runs every (system, workload, SLO) search of a sweep, caches probes, and writes `capacity.json`
 /// per search and `capacity.csv` per sweep. How probes are run is up to `makeRunner`.
 public struct SweepRun: Sendable {
@@ -131,7 +137,7 @@ public struct SweepRun: Sendable {
         let errors = outcomes.compactMap { $0.2 }
         if let error = errors.first(where: { !($0 is CancellationError) }) ?? errors.first { throw error }
         let searches = outcomes.flatMap { $0.1 }
-        try CapacityTable.writeCSV(Self.rows(searches, sweep: sweep), tables: Self.tables(searches),
+        try SweepRankings.writeCSV(searches, qualified: sweep.workloads.count > 1 || sweep.slos.count > 1,
                                    confidence: sweep.search.confidence, to: layout.capacityCSV)
         try provenance?.ended().write(to: layout.provenanceFile)
         try writeReport(searches)
@@ -197,8 +203,9 @@ public struct SweepRun: Sendable {
                     counted = true
                     let directory = layout.search(system: system.name, workload: workload.name, slo: spec.name)
                     try result.write(to: directory)
-                    try PlotData(result: result, cache: cache, deadlines: slo.deadlines, prefill: source.flatMap { models[$0] })
-                        .write(to: directory)
+                    let drawn = PlotData.drawnProbe(of: result).flatMap { cache.load($0.request).measurement }
+                    try PlotData(result: result, records: drawn?.windowRecords ?? [], deadlines: slo.deadlines,
+                                 prefill: source.flatMap { models[$0]?.plotted }).write(to: directory)
                     finished(SweepSearch(system: system, workload: workload.name, slo: spec.name, result: result,
                                          deadlinesFrom: source.map { "prefill model of \($0)" } ?? "fixed"))
                 } catch {
@@ -218,34 +225,4 @@ public struct SweepRun: Sendable {
 
     /// The place in the sweep's order of a system's first search.
     private func firstSearch(ofSystem index: Int) -> Int { index * sweep.workloads.count * sweep.slos.count }
-
-    /// Which ranking table each row of `rows` belongs to: one per (workload, SLO).
-    static func tables(_ searches: [SweepSearch]) -> [String] {
-        searches.map { "\($0.workload)\u{0}\($0.slo)" }
-    }
-
-    /// One row per system, named `system/workload/slo` when the sweep has several workloads or SLOs.
-    public static func rows(_ searches: [SweepSearch], sweep: SweepFile) -> [SystemCapacity] {
-        let qualified = sweep.workloads.count > 1 || sweep.slos.count > 1
-        return searches.map { s in
-            s.result.systemCapacity(system: qualified ? "\(s.system.name)/\(s.workload)/\(s.slo)" : s.system.name,
-                                    gpus: s.system.gpus, usdPerHour: s.system.usdPerHour)
-        }
-    }
-}
-
-extension SweepRun {
-    /// The terminal ranking: one table per (workload, SLO), since capacities under different
-    /// workloads or SLOs are not comparable.
-    public static func rankings(_ searches: [SweepSearch], confidence: Double = 0.95) -> String {
-        var groups: [(key: String, rows: [SystemCapacity])] = []
-        for s in searches {
-            let key = "workload \(s.workload), SLO \(s.slo): \(s.result.slo.description)"
-            let row = s.result.systemCapacity(system: s.system.name, gpus: s.system.gpus, usdPerHour: s.system.usdPerHour)
-            if let i = groups.firstIndex(where: { $0.key == key }) { groups[i].rows.append(row) } else { groups.append((key, [row])) }
-        }
-        let simulated = searches.contains { $0.result.simulated }
-        let banner = simulated ? "SIMULATED: virtual-time serving model, not real servers\n" : ""
-        return banner + groups.map { "\($0.key)\n" + CapacityTable.ranking($0.rows, confidence: confidence) }.joined(separator: "\n")
-    }
 }

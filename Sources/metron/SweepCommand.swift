@@ -66,7 +66,7 @@ struct SweepCommand: AsyncParsableCommand {
             timeouts: RequestTimeouts(firstToken: firstTokenTimeout, total: timeout), realtime: realtime)
         let (searches, layout) = try await measureSweep(
             sweep, mode: simulate ? .virtual : .http(options), results: results, sweepFile: sweepFile)
-        print(SweepRun.rankings(searches, confidence: sweep.search.confidence))
+        print(SweepRankings.text(searches, confidence: sweep.search.confidence))
         print("wrote \(layout.capacityCSV.path)")
         if !noPlots { drawPlots(layout.sweepDirectory) }
     }

@@ -58,9 +58,9 @@ final class SweepRunTests: XCTestCase {
         let csv = try String(contentsOf: layout.capacityCSV, encoding: .utf8).split(separator: "\n")
         XCTAssertEqual(csv.count, 3)
         XCTAssertTrue(try csv.element(at: 1).hasPrefix("big,"))
-        let rows = SweepRun.rows(searches, sweep: run.sweep)
+        let rows = SweepRankings.rows(searches, qualified: false)
         XCTAssertEqual(rows.map(\.system), ["big", "small"])
-        let ranking = SweepRun.rankings(searches)
+        let ranking = SweepRankings.text(searches)
         XCTAssertTrue(ranking.hasPrefix("workload chat, SLO p99: P99 fluidity-index >= 0.9"), ranking)
         XCTAssertNotNil(ranking.range(of: #"\d\.\d\dx next \[\d\.\d\d, \d\.\d\d\]: higher than small"#, options: .regularExpression),
                         ranking)

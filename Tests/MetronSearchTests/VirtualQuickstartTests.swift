@@ -60,6 +60,6 @@ final class VirtualQuickstartTests: XCTestCase {
         }
         // The reference system's prefill model sets everyone's deadlines, and it is saved.
         XCTAssertTrue(FileManager.default.fileExists(atPath: layout.prefillModel(system: "h100-vllm").path))
-        XCTAssertTrue(SweepRun.rankings(searches).hasPrefix("SIMULATED"))
+        XCTAssertTrue(SweepRankings.text(searches).hasPrefix("SIMULATED"))
     }
 }
