@@ -96,7 +96,7 @@ public struct LoadGenerator: Sendable {
         let builder = RequestBuilder(target: target, shape: shape)
         let prompts = prompts
         let makeBody: @Sendable (PlannedRequest) throws -> [UInt8] = {
-            try builder.body(prompt: prompts.prompt(id: $0.id, tokens: $0.promptTokens), maxTokens: $0.outputTokens)
+            try builder.body(prompt: prompts.prompt(for: $0), maxTokens: $0.outputTokens)
         }
         // One body now, so a shape that cannot be encoded fails here and not on every request.
         if let first = ordered.first { _ = try makeBody(first) }

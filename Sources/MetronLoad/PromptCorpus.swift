@@ -1,3 +1,5 @@
+import MetronModel
+
 /// Prompts of a requested token length without a tokenizer: words from a shipped corpus of plain
 /// prose, with the number of words per token calibrated against the server's own count.
 public struct PromptBuilder: Sendable, Equatable, Codable {
@@ -25,12 +27,24 @@ public struct PromptBuilder: Sendable, Equatable, Codable {
         Self.text(id: id, words: wordCount(forTokens: tokens))
     }
 
+    /// The prompt of a planned request: its shared prefix's text, when it has one, then text of its own.
+    public func prompt(for request: PlannedRequest) -> String {
+        guard let prefix = request.sharedPrefix else { return prompt(id: request.id, tokens: request.promptTokens) }
+        let words = max(1, Int((Double(prefix.tokens) / tokensPerWord).rounded()))
+        return Self.text(tag: "Shared context \(prefix.index):", position: prefix.index &* 104_729, words: words)
+            + " " + prompt(id: request.id, tokens: request.promptTokens - prefix.tokens)
+    }
+
     /// `words` corpus words after a tag naming the request.
     public static func text(id: Int, words: Int) -> String {
+        text(tag: "Request \(id):", position: id &* 7919, words: words)
+    }
+
+    private static func text(tag: String, position start: Int, words: Int) -> String {
         let corpus = PromptCorpus.words
-        var out = "Request \(id):"
+        var out = tag
         out.reserveCapacity(words * 7 + 16)
-        var position = (id &* 7919) % corpus.count
+        var position = start % corpus.count
         if position < 0 { position += corpus.count }
         for _ in 0..<words {
             out.append(" ")

@@ -50,19 +50,34 @@ public struct WorkloadSpec: Sendable, Equatable {
     public var outputScale: Double
     /// Requests whose prompt plus output exceed this are skipped (trace) or clipped (distributions).
     public var maxTotalTokens: Int?
+    /// Requests that begin with one of a few fixed prefixes; nil: every prompt is its own.
+    public var sharedPrefix: SharedPrefix?
     public var seed: UInt64
 
     public init(
         arrival: ArrivalProcess = .poisson,
         lengths: LengthSource = .distributions(prompt: .fixed(512), output: .fixed(128)),
-        promptScale: Double = 1, outputScale: Double = 1, maxTotalTokens: Int? = nil, seed: UInt64 = 1
+        promptScale: Double = 1, outputScale: Double = 1, maxTotalTokens: Int? = nil, sharedPrefix: SharedPrefix? = nil,
+        seed: UInt64 = 1
     ) {
         self.arrival = arrival
         self.lengths = lengths
         self.promptScale = promptScale
         self.outputScale = outputScale
         self.maxTotalTokens = maxTotalTokens
+        self.sharedPrefix = sharedPrefix
         self.seed = seed
+    }
+}
+
+/// The shared prefix a planned request begins with: which one, and how many of its prompt tokens it is.
+public struct PlannedPrefix: Sendable, Equatable {
+    public var index: Int
+    public var tokens: Int
+
+    public init(index: Int, tokens: Int) {
+        self.index = index
+        self.tokens = tokens
     }
 }
 
@@ -71,14 +86,17 @@ public struct PlannedRequest: Sendable, Equatable {
     public var id: Int
     /// Seconds from the run's start.
     public var arrival: Double
+    /// Every prompt token, the shared prefix's included.
     public var promptTokens: Int
     public var outputTokens: Int
+    public var sharedPrefix: PlannedPrefix?
 
-    public init(id: Int, arrival: Double, promptTokens: Int, outputTokens: Int) {
+    public init(id: Int, arrival: Double, promptTokens: Int, outputTokens: Int, sharedPrefix: PlannedPrefix? = nil) {
         self.id = id
         self.arrival = arrival
         self.promptTokens = promptTokens
         self.outputTokens = outputTokens
+        self.sharedPrefix = sharedPrefix
     }
 }
 
@@ -96,8 +114,19 @@ extension WorkloadSpec {
         try validate(rate: rate, duration: duration)
         let arrivals = arrivalTimes(rate: rate, duration: duration)
         let lengths = try lengthPairs(count: arrivals.count)
-        return arrivals.enumerated().map { i, t in
-            PlannedRequest(id: i, arrival: t, promptTokens: lengths[i].0, outputTokens: lengths[i].1)
+        let prefixes = sharedPrefix?.assignments(count: arrivals.count, seed: seed) ?? []
+        return try arrivals.enumerated().map { i, t in
+            var request = PlannedRequest(id: i, arrival: t, promptTokens: lengths[i].0, outputTokens: lengths[i].1)
+            if let shared = sharedPrefix, let index = prefixes[i] {
+                // The request's own text (its tag, at least) follows the prefix.
+                guard shared.tokens < request.promptTokens else {
+                    throw WorkloadError.invalid(
+                        "a shared prefix of \(shared.tokens) tokens does not fit in the prompt of request \(i) "
+                            + "(\(request.promptTokens) tokens); a prefix must be shorter than every prompt that begins with it")
+                }
+                request.sharedPrefix = PlannedPrefix(index: index, tokens: shared.tokens)
+            }
+            return request
         }
     }
 
@@ -111,6 +140,7 @@ extension WorkloadSpec {
         }
         guard promptScale > 0, outputScale > 0 else { throw WorkloadError.invalid("scale factors must be positive") }
         if case let .distributions(p, o) = lengths { try p.validate("prompt"); try o.validate("output") }
+        if let problem = sharedPrefix?.problems.first { throw WorkloadError.invalid("shared prefix: \(problem)") }
         if case let .trace(rows) = lengths, rows.isEmpty { throw WorkloadError.invalid("length trace has no rows") }
         if case let .trace(offsets) = arrival {
             guard offsets.count >= 2, offsets.allSatisfy({ $0.isFinite }), offsets.max()! > offsets.min()! else {
@@ -190,6 +220,14 @@ extension WorkloadSpec {
 }
 
 extension LengthDistribution {
+    /// The shortest length it can give.
+    public var minimum: Int {
+        switch self {
+        case let .fixed(n): return n
+        case let .uniform(lo, _), let .zipf(lo, _, _): return lo
+        }
+    }
+
     func validate(_ what: String) throws {
         switch self {
         case let .fixed(n):

@@ -64,6 +64,7 @@ public struct ProbeIdentity: Sendable, Equatable, Codable {
         s["output_scale"] = number(w.outputScale)
         s["max_total_tokens"] = w.maxTotalTokens.map(String.init) ?? "none"
         s["workload_seed"] = String(w.seed)
+        if let p = w.sharedPrefix { s["shared_prefix"] = "\(p.count) of \(p.tokens) tokens, fraction \(number(p.fraction))" }
         return s
     }
 

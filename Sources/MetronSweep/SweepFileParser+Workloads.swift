@@ -8,7 +8,7 @@ import Yams
 extension SweepParser {
     func workload(_ node: Node, _ path: String) -> (name: String, value: WorkloadEntry)? {
         guard let m = reader.mapping(node, path, known: ["name", "arrival", "prompt_tokens", "output_tokens", "trace",
-                                                         "prompt_scale", "output_scale", "max_total_tokens", "seed"],
+                                                         "prompt_scale", "output_scale", "max_total_tokens", "shared_prefix", "seed"],
                                      required: ["name"]) else { return nil }
         let name = m["name"].flatMap { reader.name($0, "\(path).name") }
         let where_ = name.map { "\(path) ('\($0)')" } ?? path
@@ -44,6 +44,7 @@ extension SweepParser {
         let outputScale = check(m["output_scale"].flatMap { reader.number($0, "\(where_).output_scale", .above(0)) }, "output_scale") ?? 1
         let maxTotal = check(m["max_total_tokens"].flatMap { reader.integer($0, "\(where_).max_total_tokens", atLeast: 2) }, "max_total_tokens")
         let seed = check(m["seed"].flatMap { reader.integer($0, "\(where_).seed", atLeast: 0) }, "seed") ?? 1
+        let prefix = check(m["shared_prefix"].flatMap { sharedPrefix($0, "\(where_).shared_prefix", lengths: lengths) }, "shared_prefix")
         if let rows = trace, let cap = maxTotal {
             let fitting = rows.filter { r in
                 Int((Double(r.promptTokens) * promptScale).rounded()) + Int((Double(r.outputTokens) * outputScale).rounded()) <= cap
@@ -55,8 +56,25 @@ extension SweepParser {
         }
         guard ok, let name, let lengths, let arrival else { return nil }
         let spec = WorkloadSpec(arrival: arrival, lengths: lengths, promptScale: promptScale, outputScale: outputScale,
-                                maxTotalTokens: maxTotal, seed: UInt64(seed))
+                                maxTotalTokens: maxTotal, sharedPrefix: prefix, seed: UInt64(seed))
         return (name, WorkloadEntry(name: name, spec: spec, traceFile: tracePath))
+    }
+
+    /// `{count, tokens, fraction}`. A prefix must be shorter than the shortest prompt that can begin
+    /// with it; with a trace, each request is checked when its plan is made.
+    func sharedPrefix(_ node: Node, _ path: String, lengths: LengthSource?) -> SharedPrefix? {
+        guard let m = reader.mapping(node, path, known: ["count", "tokens", "fraction"], required: ["count", "tokens", "fraction"])
+        else { return nil }
+        let count = m["count"].flatMap { reader.integer($0, "\(path).count", atLeast: 1) }
+        let tokens = m["tokens"].flatMap { reader.integer($0, "\(path).tokens", atLeast: 1) }
+        let fraction = m["fraction"].flatMap { reader.number($0, "\(path).fraction", .atLeast(0), .atMost(1)) }
+        guard let count, let tokens, let fraction else { return nil }
+        if case let .distributions(prompt, _) = lengths, prompt.minimum <= tokens {
+            reader.problem(at: m["tokens"], "\(path).tokens: a prefix of \(tokens) tokens does not fit in the shortest prompt "
+                + "(\(prompt.minimum) tokens); a prefix must be shorter than every prompt that begins with it")
+            return nil
+        }
+        return SharedPrefix(count: count, tokens: tokens, fraction: fraction)
     }
 
     func readTrace(_ node: Node, _ file: String, _ path: String) -> [TraceRow]? {

@@ -32,6 +32,9 @@ struct WorkloadOptions: ParsableArguments {
     @Option(help: "Skip trace rows (or clip sampled lengths) whose prompt plus output exceed this many tokens.")
     var maxTotalTokens: Int?
 
+    @Option(help: "COUNT:TOKENS:FRACTION: that fraction of requests begins with one of COUNT fixed prefixes of TOKENS tokens.")
+    var sharedPrefix: String?
+
     @Option(help: "Seed of arrivals and lengths: the same seed replays the same workload.")
     var seed: UInt64 = 1
 
@@ -44,6 +47,13 @@ struct WorkloadOptions: ParsableArguments {
         guard promptScale > 0, promptScale.isFinite else { throw ValidationError("--prompt-scale must be positive, got \(promptScale)") }
         guard outputScale > 0, outputScale.isFinite else { throw ValidationError("--output-scale must be positive, got \(outputScale)") }
         if let m = maxTotalTokens, m < 2 { throw ValidationError("--max-total-tokens must be at least 2, got \(m)") }
+        if let prefix = try sharedPrefixSpec(), trace == nil {
+            let shortest = try Self.length(promptLength, flag: "--prompt-length").minimum
+            if Int((Double(shortest) * promptScale).rounded()) <= prefix.tokens {
+                throw ValidationError("--shared-prefix: a prefix of \(prefix.tokens) tokens does not fit in the shortest prompt "
+                    + "(\(shortest) tokens, --prompt-length \(promptLength)); a prefix must be shorter than every prompt that begins with it")
+            }
+        }
         if let trace, !FileManager.default.isReadableFile(atPath: trace) {
             throw ValidationError("--trace \(trace): no such file or not readable")
         }
@@ -74,6 +84,10 @@ struct WorkloadOptions: ParsableArguments {
         return distribution
     }
 
+    private func sharedPrefixSpec() throws -> SharedPrefix? {
+        do { return try sharedPrefix.map(SharedPrefix.init(parsing:)) } catch { throw ValidationError("--shared-prefix: \(error)") }
+    }
+
     /// The workload these options describe; reads the trace file when one is given.
     func spec() throws -> WorkloadSpec {
         var rows: [TraceRow]?
@@ -100,7 +114,7 @@ struct WorkloadOptions: ParsableArguments {
             prompt: try Self.length(promptLength, flag: "--prompt-length"),
             output: try Self.length(outputLength, flag: "--output-length"))
         return WorkloadSpec(arrival: arrivalProcess, lengths: lengths, promptScale: promptScale, outputScale: outputScale,
-                            maxTotalTokens: maxTotalTokens, seed: seed)
+                            maxTotalTokens: maxTotalTokens, sharedPrefix: try sharedPrefixSpec(), seed: seed)
     }
 
     /// A one-line description for run.json.
@@ -114,6 +128,7 @@ struct WorkloadOptions: ParsableArguments {
         if promptScale != 1 { parts.append("prompt scale \(promptScale)") }
         if outputScale != 1 { parts.append("output scale \(outputScale)") }
         if let maxTotalTokens { parts.append("max total \(maxTotalTokens)") }
+        if let sharedPrefix { parts.append("shared prefix \(sharedPrefix)") }
         return parts.joined(separator: ", ")
     }
 }
