@@ -282,6 +282,12 @@ final class CLITests: XCTestCase {
              "--cv applies only to --arrival gamma"),
             (["run", "--url", "http://h", "--model", "m", "--rate", "1", "--duration", "1", "--out", "x",
               "--header", "broken"], "--header"),
+            (["run", "--url", "http://h", "--model", "m", "--rate", "1", "--duration", "1", "--out", "x",
+              "--shared-prefix", "4:256:1.5"], "--shared-prefix: invalid workload: shared prefix '4:256:1.5': fraction must be between 0 and 1"),
+            (["run", "--url", "http://h", "--model", "m", "--rate", "1", "--duration", "1", "--out", "x",
+              "--shared-prefix", "4:256"], "a shared prefix is COUNT:TOKENS:FRACTION"),
+            (["search", "--sim-hardware", "h100", "--shared-prefix", "4:1024:0.5"],
+             "--shared-prefix: a prefix of 1024 tokens does not fit in the shortest prompt (512 tokens, --prompt-length fixed:512)"),
         ]
         let used = try temporaryDirectory()
         try Data().write(to: used.appendingPathComponent("requests.jsonl"))

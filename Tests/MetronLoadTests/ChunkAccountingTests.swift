@@ -1,3 +1,4 @@
+import MetronModel
 import XCTest
 @testable import MetronLoad
 
@@ -257,5 +258,23 @@ final class PromptBuilderTests: XCTestCase {
         let b = PromptBuilder()
         XCTAssertNotEqual(b.prompt(id: 1, tokens: 50).dropFirst(11).prefix(20), b.prompt(id: 2, tokens: 50).dropFirst(11).prefix(20))
         XCTAssertEqual(b.prompt(id: 5, tokens: 5000), b.prompt(id: 5, tokens: 5000))
+    }
+
+    func testRequestsOfOneSharedPrefixBeginWithTheSameTextThenTheirOwn() {
+        let b = PromptBuilder(tokensPerWord: 1, overheadTokens: 0)
+        let prefix = PlannedPrefix(index: 2, tokens: 300)
+        let one = b.prompt(for: PlannedRequest(id: 1, arrival: 0, promptTokens: 800, outputTokens: 1, sharedPrefix: prefix))
+        let two = b.prompt(for: PlannedRequest(id: 2, arrival: 0, promptTokens: 500, outputTokens: 1, sharedPrefix: prefix))
+        let other = b.prompt(for: PlannedRequest(id: 3, arrival: 0, promptTokens: 800, outputTokens: 1,
+                                                 sharedPrefix: PlannedPrefix(index: 0, tokens: 300)))
+        let words = { (text: String) in text.split(separator: " ") }
+        // "Shared context 2:" and 300 words, then "Request N:" and the rest of the prompt's words.
+        XCTAssertEqual(words(one).prefix(303), words(two).prefix(303))
+        XCTAssertEqual(words(one)[303...304], ["Request", "1:"])
+        XCTAssertEqual(words(two)[303...304], ["Request", "2:"])
+        XCTAssertEqual(words(one).count, 303 + 2 + 500)
+        XCTAssertNotEqual(words(one).prefix(303), words(other).prefix(303))
+        let plain = PlannedRequest(id: 4, arrival: 0, promptTokens: 800, outputTokens: 1)
+        XCTAssertEqual(b.prompt(for: plain), b.prompt(id: 4, tokens: 800))
     }
 }

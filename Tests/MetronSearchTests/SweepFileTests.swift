@@ -98,6 +98,28 @@ final class SweepFileTests: XCTestCase {
         return valid.replacingOccurrences(of: old, with: new)
     }
 
+    func testSharedPrefixOfAWorkload() throws {
+        let sweep = try parse(replacing("    seed: 7", with: "    seed: 7\n    shared_prefix: {count: 4, tokens: 100, fraction: 0.9}"),
+                              environment: ["PROD_KEY": "k"])
+        XCTAssertEqual(try sweep.workloads.element(at: 0).spec.sharedPrefix, SharedPrefix(count: 4, tokens: 100, fraction: 0.9))
+        XCTAssertNil(try sweep.workloads.element(at: 1).spec.sharedPrefix)
+    }
+
+    func testBadSharedPrefixesAreReportedAtTheirKey() {
+        for (value, expected) in [
+            ("{count: 4, tokens: 100, fraction: 1.2}", "workloads[0] ('chat').shared_prefix.fraction: expected a number at most 1, got 1.2"),
+            ("{count: 4, tokens: 100, fraction: -0.5}", "workloads[0] ('chat').shared_prefix.fraction: expected a number at least 0, got -0.5"),
+            ("{count: 0, tokens: 100, fraction: 0.5}", "workloads[0] ('chat').shared_prefix.count: expected a whole number of at least 1, got 0"),
+            ("{count: 4, tokens: 128, fraction: 0.5}",
+             "workloads[0] ('chat').shared_prefix.tokens: a prefix of 128 tokens does not fit in the shortest prompt (128 tokens)"),
+            ("{count: 4, tokens: 100}", "workloads[0] ('chat').shared_prefix: missing required key 'fraction'"),
+            ("0.9", "workloads[0] ('chat').shared_prefix: expected a mapping with keys count, tokens, fraction"),
+        ] {
+            let found = problems(replacing("    seed: 7", with: "    seed: 7\n    shared_prefix: \(value)")).map(\.description)
+            XCTAssertTrue(found.contains { $0.contains(expected) }, "\(value): \(found)")
+        }
+    }
+
     func testEndpointFromTheEnvironmentWithRequestSwitches() throws {
         let text = replacing("url: https://llm.example.com/v1", with: """
             url: ${LLM_URL}
