@@ -22,12 +22,16 @@ public struct ProbeWindow: Sendable, Equatable, Codable {
     public var serverMetrics = true
     /// Where; nil means the server's base URL without a trailing `/v1`, plus `/metrics`.
     public var serverMetricsURL: String?
+    /// True: over HTTP, empty the server's prompt-prefix cache before every probe, so no probe
+    /// inherits the one before it (probes in virtual time always start empty).
+    public var resetPrefixCache: Bool?
 
     public init() {}
 
     enum CodingKeys: String, CodingKey {
         case requests, durationS = "duration_s", warmupS = "warmup_s", planPerRate = "plan_per_rate"
         case bracketRequests = "bracket_requests", serverMetrics = "server_metrics", serverMetricsURL = "server_metrics_url"
+        case resetPrefixCache = "reset_prefix_cache"
     }
 
     /// Requests expected beyond the percentile at the attainment level, in a probe of the default size:

@@ -29,6 +29,7 @@ public struct ProbeIdentity: Sendable, Equatable, Codable {
         s["duration_s"] = sweep.probe.durationS.map(number) ?? "as the requests take"
         s["warmup_s"] = number(sweep.probe.warmupS)
         s["plan_per_rate"] = String(sweep.probe.planPerRate)
+        if sweep.probe.resetPrefixCache == true, case .http = measurement { s["reset_prefix_cache"] = "true" }
         s["min_requests"] = String(sweep.validity.minRequests)
         s["drain_grace_s"] = number(sweep.validity.drainGraceS)
         switch measurement {

@@ -42,6 +42,10 @@ public struct LoadProbeRunner: ProbeRunner, PrefillRunner {
 
     public func probe(_ request: ProbeRequest) async throws -> ProbeMeasurement {
         let (plan, start, end) = try planner.plan(request)
+        if planner.window.resetPrefixCache == true,
+           try PrefixCacheReset.reset(target: generator.target, timeout: generator.options.timeouts.connect + 10) == nil {
+            throw PrefixCacheResetUnavailable(server: ServerTarget.withoutCredentials(generator.target.rootURL))
+        }
         let (result, scrapes) = try await generator.run(plan: plan, scraping: serverMetrics)
         return ProbeMeasurement(
             request: request, records: result.records, windowStartS: start, windowEndS: end,
@@ -58,6 +62,15 @@ public struct LoadProbeRunner: ProbeRunner, PrefillRunner {
             records += try await single.run(plan: [one]).records
         }
         return records
+    }
+}
+
+/// `reset_prefix_cache` is set, but the server offers no way to do it.
+public struct PrefixCacheResetUnavailable: Error, CustomStringConvertible {
+    public var server: String
+    public var description: String {
+        "probe.reset_prefix_cache is set, but \(server) answers neither POST "
+            + PrefixCacheReset.endpoints.joined(separator: " (vLLM) nor POST ") + " (SGLang); remove the setting to let probes share the cache"
     }
 }
 

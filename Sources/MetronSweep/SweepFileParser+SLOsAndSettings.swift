@@ -152,6 +152,9 @@ extension SweepParser {
                 reader.problem(at: node, "\(path): expected an http:// or https:// URL with a host, got '\(v)'")
             }
         },
+        SettingKey(name: "reset_prefix_cache") { reader, node, path, s in
+            if let v = reader.bool(node, path) { s.window.resetPrefixCache = v ? true : nil }
+        },
         .integer("min_requests", \.validity.minRequests, atLeast: 1),
         .number("rate_tolerance", \.validity.rateTolerance, .above(0), .below(1)),
         .number("lag_threshold_s", \.validity.lagThresholdS, .above(0), unit: "seconds"),

@@ -57,6 +57,8 @@ struct SearchCommand: AsyncParsableCommand {
 
     @Flag(help: "Measure the simulator in virtual time (results go to NAME-simulated and are marked SIMULATED).")
     var simulate = false
+    @Flag(help: "Empty the server's prefix cache before every probe (POST /reset_prefix_cache or /flush_cache).")
+    var resetPrefixCache = false
     @Flag(help: "Ask for real-time (SCHED_FIFO) priority for the load generator's thread.")
     var realtime = false
     @Option(help: "Directory for results.")
@@ -93,6 +95,7 @@ struct SearchCommand: AsyncParsableCommand {
         probe.bracketRequests = bracketRequests
         probe.durationS = duration
         probe.warmupS = warmup
+        probe.resetPrefixCache = resetPrefixCache ? true : nil
         serverMetrics.apply(to: &probe)
         var validity = ValidityRules()
         validity.minRequests = minRequests

@@ -105,6 +105,14 @@ final class SweepFileTests: XCTestCase {
         XCTAssertNil(try sweep.workloads.element(at: 1).spec.sharedPrefix)
     }
 
+    func testResetOfThePrefixCacheIsAProbeSetting() throws {
+        XCTAssertNil(try parse(valid, environment: ["PROD_KEY": "k"]).probe.resetPrefixCache)
+        let on = try parse(replacing("  warmup_s: 5", with: "  warmup_s: 5\n  reset_prefix_cache: true"), environment: ["PROD_KEY": "k"])
+        XCTAssertEqual(on.probe.resetPrefixCache, true)
+        let bad = problems(replacing("  warmup_s: 5", with: "  warmup_s: 5\n  reset_prefix_cache: often")).map(\.description)
+        XCTAssertTrue(bad.contains { $0.contains("probe.reset_prefix_cache: expected true or false, got the text 'often'") }, "\(bad)")
+    }
+
     func testBadSharedPrefixesAreReportedAtTheirKey() {
         for (value, expected) in [
             ("{count: 4, tokens: 100, fraction: 1.2}", "workloads[0] ('chat').shared_prefix.fraction: expected a number at most 1, got 1.2"),
