@@ -3,8 +3,9 @@
 ///
 /// The scan looks for the keys `"text"`, `"content"` and `"reasoning_content"` (a non-empty string
 /// value means the chunk carries output; its length in characters weighs the chunk when a token
-/// count has to be spread over chunks), `"usage"` (an object with `prompt_tokens` and
-/// `completion_tokens`) and `"error"` (a non-null value means the server reported a failure
+/// count has to be spread over chunks), `"usage"` (an object with `prompt_tokens`,
+/// `completion_tokens` and, from servers that cache prompt prefixes,
+/// `prompt_tokens_details.cached_tokens`) and `"error"` (a non-null value means the server reported a failure
 /// mid-stream). A key is only taken where its opening quote is not escaped, so text inside string
 /// values cannot be mistaken for a key.
 public struct ChunkFacts: Sendable, Equatable {
@@ -25,16 +26,19 @@ public struct ChunkFacts: Sendable, Equatable {
     public var contentLength = 0
     public var promptTokens: Int?
     public var completionTokens: Int?
+    /// Prompt tokens the server took from its prefix cache.
+    public var cachedPromptTokens: Int?
 
     public init(
         kind: Kind, hasContent: Bool = false, contentLength: Int? = nil, promptTokens: Int? = nil,
-        completionTokens: Int? = nil
+        completionTokens: Int? = nil, cachedPromptTokens: Int? = nil
     ) {
         self.kind = kind
         self.hasContent = hasContent
         self.contentLength = contentLength ?? (hasContent ? 1 : 0)
         self.promptTokens = promptTokens
         self.completionTokens = completionTokens
+        self.cachedPromptTokens = cachedPromptTokens
     }
 }
 
@@ -46,6 +50,7 @@ public enum ChunkScanner {
     private static let errorKey = Array(#""error""#.utf8)
     private static let promptKey = Array(#""prompt_tokens""#.utf8)
     private static let completionKey = Array(#""completion_tokens""#.utf8)
+    private static let cachedKey = Array(#""cached_tokens""#.utf8)
     private static let doneSentinel = Array("[DONE]".utf8)
 
     public static func scan(_ data: [UInt8]) -> ChunkFacts {
@@ -77,6 +82,7 @@ public enum ChunkScanner {
             let usage = UnsafeBufferPointer(rebasing: body[u...])
             facts.promptTokens = valueStart(of: promptKey, in: usage).flatMap { integer(in: usage, at: $0) }
             facts.completionTokens = valueStart(of: completionKey, in: usage).flatMap { integer(in: usage, at: $0) }
+            facts.cachedPromptTokens = valueStart(of: cachedKey, in: usage).flatMap { integer(in: usage, at: $0) }
         }
         return facts
     }

@@ -14,6 +14,8 @@ public struct StreamAccounting: Sendable, Equatable {
     public private(set) var chunkTimes: [Double] = []
     public private(set) var chunkTokens: [Int] = []
     public private(set) var promptTokens: Int?
+    /// Prompt tokens the server reported taking from its prefix cache.
+    public private(set) var cachedPromptTokens: Int?
     /// The largest cumulative `completion_tokens` seen.
     public private(set) var reportedCompletionTokens: Int?
     public private(set) var sawDone = false
@@ -46,6 +48,7 @@ public struct StreamAccounting: Sendable, Equatable {
             break
         }
         if let p = facts.promptTokens { promptTokens = p }
+        if let c = facts.cachedPromptTokens { cachedPromptTokens = c }
         if facts.hasContent {
             chunkTimes.append(time)
             chunkTokens.append(1)

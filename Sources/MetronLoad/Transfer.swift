@@ -99,6 +99,7 @@ final class Transfer {
         r.chunkTokens = accounting.chunkTokens
         r.tokenRule = accounting.tokenRule
         r.promptTokens = accounting.promptTokens
+        r.cachedPromptTokens = accounting.cachedPromptTokens
         r.outputTokens = accounting.chunkTimes.isEmpty && accounting.reportedCompletionTokens == nil
             ? nil : accounting.outputTokens
         r.httpStatus = httpStatus > 0 ? httpStatus : nil

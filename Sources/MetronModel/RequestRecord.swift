@@ -46,6 +46,9 @@ public struct RequestRecord: Codable, Sendable, Equatable {
     public var promptTokens: Int?
     /// Output tokens as the server reported them in `usage` (else the sum of `chunkTokens`).
     public var outputTokens: Int?
+    /// Prompt tokens the server reported taking from its prefix cache
+    /// (`usage.prompt_tokens_details.cached_tokens`); nil when it reported none.
+    public var cachedPromptTokens: Int?
     public var status: RequestStatus
     public var httpStatus: Int?
     public var error: String?
@@ -56,7 +59,7 @@ public struct RequestRecord: Codable, Sendable, Equatable {
         id: Int, scheduledS: Double, sentS: Double? = nil, chunkTimesS: [Double] = [], chunkTokens: [Int] = [],
         requestedPromptTokens: Int = 0, requestedOutputTokens: Int = 0, promptTokens: Int? = nil,
         outputTokens: Int? = nil, status: RequestStatus = .ok, httpStatus: Int? = nil, error: String? = nil,
-        tokenRule: TokenRule? = nil
+        tokenRule: TokenRule? = nil, cachedPromptTokens: Int? = nil
     ) {
         self.id = id
         self.scheduledS = scheduledS
@@ -71,6 +74,7 @@ public struct RequestRecord: Codable, Sendable, Equatable {
         self.httpStatus = httpStatus
         self.error = error
         self.tokenRule = tokenRule
+        self.cachedPromptTokens = cachedPromptTokens
     }
 
     enum CodingKeys: String, CodingKey {
@@ -78,7 +82,7 @@ public struct RequestRecord: Codable, Sendable, Equatable {
         case scheduledS = "scheduled_s", sentS = "sent_s", chunkTimesS = "chunk_times_s", chunkTokens = "chunk_tokens"
         case requestedPromptTokens = "requested_prompt_tokens", requestedOutputTokens = "requested_output_tokens"
         case promptTokens = "prompt_tokens", outputTokens = "output_tokens", httpStatus = "http_status"
-        case tokenRule = "token_rule"
+        case tokenRule = "token_rule", cachedPromptTokens = "cached_prompt_tokens"
     }
 
     public var succeeded: Bool { status == .ok }

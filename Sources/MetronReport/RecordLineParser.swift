@@ -135,6 +135,7 @@ struct RecordLineParser {
                 case "requested_output_tokens": guard let v = integer() else { return nil }; r.requestedOutputTokens = v
                 case "prompt_tokens": guard let v = optional({ $0.integer() }) else { return nil }; r.promptTokens = v
                 case "output_tokens": guard let v = optional({ $0.integer() }) else { return nil }; r.outputTokens = v
+                case "cached_prompt_tokens": guard let v = optional({ $0.integer() }) else { return nil }; r.cachedPromptTokens = v
                 case "http_status": guard let v = optional({ $0.integer() }) else { return nil }; r.httpStatus = v
                 case "error": guard let v = optional({ $0.string() }) else { return nil }; r.error = v
                 case "status": status = string().flatMap(RequestStatus.init(rawValue:))

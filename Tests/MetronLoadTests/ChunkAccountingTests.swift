@@ -45,6 +45,18 @@ final class ChunkScannerTests: XCTestCase {
         XCTAssertFalse(f.hasContent)
         XCTAssertEqual(f.promptTokens, 37)
         XCTAssertEqual(f.completionTokens, 12)
+        XCTAssertNil(f.cachedPromptTokens)
+    }
+
+    func testCachedPromptTokensOfAServerWithAPrefixCache() {
+        let f = facts(#"{"choices":[],"usage":{"prompt_tokens":2049,"completion_tokens":1,"prompt_tokens_details":{"cached_tokens":1024}}}"#)
+        XCTAssertEqual(f.cachedPromptTokens, 1024)
+        XCTAssertEqual(f.promptTokens, 2049)
+        var accounting = StreamAccounting()
+        accounting.consume(f, at: 1)
+        XCTAssertEqual(accounting.cachedPromptTokens, 1024)
+        // Text mentioning the key is not the key.
+        XCTAssertNil(facts(#"{"choices":[{"text":""cached_tokens": 5"}]}"#).cachedPromptTokens)
     }
 
     func testKeysInsideStringValuesAreNotKeys() {

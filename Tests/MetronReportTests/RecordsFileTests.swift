@@ -22,6 +22,8 @@ final class RecordsFileTests: XCTestCase {
                       status: .httpError, httpStatus: 503, error: "server said \"overloaded\"\nretry later"),
         RequestRecord(id: 3, scheduledS: 123456.789, sentS: 123456.79, chunkTimesS: [123457.0], chunkTokens: [1],
                       promptTokens: 1, outputTokens: 1, tokenRule: .perChunkUsage),
+        RequestRecord(id: 5, scheduledS: 5, sentS: 5.01, chunkTimesS: [5.2], chunkTokens: [1], requestedPromptTokens: 2048,
+                      promptTokens: 2049, outputTokens: 1, tokenRule: .perChunkUsage, cachedPromptTokens: 1024),
         RequestRecord(id: 4, scheduledS: 4, sentS: nil, status: .clientError,
                       error: "could not open a socket (EMFILE: Too many open files)"),
     ]
