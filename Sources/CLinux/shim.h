@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/timex.h>
 
 static inline int metron_errno(void) { return errno; }
 
@@ -51,6 +52,16 @@ static inline const char *metron_errno_name(int e) {
 static inline long long metron_open_files_limit(void) {
     struct rlimit r;
     return getrlimit(RLIMIT_NOFILE, &r) == 0 ? (long long)r.rlim_cur : -1;
+}
+
+// The kernel's bound on the wall clock's error, seconds, or -1 when no NTP or PTP daemon keeps the
+// clock synchronised (adjtimex in read-only mode).
+static inline double metron_clock_max_error(void) {
+    struct timex t;
+    memset(&t, 0, sizeof t);
+    int state = adjtimex(&t);
+    if (state < 0 || state == TIME_ERROR) return -1;
+    return (double)t.maxerror / 1e6;
 }
 
 static inline int metron_set_fifo_priority(int priority) {

@@ -103,3 +103,12 @@ public enum ServerSurvey {
         return line.count > bodyLimit ? line.prefix(bodyLimit) + "..." : line
     }
 }
+
+/// How far the wall clock may be off true time, as the kernel's NTP/PTP discipline bounds it.
+public enum ClockSync {
+    /// Seconds; nil when no daemon synchronises the clock.
+    public static func maxErrorS() -> Double? {
+        let e = metron_clock_max_error()
+        return e < 0 ? nil : e
+    }
+}

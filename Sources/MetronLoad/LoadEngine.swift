@@ -17,6 +17,8 @@ struct LoadJob: Sendable {
     var drainTimeout: Double
     var realtime: Bool
     var calibrationWakeups: Int
+    /// Wall-clock Unix seconds of the run's time 0, or nil.
+    var startAt: Double?
 }
 
 /// Progress of a run, posted a few times a second.
@@ -30,7 +32,7 @@ public struct LoadProgress: Sendable, Equatable {
 }
 
 enum LoadEvent: Sendable {
-    case started(calibrationLateness: [Double], realtimeWarning: String?, runStart: Double)
+    case started(calibrationLateness: [Double], realtimeWarning: String?, runStart: Double, runStartWallClock: Double)
     case records([RequestRecord])
     case progress(LoadProgress)
     case finished(runLateness: [Double])
@@ -98,8 +100,10 @@ final class LoadEngine {
         let (calibration, interrupted) = try measureTimerLateness(wakeups: job.calibrationWakeups)
         let plan = job.plan
         prepareBodies(from: 0)
-        runStart = monotonicSeconds() + Self.leadIn
-        out.yield(.started(calibrationLateness: calibration, realtimeWarning: realtimeWarning, runStart: runStart))
+        let (monotonicNow, wallNow) = (monotonicSeconds(), wallClockSeconds())
+        runStart = monotonicNow + max(Self.leadIn, (job.startAt ?? 0) - wallNow)
+        out.yield(.started(calibrationLateness: calibration, realtimeWarning: realtimeWarning, runStart: runStart,
+                           runStartWallClock: wallNow + (runStart - monotonicNow)))
         // Set when the last request has been sent: the drain is bounded from then on.
         var drainDeadline = Double.infinity
         var next = 0

@@ -15,16 +15,20 @@ public struct LoadOptions: Sendable, Equatable {
     public var realtime: Bool
     /// Timer wake-ups measured before the run (1 ms each).
     public var calibrationWakeups: Int
+    /// The run's time 0 as Unix seconds on the wall clock, so shards on several machines start
+    /// together; nil (or a time already past) starts as soon as the engine is ready.
+    public var startAt: Double?
 
     public init(
         timeouts: RequestTimeouts = RequestTimeouts(), maxInFlight: Int? = nil, drainTimeout: Double? = nil,
-        realtime: Bool = false, calibrationWakeups: Int = 200
+        realtime: Bool = false, calibrationWakeups: Int = 200, startAt: Double? = nil
     ) {
         self.timeouts = timeouts
         self.maxInFlight = maxInFlight
         self.drainTimeout = drainTimeout
         self.realtime = realtime
         self.calibrationWakeups = calibrationWakeups
+        self.startAt = startAt
     }
 
     public func validate() throws {
@@ -51,6 +55,8 @@ public struct LoadResult: Sendable {
     public var realtimeWarning: String?
     /// CLOCK_MONOTONIC seconds of the run's time 0, to line records up with other clocks' logs.
     public var runStartMonotonic: Double = 0
+    /// The run's time 0 on the wall clock, Unix seconds.
+    public var runStartWallClock: Double = 0
 
     /// All timer-lateness samples, as `RunSummary` takes them.
     public var timerLateness: [Double] { calibrationLateness + runLateness }
@@ -104,7 +110,7 @@ public struct LoadGenerator: Sendable {
             plan: ordered, makeBody: makeBody, endpoint: target.endpointURL, headers: target.requestHeaders,
             insecure: target.insecure, timeouts: options.timeouts, maxInFlight: options.maxInFlight,
             drainTimeout: options.drainTimeout ?? options.timeouts.total + 1, realtime: options.realtime,
-            calibrationWakeups: options.calibrationWakeups)
+            calibrationWakeups: options.calibrationWakeups, startAt: options.startAt)
 
         let wake = try WakeSignal()
         defer { wake.close() }
@@ -123,10 +129,11 @@ public struct LoadGenerator: Sendable {
             var failure: String?
             for await event in events {
                 switch event {
-                case let .started(lateness, warning, runStart):
+                case let .started(lateness, warning, runStart, wallClock):
                     result.calibrationLateness = lateness
                     result.realtimeWarning = warning
                     result.runStartMonotonic = runStart
+                    result.runStartWallClock = wallClock
                 case let .records(batch):
                     delivered += batch.count
                     if let onRecords { onRecords(batch) } else { result.records.append(contentsOf: batch) }

@@ -32,6 +32,10 @@ public struct RunSettings: Codable, Sendable, Equatable {
     public var runStartMonotonicS: Double?
     /// Which Metron ran, with which command, on which client, against which server build.
     public var provenance: Provenance?
+    /// Set when this run is one shard of a plan split across client processes.
+    public var shard: ShardRecord?
+    /// Set when this run was merged from shards (`metron merge`): each shard's record.
+    public var merged: [ShardRecord]?
 
     public init(
         url: String, api: String, model: String, targetRate: Double?, durationS: Double, warmupS: Double, seed: UInt64,
@@ -71,7 +75,7 @@ public struct RunSettings: Codable, Sendable, Equatable {
         case tbtDeadlineS = "tbt_deadline_s", lagThresholdS = "lag_threshold_s"
         case promptCalibration = "prompt_calibration", tokensPerWord = "tokens_per_word"
         case overheadTokens = "overhead_tokens", headerNames = "header_names", startedAt = "started_at"
-        case timerLatenessS = "timer_lateness_s", runStartMonotonicS = "run_start_monotonic_s", provenance
+        case timerLatenessS = "timer_lateness_s", runStartMonotonicS = "run_start_monotonic_s", provenance, shard, merged
     }
 
     /// A URL with any `user:password@` removed.
@@ -110,6 +114,36 @@ public struct RunSettings: Codable, Sendable, Equatable {
             },
             targetRate: targetRate, deadlines: FluidityDeadlines(ttft: .fixed(ttftDeadlineS), tbt: tbtDeadlineS),
             timerLateness: timerLatenessS, lagThreshold: lagThresholdS, maxInFlight: maxInFlight)
+    }
+}
+
+/// One shard of a run (`metron run --shard`), as `metron merge` checks it against the others.
+public struct ShardRecord: Codable, Sendable, Equatable {
+    public var index: Int
+    public var count: Int
+    /// Requests of the whole plan and its fingerprint (`Shard.fingerprint`): the same in every shard.
+    public var planRequests: Int
+    public var planFingerprint: String
+    /// The agreed time 0 of every shard, wall-clock Unix seconds.
+    public var startAtS: Double
+    /// This shard's time 0 on its own wall clock; nil until the load has begun.
+    public var runStartWallClockS: Double?
+    /// The kernel's bound on this machine's wall-clock error, seconds; nil when no NTP or PTP daemon
+    /// synchronises the clock.
+    public var clockMaxErrorS: Double?
+
+    public init(shard: Shard, planRequests: Int, planFingerprint: String, startAtS: Double) {
+        index = shard.index
+        count = shard.count
+        self.planRequests = planRequests
+        self.planFingerprint = planFingerprint
+        self.startAtS = startAtS
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case index, count
+        case planRequests = "plan_requests", planFingerprint = "plan_fingerprint", startAtS = "start_at_s"
+        case runStartWallClockS = "run_start_wall_clock_s", clockMaxErrorS = "clock_max_error_s"
     }
 }
 

@@ -65,6 +65,8 @@ public struct RecordedRun: Sendable {
         }
         settings.timerLatenessS = result.timerLateness
         settings.runStartMonotonicS = result.runStartMonotonic
+        settings.shard?.runStartWallClockS = result.runStartWallClock
+        settings.shard?.clockMaxErrorS = ClockSync.maxErrorS()
         settings.provenance = provenance(of: result, startedAt: startedDate)
         try RunDirectory.writeSettings(settings, to: directory)
         let summary = try settings.summary(ofRecordsIn: records.url, onWarning: { log("warning: \($0)") })

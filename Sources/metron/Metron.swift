@@ -13,6 +13,7 @@ struct Metron: AsyncParsableCommand {
             ServeSimCommand.self,
             ValidateCommand.self,
             RunCommand.self,
+            MergeCommand.self,
             ReportCommand.self,
             SweepCommand.self,
             SearchCommand.self,

@@ -29,6 +29,7 @@ struct RunCommand: AsyncParsableCommand {
     var duration: Double
 
     @OptionGroup var output: RunOutputOptions
+    @OptionGroup var sharding: ShardOptions
 
     @OptionGroup var workload: WorkloadOptions
     @OptionGroup var serverMetrics: ServerMetricsOptions
@@ -94,7 +95,7 @@ struct RunCommand: AsyncParsableCommand {
         guard !plan.isEmpty else { throw ValidationError("the workload plans no request in \(measured) s") }
 
         // Made before the load, so a directory that cannot be written fails first, not after the run.
-        let directory = try output.createDirectory()
+        let (share, directory, shard) = try await sharding.apply(to: plan, out: try output.createDirectory(), log: log)
 
         let calibration: String
         let prompts: PromptBuilder
@@ -106,17 +107,20 @@ struct RunCommand: AsyncParsableCommand {
             prompts = measuredCalibration.builder
             calibration = measuredCalibration.summary
         }
-        log("metron run: \(plan.count) requests over \(format(measured)) s to \(target); prompt calibration \(calibration)")
+        log("metron run: \(share.count) requests over \(format(measured)) s to \(target); prompt calibration \(calibration)")
 
-        let settings = RunSettings(
-            url: url, api: api.rawValue, model: model, targetRate: rate ?? Double(plan.count) / measured,
+        var settings = RunSettings(
+            url: url, api: api.rawValue, model: model, targetRate: (rate ?? Double(plan.count) / measured) / Double(shard?.count ?? 1),
             durationS: duration, warmupS: warmup, seed: workload.seed, workload: workload.summary, maxInFlight: maxInFlight,
             timeouts: timeouts.record, drainTimeoutS: timeouts.drainTimeoutS, ttftDeadlineS: ttftDeadline, tbtDeadlineS: tbtDeadline,
             lagThresholdS: lagThreshold, promptCalibration: calibration, tokensPerWord: prompts.tokensPerWord,
             overheadTokens: prompts.overheadTokens, realtime: realtime,
             headerNames: request.headers.map { String($0.prefix { $0 != ":" }) }, startedAt: "", timerLatenessS: [])
+        settings.shard = shard
+        var options = timeouts.loadOptions(maxInFlight: maxInFlight, realtime: realtime)
+        options.startAt = shard?.startAtS
         let run = RecordedRun(
-            generator: LoadGenerator(target: target, shape: request.shape, prompts: prompts, options: timeouts.loadOptions(maxInFlight: maxInFlight, realtime: realtime)), plan: plan,
+            generator: LoadGenerator(target: target, shape: request.shape, prompts: prompts, options: options), plan: share,
             settings: settings, directory: directory, scrape: serverMetrics.scrape(for: target), windowStartS: warmup,
             windowEndS: measured)
         let terminal = isatty(STDOUT_FILENO) == 1
@@ -125,11 +129,11 @@ struct RunCommand: AsyncParsableCommand {
             outcome = try await run.execute(progress: terminal ? Self.printProgress : nil, log: log,
                                             afterLoad: { if terminal { print("") } })
         } catch let failure as RecordedRun.RecordsFailure {
-            throw ValidationError("\(output.out)/\(RunDirectory.recordsFile): \(failure.reason) (\(failure.written) records written)")
+            throw ValidationError("\(directory.path)/\(RunDirectory.recordsFile): \(failure.reason) (\(failure.written) records written)")
         }
         print(SummaryText.render(outcome.summary))
         outcome.serverLines.forEach { print($0) }
-        print("wrote \(output.out)/\(RunDirectory.recordsFile), \(RunDirectory.summaryFile), \(RunDirectory.settingsFile)")
+        print("wrote \(shard == nil ? output.out : directory.path)/\(RunDirectory.recordsFile), \(RunDirectory.summaryFile), \(RunDirectory.settingsFile)")
         if outcome.interrupted { throw ExitCode(130) }
     }
 
