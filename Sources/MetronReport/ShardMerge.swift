@@ -171,9 +171,8 @@ public struct ShardMerge {
               let x = try? JSONSerialization.jsonObject(with: JSONEncoder().encode(common(a))) as? [String: Any],
               let y = try? JSONSerialization.jsonObject(with: JSONEncoder().encode(common(b))) as? [String: Any]
         else { return [] }
-        return Set(x.keys).union(y.keys).sorted().filter { key in
-            !NSDictionary(dictionary: [key: x[key] ?? NSNull()]).isEqual(to: [key: y[key] ?? NSNull()])
-        }
+        func text(_ value: Any?) -> Data? { try? JSONSerialization.data(withJSONObject: [value ?? NSNull()], options: [.sortedKeys]) }
+        return Set(x.keys).union(y.keys).sorted().filter { text(x[$0]) != text(y[$0]) }
     }
 
     private func ms(_ s: Double) -> String { String(format: "%.1f ms", s * 1000) }
