@@ -22,6 +22,7 @@ build: setup
 
 test: setup
 	$(SWIFT) build --build-tests
+	bash scripts/slurm-up.sh
 	SWIFT=$(SWIFT) bash scripts/test.sh
 
 run: build

@@ -4,8 +4,9 @@
 # Safe to run twice: it installs only what is missing.
 set -euo pipefail
 
-# chromium: the test that opens report.html in a headless browser.
-apt_packages=(libcurl4-openssl-dev libgsl-dev pkg-config chromium)
+# chromium: the test that opens report.html in a headless browser; slurm-wlm and munge: the one-node
+# Slurm of the sharded-run tests (scripts/slurm-up.sh).
+apt_packages=(libcurl4-openssl-dev libgsl-dev pkg-config chromium slurm-wlm munge)
 missing=()
 for p in "${apt_packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
