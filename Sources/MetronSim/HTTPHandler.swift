@@ -103,7 +103,8 @@ final class SimHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         let keepAlive = head.isKeepAlive
         let request: GenerationRequest
         do {
-            request = try RequestParser.generation(body, endpoint: endpoint)
+            request = try RequestParser.generation(
+                body, endpoint: endpoint, prefixCaching: driver.options.simulator.prefixCaching)
         } catch let bad as BadRequest {
             respondError(
                 context: context, status: .badRequest, message: bad.message, type: "invalid_request_error",
@@ -199,6 +200,14 @@ final class SimHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         metric("vllm:prompt_tokens_total", "counter", "Prompt tokens of admitted requests.", "\(s.promptTokensTotal)")
         metric("vllm:generation_tokens_total", "counter", "Generated tokens.", "\(s.generationTokensTotal)")
         metric("vllm:num_preemptions_total", "counter", "Recompute preemptions.", "\(s.preemptionsTotal)")
+        if driver.options.simulator.prefixCaching {
+            metric(
+                "vllm:prefix_cache_queries_total", "counter", "Prompt tokens looked up in the prefix cache.",
+                "\(s.prefixCacheQueriesTotal)")
+            metric(
+                "vllm:prefix_cache_hits_total", "counter", "Prompt tokens found in the prefix cache.",
+                "\(s.prefixCacheHitsTotal)")
+        }
         let labels = "model_name=\(jsonString(driver.options.servedModelName))"
         for (name, help, histogram) in [
             ("vllm:time_to_first_token_seconds", "Time to first token: arrival at the engine to the first token.", driver.latencies.ttft),
