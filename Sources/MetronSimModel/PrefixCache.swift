@@ -32,6 +32,7 @@ public enum PromptBlocks {
         var out: [UInt64] = []
         out.reserveCapacity(count)
         var previous: UInt64 = 0
+        // Different salts keep a prefix's blocks apart from every request's own.
         for block in 0..<count {
             let content =
                 block < sharedBlocks
@@ -99,17 +100,15 @@ struct PrefixCache: Sendable {
 
     /// Takes a hold on a cached block; true when it was evictable (it stops counting as free).
     mutating func acquire(_ hash: UInt64) -> Bool {
-        guard var entry = entries[hash] else { preconditionFailure("block \(hash) is not cached") }
+        guard let entry = entries[hash] else { preconditionFailure("block \(hash) is not cached") }
         let wasEvictable = entry.holders == 0
         if wasEvictable { unlink(hash, entry) }
-        entry = entries[hash]!
-        entry.holders += 1
-        entries[hash] = entry
+        entries[hash]!.holders += 1
         return wasEvictable
     }
 
     /// Caches a block just computed, held by its request; false when the hash is already cached
-    /// (another request computed the same block at the same time), and the block stays private.
+    /// (another request computed the same block too), and the block stays the request's own.
     mutating func insert(_ hash: UInt64) -> Bool {
         guard entries[hash] == nil else { return false }
         entries[hash] = Entry(holders: 1)
