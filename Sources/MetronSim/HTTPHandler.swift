@@ -75,6 +75,9 @@ final class SimHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             generate(context: context, head: head, endpoint: .chat)
         case (.POST, "/tokenize"):
             tokenize(context: context, keepAlive: keepAlive)
+        case (.POST, "/reset_prefix_cache"):
+            driver.resetPrefixCache()
+            respond(context: context, status: .ok, contentType: "text/plain", body: "", keepAlive: keepAlive)
         case (.GET, "/v1/models"):
             let m = driver.options.simulator.model
             let json = OpenAIResponse.modelList(id: driver.options.servedModelName, root: m.name, maxModelLen: m.maxModelLen)
@@ -86,7 +89,7 @@ final class SimHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                 context: context, status: .ok, contentType: "text/plain; version=0.0.4", body: metricsText(),
                 keepAlive: keepAlive)
         case (_, "/v1/completions"), (_, "/v1/chat/completions"), (_, "/tokenize"), (_, "/v1/models"),
-            (_, "/health"), (_, "/metrics"):
+            (_, "/health"), (_, "/metrics"), (_, "/reset_prefix_cache"):
             respondError(
                 context: context, status: .methodNotAllowed, message: "method \(head.method) is not allowed on \(path)",
                 type: "invalid_request_error", code: "method_not_allowed", keepAlive: keepAlive)

@@ -74,6 +74,8 @@ final class ServingEngineDriver {
         engine.cancel(requestID: number)
     }
 
+    func resetPrefixCache() { engine.resetPrefixCache() }
+
     func recordEmission(_ requestID: String) {
         truthLog?.record(requestID, nanoseconds: monotonicNanoseconds())
     }

@@ -48,6 +48,13 @@ extension ServingEngine {
         for hash in seq.heldHashes.reversed() where prefixCache!.release(hash) { freeBlocks += 1 }
     }
 
+    /// Forgets every cached block no running request holds (vLLM's `/reset_prefix_cache`); they were
+    /// free already, so only later hits change.
+    public mutating func resetPrefixCache() {
+        guard let evictable = prefixCache?.evictableCount else { return }
+        prefixCache!.evict(evictable)
+    }
+
     /// Offers the prompt blocks `id` has now fully computed to the cache.
     mutating func cacheComputedBlocks(of id: Int) {
         var seq = sequences[id]!

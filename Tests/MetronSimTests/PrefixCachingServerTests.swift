@@ -62,6 +62,20 @@ final class PrefixCachingServerTests: XCTestCase {
         try await server.stop()
     }
 
+    func testResetPrefixCacheForgetsBlocksNoRequestHolds() async throws {
+        let server = try await start(prefixCaching: true)
+        _ = try await TestClient.post(server, "/v1/completions", ["prompt": context + " one", "max_tokens": 2])
+        let reset = try await TestClient.request(server, .POST, "/reset_prefix_cache")
+        XCTAssertEqual(reset.status, 200)
+        let after = try await TestClient.post(server, "/v1/completions", ["prompt": context + " two", "max_tokens": 2])
+        XCTAssertEqual(cachedTokens(after.json), 0)
+        let again = try await TestClient.post(server, "/v1/completions", ["prompt": context + " three", "max_tokens": 2])
+        XCTAssertEqual(cachedTokens(again.json), 96)
+        let wrongMethod = try await TestClient.request(server, .GET, "/reset_prefix_cache")
+        XCTAssertEqual(wrongMethod.status, 405)
+        try await server.stop()
+    }
+
     func testMetricsCountQueriedAndHitTokens() async throws {
         let server = try await start(prefixCaching: true)
         for tail in ["one", "two", "three"] {
