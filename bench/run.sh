@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks that print figures (never timed tests).
-# Usage: bash bench/run.sh [metrics|fuzz|accuracy|pairing|spread|controls|endurance|sim_throughput ...] (default: metrics fuzz accuracy)
+# Usage: bash bench/run.sh [metrics|fuzz|accuracy|pairing|spread|controls|endurance|sim_throughput|caching_gain ...] (default: metrics fuzz accuracy)
 # Outputs go to bench/out/ (ignored by git). Figures are copied into docs/BENCHMARKS.md by hand,
 # with the date and machine printed here.
 set -euo pipefail
@@ -67,6 +67,14 @@ spread() {
 controls() {
     echo "## controls: whether the plan's realised features explain how probes near capacity scatter (control variates)"
     $bin/metron-bench controls --probes "${METRON_CONTROLS_PROBES:-60}" | tee "$out/controls.txt"
+}
+
+caching_gain() {
+    echo "## caching_gain: the simulator's capacity with 90 % of prompts sharing one of 4 prefixes of 1,024 tokens, prefix caching on against off (virtual time)"
+    rm -rf "$out/caching-gain"
+    $bin/metron sweep sweeps/caching-gain.yaml --simulate --results "$out/caching-gain" --no-plots \
+        | tee "$out/caching-gain.txt" | sed -n '/^SIMULATED/,$p'
+    cat "$out/caching-gain/caching-gain-simulated/capacity.csv"
 }
 
 sections=("$@")

@@ -75,6 +75,9 @@ final class SimHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             generate(context: context, head: head, endpoint: .chat)
         case (.POST, "/tokenize"):
             tokenize(context: context, keepAlive: keepAlive)
+        case (.POST, "/reset_prefix_cache"):
+            driver.resetPrefixCache()
+            respond(context: context, status: .ok, contentType: "text/plain", body: "", keepAlive: keepAlive)
         case (.GET, "/v1/models"):
             let m = driver.options.simulator.model
             let json = OpenAIResponse.modelList(id: driver.options.servedModelName, root: m.name, maxModelLen: m.maxModelLen)
@@ -86,7 +89,7 @@ final class SimHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                 context: context, status: .ok, contentType: "text/plain; version=0.0.4", body: metricsText(),
                 keepAlive: keepAlive)
         case (_, "/v1/completions"), (_, "/v1/chat/completions"), (_, "/tokenize"), (_, "/v1/models"),
-            (_, "/health"), (_, "/metrics"):
+            (_, "/health"), (_, "/metrics"), (_, "/reset_prefix_cache"):
             respondError(
                 context: context, status: .methodNotAllowed, message: "method \(head.method) is not allowed on \(path)",
                 type: "invalid_request_error", code: "method_not_allowed", keepAlive: keepAlive)
@@ -103,7 +106,8 @@ final class SimHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         let keepAlive = head.isKeepAlive
         let request: GenerationRequest
         do {
-            request = try RequestParser.generation(body, endpoint: endpoint)
+            request = try RequestParser.generation(
+                body, endpoint: endpoint, prefixCaching: driver.options.simulator.prefixCaching)
         } catch let bad as BadRequest {
             respondError(
                 context: context, status: .badRequest, message: bad.message, type: "invalid_request_error",
@@ -199,6 +203,14 @@ final class SimHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         metric("vllm:prompt_tokens_total", "counter", "Prompt tokens of admitted requests.", "\(s.promptTokensTotal)")
         metric("vllm:generation_tokens_total", "counter", "Generated tokens.", "\(s.generationTokensTotal)")
         metric("vllm:num_preemptions_total", "counter", "Recompute preemptions.", "\(s.preemptionsTotal)")
+        if driver.options.simulator.prefixCaching {
+            metric(
+                "vllm:prefix_cache_queries_total", "counter", "Prompt tokens looked up in the prefix cache.",
+                "\(s.prefixCacheQueriesTotal)")
+            metric(
+                "vllm:prefix_cache_hits_total", "counter", "Prompt tokens found in the prefix cache.",
+                "\(s.prefixCacheHitsTotal)")
+        }
         let labels = "model_name=\(jsonString(driver.options.servedModelName))"
         for (name, help, histogram) in [
             ("vllm:time_to_first_token_seconds", "Time to first token: arrival at the engine to the first token.", driver.latencies.ttft),

@@ -1,4 +1,5 @@
 import Foundation
+import MetronSimModel
 import NIOCore
 
 // The OpenAI HTTP API as the simulator speaks it: requests parsed, response bodies and event-stream
@@ -26,6 +27,10 @@ struct GenerationRequest {
     var includeUsage: Bool
     /// vLLM's `continuous_usage_stats`: the cumulative usage in every chunk (with `include_usage`).
     var continuousUsage = false
+    /// The prompt's full KV blocks (`PromptBlocks`), when the server caches prefixes.
+    var blockHashes: [UInt64] = []
+    /// Prompt tokens served from the prefix cache; nil when the server does not cache prefixes.
+    var cachedTokens: Int?
 }
 
 /// A request the server answers with HTTP 400.
@@ -51,7 +56,10 @@ enum RequestParser {
         return object
     }
 
-    static func generation(_ body: [UInt8], endpoint: GenerationEndpoint) throws -> GenerationRequest {
+    /// With `prefixCaching`, the prompt's block identities too, and usage that reports cached tokens.
+    static func generation(
+        _ body: [UInt8], endpoint: GenerationEndpoint, prefixCaching: Bool = false
+    ) throws -> GenerationRequest {
         let json = try object(body)
         let model = try optional(json, "model", as: String.self)
         let promptTokens: Int
@@ -80,9 +88,31 @@ enum RequestParser {
             let continuous = try optional(dict, "continuous_usage_stats", as: Bool.self) ?? false
             continuousUsage = includeUsage && continuous
         }
-        return GenerationRequest(
+        var request = GenerationRequest(
             endpoint: endpoint, model: model, promptTokens: promptTokens, maxTokens: output, stream: stream,
             includeUsage: includeUsage, continuousUsage: continuousUsage)
+        if prefixCaching {
+            request.blockHashes = PromptBlocks.hashes(ofTokens: try promptTokenIdentities(json, endpoint: endpoint))
+            request.cachedTokens = 0
+        }
+        return request
+    }
+
+    /// One identity per prompt token, as many as the prompt's token count.
+    static func promptTokenIdentities(_ json: [String: Any], endpoint: GenerationEndpoint) throws -> [UInt64] {
+        if endpoint == .chat { return SimTokenizer.tokenIdentities(chat: try chatMessages(json)) }
+        switch json["prompt"] {
+        case let text as String:
+            return SimTokenizer.tokenIdentities(completionPrompt: text)
+        case let ids as [Int]:
+            return ids.map(PromptBlocks.tokenIdentity(id:))
+        case let texts as [String]:
+            return SimTokenizer.tokenIdentities(completionPrompt: texts.first ?? "")
+        case let lists as [[Int]]:
+            return (lists.first ?? []).map(PromptBlocks.tokenIdentity(id:))
+        default:
+            return []
+        }
     }
 
     /// A prompt as text, a list of token ids, or a one-element list of either.
@@ -104,27 +134,32 @@ enum RequestParser {
     }
 
     static func chatPromptTokens(_ json: [String: Any]) throws -> Int {
+        SimTokenizer.chatPromptTokens(try chatMessages(json).map(\.content))
+    }
+
+    /// Each message's role and text content, in order.
+    static func chatMessages(_ json: [String: Any]) throws -> [(role: String, content: String)] {
         guard let messages = json["messages"] as? [[String: Any]], !messages.isEmpty else {
             throw BadRequest(message: "messages must be a non-empty list of objects", code: "invalid_type")
         }
-        var contents: [String] = []
+        var out: [(role: String, content: String)] = []
         for (i, message) in messages.enumerated() {
-            guard message["role"] is String else {
+            guard let role = message["role"] as? String else {
                 throw BadRequest(message: "messages[\(i)].role must be a string", code: "invalid_type")
             }
             switch message["content"] {
             case let text as String:
-                contents.append(text)
+                out.append((role, text))
             case let parts as [[String: Any]]:
-                contents.append(parts.compactMap { $0["text"] as? String }.joined(separator: " "))
+                out.append((role, parts.compactMap { $0["text"] as? String }.joined(separator: " ")))
             case nil, is NSNull:
-                contents.append("")
+                out.append((role, ""))
             default:
                 throw BadRequest(
                     message: "messages[\(i)].content must be a string or a list of parts", code: "invalid_type")
             }
         }
-        return SimTokenizer.chatPromptTokens(contents)
+        return out
     }
 
     /// The token ids `/tokenize` lists for a body: of its chat messages, its prompt text, or its prompt of ids.
@@ -181,9 +216,11 @@ enum OpenAIResponse {
         "{\"count\":\(ids.count),\"max_model_len\":\(maxModelLen),\"tokens\":[\(ids.map(String.init).joined(separator: ","))]}"
     }
 
-    static func usage(promptTokens: Int, completionTokens: Int) -> String {
+    /// With `cachedTokens` (a server that caches prefixes), `prompt_tokens_details` as vLLM writes it.
+    static func usage(promptTokens: Int, completionTokens: Int, cachedTokens: Int? = nil) -> String {
         "{\"prompt_tokens\":\(promptTokens),\"completion_tokens\":\(completionTokens),"
-            + "\"total_tokens\":\(promptTokens + completionTokens)}"
+            + "\"total_tokens\":\(promptTokens + completionTokens)"
+            + (cachedTokens.map { ",\"prompt_tokens_details\":{\"cached_tokens\":\($0)}" } ?? "") + "}"
     }
 
     /// A whole non-streaming answer of `text`, which ran to `max_tokens`.
@@ -202,7 +239,7 @@ enum OpenAIResponse {
         }
         return "{\"id\":\(jsonString(id)),\"object\":\"\(request.endpoint.object)\",\"created\":\(created),"
             + "\"model\":\(jsonString(model)),\"choices\":[\(choice)],"
-            + "\"usage\":\(usage(promptTokens: request.promptTokens, completionTokens: request.maxTokens))}"
+            + "\"usage\":\(usage(promptTokens: request.promptTokens, completionTokens: request.maxTokens, cachedTokens: request.cachedTokens))}"
     }
 }
 
@@ -275,10 +312,10 @@ struct SSEChunkFormat {
     }
 
     /// The last chunk when usage was asked for: no choices, the whole usage.
-    var usageChunk: String {
+    func usageChunk(cachedTokens: Int?) -> String {
         "data: {\"id\":\(jsonString(requestID)),\"object\":\"\(request.endpoint.streamObject)\","
             + "\"created\":\(created),\"model\":\(jsonString(model)),\"choices\":[],"
-            + "\"usage\":\(OpenAIResponse.usage(promptTokens: request.promptTokens, completionTokens: request.maxTokens))}\n\n"
+            + "\"usage\":\(OpenAIResponse.usage(promptTokens: request.promptTokens, completionTokens: request.maxTokens, cachedTokens: cachedTokens))}\n\n"
     }
 
     /// An event cut off inside its JSON, for the malformed-event fault.

@@ -11,7 +11,7 @@ final class ResponseStream: TokenSink {
     private let driver: ServingEngineDriver
     let number: Int
     let requestID: String
-    private let request: GenerationRequest
+    private var request: GenerationRequest
     private let faults: FaultPlan
     private let keepAlive: Bool
     private let created = unixTime()
@@ -72,7 +72,8 @@ final class ResponseStream: TokenSink {
             }
         }
         if let why = driver.submit(
-            number: number, promptTokens: request.promptTokens, outputTokens: request.maxTokens, sink: self)
+            number: number, promptTokens: request.promptTokens, outputTokens: request.maxTokens,
+            blockHashes: request.blockHashes, sink: self)
         {
             // Checked before; only a stopping server gets here.
             closed = true
@@ -91,8 +92,9 @@ final class ResponseStream: TokenSink {
         driver.cancel(number: number)
     }
 
-    func emit(index: Int, finished: Bool) {
+    func emit(index: Int, finished: Bool, cachedPromptTokens: Int) {
         guard !closed else { return }
+        if index == 0, request.cachedTokens != nil { request.cachedTokens = cachedPromptTokens }
         if stalled {
             pending.append((index, finished))
             return
@@ -146,7 +148,7 @@ final class ResponseStream: TokenSink {
         guard !closed else { return }
         let output = request.maxTokens
         if request.stream {
-            if request.includeUsage { send(chunks.usageChunk) }
+            if request.includeUsage { send(chunks.usageChunk(cachedTokens: request.cachedTokens)) }
             if !faults.omitDone { send(SSEChunkFormat.done) }
             finishResponse { handler.end(context: context, keepAlive: keepAlive) }
             return

@@ -5,7 +5,8 @@ import NIOCore
 
 /// Receives the tokens of one request as the engine produces them.
 protocol TokenSink: AnyObject {
-    func emit(index: Int, finished: Bool)
+    /// `cachedPromptTokens`: the request's prompt tokens found in the prefix cache.
+    func emit(index: Int, finished: Bool, cachedPromptTokens: Int)
 }
 
 /// Runs the serving engine on the wall clock: an iteration is planned, its modelled duration passes on
@@ -48,9 +49,13 @@ final class ServingEngineDriver {
     }
 
     /// Queues a request whose tokens go to `sink`.
-    func submit(number: Int, promptTokens: Int, outputTokens: Int, sink: any TokenSink) -> Rejection? {
+    func submit(
+        number: Int, promptTokens: Int, outputTokens: Int, blockHashes: [UInt64], sink: any TokenSink
+    ) -> Rejection? {
         guard !stopped else { return .stopping }
-        if let why = engine.submit(ServingRequest(id: number, promptTokens: promptTokens, outputTokens: outputTokens)) {
+        let request = ServingRequest(
+            id: number, promptTokens: promptTokens, outputTokens: outputTokens, blockHashes: blockHashes)
+        if let why = engine.submit(request) {
             return why
         }
         sinks[number] = sink
@@ -68,6 +73,8 @@ final class ServingEngineDriver {
         latencies.forget(number)
         engine.cancel(requestID: number)
     }
+
+    func resetPrefixCache() { engine.resetPrefixCache() }
 
     func recordEmission(_ requestID: String) {
         truthLog?.record(requestID, nanoseconds: monotonicNanoseconds())
@@ -105,7 +112,7 @@ final class ServingEngineDriver {
             guard let sink = sinks[token.requestID] else { continue }
             latencies.token(token.requestID, index: token.index, finished: token.finished, at: now)
             if token.finished { sinks[token.requestID] = nil }
-            sink.emit(index: token.index, finished: token.finished)
+            sink.emit(index: token.index, finished: token.finished, cachedPromptTokens: token.cachedPromptTokens)
         }
         runNextIteration()
     }

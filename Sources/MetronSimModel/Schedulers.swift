@@ -1,15 +1,19 @@
 /// The two iteration-level schedulers (`SchedulerKind`) and the admission and preemption they share.
 extension ServingEngine {
-    /// Admits the waiting head if it fits the batch and the cache; allocates its whole prefill target.
+    /// Admits the waiting head if it fits the batch and the cache; allocates its whole prefill target,
+    /// taking the blocks the prefix cache already holds as computed. `tokenLimit` bounds the tokens
+    /// left to prefill.
     mutating func admitHead(tokenLimit: Int) -> Int? {
         guard let id = waiting.first, running.count < config.scheduler.maxBatchSize else { return nil }
         let target = sequences[id]!.prefillTarget
-        guard target <= tokenLimit else { return nil }
-        let need = blocks(target)
-        guard need + watermarkBlocks <= freeBlocks else { return nil }
+        let hit = prefixCacheHit(id)
+        guard target - hit.blocks * CostModel.blockTokens <= tokenLimit else { return nil }
+        let need = blocks(target) - hit.blocks
+        guard need + hit.evictable + watermarkBlocks <= freeBlocks else { return nil }
         waiting.removeFirst()
-        freeBlocks -= need
-        sequences[id]!.blocks = need
+        if prefixCache != nil { holdCachedBlocks(id, count: hit.blocks) }
+        takeFreeBlocks(need)
+        sequences[id]!.blocks += need
         running.append(id)
         return id
     }
@@ -24,7 +28,7 @@ extension ServingEngine {
             preempt(victim)
             if victim == id { return false }
         }
-        freeBlocks -= need
+        takeFreeBlocks(need)
         sequences[id]!.blocks += need
         return true
     }
@@ -33,8 +37,10 @@ extension ServingEngine {
     /// prefill its prompt and the tokens it already produced.
     mutating func preempt(_ id: Int) {
         var seq = sequences[id]!
-        freeBlocks += seq.blocks
+        releaseBlocks(of: seq)
         seq.blocks = 0
+        seq.heldHashes = []
+        seq.nextBlockToCache = 0
         seq.computed = 0
         seq.prefillTarget = seq.promptTokens + seq.generated
         sequences[id] = seq
@@ -47,9 +53,9 @@ extension ServingEngine {
         var items: [Iteration.Item] = []
         var budget = maxBatchedTokens
         while let id = admitHead(tokenLimit: budget) {
-            let target = sequences[id]!.prefillTarget
-            items.append(.prefill(requestID: id, chunk: target))
-            budget -= target
+            let uncached = sequences[id]!.prefillTarget - sequences[id]!.computed
+            items.append(.prefill(requestID: id, chunk: uncached))
+            budget -= uncached
         }
         if !items.isEmpty { return items }
         var index = 0
@@ -85,7 +91,7 @@ extension ServingEngine {
             budget -= chunk
         }
         while budget > 0, let id = admitHead(tokenLimit: .max) {
-            let chunk = min(sequences[id]!.prefillTarget, budget)
+            let chunk = min(sequences[id]!.prefillTarget - sequences[id]!.computed, budget)
             items.append(.prefill(requestID: id, chunk: chunk))
             budget -= chunk
         }

@@ -3,11 +3,15 @@ public struct ServingRequest: Sendable, Equatable {
     public var id: Int
     public var promptTokens: Int
     public var outputTokens: Int
+    /// The identities of the prompt's full KV blocks (`PromptBlocks`), which prefix caching matches;
+    /// ignored when it is off, and empty blocks nothing.
+    public var blockHashes: [UInt64]
 
-    public init(id: Int, promptTokens: Int, outputTokens: Int) {
+    public init(id: Int, promptTokens: Int, outputTokens: Int, blockHashes: [UInt64] = []) {
         self.id = id
         self.promptTokens = promptTokens
         self.outputTokens = outputTokens
+        self.blockHashes = blockHashes
     }
 }
 
@@ -43,6 +47,8 @@ public struct TokenEmission: Sendable, Equatable {
     public var index: Int
     /// True for the request's last token.
     public var finished: Bool
+    /// Prompt tokens whose KV came from the prefix cache when the request was first admitted.
+    public var cachedPromptTokens = 0
 }
 
 /// One planned iteration: which sequences run and how much of each.
@@ -68,6 +74,9 @@ public struct ServingEngineStats: Sendable, Equatable {
     public var promptTokensTotal: Int
     public var generationTokensTotal: Int
     public var preemptionsTotal: Int
+    /// Prompt tokens looked up in the prefix cache at admission, and those found (vLLM counts tokens).
+    public var prefixCacheQueriesTotal = 0
+    public var prefixCacheHitsTotal = 0
 }
 
 /// Continuous batching over iterations, in no particular time: the caller submits requests, asks for the
@@ -87,7 +96,14 @@ public struct ServingEngine: Sendable {
         var prefillTarget: Int
         /// Tokens whose KV is in the cache.
         var computed = 0
+        /// KV blocks held, `heldHashes` (shared through the prefix cache) included.
         var blocks = 0
+        var blockHashes: [UInt64] = []
+        var heldHashes: [UInt64] = []
+        /// The first prompt block not yet offered to the prefix cache.
+        var nextBlockToCache = 0
+        /// Set at first admission.
+        var cachedPromptTokens: Int?
         var prefilling: Bool { computed < prefillTarget }
     }
 
@@ -96,14 +112,17 @@ public struct ServingEngine: Sendable {
     /// Admission order; preemption takes the youngest.
     var running: [Int] = []
     var waiting = RequestQueue()
+    /// Blocks a new allocation may take: empty ones and the prefix cache's evictable ones.
     var freeBlocks: Int
-    var stats = (prompt: 0, generation: 0, preemptions: 0)
+    var prefixCache: PrefixCache?
+    var stats = (prompt: 0, generation: 0, preemptions: 0, prefixQueries: 0, prefixHits: 0)
     private var inFlight = false
 
     public init(config: SimulatorConfig) throws {
         self.config = config
         cost = try config.costModel()
         freeBlocks = cost.kvCacheBlocks
+        if config.prefixCaching { prefixCache = PrefixCache() }
     }
 
     public var isIdle: Bool { running.isEmpty && waiting.isEmpty }
@@ -114,7 +133,8 @@ public struct ServingEngine: Sendable {
             running: running.count, waiting: waiting.count,
             kvCacheUsage: total > 0 ? Double(total - freeBlocks) / Double(total) : 0,
             promptTokensTotal: stats.prompt, generationTokensTotal: stats.generation,
-            preemptionsTotal: stats.preemptions)
+            preemptionsTotal: stats.preemptions, prefixCacheQueriesTotal: stats.prefixQueries,
+            prefixCacheHitsTotal: stats.prefixHits)
     }
 
     /// Largest prompt-token batch of one vllm prefill iteration.
@@ -141,7 +161,7 @@ public struct ServingEngine: Sendable {
         precondition(sequences[request.id] == nil, "request id \(request.id) is already live")
         sequences[request.id] = Sequence(
             promptTokens: request.promptTokens, outputTokens: request.outputTokens,
-            prefillTarget: request.promptTokens)
+            prefillTarget: request.promptTokens, blockHashes: prefixCache == nil ? [] : request.blockHashes)
         waiting.append(request.id)
         stats.prompt += request.promptTokens
         return nil
@@ -150,7 +170,7 @@ public struct ServingEngine: Sendable {
     /// Drops a live request (a client that went away), freeing its cache.
     public mutating func cancel(requestID: Int) {
         guard let seq = sequences.removeValue(forKey: requestID) else { return }
-        freeBlocks += seq.blocks
+        releaseBlocks(of: seq)
         if let i = running.firstIndex(of: requestID) { running.remove(at: i) } else { waiting.remove(requestID) }
     }
 
@@ -191,6 +211,7 @@ public struct ServingEngine: Sendable {
                 // A sequence cancelled mid-iteration has simply gone.
                 guard sequences[id] != nil else { continue }
                 sequences[id]!.computed += chunk
+                if prefixCache != nil { cacheComputedBlocks(of: id) }
                 if sequences[id]!.prefilling { continue }
             case let .decode(rid):
                 id = rid
@@ -201,9 +222,12 @@ public struct ServingEngine: Sendable {
             seq.generated += 1
             stats.generation += 1
             let finished = seq.generated >= seq.outputTokens
-            emitted.append(TokenEmission(requestID: id, index: seq.generated - 1, finished: finished))
+            emitted.append(
+                TokenEmission(
+                    requestID: id, index: seq.generated - 1, finished: finished,
+                    cachedPromptTokens: seq.cachedPromptTokens ?? 0))
             if finished {
-                freeBlocks += seq.blocks
+                releaseBlocks(of: seq)
                 sequences[id] = nil
                 running.remove(at: running.firstIndex(of: id)!)
             } else {

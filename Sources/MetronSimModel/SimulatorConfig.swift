@@ -64,11 +64,14 @@ public struct SimulatorConfig: Codable, Sendable, Equatable {
     public var scheduler: SchedulerConfig
     public var efficiency: EfficiencyConstants
     public var seed: UInt64
+    /// Reuse the KV blocks of earlier prompts' identical leading blocks (vLLM's automatic prefix
+    /// caching); off by default.
+    public var prefixCaching: Bool
 
     public init(
         hardware: HardwareProfile, model: ModelProfile, tensorParallel: Int = 1,
         scheduler: SchedulerConfig = SchedulerConfig(kind: .vllm), efficiency: EfficiencyConstants = .standard,
-        seed: UInt64 = 1
+        seed: UInt64 = 1, prefixCaching: Bool = false
     ) {
         self.hardware = hardware
         self.model = model
@@ -76,6 +79,7 @@ public struct SimulatorConfig: Codable, Sendable, Equatable {
         self.scheduler = scheduler
         self.efficiency = efficiency
         self.seed = seed
+        self.prefixCaching = prefixCaching
     }
 
     /// A configuration from built-in profile names ("H100", "llama-3-8b"); unknown names are reported
@@ -99,7 +103,20 @@ public struct SimulatorConfig: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case hardware, model, scheduler, efficiency, seed
-        case tensorParallel = "tensor_parallel"
+        case tensorParallel = "tensor_parallel", prefixCaching = "prefix_caching"
+    }
+
+    /// `prefix_caching` is written only when on, so a configuration without it encodes (and is
+    /// identified in results) as before the switch existed.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(hardware, forKey: .hardware)
+        try c.encode(model, forKey: .model)
+        try c.encode(tensorParallel, forKey: .tensorParallel)
+        try c.encode(scheduler, forKey: .scheduler)
+        try c.encode(efficiency, forKey: .efficiency)
+        try c.encode(seed, forKey: .seed)
+        if prefixCaching { try c.encode(true, forKey: .prefixCaching) }
     }
 
     public init(from decoder: any Decoder) throws {
@@ -112,7 +129,8 @@ public struct SimulatorConfig: Codable, Sendable, Equatable {
             tensorParallel: try c.decodeIfPresent(Int.self, forKey: .tensorParallel) ?? 1,
             scheduler: try c.decodeIfPresent(SchedulerConfig.self, forKey: .scheduler) ?? SchedulerConfig(kind: .vllm),
             efficiency: try c.decodeIfPresent(EfficiencyConstants.self, forKey: .efficiency) ?? .standard,
-            seed: try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? 1)
+            seed: try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? 1,
+            prefixCaching: try c.decodeIfPresent(Bool.self, forKey: .prefixCaching) ?? false)
     }
 
     /// A profile given whole, or by a built-in profile's name ("hardware: H100").

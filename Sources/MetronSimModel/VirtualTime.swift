@@ -33,7 +33,8 @@ public func simulateInVirtualTime(
             let planned = requests[index]
             next += 1
             let request = ServingRequest(
-                id: index, promptTokens: planned.promptTokens, outputTokens: planned.outputTokens)
+                id: index, promptTokens: planned.promptTokens, outputTokens: planned.outputTokens,
+                blockHashes: config.prefixCaching ? PromptBlocks.hashes(for: planned, uniqueID: index) : [])
             if let why = engine.submit(request) {
                 records[index].status = .httpError
                 records[index].httpStatus = 400

@@ -166,7 +166,7 @@ struct SweepParser {
     /// scheduler knobs and `efficiency` constants sit beside them. The simulator's own decoder checks
     /// the result, so every problem it finds is reported at this block.
     func simulator(_ node: Node, _ path: String) -> SimulatorConfig? {
-        let known = ["hardware", "model", "scheduler", "tp", "efficiency", "seed"] + Self.schedulerKnobs
+        let known = ["hardware", "model", "scheduler", "tp", "efficiency", "seed", "prefix_caching"] + Self.schedulerKnobs
         guard let m = reader.mapping(node, path, known: known, required: ["hardware", "model", "scheduler"]) else { return nil }
         for key in ["hardware", "model"] {
             if let value = m[key], case .sequence = value {
@@ -175,7 +175,8 @@ struct SweepParser {
         }
         let scheduler = m["scheduler"].flatMap { reader.oneOf($0, "\(path).scheduler", SchedulerKind.allCases.map(\.rawValue)) }
         let tp = m["tp"].map { reader.integer($0, "\(path).tp", atLeast: 1) } ?? 1
-        guard let scheduler, let tp, let hardware = m["hardware"], let model = m["model"] else { return nil }
+        let prefixCaching = m["prefix_caching"].map { reader.bool($0, "\(path).prefix_caching") } ?? false
+        guard let scheduler, let tp, let prefixCaching, let hardware = m["hardware"], let model = m["model"] else { return nil }
         var schedulerJSON: [String: Any] = ["kind": scheduler]
         for key in Self.schedulerKnobs { if let v = m[key] { schedulerJSON[key] = YAMLReader.jsonValue(v) } }
         var json: [String: Any] = [
@@ -184,6 +185,7 @@ struct SweepParser {
         ]
         if let e = m["efficiency"] { json["efficiency"] = YAMLReader.jsonValue(e) }
         if let seed = m["seed"] { json["seed"] = YAMLReader.jsonValue(seed) }
+        if prefixCaching { json["prefix_caching"] = true }
         do {
             let data = try JSONSerialization.data(withJSONObject: json)
             let config = try JSONDecoder().decode(SimulatorConfig.self, from: data)

@@ -21,8 +21,8 @@ struct SimulatorDeploymentOptions: ParsableArguments {
 
     @Option(
         help: """
-            A JSON simulator configuration (hardware, model, tensor_parallel, scheduler, efficiency, seed; \
-            see docs/SIMULATOR.md) instead of the profile and scheduler flags.
+            A JSON simulator configuration (hardware, model, tensor_parallel, scheduler, efficiency, seed, \
+            prefix_caching; see docs/SIMULATOR.md) instead of the profile and scheduler flags.
             """)
     var config: String?
 
@@ -34,9 +34,14 @@ struct SimulatorDeploymentOptions: ParsableArguments {
         help: "sarathi: tokens per iteration, decodes included (default 512).")
     var tokenBudget: Int?
 
+    @Flag(help: "Reuse the KV cache of prompts' shared leading blocks (vLLM's prefix caching; also prefix_caching in --config).")
+    var prefixCaching = false
+
     /// The deployment from the JSON file when one is given, else from the flags.
     func simulatorConfig() throws -> SimulatorConfig {
-        try self.config.map(loadConfig) ?? configFromFlags()
+        var config = try self.config.map(loadConfig) ?? configFromFlags()
+        if prefixCaching { config.prefixCaching = true }
+        return config
     }
 
     /// The deployment from the profile and scheduler flags.

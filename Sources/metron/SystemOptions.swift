@@ -31,6 +31,9 @@ struct SystemOptions: ParsableArguments {
     @Option(help: "The simulator's tensor-parallel degree.")
     var tp = 1
 
+    @Flag(help: "The simulator reuses the KV cache of prompts' shared leading blocks (vLLM's prefix caching).")
+    var simPrefixCaching = false
+
     @Option(help: "Name of the system in results (default: derived from the target).")
     var name: String?
 
@@ -43,6 +46,7 @@ struct SystemOptions: ParsableArguments {
         if url != nil, model == nil { throw ValidationError("--url needs --model (the model name the server expects)") }
         if apiKeyEnv != nil, apiKeyFile != nil { throw ValidationError("give either --api-key-env or --api-key-file, not both") }
         if tp < 1 { throw ValidationError("--tp must be at least 1, got \(tp)") }
+        if url != nil, simPrefixCaching { throw ValidationError("--sim-prefix-caching applies to the simulator (--sim-hardware), not --url") }
         if let name, name.isEmpty || name.contains("/") { throw ValidationError("--name must be non-empty, without '/'") }
     }
 
@@ -53,17 +57,21 @@ struct SystemOptions: ParsableArguments {
             let server = ServerSpec(url: parsed, model: model, apiKeyEnv: apiKeyEnv, apiKeyFile: apiKeyFile)
             return SystemSpec(name: name ?? SystemSpec.defaultName(parsed.host!, parsed.port.map(String.init), model), kind: .server(server))
         }
-        let config: SimulatorConfig
+        var config: SimulatorConfig
         do {
             config = try SimulatorConfig.builtIn(
                 hardware: simHardware!, model: simModel, tensorParallel: tp, scheduler: SchedulerConfig(kind: scheduler))
+            config.prefixCaching = simPrefixCaching
             _ = try config.costModel()
         } catch {
             throw ValidationError("\(error)")
         }
         let hardware = config.hardware.name
         return SystemSpec(
-            name: name ?? SystemSpec.defaultName(hardware, config.model.name, "tp\(tp)", config.scheduler.kind.rawValue),
+            name: name
+                ?? SystemSpec.defaultName(
+                    hardware, config.model.name, "tp\(tp)", config.scheduler.kind.rawValue,
+                    simPrefixCaching ? "prefix-caching" : nil),
             kind: .simulator(config), hardware: hardware, gpus: tp)
     }
 }
