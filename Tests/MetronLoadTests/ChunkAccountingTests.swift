@@ -280,12 +280,12 @@ final class PromptBuilderTests: XCTestCase {
         let other = b.prompt(for: PlannedRequest(id: 3, arrival: 0, promptTokens: 800, outputTokens: 1,
                                                  sharedPrefix: PlannedPrefix(index: 0, tokens: 300)))
         let words = { (text: String) in text.split(separator: " ") }
-        // "Shared context 2:" and 300 words, then "Request N:" and the rest of the prompt's words.
-        XCTAssertEqual(words(one).prefix(303), words(two).prefix(303))
-        XCTAssertEqual(words(one)[303...304], ["Request", "1:"])
-        XCTAssertEqual(words(two)[303...304], ["Request", "2:"])
-        XCTAssertEqual(words(one).count, 303 + 2 + 500)
-        XCTAssertNotEqual(words(one).prefix(303), words(other).prefix(303))
+        // "Shared context 2:" and 297 words (300 in all), then "Request N:" and the rest of the prompt's words.
+        XCTAssertEqual(words(one).prefix(300), words(two).prefix(300))
+        XCTAssertEqual(words(one)[300...301], ["Request", "1:"])
+        XCTAssertEqual(words(two)[300...301], ["Request", "2:"])
+        XCTAssertEqual(words(one).count, 300 + 2 + 500)
+        XCTAssertNotEqual(words(one).prefix(300), words(other).prefix(300))
         let plain = PlannedRequest(id: 4, arrival: 0, promptTokens: 800, outputTokens: 1)
         XCTAssertEqual(b.prompt(for: plain), b.prompt(id: 4, tokens: 800))
     }
