@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks that print figures (never timed tests).
-# Usage: bash bench/run.sh [metrics|fuzz|accuracy|pairing|spread|controls|endurance|sim_throughput|caching_gain ...] (default: metrics fuzz accuracy)
+# Usage: bash bench/run.sh [metrics|fuzz|accuracy|pairing|spread|controls|endurance|sim_throughput|caching_gain|real_server_prefix ...]
+# (default: metrics fuzz accuracy)
 # Outputs go to bench/out/ (ignored by git). Figures are copied into docs/BENCHMARKS.md by hand,
 # with the date and machine printed here.
 set -euo pipefail
@@ -75,6 +76,31 @@ caching_gain() {
     $bin/metron sweep sweeps/caching-gain.yaml --simulate --results "$out/caching-gain" --no-plots \
         | tee "$out/caching-gain.txt" | sed -n '/^SIMULATED/,$p'
     cat "$out/caching-gain/caching-gain-simulated/capacity.csv"
+}
+
+real_server_prefix() {
+    echo "## real_server_prefix: llama-server, 4 shared prefixes of 1,024 tokens in 0 % and 90 % of prompts, a fresh server each"
+    : "${LLAMA_SERVER:?LLAMA_SERVER must name a llama-server binary}" "${LLAMA_MODEL:?LLAMA_MODEL must name a GGUF model}"
+    local port=18181
+    for fraction in 0 0.9; do
+        "$LLAMA_SERVER" -m "$LLAMA_MODEL" --alias tiny --host 127.0.0.1 --port $port -c 16384 -np 8 -t 1 --metrics \
+            > "$out/llama-server-$fraction.log" 2>&1 &
+        local server=$!
+        for _ in $(seq 60); do curl -sf localhost:$port/health >/dev/null && break; sleep 1; done
+        rm -rf "$out/prefix-$fraction"
+        $bin/metron run --url http://127.0.0.1:$port --model tiny --rate 1 --duration 60 --prompt-length uniform:1200:1900 \
+            --output-length fixed:16 --shared-prefix 4:1024:$fraction --out "$out/prefix-$fraction" > "$out/prefix-$fraction.txt"
+        kill $server; wait $server 2>/dev/null || true
+        python3 - "$out/prefix-$fraction/requests.jsonl" "$fraction" <<'PY'
+import json, statistics, sys
+ok = [r for r in map(json.loads, open(sys.argv[1])) if r["status"] == "ok"]
+ttft = [r["chunk_times_s"][0] - r["sent_s"] for r in ok if r["chunk_times_s"]]
+prompt = sum(r.get("prompt_tokens") or 0 for r in ok)
+cached = sum(r.get("cached_prompt_tokens") or 0 for r in ok)
+print(f"fraction {sys.argv[2]}: {len(ok)} requests, prompt tokens {prompt}, cached {cached} ({cached / prompt:.1%}), "
+      f"TTFT mean {statistics.mean(ttft) * 1000:.0f} ms, median {statistics.median(ttft) * 1000:.0f} ms")
+PY
+    done
 }
 
 sections=("$@")
