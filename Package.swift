@@ -75,7 +75,7 @@ let package = Package(
         .testTarget(name: "MetronSimTests", dependencies: ["MetronSim", "MetronSimModel", "MetronModel", "MetronTestSupport"]),
         .testTarget(name: "MetronSearchTests", dependencies: [
             "MetronSearch", "MetronSweep", "MetronReport", "MetronModel", "MetronStats", "MetronLoad", "MetronSim",
-            "MetronSimModel", "MetronTestSupport",
+            "MetronSimModel", "MetronTestSupport", .product(name: "Yams", package: "Yams"),
         ]),
         // Runs the engine against a scripted streaming server on 127.0.0.1.
         .testTarget(name: "MetronLoadTests", dependencies: ["MetronLoad", "MetronModel", "MetronTestSupport"]),

@@ -1,0 +1,60 @@
+import Foundation
+import Yams
+import XCTest
+
+/// The launch files of `deploy/`: every Kubernetes manifest parses, and each sharded Job gives every
+/// pod its index and the same count; every Slurm script passes `bash -n` and shards with `--shard auto`.
+final class DeployManifestTests: XCTestCase {
+    let deploy = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("deploy")
+
+    func files(_ folder: String, _ suffix: String) throws -> [URL] {
+        let directory = deploy.appendingPathComponent(folder)
+        return try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(suffix) }.sorted()
+            .map { directory.appendingPathComponent($0) }
+    }
+
+    func testKubernetesIndexedJobsWireTheShardIndexAndCount() throws {
+        let manifests = try files("kubernetes", ".yaml")
+        XCTAssertFalse(manifests.isEmpty)
+        var jobs = 0
+        for file in manifests {
+            for case let document as [String: Any] in try Yams.load_all(yaml: String(contentsOf: file, encoding: .utf8)) {
+                XCTAssertNotNil(document["apiVersion"], file.lastPathComponent)
+                XCTAssertNotNil((document["metadata"] as? [String: Any])?["name"], file.lastPathComponent)
+                guard document["kind"] as? String == "Job" else { continue }
+                jobs += 1
+                let spec = try XCTUnwrap(document["spec"] as? [String: Any], file.lastPathComponent)
+                XCTAssertEqual(spec["completionMode"] as? String, "Indexed", file.lastPathComponent)
+                let completions = try XCTUnwrap(spec["completions"] as? Int)
+                XCTAssertEqual(spec["parallelism"] as? Int, completions, "every shard runs at once: \(file.lastPathComponent)")
+                let pod = try XCTUnwrap((spec["template"] as? [String: Any])?["spec"] as? [String: Any])
+                XCTAssertEqual(pod["restartPolicy"] as? String, "Never", "a shard is not rerun over its own records")
+                let container = try XCTUnwrap((pod["containers"] as? [[String: Any]])?.first)
+                let args = try XCTUnwrap(container["args"] as? [String])
+                XCTAssertTrue(args.contains("--shard=auto"), "\(file.lastPathComponent): \(args)")
+                XCTAssertTrue(args.contains("--shards=\(completions)"), "--shards must equal completions: \(file.lastPathComponent)")
+                let out = try XCTUnwrap(args.first { $0.hasPrefix("--out=") }?.dropFirst(6))
+                let mounts = (container["volumeMounts"] as? [[String: Any]] ?? []).compactMap { $0["mountPath"] as? String }
+                XCTAssertTrue(mounts.contains { out.hasPrefix($0) }, "the shards' --out must be on a shared volume: \(file.lastPathComponent)")
+            }
+        }
+        XCTAssertGreaterThan(jobs, 0)
+    }
+
+    func testSlurmScriptsParseAndShardWithTheLaunchersIndex() throws {
+        let scripts = try files("slurm", ".sbatch")
+        XCTAssertFalse(scripts.isEmpty)
+        for script in scripts {
+            let check = Process()
+            check.executableURL = URL(fileURLWithPath: "/bin/bash")
+            check.arguments = ["-n", script.path]
+            try check.run()
+            check.waitUntilExit()
+            XCTAssertEqual(check.terminationStatus, 0, script.lastPathComponent)
+            let text = try String(contentsOf: script, encoding: .utf8)
+            XCTAssertTrue(text.contains("#SBATCH"), script.lastPathComponent)
+            if text.contains("--shard") { XCTAssertTrue(text.contains("--shard auto"), script.lastPathComponent) }
+        }
+    }
+}
