@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks that print figures (never timed tests).
-# Usage: bash bench/run.sh [metrics|fuzz|accuracy|pairing|spread|controls|endurance|sim_throughput|caching_gain|real_server_prefix ...]
+# Usage: bash bench/run.sh [metrics|fuzz|accuracy|pairing|spread|controls|endurance|sim_throughput|shards|caching_gain|real_server_prefix ...]
 # (default: metrics fuzz accuracy)
 # Outputs go to bench/out/ (ignored by git). Figures are copied into docs/BENCHMARKS.md by hand,
 # with the date and machine printed here.
@@ -68,6 +68,14 @@ spread() {
 controls() {
     echo "## controls: whether the plan's realised features explain how probes near capacity scatter (control variates)"
     $bin/metron-bench controls --probes "${METRON_CONTROLS_PROBES:-60}" | tee "$out/controls.txt"
+}
+
+shards() {
+    echo "## shards: one client against two shards of the same load (serve-sim with --truth-log on core 0, every client on core 1)"
+    for n in 1 2; do
+        SHARDS=$n STREAMS=${STREAMS:-1000} ITERATION_S=${ITERATION_S:-0.02} bash bench/sim_throughput.sh "$bin/metron" \
+            | python3 -c 'import json, sys; t = sys.stdin.read(); r = json.loads(t[t.index("{"):t.rindex("}") + 1]); print(json.dumps({k: r[k] for k in ("shards", "requests", "ok", "concurrent_streams", "tokens_per_s_steady", "client_minus_emission_ms", "client")}))'
+    done
 }
 
 caching_gain() {

@@ -4,6 +4,8 @@
 # (`metron run`) pinned to core 1. Reports, from the truth log and the client's records: tokens/s,
 # concurrent streams, how the server's emissions keep to the model's iteration schedule, the
 # client's receive time minus the server's emission time per token, and the server's CPU.
+# With SHARDS=N the load is N `metron run --shard I/N` processes (all on core 1) from one agreed
+# time 0, merged with `metron merge`.
 # Run from the package root after `swift build -c release --product metron`:
 #   bench/sim_throughput.sh [path/to/metron]
 # Results: bench/out/sim-throughput-<time>/ (truth.csv, run/, result.json).
@@ -14,7 +16,8 @@ STREAMS=${STREAMS:-1000}
 OUTPUT_TOKENS=${OUTPUT_TOKENS:-200}
 ITERATION_S=${ITERATION_S:-0.015}   # per-iteration time: STREAMS / ITERATION_S tokens/s offered
 DURATION=${DURATION:-20}
-OUT=bench/out/sim-throughput-$(date -u +%Y%m%dT%H%M%SZ)
+SHARDS=${SHARDS:-1}
+OUT=bench/out/sim-throughput-$(date -u +%Y%m%dT%H%M%SZ)-$SHARDS
 mkdir -p "$OUT"
 
 # Hardware so fast that the roofline time is negligible: every iteration takes ITERATION_S (the
@@ -41,15 +44,26 @@ ticks=$(getconf CLK_TCK)
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 server_cpu0=$(cpu "$server_pid")
 t0=$(date +%s.%N)
-taskset -c 1 "$BIN" run --url "$url" --model llama-3-8b --rate "$rate" --duration "$DURATION" \
-    --arrival constant --prompt-length 32 --output-length "$OUTPUT_TOKENS" --tokens-per-word 1 --realtime \
-    --out "$OUT/run" > "$OUT/client.log" 2> "$OUT/client.err"
+client=("$BIN" run --url "$url" --model llama-3-8b --rate "$rate" --duration "$DURATION" --arrival constant
+        --prompt-length 32 --output-length "$OUTPUT_TOKENS" --tokens-per-word 1 --realtime --out "$OUT/run")
+if [ "$SHARDS" -eq 1 ]; then
+    taskset -c 1 "${client[@]}" > "$OUT/client.log" 2> "$OUT/client.err"
+else
+    start_at=$(python3 -c "import time; print(time.time() + 3)")
+    pids=()
+    for i in $(seq 0 $((SHARDS - 1))); do
+        taskset -c 1 "${client[@]}" --shard "$i/$SHARDS" --start-at "$start_at" > "$OUT/client-$i.log" 2> "$OUT/client-$i.err" &
+        pids+=($!)
+    done
+    for p in "${pids[@]}"; do wait "$p"; done
+    "$BIN" merge "$OUT/run" > "$OUT/merge.log" 2> "$OUT/merge.err"
+fi
 t1=$(date +%s.%N)
 server_cpu1=$(cpu "$server_pid")
 kill -TERM "$server_pid"
 wait "$server_pid" 2>/dev/null || true
 python3 - "$OUT" "$ITERATION_S" "$DURATION" \
-    "$(python3 -c "print(($server_cpu1 - $server_cpu0) / $ticks)")" "$(python3 -c "print($t1 - $t0)")" <<'PY'
+    "$(python3 -c "print(($server_cpu1 - $server_cpu0) / $ticks)")" "$(python3 -c "print($t1 - $t0)")" "$SHARDS" <<'PY'
 import json, sys
 import numpy as np
 out, iteration, duration, server_cpu, wall = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
@@ -63,9 +77,13 @@ with open(out + "/truth.csv") as f:
         truth.setdefault(rid, []).append(t)
         times.append(t)
 times = np.sort(np.array(times))
-run = json.load(open(out + "/run/run.json"))
-start = run["run_start_monotonic_s"]
-records = [json.loads(l) for l in open(out + "/run/requests.jsonl")]
+import glob
+# (time 0 of the run that recorded it, record): one run, or each shard's.
+records = []
+for directory in sorted(glob.glob(out + "/run/shards/*/")) or [out + "/run/"]:
+    zero = json.load(open(directory + "run.json"))["run_start_monotonic_s"]
+    records += [(zero, json.loads(l)) for l in open(directory + "requests.jsonl")]
+start = min(zero for zero, _ in records)
 summary = json.load(open(out + "/run/summary.json"))
 
 # Steady state: from one stream lifetime after the first emission to the last send.
@@ -84,11 +102,11 @@ gap = np.concatenate([np.diff(v) for v in truth.values() if len(v) > 1 and lo <=
 
 # Client receive minus server emission, per token: the server numbers requests in arrival order
 # (cmpl-1, cmpl-2, ...), the client sends them in plan order, 1/rate apart.
-ordered = sorted((r for r in records if r["sent_s"] is not None), key=lambda r: r["sent_s"])
+ordered = sorted(((zero, r) for zero, r in records if r["sent_s"] is not None), key=lambda p: p[0] + p[1]["sent_s"])
 errors, mismatched = [], 0
-for i, r in enumerate(ordered):
+for i, (zero, r) in enumerate(ordered):
     emitted = truth.get("cmpl-%d" % (i + 1))
-    got = [start + t for t, n in zip(r["chunk_times_s"], r["chunk_tokens"]) for _ in range(n)]
+    got = [zero + t for t, n in zip(r["chunk_times_s"], r["chunk_tokens"]) for _ in range(n)]
     if not emitted or len(emitted) != len(got):
         mismatched += 1
         continue
@@ -100,7 +118,7 @@ for i, r in enumerate(ordered):
 errors = np.concatenate(errors) * 1e3 if errors else np.array([np.nan])
 pct = lambda a, q: round(float(np.percentile(a, q)), 3)
 result = {
-    "requests": len(records), "ok": summary["ok"], "errors": summary["errors"],
+    "shards": int(sys.argv[6]), "requests": len(records), "ok": summary["ok"], "errors": summary["errors"],
     "tokens_emitted": int(len(times)), "steady_window_s": round(hi - lo, 2),
     "tokens_per_s_steady": round(tokens_per_s), "offered_tokens_per_s": round(np.median(streams) / iteration),
     "concurrent_streams": {"min": min(streams), "median": int(np.median(streams)), "max": max(streams)},
