@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks that print figures (never timed tests).
-# Usage: bash bench/run.sh [metrics|fuzz|accuracy|pairing|spread|controls|endurance|sim_throughput ...] (default: metrics fuzz accuracy)
+# Usage: bash bench/run.sh [metrics|fuzz|accuracy|timestamps|pairing|spread|controls|endurance|sim_throughput ...]
+# (default: metrics fuzz accuracy timestamps)
 # Outputs go to bench/out/ (ignored by git). Figures are copied into docs/BENCHMARKS.md by hand,
 # with the date and machine printed here.
 set -euo pipefail
@@ -32,6 +33,11 @@ fuzz() {
     swift build --build-tests >/dev/null
     METRON_FUZZ_ITERATIONS=$METRON_FUZZ_ITERATIONS swift test --skip-build --filter MetronFuzzTests 2>&1 \
         | grep -E "error|Executed .* tests" | tail -1
+}
+
+timestamps() {
+    echo "## timestamps: client timestamp error of metron and of an aiohttp client, both at normal priority, 256 and 1,024 streams"
+    bash bench/timestamp_error.sh "$bin/metron" 256 1024
 }
 
 endurance() {
@@ -70,5 +76,5 @@ controls() {
 }
 
 sections=("$@")
-[ ${#sections[@]} -gt 0 ] || sections=(metrics fuzz accuracy)
+[ ${#sections[@]} -gt 0 ] || sections=(metrics fuzz accuracy timestamps)
 for s in "${sections[@]}"; do "$s"; done
