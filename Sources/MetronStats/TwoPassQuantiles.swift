@@ -10,6 +10,7 @@ public struct TwoPassQuantiles: Sendable {
     private var kept: [Double: Int] = [:]
     /// The few buckets (at most two per quantile) whose values the second pass keeps.
     private var wanted: [Int] = []
+    private var wantedLow = Int.max, wantedHigh = Int.min
     public private(set) var count = 0
     public private(set) var sum = 0.0
     public private(set) var min = Double.infinity
@@ -53,22 +54,58 @@ public struct TwoPassQuantiles: Sendable {
     }
 
     public mutating func addFirstPass(contentsOf values: ArraySlice<Double>) {
-        for x in values { addFirstPass(x) }
+        values.withUnsafeBufferPointer { addFirstPass(count: $0.count) { [base = $0.baseAddress] i in base![i] } }
     }
 
     public mutating func addSecondPass(contentsOf values: ArraySlice<Double>) {
         guard !wanted.isEmpty else { return }
-        for x in values { addSecondPass(x) }
+        values.withUnsafeBufferPointer { v in
+            for x in v where Self.bucket(x) >= wantedLow && Self.bucket(x) <= wantedHigh { addSecondPass(x) }
+        }
     }
 
     /// Adds the gaps between consecutive times.
     public mutating func addFirstPass(gapsOf times: [Double]) {
-        for i in times.indices.dropFirst() { addFirstPass(times[i] - times[i - 1]) }
+        guard times.count > 1 else { return }
+        times.withUnsafeBufferPointer { t in
+            addFirstPass(count: t.count - 1) { [base = t.baseAddress!] i in base[i + 1] - base[i] }
+        }
     }
 
     public mutating func addSecondPass(gapsOf times: [Double]) {
-        guard !wanted.isEmpty else { return }
-        for i in times.indices.dropFirst() { addSecondPass(times[i] - times[i - 1]) }
+        guard !wanted.isEmpty, times.count > 1 else { return }
+        times.withUnsafeBufferPointer { t in
+            for i in 1..<t.count {
+                let x = t[i] - t[i - 1]
+                if Self.bucket(x) >= wantedLow && Self.bucket(x) <= wantedHigh { addSecondPass(x) }
+            }
+        }
+    }
+
+    /// `addFirstPass` of `value(0) ..< value(n)` in order, with the dense counts held by pointer:
+    /// the same counts, sum, min and max as one call per value.
+    @inline(__always)
+    private mutating func addFirstPass(count n: Int, _ value: (Int) -> Double) {
+        guard n > 0 else { return }
+        if denseCounts.isEmpty { denseCounts = Array(repeating: 0, count: Self.denseEnd - Self.denseBase) }
+        var sum = self.sum, min = self.min, max = self.max
+        var outside: [Double] = []
+        denseCounts.withUnsafeMutableBufferPointer { dense in
+            let counts = dense.baseAddress!
+            for i in 0..<n {
+                let x = value(i)
+                let key = Self.bucket(x)
+                if key >= Self.denseBase && key < Self.denseEnd { counts[key - Self.denseBase] += 1 } else { outside.append(x) }
+                sum += x
+                if x < min { min = x }
+                if x > max { max = x }
+            }
+        }
+        for x in outside { sparseCounts[Self.bucket(x), default: 0] += 1 }
+        count += n
+        self.sum = sum
+        self.min = min
+        self.max = max
     }
 
     public mutating func beginSecondPass() {
@@ -84,11 +121,14 @@ public struct TwoPassQuantiles: Sendable {
             if ranks.contains(where: { $0 >= below && $0 < below + c }) { wanted.append(key) }
             below += c
         }
+        wantedLow = wanted.min() ?? Int.max
+        wantedHigh = wanted.max() ?? Int.min
         needsSecondPass = true
     }
 
     public mutating func addSecondPass(_ x: Double) {
         let key = Self.bucket(x)
+        guard key >= wantedLow && key <= wantedHigh else { return }
         for w in wanted where w == key { kept[x, default: 0] += 1 }
     }
 
