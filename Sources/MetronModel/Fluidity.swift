@@ -100,24 +100,26 @@ public enum Fluidity {
         _ target: Double, _ x: UnsafeBufferPointer<Double>, ttftDeadline dp: Double, tbtDeadline dd: Double,
         ignoreFirstToken: Bool
     ) -> Bool {
+        guard let first = x.first else { return false }
         var slack = 0.0
         var missed = 0, total = 0
-        var i = 0
+        if !ignoreFirstToken {
+            if first <= dp {
+                slack = dp - first
+                total = 1
+            } else {
+                missed = 1 + Int(pythonFloorDiv(first - dp, dd))
+                total = missed
+            }
+        }
+        var i = 1
         while i < x.count {
             let stop = Swift.min(x.count, i + 64)
             while i < stop {
                 let t = x[i]
-                let k: Int
-                if i == 0 {
-                    i += 1
-                    if ignoreFirstToken { continue }
-                    if t <= dp + slack { slack += dp - t; total += 1; continue }
-                    k = 1 + Int(pythonFloorDiv(t - slack - dp, dd))
-                } else {
-                    i += 1
-                    if t <= dd + slack { slack += dd - t; total += 1; continue }
-                    k = Int(pythonFloorDiv(t - slack, dd))
-                }
+                i += 1
+                if t <= dd + slack { slack += dd - t; total += 1; continue }
+                let k = Int(pythonFloorDiv(t - slack, dd))
                 missed += k
                 total += k
                 slack = 0

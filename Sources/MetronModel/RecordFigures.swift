@@ -19,7 +19,16 @@ struct PooledGaps {
 
     mutating func addSecondPass(_ record: RequestRecord) {
         guard record.succeeded else { return }
-        tbt.addSecondPass(contentsOf: record.timeline.interTokenTimes.dropFirst())
+        // `interTokenTimes.dropFirst()` without building it: each chunk's gap, then a zero for each
+        // further token of the chunk.
+        var previous = record.scheduledS, first = true, zeros = 0
+        for (t, k) in zip(record.chunkTimesS, record.chunkTokens) where k > 0 {
+            if !first { tbt.addSecondPass(t - previous) }
+            first = false
+            zeros += k - 1
+            previous = t
+        }
+        tbt.addSecondPass(0, times: zeros)
         chunk.addSecondPass(gapsOf: record.chunkTimesS)
     }
 }
@@ -61,7 +70,8 @@ public struct RecordFigures: Sendable {
             deadlines: Fluidity.deadlines(
                 x, ttftDeadline: deadlines.ttft.deadline(promptTokens: r.promptTokens ?? r.requestedPromptTokens),
                 tbtDeadline: deadlines.tbt),
-            minDeadline: ServiceMetrics.minDeadlineForThroughput(tokenLevelTBT: x.dropFirst()),
+            minDeadline: x.isEmpty ? ServiceMetrics.minDeadlineForThroughput(tokenLevelTBT: [])
+                : ServiceMetrics.minDeadlineForThroughput(interTokenTimes: x),
             referenceTPOT: ServiceMetrics.referenceTPOT(tokenLevelTBT: x.dropFirst()))
     }
 }

@@ -11,6 +11,8 @@ public struct TwoPassQuantiles: Sendable {
     /// The few buckets (at most two per quantile) whose values the second pass keeps.
     private var wanted: [Int] = []
     private var wantedLow = Int.max, wantedHigh = Int.min
+    /// Bit `key - wantedLow` set for each wanted key, when that range is not too wide.
+    private var wantedBits: [UInt64] = []
     public private(set) var count = 0
     public private(set) var sum = 0.0
     public private(set) var min = Double.infinity
@@ -60,7 +62,7 @@ public struct TwoPassQuantiles: Sendable {
     public mutating func addSecondPass(contentsOf values: ArraySlice<Double>) {
         guard !wanted.isEmpty else { return }
         values.withUnsafeBufferPointer { v in
-            for x in v where Self.bucket(x) >= wantedLow && Self.bucket(x) <= wantedHigh { addSecondPass(x) }
+            for x in v where wants(x) { kept[x, default: 0] += 1 }
         }
     }
 
@@ -77,7 +79,7 @@ public struct TwoPassQuantiles: Sendable {
         times.withUnsafeBufferPointer { t in
             for i in 1..<t.count {
                 let x = t[i] - t[i - 1]
-                if Self.bucket(x) >= wantedLow && Self.bucket(x) <= wantedHigh { addSecondPass(x) }
+                if wants(x) { kept[x, default: 0] += 1 }
             }
         }
     }
@@ -123,13 +125,30 @@ public struct TwoPassQuantiles: Sendable {
         }
         wantedLow = wanted.min() ?? Int.max
         wantedHigh = wanted.max() ?? Int.min
+        if !wanted.isEmpty && wantedHigh - wantedLow < 1 << 22 {
+            wantedBits = Array(repeating: 0, count: (wantedHigh - wantedLow) / 64 + 1)
+            for w in wanted { wantedBits[(w - wantedLow) >> 6] |= 1 << UInt64((w - wantedLow) & 63) }
+        }
         needsSecondPass = true
     }
 
     public mutating func addSecondPass(_ x: Double) {
+        if wants(x) { kept[x, default: 0] += 1 }
+    }
+
+    /// `addSecondPass(x)` done `n` times.
+    public mutating func addSecondPass(_ x: Double, times n: Int) {
+        if n > 0 && wants(x) { kept[x, default: 0] += n }
+    }
+
+    /// Whether the second pass keeps `x`: it lies in a bucket that holds a needed order statistic.
+    @inline(__always)
+    public func wants(_ x: Double) -> Bool {
         let key = Self.bucket(x)
-        guard key >= wantedLow && key <= wantedHigh else { return }
-        for w in wanted where w == key { kept[x, default: 0] += 1 }
+        guard key >= wantedLow && key <= wantedHigh else { return false }
+        let offset = key - wantedLow
+        if !wantedBits.isEmpty { return wantedBits[offset >> 6] & (1 << UInt64(offset & 63)) != 0 }
+        return wanted.contains(key)
     }
 
     /// The quantiles, in the order given; nil for an empty stream.
