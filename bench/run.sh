@@ -25,6 +25,8 @@ metrics() {
     # Streamed from a file (parse + metrics, two passes): peak memory must not grow with the file.
     $bin/metron-bench summary "$small"
     $bin/metron-bench summary "$big"
+    # The reader alone: one pass, no metrics.
+    $bin/metron-bench summary "$big" --read-only
     ls -l "$big" | awk '{printf "file bytes=%d\n", $5}'
 }
 
