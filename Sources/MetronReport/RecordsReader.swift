@@ -17,7 +17,7 @@ struct LineBlocks: ~Copyable {
     private(set) var returnedUnterminatedLastLine = false
 
     /// Reads from `offset` on, by pread: several readers can share one descriptor.
-    init(fd: Int32, offset: Int = 0, blockSize: Int = 1 << 20) {
+    init(fd: Int32, offset: Int = 0, blockSize: Int = 1 << 18) {
         self.fd = fd
         bufferOffset = offset
         buffer = .allocate(byteCount: blockSize + 1, alignment: 64)
@@ -132,8 +132,8 @@ final class ChunkedRecords<Prepared: Sendable>: @unchecked Sendable {
         var lines = 0
     }
 
-    static var chunkSize: Int { 1 << 19 }
-    static var slots: Int { 2 }
+    static var chunkSize: Int { 1 << 18 }
+    static var slots: Int { 4 }
 
     let chunks: Int
     private let fd: Int32, workers: Int

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif
+
 /// Exact linear-interpolation quantiles of a stream too large to hold, in two passes over it:
 /// the first counts values per narrow bucket, the second keeps only the values of the buckets that
 /// hold the order statistics the quantiles need. Results equal `Stats.quantile` on the whole sample.
@@ -5,7 +11,7 @@ public struct TwoPassQuantiles: Sendable {
     public let quantiles: [Double]
     /// Counts of the buckets of positive values from 2^-40 to 2^24 s, in a flat array because this
     /// is called once per token; anything else (0, negatives, extremes) in a dictionary.
-    private var denseCounts: [Int] = []
+    private var denseCounts = DenseCounts()
     private var sparseCounts: [Int: Int] = [:]
     private var kept: [Double: Int] = [:]
     /// The few buckets (at most two per quantile) whose values the second pass keeps.
@@ -37,8 +43,7 @@ public struct TwoPassQuantiles: Sendable {
     public mutating func addFirstPass(_ x: Double) {
         let key = Self.bucket(x)
         if key >= Self.denseBase && key < Self.denseEnd {
-            if denseCounts.isEmpty { denseCounts = Array(repeating: 0, count: Self.denseEnd - Self.denseBase) }
-            denseCounts[key - Self.denseBase] += 1
+            denseCounts.uniqueCounts(Self.denseEnd - Self.denseBase)[key - Self.denseBase] += 1
         } else {
             sparseCounts[key, default: 0] += 1
         }
@@ -51,7 +56,9 @@ public struct TwoPassQuantiles: Sendable {
     /// All non-empty buckets in order, with their counts.
     private var bucketCounts: [(key: Int, count: Int)] {
         var all = sparseCounts.map { (key: $0.key, count: $0.value) }
-        for (i, c) in denseCounts.enumerated() where c > 0 { all.append((Self.denseBase + i, c)) }
+        if let counts = denseCounts.counts {
+            for i in 0..<(Self.denseEnd - Self.denseBase) where counts[i] > 0 { all.append((Self.denseBase + i, counts[i])) }
+        }
         return all.sorted { $0.key < $1.key }
     }
 
@@ -89,19 +96,16 @@ public struct TwoPassQuantiles: Sendable {
     @inline(__always)
     private mutating func addFirstPass(count n: Int, _ value: (Int) -> Double) {
         guard n > 0 else { return }
-        if denseCounts.isEmpty { denseCounts = Array(repeating: 0, count: Self.denseEnd - Self.denseBase) }
+        let counts = denseCounts.uniqueCounts(Self.denseEnd - Self.denseBase)
         var sum = self.sum, min = self.min, max = self.max
         var outside: [Double] = []
-        denseCounts.withUnsafeMutableBufferPointer { dense in
-            let counts = dense.baseAddress!
-            for i in 0..<n {
-                let x = value(i)
-                let key = Self.bucket(x)
-                if key >= Self.denseBase && key < Self.denseEnd { counts[key - Self.denseBase] += 1 } else { outside.append(x) }
-                sum += x
-                if x < min { min = x }
-                if x > max { max = x }
-            }
+        for i in 0..<n {
+            let x = value(i)
+            let key = Self.bucket(x)
+            if key >= Self.denseBase && key < Self.denseEnd { counts[key - Self.denseBase] += 1 } else { outside.append(x) }
+            sum += x
+            if x < min { min = x }
+            if x > max { max = x }
         }
         for x in outside { sparseCounts[Self.bucket(x), default: 0] += 1 }
         count += n
@@ -179,5 +183,36 @@ public struct TwoPassQuantiles: Sendable {
             if lhs == count - 1 { return orderStatistic(lhs) }
             return Stats.interpolate(orderStatistic(lhs), orderStatistic(lhs + 1), fraction)
         }
+    }
+}
+
+/// The dense bucket counts, from calloc: the pages of buckets never counted stay untouched (most
+/// of them), so they cost no memory. Copied on write, as an array would be.
+private struct DenseCounts: @unchecked Sendable {
+    final class Storage {
+        let counts: UnsafeMutablePointer<Int>
+        let size: Int
+
+        init(size: Int, copying other: UnsafeMutablePointer<Int>? = nil) {
+            self.size = size
+            counts = calloc(size, MemoryLayout<Int>.stride)!.assumingMemoryBound(to: Int.self)
+            if let other { counts.update(from: other, count: size) }
+        }
+
+        deinit { free(counts) }
+    }
+
+    private var storage: Storage?
+
+    var counts: UnsafeMutablePointer<Int>? { storage?.counts }
+
+    /// The counts, allocated on first use and never shared with a copy.
+    mutating func uniqueCounts(_ size: Int) -> UnsafeMutablePointer<Int> {
+        if storage == nil {
+            storage = Storage(size: size)
+        } else if !isKnownUniquelyReferenced(&storage!) {
+            storage = Storage(size: size, copying: storage!.counts)
+        }
+        return storage!.counts
     }
 }
