@@ -161,7 +161,8 @@ final class ChunkedRecords<Prepared: Sendable>: @unchecked Sendable {
     private func work(_ w: Int) {
         defer { finished.signal() }
         let decoder = JSONDecoder()
-        var lines = LineBlocks(fd: fd)
+        // One read covers a chunk and the line running out of it, as a rule.
+        var lines = LineBlocks(fd: fd, blockSize: Self.chunkSize + (1 << 16))
         var k = w
         while k < chunks {
             let slot = k % Self.slots
