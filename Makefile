@@ -41,6 +41,7 @@ uninstall:
 	-rmdir $(SHAREDIR) 2>/dev/null
 
 bench: build
+	@METRON_BENCH=1 bash scripts/setup.sh
 	bash bench/run.sh
 
 clean:

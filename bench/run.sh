@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks that print figures (never timed tests).
-# Usage: bash bench/run.sh [metrics|fuzz|accuracy|pairing|spread|controls|endurance|sim_throughput|shards|caching_gain|real_server_prefix ...]
-# (default: metrics fuzz accuracy)
+# Usage: bash bench/run.sh [metrics|fuzz|accuracy|timestamps|pairing|spread|controls|endurance|sim_throughput|shards|
+#        caching_gain|real_server_prefix ...] (default: metrics fuzz accuracy timestamps)
 # Outputs go to bench/out/ (ignored by git). Figures are copied into docs/BENCHMARKS.md by hand,
 # with the date and machine printed here.
 set -euo pipefail
@@ -25,6 +25,8 @@ metrics() {
     # Streamed from a file (parse + metrics, two passes): peak memory must not grow with the file.
     $bin/metron-bench summary "$small"
     $bin/metron-bench summary "$big"
+    # The reader alone: one pass, no metrics.
+    $bin/metron-bench summary "$big" --read-only
     ls -l "$big" | awk '{printf "file bytes=%d\n", $5}'
 }
 
@@ -33,6 +35,11 @@ fuzz() {
     swift build --build-tests >/dev/null
     METRON_FUZZ_ITERATIONS=$METRON_FUZZ_ITERATIONS swift test --skip-build --filter MetronFuzzTests 2>&1 \
         | grep -E "error|Executed .* tests" | tail -1
+}
+
+timestamps() {
+    echo "## timestamps: client timestamp error of metron and of an aiohttp client, both at normal priority, 256 and 1,024 streams"
+    bash bench/timestamp_error.sh "$bin/metron" 256 1024
 }
 
 endurance() {
@@ -112,5 +119,5 @@ PY
 }
 
 sections=("$@")
-[ ${#sections[@]} -gt 0 ] || sections=(metrics fuzz accuracy)
+[ ${#sections[@]} -gt 0 ] || sections=(metrics fuzz accuracy timestamps)
 for s in "${sections[@]}"; do "$s"; done

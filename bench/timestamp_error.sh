@@ -15,7 +15,7 @@ GAP=${GAP:-0.1}          # seconds between chunks of one stream
 TOKENS=${TOKENS:-30}     # chunks per request: each request streams for about TOKENS x GAP seconds
 OUT=bench/out/timestamp-error-$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$OUT"
-python3 -c "import aiohttp" 2>/dev/null || { echo "needs aiohttp: pip install aiohttp" >&2; exit 1; }
+python3 -c "import aiohttp" 2>/dev/null || { echo "needs aiohttp: METRON_BENCH=1 bash scripts/setup.sh (make bench runs it)" >&2; exit 1; }
 
 server_pid=""
 start_server() {

@@ -78,10 +78,11 @@ public enum Fluidity {
             let step = 1e-4
             while right - left > step {
                 let mid = (left + right) / 2
-                let count = mid >= largestLaterGap
+                let missesTooMany = mid >= largestLaterGap
                     ? deadlinesAllLaterTokensOnTime(buffer, ttftDeadline: ttftDeadline, tbtDeadline: mid, ignoreFirstToken: ignoreFirstToken)
-                    : deadlines(buffer, ttftDeadline: ttftDeadline, tbtDeadline: mid, ignoreFirstToken: ignoreFirstToken)
-                if count.missRate > target {
+                        .missRate > target
+                    : missRateExceeds(target, buffer, ttftDeadline: ttftDeadline, tbtDeadline: mid, ignoreFirstToken: ignoreFirstToken)
+                if missesTooMany {
                     left = mid + step
                 } else {
                     deadline = mid
@@ -90,6 +91,43 @@ public enum Fluidity {
             }
             return deadline
         }
+    }
+
+    /// `deadlines(...).missRate > target`, stopping as soon as the answer is known: the tokens
+    /// not yet seen can lower the rate to no less than missed / (total + tokens left), since a
+    /// late token adds as many deadlines as it misses.
+    static func missRateExceeds(
+        _ target: Double, _ x: UnsafeBufferPointer<Double>, ttftDeadline dp: Double, tbtDeadline dd: Double,
+        ignoreFirstToken: Bool
+    ) -> Bool {
+        guard let first = x.first else { return false }
+        var slack = 0.0
+        var missed = 0, total = 0
+        if !ignoreFirstToken {
+            if first <= dp {
+                slack = dp - first
+                total = 1
+            } else {
+                missed = 1 + Int(pythonFloorDiv(first - dp, dd))
+                total = missed
+            }
+        }
+        var i = 1
+        while i < x.count {
+            let stop = Swift.min(x.count, i + 64)
+            while i < stop {
+                let t = x[i]
+                i += 1
+                if t <= dd + slack { slack += dd - t; total += 1; continue }
+                let k = Int(pythonFloorDiv(t - slack, dd))
+                missed += k
+                total += k
+                slack = 0
+            }
+            let bound = total + (x.count - i)
+            if bound > 0 && Double(missed) / Double(bound) > target { return true }
+        }
+        return DeadlineCount(missed: missed, total: total).missRate > target
     }
 
     /// `deadlines` in O(1) when no later gap exceeds `tbtDeadline`: slack never goes negative, so

@@ -49,10 +49,14 @@ public struct ClientFaults: Codable, Sendable, Equatable {
     static let textsKept = 32
 
     public mutating func add(_ record: RequestRecord) {
+        add(status: record.status, error: record.error)
+    }
+
+    mutating func add(status: RequestStatus, error: String?) {
         outOf += 1
-        guard record.status == .clientError else { return }
+        guard status == .clientError else { return }
         requests += 1
-        let text = record.error ?? "failed in the client"
+        let text = error ?? "failed in the client"
         if counts[text] != nil || counts.count < Self.textsKept { counts[text, default: 0] += 1 }
         commonError = counts.max { ($0.value, $1.key) < ($1.value, $0.key) }?.key
     }
@@ -181,12 +185,27 @@ public struct RunSummary: Codable, Sendable, Equatable {
         forEachRecord: ((RequestRecord) -> Void) throws -> Void, targetRate: Double?, deadlines: FluidityDeadlines,
         timerLateness: [Double]? = nil, lagThreshold: Double = defaultLagThreshold, maxInFlight: Int? = nil
     ) rethrows {
+        try self.init(
+            firstPass: { visit in
+                try withoutActuallyEscaping(visit) { visit in try forEachRecord { visit(RecordFigures($0, deadlines: deadlines)) } }
+            },
+            secondPass: forEachRecord, targetRate: targetRate, deadlines: deadlines, timerLateness: timerLateness,
+            lagThreshold: lagThreshold, maxInFlight: maxInFlight)
+    }
+
+    /// The same summary, with the first pass handed each record's `RecordFigures` (pure, so they can
+    /// be computed on other threads) and the second the records themselves, both in the same order.
+    public init(
+        firstPass: ((RecordFigures) -> Void) throws -> Void, secondPass: ((RequestRecord) -> Void) throws -> Void,
+        targetRate: Double?, deadlines: FluidityDeadlines,
+        timerLateness: [Double]? = nil, lagThreshold: Double = defaultLagThreshold, maxInFlight: Int? = nil
+    ) rethrows {
         // One accumulator, touched once per record: per-token work stays out of captured state.
         var pooled = PooledGaps()
         var perRequest = PerRequestFigures()
-        try forEachRecord { record in perRequest.add(record, deadlines: deadlines, pooling: &pooled) }
+        try firstPass { figures in perRequest.add(figures, pooling: &pooled) }
         if pooled.beginSecondPass() {
-            try forEachRecord { pooled.addSecondPass($0) }
+            try secondPass { pooled.addSecondPass($0) }
         }
         let tbts = pooled.tbt, chunkGaps = pooled.chunk
 
@@ -246,81 +265,5 @@ public struct RunSummary: Codable, Sendable, Equatable {
     static func rate(_ times: [Double]) -> Double? {
         guard times.count >= 2, let first = times.first, let last = times.last, last > first else { return nil }
         return Double(times.count - 1) / (last - first)
-    }
-}
-
-/// Token-level TBTs and inter-chunk gaps pooled over requests, for exact quantiles in two passes.
-struct PooledGaps {
-    var tbt = TwoPassQuantiles(quantiles: Distribution.reportedQuantiles)
-    var chunk = TwoPassQuantiles(quantiles: Distribution.reportedQuantiles)
-
-    mutating func addFirstPass(interTokenTimes x: [Double], chunkTimes: [Double]) {
-        tbt.addFirstPass(contentsOf: x.dropFirst())
-        chunk.addFirstPass(gapsOf: chunkTimes)
-    }
-
-    /// Prepares the second pass; false when none is needed.
-    mutating func beginSecondPass() -> Bool {
-        tbt.beginSecondPass()
-        chunk.beginSecondPass()
-        return tbt.needsSecondPass || chunk.needsSecondPass
-    }
-
-    mutating func addSecondPass(_ record: RequestRecord) {
-        guard record.succeeded else { return }
-        tbt.addSecondPass(contentsOf: record.timeline.interTokenTimes.dropFirst())
-        chunk.addSecondPass(gapsOf: record.chunkTimesS)
-    }
-}
-
-/// One number per request, gathered in a single pass.
-struct PerRequestFigures {
-    var count = 0, ok = 0
-    var errors: [String: Int] = [:]
-    var scheduled: [Double] = [], sent: [Double] = [], end: [Double] = [], lag: [Double] = []
-    var ttft: [Double] = [], tpot: [Double] = [], e2e: [Double] = [], normalizedLatency: [Double] = []
-    var promptTokens: [Double] = [], outputTokens: [Double] = []
-    var fluidity: [Double] = [], minDeadlines: [Double] = [], referenceTPOTs: [Double] = []
-    var serviceDeadlines = DeadlineCount()
-    var clientFaults = ClientFaults()
-
-    mutating func add(_ r: RequestRecord, deadlines: FluidityDeadlines, pooling pooled: inout PooledGaps) {
-        count += 1
-        clientFaults.add(r)
-        scheduled.append(r.scheduledS)
-        if let s = r.sentS { sent.append(s) }
-        if let l = r.clientLag { lag.append(l) }
-        end.append(r.chunkTimesS.last ?? r.sentS ?? r.scheduledS)
-        guard r.succeeded else {
-            errors[r.status.rawValue, default: 0] += 1
-            fluidity.append(0)
-            return
-        }
-        ok += 1
-        let timeline = r.timeline
-        let x = timeline.interTokenTimes
-        pooled.addFirstPass(interTokenTimes: x, chunkTimes: r.chunkTimesS)
-        if let v = timeline.ttft { ttft.append(v) }
-        if let v = timeline.tpot { tpot.append(v) }
-        if let v = timeline.endToEnd { e2e.append(v) }
-        if let v = timeline.normalizedLatency { normalizedLatency.append(v) }
-        if let v = r.promptTokens { promptTokens.append(Double(v)) }
-        outputTokens.append(Double(timeline.tokenCount))
-        let count = Fluidity.deadlines(
-            x, ttftDeadline: deadlines.ttft.deadline(promptTokens: r.promptTokens ?? r.requestedPromptTokens),
-            tbtDeadline: deadlines.tbt)
-        fluidity.append(count.fluidityIndex)
-        serviceDeadlines = serviceDeadlines + count
-        minDeadlines.append(ServiceMetrics.minDeadlineForThroughput(tokenLevelTBT: x.dropFirst()))
-        referenceTPOTs.append(ServiceMetrics.referenceTPOT(tokenLevelTBT: x.dropFirst()))
-    }
-}
-
-extension TwoPassQuantiles {
-    var distribution: Distribution {
-        let q = results()
-        return Distribution(
-            count: count, mean: count > 0 ? sum / Double(count) : nil, min: count > 0 ? min : nil,
-            p50: q[0], p90: q[1], p99: q[2], max: count > 0 ? max : nil)
     }
 }

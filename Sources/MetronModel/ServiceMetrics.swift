@@ -59,6 +59,12 @@ public enum ServiceMetrics {
         Fluidity.minTBTDeadlineToMeet([0] + tbt, target: throughputTargetMissRate, ttftDeadline: 0, ignoreFirstToken: true)
     }
 
+    /// The same from a request's inter-token times `x_0 ... x_{N-1}`: `x_0` stands where the
+    /// padding 0 does and, ignored as the first token, counts no more than it.
+    public static func minDeadlineForThroughput(interTokenTimes x: [Double]) -> Double {
+        Fluidity.minTBTDeadlineToMeet(x, target: throughputTargetMissRate, ttftDeadline: 0, ignoreFirstToken: true)
+    }
+
     /// Sum of missed over sum of total deadlines across requests.
     public static func serviceDeadlines(
         _ requests: [[Double]], ttftDeadlines: [Double], tbtDeadline: Double

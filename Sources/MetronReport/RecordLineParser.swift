@@ -3,11 +3,12 @@ import MetronModel
 
 /// A fast reader of one `requests.jsonl` line: a flat JSON object of numbers, strings, null and
 /// arrays of numbers. Returns nil on anything else, and the caller falls back to JSONDecoder, whose
-/// error messages say what is wrong. Numbers are parsed by strtod, as JSONDecoder does.
+/// error messages say what is wrong. Numbers round to the same Double as strtod (`DecimalNumber`).
 struct RecordLineParser {
     private let base: UnsafePointer<UInt8>
     private let end: Int
     private var i = 0
+    private let tables = DecimalNumber.Tables.shared
 
     /// `bytes` must be followed in memory by a byte that cannot continue a number (the newline).
     static func parse(_ bytes: UnsafeRawBufferPointer) -> RequestRecord? {
@@ -34,39 +35,10 @@ struct RecordLineParser {
 
     private mutating func number() -> Double? {
         skipSpace()
-        guard i < end else { return nil }
-        let start = UnsafeMutableRawPointer(mutating: base + i).assumingMemoryBound(to: CChar.self)
-        var stop: UnsafeMutablePointer<CChar>?
-        let value = strtod(start, &stop)
-        guard let stop, stop != start else { return nil }
-        let length = stop - start
-        // strtod accepts more than JSON does (hex, inf, "+1", "01", "2."): check the grammar.
-        guard Self.isJSONNumber(UnsafeBufferPointer(start: base + i, count: length)) else { return nil }
-        i += length
-        return i <= end ? value : nil
-    }
-
-    /// `-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?`
-    static func isJSONNumber(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
-        var k = 0
-        func digits() -> Int {
-            let start = k
-            while k < b.count, b[k] >= UInt8(ascii: "0"), b[k] <= UInt8(ascii: "9") { k += 1 }
-            return k - start
-        }
-        if k < b.count, b[k] == UInt8(ascii: "-") { k += 1 }
-        guard k < b.count else { return false }
-        if b[k] == UInt8(ascii: "0") { k += 1 } else if digits() == 0 { return false }
-        if k < b.count, b[k] == UInt8(ascii: ".") {
-            k += 1
-            guard digits() > 0 else { return false }
-        }
-        if k < b.count, b[k] == UInt8(ascii: "e") || b[k] == UInt8(ascii: "E") {
-            k += 1
-            if k < b.count, b[k] == UInt8(ascii: "+") || b[k] == UInt8(ascii: "-") { k += 1 }
-            guard digits() > 0 else { return false }
-        }
-        return k == b.count
+        guard i < end, let (value, next) = DecimalNumber.scanShort(base, i, end, tables) ?? DecimalNumber.scan(base, i, end, tables)
+        else { return nil }
+        i = next
+        return value
     }
 
     private mutating func integer() -> Int? {
@@ -82,8 +54,8 @@ struct RecordLineParser {
         return true
     }
 
-    /// A string without escapes; escaped strings (rare: error texts) go to the fallback.
-    private mutating func string() -> String? {
+    /// The bytes of a string without escapes; escaped strings (rare: error texts) go to the fallback.
+    private mutating func stringBytes() -> UnsafeBufferPointer<UInt8>? {
         guard expect(UInt8(ascii: "\"")) else { return nil }
         let start = i
         while i < end, base[i] != UInt8(ascii: "\"") {
@@ -91,18 +63,66 @@ struct RecordLineParser {
             i += 1
         }
         guard i < end else { return nil }
-        let s = String(decoding: UnsafeBufferPointer(start: base + start, count: i - start), as: UTF8.self)
         i += 1
-        return s
+        return UnsafeBufferPointer(start: base + start, count: i - 1 - start)
+    }
+
+    private mutating func string() -> String? {
+        stringBytes().map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// The keys of a record line, as `RequestRecord` encodes them.
+    enum Field: String, CaseIterable {
+        case id, status, error
+        case scheduledS = "scheduled_s", sentS = "sent_s", chunkTimesS = "chunk_times_s", chunkTokens = "chunk_tokens"
+        case requestedPromptTokens = "requested_prompt_tokens", requestedOutputTokens = "requested_output_tokens"
+        case promptTokens = "prompt_tokens", outputTokens = "output_tokens", httpStatus = "http_status"
+        case tokenRule = "token_rule", cachedPromptTokens = "cached_prompt_tokens"
+    }
+
+    static let fields = Field.allCases
+    static let keys: [[UInt8]] = fields.map { Array($0.rawValue.utf8) }
+
+    /// The index of a key in `keys`, compared as bytes: no String per key.
+    private mutating func key() -> Int? {
+        guard let bytes = stringBytes() else { return nil }
+        for (n, key) in Self.keys.enumerated() where key.count == bytes.count {
+            if key.withUnsafeBufferPointer({ memcmp($0.baseAddress!, bytes.baseAddress!, bytes.count) == 0 }) { return n }
+        }
+        return nil
     }
 
     private mutating func numbers() -> [Double]? {
         guard expect(UInt8(ascii: "[")) else { return nil }
         var values: [Double] = []
+        values.reserveCapacity(64)
         if expect(UInt8(ascii: "]")) { return values }
         repeat {
             guard let v = number() else { return nil }
             values.append(v)
+        } while expect(UInt8(ascii: ","))
+        return expect(UInt8(ascii: "]")) ? values : nil
+    }
+
+    /// An array of integers; plain digits are read directly, anything else through `number()`.
+    private mutating func integers() -> [Int]? {
+        guard expect(UInt8(ascii: "[")) else { return nil }
+        var values: [Int] = []
+        values.reserveCapacity(64)
+        if expect(UInt8(ascii: "]")) { return values }
+        repeat {
+            skipSpace()
+            var k = i, v = 0
+            while k < end, k - i < 15, case let d = base[k] &- 0x30, d < 10 { v = v &* 10 &+ Int(d); k += 1 }
+            let next = base[k]
+            if k > i && (base[i] != UInt8(ascii: "0") || k == i + 1)
+                && next != UInt8(ascii: ".") && next | 0x20 != UInt8(ascii: "e") && next &- 0x30 >= 10 {
+                i = k
+                values.append(v)
+            } else {
+                guard let x = number(), let n = Int(exactly: x) else { return nil }
+                values.append(n)
+            }
         } while expect(UInt8(ascii: ","))
         return expect(UInt8(ascii: "]")) ? values : nil
     }
@@ -117,35 +137,31 @@ struct RecordLineParser {
         guard expect(UInt8(ascii: "{")) else { return nil }
         var id: Int?, scheduled: Double?, status: RequestStatus?
         var r = RequestRecord(id: 0, scheduledS: 0)
-        var seen = Set<String>()
+        var seen = 0
         if !expect(UInt8(ascii: "}")) {
             repeat {
-                guard let key = string(), seen.insert(key).inserted, expect(UInt8(ascii: ":")) else { return nil }
-                switch key {
-                case "id": id = integer()
-                case "scheduled_s": scheduled = number()
-                case "sent_s": guard let v = optional({ $0.number() }) else { return nil }; r.sentS = v
-                case "chunk_times_s": guard let v = numbers() else { return nil }; r.chunkTimesS = v
-                case "chunk_tokens":
-                    guard let v = numbers() else { return nil }
-                    let ints = v.compactMap { Int(exactly: $0) }
-                    guard ints.count == v.count else { return nil }
-                    r.chunkTokens = ints
-                case "requested_prompt_tokens": guard let v = integer() else { return nil }; r.requestedPromptTokens = v
-                case "requested_output_tokens": guard let v = integer() else { return nil }; r.requestedOutputTokens = v
-                case "prompt_tokens": guard let v = optional({ $0.integer() }) else { return nil }; r.promptTokens = v
-                case "output_tokens": guard let v = optional({ $0.integer() }) else { return nil }; r.outputTokens = v
-                case "cached_prompt_tokens": guard let v = optional({ $0.integer() }) else { return nil }; r.cachedPromptTokens = v
-                case "http_status": guard let v = optional({ $0.integer() }) else { return nil }; r.httpStatus = v
-                case "error": guard let v = optional({ $0.string() }) else { return nil }; r.error = v
-                case "status": status = string().flatMap(RequestStatus.init(rawValue:))
-                case "token_rule":
+                guard let n = key(), seen & (1 << n) == 0, expect(UInt8(ascii: ":")) else { return nil }
+                seen |= 1 << n
+                switch Self.fields[n] {
+                case .id: id = integer()
+                case .scheduledS: scheduled = number()
+                case .sentS: guard let v = optional({ $0.number() }) else { return nil }; r.sentS = v
+                case .chunkTimesS: guard let v = numbers() else { return nil }; r.chunkTimesS = v
+                case .chunkTokens: guard let v = integers() else { return nil }; r.chunkTokens = v
+                case .requestedPromptTokens: guard let v = integer() else { return nil }; r.requestedPromptTokens = v
+                case .requestedOutputTokens: guard let v = integer() else { return nil }; r.requestedOutputTokens = v
+                case .promptTokens: guard let v = optional({ $0.integer() }) else { return nil }; r.promptTokens = v
+                case .outputTokens: guard let v = optional({ $0.integer() }) else { return nil }; r.outputTokens = v
+                case .cachedPromptTokens: guard let v = optional({ $0.integer() }) else { return nil }; r.cachedPromptTokens = v
+                case .httpStatus: guard let v = optional({ $0.integer() }) else { return nil }; r.httpStatus = v
+                case .error: guard let v = optional({ $0.string() }) else { return nil }; r.error = v
+                case .status: status = string().flatMap(RequestStatus.init(rawValue:))
+                case .tokenRule:
                     guard let v = optional({ $0.string() }) else { return nil }
                     if let name = v {
                         guard let rule = TokenRule(rawValue: name) else { return nil }
                         r.tokenRule = rule
                     }
-                default: return nil
                 }
             } while expect(UInt8(ascii: ","))
             guard expect(UInt8(ascii: "}")) else { return nil }

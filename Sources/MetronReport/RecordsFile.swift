@@ -14,39 +14,44 @@ public enum RecordsFile {
         public var description: String { line > 0 ? "\(path):\(line): \(message)" : "\(path): \(message)" }
     }
 
-    /// Streams the records of a file in order, one line at a time. A last line cut short (a run
-    /// killed while writing it) is skipped with a warning; any other bad line is an error.
+    /// Streams the records of a file in order. A last line cut short (a run killed while writing
+    /// it) is skipped with a warning; any other bad line is an error. Lines are parsed on two other
+    /// threads while `body` runs on the caller's.
     public static func forEach(
         _ url: URL, onWarning: (String) -> Void = { _ in }, _ body: (RequestRecord) throws -> Void
     ) throws {
-        guard let handle = FileHandle(forReadingAtPath: url.path) else {
+        try forEach(url, onWarning: onWarning, prepare: { $0 }, body)
+    }
+
+    /// The same, with each record mapped by `prepare` on the parsing threads (nil leaves it out):
+    /// work per record that needs nothing but the record runs there, beside the parsing.
+    public static func forEach<Prepared: Sendable>(
+        _ url: URL, onWarning: (String) -> Void = { _ in }, prepare: @escaping @Sendable (RequestRecord) -> Prepared?,
+        _ body: (Prepared) throws -> Void
+    ) throws {
+        let fd = open(url.path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
             throw ReadError(path: url.path, line: 0, message: "cannot open: no such file or not readable")
         }
-        defer { try? handle.close() }
-        let decoder = JSONDecoder()
-        var number = 0
-        var lines = JSONLines(handle)
-        while let line = lines.next() {
-            number += 1
-            if line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\r") }) { continue }
-            var record = line.withUnsafeBytes(RecordLineParser.parse)
-            if record == nil {
-                do {
-                    record = try decoder.decode(RequestRecord.self, from: line)
-                } catch {
-                    if lines.returnedUnterminatedLastLine {
-                        onWarning("\(url.path):\(number): the last line is incomplete (the run was stopped while "
-                            + "writing it) and is skipped")
-                        continue
-                    }
-                    throw ReadError(path: url.path, line: number, message: "not a request record: \(describe(error))")
+        defer { _ = Glibc.close(fd) }
+        var status = stat()
+        guard fstat(fd, &status) == 0 else {
+            throw ReadError(path: url.path, line: 0, message: "cannot read: " + String(cString: strerror(errno)))
+        }
+        let reader = ChunkedRecords(fd: fd, size: Int(status.st_size), prepare: prepare)
+        defer { reader.stop() }
+        var lineBase = 0
+        for k in 0..<reader.chunks {
+            let chunk = reader.take(k)
+            for item in chunk.items {
+                switch item {
+                case let .record(prepared): try body(prepared)
+                case let .warning(line, text): onWarning("\(url.path):\(lineBase + line): \(text)")
+                case let .failure(line, text):
+                    throw ReadError(path: url.path, line: line == 0 ? 0 : lineBase + line, message: text)
                 }
             }
-            guard let record else { continue }
-            guard record.chunkTimesS.count == record.chunkTokens.count else {
-                throw ReadError(path: url.path, line: number, message: "chunk_times_s and chunk_tokens differ in length")
-            }
-            try body(record)
+            lineBase += chunk.lines
         }
     }
 

@@ -95,15 +95,23 @@ public struct RunSettings: Codable, Sendable, Equatable {
     /// The same summary streamed from a records file (read twice, never held in memory); warnings
     /// of the reader (an incomplete last line) are passed on once.
     public func summary(ofRecordsIn file: URL, onWarning: (String) -> Void = { _ in }) throws -> RunSummary {
-        var pass = 0
+        let warmup = warmupS, deadlines = deadlines
         return try withoutActuallyEscaping(onWarning) { warn in
-            try summary(forEachRecord: { visit in
-                pass += 1
-                let first = pass == 1
-                try RecordsFile.forEach(file, onWarning: { if first { warn($0) } }, visit)
-            })
+            try RunSummary(
+                firstPass: { visit in
+                    try RecordsFile.forEach(
+                        file, onWarning: warn, prepare: { $0.scheduledS >= warmup ? RecordFigures($0, deadlines: deadlines) : nil },
+                        visit)
+                },
+                secondPass: { visit in
+                    try RecordsFile.forEach(file, prepare: { $0.scheduledS >= warmup ? $0 : nil }, visit)
+                },
+                targetRate: targetRate, deadlines: deadlines, timerLateness: timerLatenessS, lagThreshold: lagThresholdS,
+                maxInFlight: maxInFlight)
         }
     }
+
+    private var deadlines: FluidityDeadlines { FluidityDeadlines(ttft: .fixed(ttftDeadlineS), tbt: tbtDeadlineS) }
 
     private func summary(forEachRecord: ((RequestRecord) -> Void) throws -> Void) rethrows -> RunSummary {
         try RunSummary(
@@ -112,7 +120,7 @@ public struct RunSettings: Codable, Sendable, Equatable {
                     try forEachRecord { if $0.scheduledS >= warmupS { visit($0) } }
                 }
             },
-            targetRate: targetRate, deadlines: FluidityDeadlines(ttft: .fixed(ttftDeadlineS), tbt: tbtDeadlineS),
+            targetRate: targetRate, deadlines: deadlines,
             timerLateness: timerLatenessS, lagThreshold: lagThresholdS, maxInFlight: maxInFlight)
     }
 }

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif
+
 /// Exact linear-interpolation quantiles of a stream too large to hold, in two passes over it:
 /// the first counts values per narrow bucket, the second keeps only the values of the buckets that
 /// hold the order statistics the quantiles need. Results equal `Stats.quantile` on the whole sample.
@@ -5,11 +11,14 @@ public struct TwoPassQuantiles: Sendable {
     public let quantiles: [Double]
     /// Counts of the buckets of positive values from 2^-40 to 2^24 s, in a flat array because this
     /// is called once per token; anything else (0, negatives, extremes) in a dictionary.
-    private var denseCounts: [Int] = []
+    private var denseCounts = DenseCounts()
     private var sparseCounts: [Int: Int] = [:]
     private var kept: [Double: Int] = [:]
     /// The few buckets (at most two per quantile) whose values the second pass keeps.
     private var wanted: [Int] = []
+    private var wantedLow = Int.max, wantedHigh = Int.min
+    /// Bit `key - wantedLow` set for each wanted key, when that range is not too wide.
+    private var wantedBits: [UInt64] = []
     public private(set) var count = 0
     public private(set) var sum = 0.0
     public private(set) var min = Double.infinity
@@ -34,8 +43,7 @@ public struct TwoPassQuantiles: Sendable {
     public mutating func addFirstPass(_ x: Double) {
         let key = Self.bucket(x)
         if key >= Self.denseBase && key < Self.denseEnd {
-            if denseCounts.isEmpty { denseCounts = Array(repeating: 0, count: Self.denseEnd - Self.denseBase) }
-            denseCounts[key - Self.denseBase] += 1
+            denseCounts.uniqueCounts(Self.denseEnd - Self.denseBase)[key - Self.denseBase] += 1
         } else {
             sparseCounts[key, default: 0] += 1
         }
@@ -48,27 +56,62 @@ public struct TwoPassQuantiles: Sendable {
     /// All non-empty buckets in order, with their counts.
     private var bucketCounts: [(key: Int, count: Int)] {
         var all = sparseCounts.map { (key: $0.key, count: $0.value) }
-        for (i, c) in denseCounts.enumerated() where c > 0 { all.append((Self.denseBase + i, c)) }
+        if let counts = denseCounts.counts {
+            for i in 0..<(Self.denseEnd - Self.denseBase) where counts[i] > 0 { all.append((Self.denseBase + i, counts[i])) }
+        }
         return all.sorted { $0.key < $1.key }
     }
 
     public mutating func addFirstPass(contentsOf values: ArraySlice<Double>) {
-        for x in values { addFirstPass(x) }
+        values.withUnsafeBufferPointer { addFirstPass(count: $0.count) { [base = $0.baseAddress] i in base![i] } }
     }
 
     public mutating func addSecondPass(contentsOf values: ArraySlice<Double>) {
         guard !wanted.isEmpty else { return }
-        for x in values { addSecondPass(x) }
+        values.withUnsafeBufferPointer { v in
+            for x in v where wants(x) { kept[x, default: 0] += 1 }
+        }
     }
 
     /// Adds the gaps between consecutive times.
     public mutating func addFirstPass(gapsOf times: [Double]) {
-        for i in times.indices.dropFirst() { addFirstPass(times[i] - times[i - 1]) }
+        guard times.count > 1 else { return }
+        times.withUnsafeBufferPointer { t in
+            addFirstPass(count: t.count - 1) { [base = t.baseAddress!] i in base[i + 1] - base[i] }
+        }
     }
 
     public mutating func addSecondPass(gapsOf times: [Double]) {
-        guard !wanted.isEmpty else { return }
-        for i in times.indices.dropFirst() { addSecondPass(times[i] - times[i - 1]) }
+        guard !wanted.isEmpty, times.count > 1 else { return }
+        times.withUnsafeBufferPointer { t in
+            for i in 1..<t.count {
+                let x = t[i] - t[i - 1]
+                if wants(x) { kept[x, default: 0] += 1 }
+            }
+        }
+    }
+
+    /// `addFirstPass` of `value(0) ..< value(n)` in order, with the dense counts held by pointer:
+    /// the same counts, sum, min and max as one call per value.
+    @inline(__always)
+    private mutating func addFirstPass(count n: Int, _ value: (Int) -> Double) {
+        guard n > 0 else { return }
+        let counts = denseCounts.uniqueCounts(Self.denseEnd - Self.denseBase)
+        var sum = self.sum, min = self.min, max = self.max
+        var outside: [Double] = []
+        for i in 0..<n {
+            let x = value(i)
+            let key = Self.bucket(x)
+            if key >= Self.denseBase && key < Self.denseEnd { counts[key - Self.denseBase] += 1 } else { outside.append(x) }
+            sum += x
+            if x < min { min = x }
+            if x > max { max = x }
+        }
+        for x in outside { sparseCounts[Self.bucket(x), default: 0] += 1 }
+        count += n
+        self.sum = sum
+        self.min = min
+        self.max = max
     }
 
     public mutating func beginSecondPass() {
@@ -84,12 +127,32 @@ public struct TwoPassQuantiles: Sendable {
             if ranks.contains(where: { $0 >= below && $0 < below + c }) { wanted.append(key) }
             below += c
         }
+        wantedLow = wanted.min() ?? Int.max
+        wantedHigh = wanted.max() ?? Int.min
+        if !wanted.isEmpty && wantedHigh - wantedLow < 1 << 22 {
+            wantedBits = Array(repeating: 0, count: (wantedHigh - wantedLow) / 64 + 1)
+            for w in wanted { wantedBits[(w - wantedLow) >> 6] |= 1 << UInt64((w - wantedLow) & 63) }
+        }
         needsSecondPass = true
     }
 
     public mutating func addSecondPass(_ x: Double) {
+        if wants(x) { kept[x, default: 0] += 1 }
+    }
+
+    /// `addSecondPass(x)` done `n` times.
+    public mutating func addSecondPass(_ x: Double, times n: Int) {
+        if n > 0 && wants(x) { kept[x, default: 0] += n }
+    }
+
+    /// Whether the second pass keeps `x`: it lies in a bucket that holds a needed order statistic.
+    @inline(__always)
+    public func wants(_ x: Double) -> Bool {
         let key = Self.bucket(x)
-        for w in wanted where w == key { kept[x, default: 0] += 1 }
+        guard key >= wantedLow && key <= wantedHigh else { return false }
+        let offset = key - wantedLow
+        if !wantedBits.isEmpty { return wantedBits[offset >> 6] & (1 << UInt64(offset & 63)) != 0 }
+        return wanted.contains(key)
     }
 
     /// The quantiles, in the order given; nil for an empty stream.
@@ -120,5 +183,36 @@ public struct TwoPassQuantiles: Sendable {
             if lhs == count - 1 { return orderStatistic(lhs) }
             return Stats.interpolate(orderStatistic(lhs), orderStatistic(lhs + 1), fraction)
         }
+    }
+}
+
+/// The dense bucket counts, from calloc: the pages of buckets never counted stay untouched (most
+/// of them), so they cost no memory. Copied on write, as an array would be.
+private struct DenseCounts: @unchecked Sendable {
+    final class Storage {
+        let counts: UnsafeMutablePointer<Int>
+        let size: Int
+
+        init(size: Int, copying other: UnsafeMutablePointer<Int>? = nil) {
+            self.size = size
+            counts = calloc(size, MemoryLayout<Int>.stride)!.assumingMemoryBound(to: Int.self)
+            if let other { counts.update(from: other, count: size) }
+        }
+
+        deinit { free(counts) }
+    }
+
+    private var storage: Storage?
+
+    var counts: UnsafeMutablePointer<Int>? { storage?.counts }
+
+    /// The counts, allocated on first use and never shared with a copy.
+    mutating func uniqueCounts(_ size: Int) -> UnsafeMutablePointer<Int> {
+        if storage == nil {
+            storage = Storage(size: size)
+        } else if !isKnownUniquelyReferenced(&storage!) {
+            storage = Storage(size: size, copying: storage!.counts)
+        }
+        return storage!.counts
     }
 }

@@ -84,18 +84,37 @@ struct SummarizeRecords: AsyncParsableCommand {
 
     @OptionGroup var input: RecordsInput
 
+    @Flag(help: "Also print the whole summary as JSON (to compare readers bit for bit).")
+    var json = false
+
+    @Flag(help: "Only read the file once, computing nothing (the reader's own speed).")
+    var readOnly = false
+
     func run() async throws {
         let start = now()
         var requests = 0
+        if readOnly {
+            try RecordsFile.forEach(input.url) { _ in requests += 1 }
+            let elapsed = now() - start
+            print(String(format: "swift-read requests=%d seconds=%.3f per_request_us=%.2f peak_rss_mib=%.1f",
+                         requests, elapsed, elapsed / Double(requests) * 1e6, peakRSSMiB()))
+            return
+        }
+        let url = input.url, deadlines = FluidityDeadlines.referenceDefault
         let summary = try RunSummary(
-            forEachRecord: { visit in
-                requests = 0
-                try RecordsFile.forEach(input.url) { visit($0); requests += 1 }
-            }, targetRate: nil, deadlines: .referenceDefault)
+            firstPass: { visit in
+                try RecordsFile.forEach(url, prepare: { RecordFigures($0, deadlines: deadlines) }) { visit($0); requests += 1 }
+            },
+            secondPass: { visit in try RecordsFile.forEach(url, visit) }, targetRate: nil, deadlines: deadlines)
         let elapsed = now() - start
         print(String(format: "swift-file requests=%d seconds=%.3f per_request_us=%.2f peak_rss_mib=%.1f p1_fluidity=%.6f tbt_p99=%.6f",
                      requests, elapsed, elapsed / Double(requests) * 1e6, peakRSSMiB(), summary.fluidity.p1 ?? .nan,
                      summary.tbt.p99 ?? .nan))
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            print(String(decoding: try encoder.encode(summary), as: UTF8.self))
+        }
     }
 }
 

@@ -1,0 +1,124 @@
+import MetronStats
+
+/// Token-level TBTs and inter-chunk gaps pooled over requests, for exact quantiles in two passes.
+struct PooledGaps {
+    var tbt = TwoPassQuantiles(quantiles: Distribution.reportedQuantiles)
+    var chunk = TwoPassQuantiles(quantiles: Distribution.reportedQuantiles)
+
+    mutating func addFirstPass(interTokenTimes x: [Double], chunkTimes: [Double]) {
+        tbt.addFirstPass(contentsOf: x.dropFirst())
+        chunk.addFirstPass(gapsOf: chunkTimes)
+    }
+
+    /// Prepares the second pass; false when none is needed.
+    mutating func beginSecondPass() -> Bool {
+        tbt.beginSecondPass()
+        chunk.beginSecondPass()
+        return tbt.needsSecondPass || chunk.needsSecondPass
+    }
+
+    mutating func addSecondPass(_ record: RequestRecord) {
+        guard record.succeeded else { return }
+        // `interTokenTimes.dropFirst()` without building it: each chunk's gap, then a zero for each
+        // further token of the chunk.
+        var previous = record.scheduledS, first = true, zeros = 0
+        for (t, k) in zip(record.chunkTimesS, record.chunkTokens) where k > 0 {
+            if !first { tbt.addSecondPass(t - previous) }
+            first = false
+            zeros += k - 1
+            previous = t
+        }
+        tbt.addSecondPass(0, times: zeros)
+        chunk.addSecondPass(gapsOf: record.chunkTimesS)
+    }
+}
+
+/// What the first pass of a summary takes from one record: computed from the record alone, so
+/// anywhere, and added to the summary in the records' order.
+public struct RecordFigures: Sendable {
+    let scheduled: Double, sent: Double?, lag: Double?, end: Double
+    let status: RequestStatus
+    let clientFaultText: String?
+    /// Set for a successful request only.
+    let success: Success?
+
+    struct Success: Sendable {
+        let interTokenTimes: [Double], chunkTimes: [Double]
+        let ttft: Double?, tpot: Double?, e2e: Double?, normalizedLatency: Double?
+        let promptTokens: Int?, outputTokens: Int
+        let deadlines: DeadlineCount
+        let minDeadline: Double, referenceTPOT: Double
+    }
+
+    public init(_ r: RequestRecord, deadlines: FluidityDeadlines) {
+        scheduled = r.scheduledS
+        sent = r.sentS
+        lag = r.clientLag
+        end = r.chunkTimesS.last ?? r.sentS ?? r.scheduledS
+        status = r.status
+        clientFaultText = r.status == .clientError ? r.error : nil
+        guard r.succeeded else {
+            success = nil
+            return
+        }
+        let timeline = r.timeline
+        let x = timeline.interTokenTimes
+        success = Success(
+            interTokenTimes: x, chunkTimes: r.chunkTimesS, ttft: timeline.ttft, tpot: timeline.tpot,
+            e2e: timeline.endToEnd, normalizedLatency: timeline.normalizedLatency, promptTokens: r.promptTokens,
+            outputTokens: timeline.tokenCount,
+            deadlines: Fluidity.deadlines(
+                x, ttftDeadline: deadlines.ttft.deadline(promptTokens: r.promptTokens ?? r.requestedPromptTokens),
+                tbtDeadline: deadlines.tbt),
+            minDeadline: x.isEmpty ? ServiceMetrics.minDeadlineForThroughput(tokenLevelTBT: [])
+                : ServiceMetrics.minDeadlineForThroughput(interTokenTimes: x),
+            referenceTPOT: ServiceMetrics.referenceTPOT(tokenLevelTBT: x.dropFirst()))
+    }
+}
+
+/// One number per request, gathered in a single pass.
+struct PerRequestFigures {
+    var count = 0, ok = 0
+    var errors: [String: Int] = [:]
+    var scheduled: [Double] = [], sent: [Double] = [], end: [Double] = [], lag: [Double] = []
+    var ttft: [Double] = [], tpot: [Double] = [], e2e: [Double] = [], normalizedLatency: [Double] = []
+    var promptTokens: [Double] = [], outputTokens: [Double] = []
+    var fluidity: [Double] = [], minDeadlines: [Double] = [], referenceTPOTs: [Double] = []
+    var serviceDeadlines = DeadlineCount()
+    var clientFaults = ClientFaults()
+
+    mutating func add(_ f: RecordFigures, pooling pooled: inout PooledGaps) {
+        count += 1
+        clientFaults.add(status: f.status, error: f.clientFaultText)
+        scheduled.append(f.scheduled)
+        if let s = f.sent { sent.append(s) }
+        if let l = f.lag { lag.append(l) }
+        end.append(f.end)
+        guard let s = f.success else {
+            errors[f.status.rawValue, default: 0] += 1
+            fluidity.append(0)
+            return
+        }
+        ok += 1
+        pooled.addFirstPass(interTokenTimes: s.interTokenTimes, chunkTimes: s.chunkTimes)
+        if let v = s.ttft { ttft.append(v) }
+        if let v = s.tpot { tpot.append(v) }
+        if let v = s.e2e { e2e.append(v) }
+        if let v = s.normalizedLatency { normalizedLatency.append(v) }
+        if let v = s.promptTokens { promptTokens.append(Double(v)) }
+        outputTokens.append(Double(s.outputTokens))
+        fluidity.append(s.deadlines.fluidityIndex)
+        serviceDeadlines = serviceDeadlines + s.deadlines
+        minDeadlines.append(s.minDeadline)
+        referenceTPOTs.append(s.referenceTPOT)
+    }
+}
+
+extension TwoPassQuantiles {
+    var distribution: Distribution {
+        let q = results()
+        return Distribution(
+            count: count, mean: count > 0 ? sum / Double(count) : nil, min: count > 0 ? min : nil,
+            p50: q[0], p90: q[1], p99: q[2], max: count > 0 ? max : nil)
+    }
+}
