@@ -77,7 +77,8 @@ public struct RequestRecord: Codable, Sendable, Equatable {
         self.cachedPromptTokens = cachedPromptTokens
     }
 
-    enum CodingKeys: String, CodingKey {
+    /// The keys of a record line; the fast line parser reads these too.
+    public enum CodingKeys: String, CodingKey, CaseIterable {
         case id, status, error
         case scheduledS = "scheduled_s", sentS = "sent_s", chunkTimesS = "chunk_times_s", chunkTokens = "chunk_tokens"
         case requestedPromptTokens = "requested_prompt_tokens", requestedOutputTokens = "requested_output_tokens"

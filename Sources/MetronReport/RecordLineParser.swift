@@ -71,14 +71,7 @@ struct RecordLineParser {
         stringBytes().map { String(decoding: $0, as: UTF8.self) }
     }
 
-    /// The keys of a record line, as `RequestRecord` encodes them.
-    enum Field: String, CaseIterable {
-        case id, status, error
-        case scheduledS = "scheduled_s", sentS = "sent_s", chunkTimesS = "chunk_times_s", chunkTokens = "chunk_tokens"
-        case requestedPromptTokens = "requested_prompt_tokens", requestedOutputTokens = "requested_output_tokens"
-        case promptTokens = "prompt_tokens", outputTokens = "output_tokens", httpStatus = "http_status"
-        case tokenRule = "token_rule", cachedPromptTokens = "cached_prompt_tokens"
-    }
+    typealias Field = RequestRecord.CodingKeys
 
     static let fields = Field.allCases
     static let keys: [[UInt8]] = fields.map { Array($0.rawValue.utf8) }
