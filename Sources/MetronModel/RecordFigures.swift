@@ -46,6 +46,7 @@ public struct RecordFigures: Sendable {
         let interTokenTimes: [Double], chunkTimes: [Double]
         let ttft: Double?, tpot: Double?, e2e: Double?, normalizedLatency: Double?
         let promptTokens: Int?, outputTokens: Int
+        let cachedPromptTokens: Int?
         let deadlines: DeadlineCount
         let minDeadline: Double, referenceTPOT: Double
     }
@@ -66,7 +67,7 @@ public struct RecordFigures: Sendable {
         success = Success(
             interTokenTimes: x, chunkTimes: r.chunkTimesS, ttft: timeline.ttft, tpot: timeline.tpot,
             e2e: timeline.endToEnd, normalizedLatency: timeline.normalizedLatency, promptTokens: r.promptTokens,
-            outputTokens: timeline.tokenCount,
+            outputTokens: timeline.tokenCount, cachedPromptTokens: r.cachedPromptTokens,
             deadlines: Fluidity.deadlines(
                 x, ttftDeadline: deadlines.ttft.deadline(promptTokens: r.promptTokens ?? r.requestedPromptTokens),
                 tbtDeadline: deadlines.tbt),
@@ -86,6 +87,7 @@ struct PerRequestFigures {
     var fluidity: [Double] = [], minDeadlines: [Double] = [], referenceTPOTs: [Double] = []
     var serviceDeadlines = DeadlineCount()
     var clientFaults = ClientFaults()
+    var promptCache = PromptCacheUse(requests: 0, cachedTokens: 0, promptTokens: 0)
 
     mutating func add(_ f: RecordFigures, pooling pooled: inout PooledGaps) {
         count += 1
@@ -107,6 +109,11 @@ struct PerRequestFigures {
         if let v = s.normalizedLatency { normalizedLatency.append(v) }
         if let v = s.promptTokens { promptTokens.append(Double(v)) }
         outputTokens.append(Double(s.outputTokens))
+        if let cached = s.cachedPromptTokens, let prompt = s.promptTokens {
+            promptCache.requests += 1
+            promptCache.cachedTokens += cached
+            promptCache.promptTokens += prompt
+        }
         fluidity.append(s.deadlines.fluidityIndex)
         serviceDeadlines = serviceDeadlines + s.deadlines
         minDeadlines.append(s.minDeadline)

@@ -153,6 +153,8 @@ public struct RunSummary: Codable, Sendable, Equatable {
     public var outputTokensPerS: Double
     public var promptTokens: Distribution
     public var outputTokens: Distribution
+    /// What the server took from its prefix cache; nil when no request reported cached tokens.
+    public var promptCache: PromptCacheUse?
     public var client: ClientHealth
     /// Names the tail percentiles that rest on fewer than `fewSamplesForTailPercentile` samples.
     public var percentileWarning: String?
@@ -163,7 +165,7 @@ public struct RunSummary: Codable, Sendable, Equatable {
         case durationS = "duration_s", errorRate = "error_rate", interChunkLatency = "inter_chunk_latency"
         case normalizedLatency = "normalized_latency", tokenRates = "token_rates"
         case outputTokensPerS = "output_tokens_per_s", promptTokens = "prompt_tokens", outputTokens = "output_tokens"
-        case percentileWarning = "percentile_warning"
+        case percentileWarning = "percentile_warning", promptCache = "prompt_cache"
     }
 
     public static let defaultLagThreshold = 0.010
@@ -227,6 +229,7 @@ public struct RunSummary: Codable, Sendable, Equatable {
         normalizedLatency = Distribution(p.normalizedLatency)
         promptTokens = Distribution(p.promptTokens)
         outputTokens = Distribution(p.outputTokens)
+        promptCache = p.promptCache.requests > 0 ? p.promptCache : nil
 
         let fluiditySorted = p.fluidity.sorted()
         fluidity = FluiditySummary(
@@ -265,5 +268,25 @@ public struct RunSummary: Codable, Sendable, Equatable {
     static func rate(_ times: [Double]) -> Double? {
         guard times.count >= 2, let first = times.first, let last = times.last, last > first else { return nil }
         return Double(times.count - 1) / (last - first)
+    }
+}
+
+/// Prompt tokens the server reported taking from its prefix cache, over the successful requests
+/// that reported both counts.
+public struct PromptCacheUse: Codable, Sendable, Equatable {
+    public var requests: Int
+    public var cachedTokens: Int
+    public var promptTokens: Int
+
+    public init(requests: Int, cachedTokens: Int, promptTokens: Int) {
+        self.requests = requests
+        self.cachedTokens = cachedTokens
+        self.promptTokens = promptTokens
+    }
+
+    public var cachedFraction: Double { promptTokens > 0 ? Double(cachedTokens) / Double(promptTokens) : 0 }
+
+    enum CodingKeys: String, CodingKey {
+        case requests, cachedTokens = "cached_tokens", promptTokens = "prompt_tokens"
     }
 }

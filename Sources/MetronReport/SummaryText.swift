@@ -38,6 +38,10 @@ public enum SummaryText {
             + " (requests of 0 or 1 token count as TPOT 0)")
         lines.append("          TBT based \(tokenRate(r.tbtBased)) over \(r.tokenGaps) token gaps of \(r.requests) \(successful)")
         lines.append(String(format: "          %.1f output tokens/s ", s.outputTokensPerS) + overSuccessful)
+        if let c = s.promptCache {
+            lines.append("          prompt cache: \(c.cachedTokens) of \(c.promptTokens) prompt tokens (\(percent(c.cachedFraction))) "
+                + "from the server's cache, over the \(c.requests) successful requests that reported it")
+        }
         let c = s.client
         var health = "client    lag p50 \(seconds(c.lag.p50)) p99 \(seconds(c.lag.p99)) max \(seconds(c.lag.max))"
         if let t = c.timerLateness { health += "  timer lateness p50 \(seconds(t.p50)) p99 \(seconds(t.p99))" }

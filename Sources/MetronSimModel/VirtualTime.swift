@@ -62,6 +62,8 @@ public func simulateInVirtualTime(
         for token in engine.complete(iteration) {
             records[token.requestID].chunkTimesS.append(now)
             records[token.requestID].chunkTokens.append(1)
+            // As the HTTP front reports it: only a server that caches prefixes says how many it reused.
+            if config.prefixCaching { records[token.requestID].cachedPromptTokens = token.cachedPromptTokens }
         }
     }
     for i in records.indices where records[i].status == .ok {

@@ -19,6 +19,22 @@ final class SummaryTextTests: XCTestCase {
         try XCTUnwrap(text.split(separator: "\n").map(String.init).first { $0.hasPrefix(prefix) }, "no line '\(prefix)' in:\n\(text)")
     }
 
+    func testPromptCacheUseIsSummedOverTheRequestsThatReportedIt() throws {
+        let plain = summaryWithFailures()
+        XCTAssertNil(plain.promptCache)
+        XCTAssertFalse(SummaryText.render(plain).contains("prompt cache"))
+        XCTAssertFalse(try RunDirectory.summaryJSON(plain).contains("prompt_cache"), "summary.json as before when nothing was cached")
+
+        let records = (0..<4).map { i in
+            RequestRecord(id: i, scheduledS: Double(i), sentS: Double(i), chunkTimesS: [Double(i) + 0.1], chunkTokens: [1],
+                          requestedPromptTokens: 1000, promptTokens: 1000, outputTokens: 1, cachedPromptTokens: i == 3 ? nil : 256 * i)
+        }
+        let cached = RunSummary(records: records, targetRate: 1, deadlines: .referenceDefault)
+        XCTAssertEqual(cached.promptCache, PromptCacheUse(requests: 3, cachedTokens: 768, promptTokens: 3000))
+        XCTAssertEqual(try line("          prompt cache", of: SummaryText.render(cached)),
+                       "          prompt cache: 768 of 3000 prompt tokens (25.60%) from the server's cache, over the 3 successful requests that reported it")
+    }
+
     func testEveryFigureSaysWhatItIsOver() throws {
         let text = SummaryText.render(summaryWithFailures())
         for name in ["ttft", "e2e", "norm. lat."] {

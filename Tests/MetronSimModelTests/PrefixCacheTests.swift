@@ -221,4 +221,16 @@ final class PrefixCacheTests: XCTestCase {
             XCTAssertLessThanOrEqual(cache.count, engine.cost.kvCacheBlocks, "\(kind)")
         }
     }
+
+    func testVirtualTimeRecordsCarryCachedTokensOnlyWithTheCache() throws {
+        let spec = WorkloadSpec(lengths: .distributions(prompt: .fixed(1200), output: .fixed(2)),
+                                sharedPrefix: SharedPrefix(count: 1, tokens: 1024, fraction: 1), seed: 1)
+        let plan = try spec.plan(rate: 1, duration: 5)
+        var config = SimulatorConfig(hardware: .h100, model: .llama3_8b, seed: 1, prefixCaching: true)
+        let cached = try simulateInVirtualTime(plan, config: config)
+        XCTAssertEqual(cached.first?.cachedPromptTokens, 0, "the first request finds the cache empty")
+        XCTAssertTrue(cached.dropFirst().allSatisfy { $0.cachedPromptTokens == 1024 }, "\(cached.map(\.cachedPromptTokens))")
+        config.prefixCaching = false
+        XCTAssertTrue(try simulateInVirtualTime(plan, config: config).allSatisfy { $0.cachedPromptTokens == nil })
+    }
 }
