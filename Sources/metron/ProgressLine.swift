@@ -1,4 +1,5 @@
 import Foundation
+import MetronLoad
 import MetronModel
 import MetronSearch
 import MetronSweep
@@ -73,5 +74,14 @@ final class ProgressLine: Sendable {
     static var columns: Int {
         var size = winsize()
         return ioctl(STDERR_FILENO, UInt(TIOCGWINSZ), &size) == 0 && size.ws_col > 0 ? Int(size.ws_col) : 100
+    }
+}
+
+extension ProgressLine {
+    /// `metron run`'s progress: one line on standard output, rewritten in place on a terminal.
+    @Sendable static func printRunProgress(_ p: LoadProgress) {
+        let line = String(format: "\r  %6.1f s  sent %d/%d  finished %d  in flight %d   ", p.elapsed, p.sent, p.planned,
+                          p.finished, p.inFlight)
+        FileHandle.standardOutput.write(Data(line.utf8))
     }
 }

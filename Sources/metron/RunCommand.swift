@@ -95,7 +95,7 @@ struct RunCommand: AsyncParsableCommand {
         guard !plan.isEmpty else { throw ValidationError("the workload plans no request in \(measured) s") }
 
         // Made before the load, so a directory that cannot be written fails first, not after the run.
-        let (share, directory, shard) = try await sharding.apply(to: plan, out: try output.createDirectory(), log: log)
+        let out = try output.createDirectory()
 
         let calibration: String
         let prompts: PromptBuilder
@@ -107,6 +107,8 @@ struct RunCommand: AsyncParsableCommand {
             prompts = measuredCalibration.builder
             calibration = measuredCalibration.summary
         }
+        // After the calibration, so that no shard spends the time to its agreed start calibrating.
+        let (share, directory, shard) = try await sharding.apply(to: plan, out: out, log: log)
         log("metron run: \(share.count) requests over \(format(measured)) s to \(target); prompt calibration \(calibration)")
 
         var settings = RunSettings(
@@ -126,7 +128,7 @@ struct RunCommand: AsyncParsableCommand {
         let terminal = isatty(STDOUT_FILENO) == 1
         let outcome: RecordedRun.Outcome
         do {
-            outcome = try await run.execute(progress: terminal ? Self.printProgress : nil, log: log,
+            outcome = try await run.execute(progress: terminal ? ProgressLine.printRunProgress : nil, log: log,
                                             afterLoad: { if terminal { print("") } })
         } catch let failure as RecordedRun.RecordsFailure {
             throw ValidationError("\(directory.path)/\(RunDirectory.recordsFile): \(failure.reason) (\(failure.written) records written)")
@@ -135,13 +137,6 @@ struct RunCommand: AsyncParsableCommand {
         outcome.serverLines.forEach { print($0) }
         print("wrote \(shard == nil ? output.out : directory.path)/\(RunDirectory.recordsFile), \(RunDirectory.summaryFile), \(RunDirectory.settingsFile)")
         if outcome.interrupted { throw ExitCode(130) }
-    }
-
-    /// One line, rewritten in place on a terminal.
-    @Sendable static func printProgress(_ p: LoadProgress) {
-        let line = String(format: "\r  %6.1f s  sent %d/%d  finished %d  in flight %d   ", p.elapsed, p.sent, p.planned,
-                          p.finished, p.inFlight)
-        FileHandle.standardOutput.write(Data(line.utf8))
     }
 
     private func format(_ v: Double) -> String { String(format: "%g", v) }
