@@ -42,6 +42,27 @@ final class DeployManifestTests: XCTestCase {
         XCTAssertGreaterThan(jobs, 0)
     }
 
+    func testEveryServiceSelectsADeploymentsPodsOnItsPort() throws {
+        var documents: [[String: Any]] = []
+        for file in try files("kubernetes", ".yaml") {
+            documents += try Yams.load_all(yaml: String(contentsOf: file, encoding: .utf8)).compactMap { $0 as? [String: Any] }
+        }
+        let services = documents.filter { $0["kind"] as? String == "Service" }
+        XCTAssertFalse(services.isEmpty)
+        for service in services {
+            let spec = try XCTUnwrap(service["spec"] as? [String: Any])
+            let selector = try XCTUnwrap(spec["selector"] as? [String: String])
+            let target = try XCTUnwrap((spec["ports"] as? [[String: Any]])?.first?["targetPort"] as? Int)
+            let pods = documents.filter { $0["kind"] as? String == "Deployment" }.compactMap { d -> [String: Any]? in
+                let template = (d["spec"] as? [String: Any])?["template"] as? [String: Any]
+                let labels = (template?["metadata"] as? [String: Any])?["labels"] as? [String: String] ?? [:]
+                return selector.allSatisfy { labels[$0.key] == $0.value } ? template?["spec"] as? [String: Any] : nil
+            }
+            let ports = pods.flatMap { ($0["containers"] as? [[String: Any]] ?? []).flatMap { ($0["ports"] as? [[String: Any]] ?? []) } }
+            XCTAssertTrue(ports.contains { $0["containerPort"] as? Int == target }, "a Service must reach a container port of its pods")
+        }
+    }
+
     func testSlurmScriptsParseAndShardWithTheLaunchersIndex() throws {
         let scripts = try files("slurm", ".sbatch")
         XCTAssertFalse(scripts.isEmpty)
