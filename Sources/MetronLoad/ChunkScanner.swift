@@ -4,7 +4,7 @@
 /// The scan looks for the keys `"text"`, `"content"` and `"reasoning_content"` (a non-empty string
 /// value means the chunk carries output; its length in characters weighs the chunk when a token
 /// count has to be spread over chunks), `"usage"` (an object with `prompt_tokens`,
-/// `completion_tokens` and, from servers that cache prompt prefixes,
+/// `completion_tokens` and, in a chunk without content from servers that cache prompt prefixes,
 /// `prompt_tokens_details.cached_tokens`) and `"error"` (a non-null value means the server reported a failure
 /// mid-stream). A key is only taken where its opening quote is not escaped, so text inside string
 /// values cannot be mistaken for a key.
@@ -82,7 +82,11 @@ public enum ChunkScanner {
             let usage = UnsafeBufferPointer(rebasing: body[u...])
             facts.promptTokens = valueStart(of: promptKey, in: usage).flatMap { integer(in: usage, at: $0) }
             facts.completionTokens = valueStart(of: completionKey, in: usage).flatMap { integer(in: usage, at: $0) }
-            facts.cachedPromptTokens = valueStart(of: cachedKey, in: usage).flatMap { integer(in: usage, at: $0) }
+            // Servers report cached tokens in the usage-only chunk that `include_usage` asks for, so
+            // content chunks (the per-token path) skip the scan.
+            if !facts.hasContent {
+                facts.cachedPromptTokens = valueStart(of: cachedKey, in: usage).flatMap { integer(in: usage, at: $0) }
+            }
         }
         return facts
     }
