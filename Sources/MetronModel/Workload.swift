@@ -216,7 +216,10 @@ extension WorkloadSpec {
         return pairs
     }
 
-    private func scaled(_ n: Int, _ factor: Double) -> Int { max(1, Int((Double(n) * factor).rounded())) }
+    private func scaled(_ n: Int, _ factor: Double) -> Int { Self.scaled(n, by: factor) }
+
+    /// A length times a scale factor, as plans scale them: rounded, and at least 1.
+    public static func scaled(_ n: Int, by factor: Double) -> Int { max(1, Int((Double(n) * factor).rounded())) }
 }
 
 extension LengthDistribution {

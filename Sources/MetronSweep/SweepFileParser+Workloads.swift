@@ -44,7 +44,9 @@ extension SweepParser {
         let outputScale = check(m["output_scale"].flatMap { reader.number($0, "\(where_).output_scale", .above(0)) }, "output_scale") ?? 1
         let maxTotal = check(m["max_total_tokens"].flatMap { reader.integer($0, "\(where_).max_total_tokens", atLeast: 2) }, "max_total_tokens")
         let seed = check(m["seed"].flatMap { reader.integer($0, "\(where_).seed", atLeast: 0) }, "seed") ?? 1
-        let prefix = check(m["shared_prefix"].flatMap { sharedPrefix($0, "\(where_).shared_prefix", lengths: lengths) }, "shared_prefix")
+        let prefix = check(m["shared_prefix"].flatMap {
+            sharedPrefix($0, "\(where_).shared_prefix", lengths: lengths, promptScale: promptScale)
+        }, "shared_prefix")
         if let rows = trace, let cap = maxTotal {
             let fitting = rows.filter { r in
                 Int((Double(r.promptTokens) * promptScale).rounded()) + Int((Double(r.outputTokens) * outputScale).rounded()) <= cap
@@ -62,16 +64,17 @@ extension SweepParser {
 
     /// `{count, tokens, fraction}`. A prefix must be shorter than the shortest prompt that can begin
     /// with it; with a trace, each request is checked when its plan is made.
-    func sharedPrefix(_ node: Node, _ path: String, lengths: LengthSource?) -> SharedPrefix? {
+    func sharedPrefix(_ node: Node, _ path: String, lengths: LengthSource?, promptScale: Double) -> SharedPrefix? {
         guard let m = reader.mapping(node, path, known: ["count", "tokens", "fraction"], required: ["count", "tokens", "fraction"])
         else { return nil }
         let count = m["count"].flatMap { reader.integer($0, "\(path).count", atLeast: 1) }
         let tokens = m["tokens"].flatMap { reader.integer($0, "\(path).tokens", atLeast: 1) }
         let fraction = m["fraction"].flatMap { reader.number($0, "\(path).fraction", .atLeast(0), .atMost(1)) }
         guard let count, let tokens, let fraction else { return nil }
-        if case let .distributions(prompt, _) = lengths, prompt.minimum <= tokens {
+        if case let .distributions(prompt, _) = lengths, case let shortest = WorkloadSpec.scaled(prompt.minimum, by: promptScale),
+           shortest <= tokens {
             reader.problem(at: m["tokens"], "\(path).tokens: a prefix of \(tokens) tokens does not fit in the shortest prompt "
-                + "(\(prompt.minimum) tokens); a prefix must be shorter than every prompt that begins with it")
+                + "(\(shortest) tokens); a prefix must be shorter than every prompt that begins with it")
             return nil
         }
         return SharedPrefix(count: count, tokens: tokens, fraction: fraction)

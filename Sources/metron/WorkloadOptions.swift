@@ -48,8 +48,8 @@ struct WorkloadOptions: ParsableArguments {
         guard outputScale > 0, outputScale.isFinite else { throw ValidationError("--output-scale must be positive, got \(outputScale)") }
         if let m = maxTotalTokens, m < 2 { throw ValidationError("--max-total-tokens must be at least 2, got \(m)") }
         if let prefix = try sharedPrefixSpec(), trace == nil {
-            let shortest = try Self.length(promptLength, flag: "--prompt-length").minimum
-            if Int((Double(shortest) * promptScale).rounded()) <= prefix.tokens {
+            let shortest = WorkloadSpec.scaled(try Self.length(promptLength, flag: "--prompt-length").minimum, by: promptScale)
+            if shortest <= prefix.tokens {
                 throw ValidationError("--shared-prefix: a prefix of \(prefix.tokens) tokens does not fit in the shortest prompt "
                     + "(\(shortest) tokens, --prompt-length \(promptLength)); a prefix must be shorter than every prompt that begins with it")
             }
