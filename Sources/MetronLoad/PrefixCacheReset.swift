@@ -3,14 +3,10 @@ public enum PrefixCacheReset {
     /// vLLM's endpoint, then SGLang's.
     public static let endpoints = ["/reset_prefix_cache", "/flush_cache"]
 
-    /// POSTs to each endpoint in turn until one answers 2xx and returns its path; nil when the server
-    /// has none of them. Throws when the server cannot be reached.
-    public static func reset(target: ServerTarget, timeout: Double) throws -> String? {
+    /// POSTs to each endpoint in turn until one answers 2xx; false when the server has none of them.
+    /// Throws when the server cannot be reached.
+    public static func reset(target: ServerTarget, timeout: Double) throws -> Bool {
         let http = BlockingHTTP(target: target, timeout: timeout)
-        for path in endpoints {
-            let answer = try http.post(url: target.rootURL + path, body: [])
-            if (200..<300).contains(answer.status) { return path }
-        }
-        return nil
+        return try endpoints.contains { (200..<300).contains(try http.post(url: target.rootURL + $0, body: []).status) }
     }
 }

@@ -43,7 +43,7 @@ public struct LoadProbeRunner: ProbeRunner, PrefillRunner {
     public func probe(_ request: ProbeRequest) async throws -> ProbeMeasurement {
         let (plan, start, end) = try planner.plan(request)
         if planner.window.resetPrefixCache == true,
-           try PrefixCacheReset.reset(target: generator.target, timeout: generator.options.timeouts.connect + 10) == nil {
+           try !PrefixCacheReset.reset(target: generator.target, timeout: generator.options.timeouts.total) {
             throw PrefixCacheResetUnavailable(server: ServerTarget.withoutCredentials(generator.target.rootURL))
         }
         let (result, scrapes) = try await generator.run(plan: plan, scraping: serverMetrics)
