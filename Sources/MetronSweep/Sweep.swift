@@ -30,6 +30,14 @@ public struct SweepSearch: Sendable {
     public var result: CapacityResult
     /// Which prefill model set the first-token deadlines ("fixed" when none did).
     public var deadlinesFrom: String
+
+    public init(system: SystemSpec, workload: String, slo: SLOSpec, result: CapacityResult) {
+        self.system = system
+        self.workload = workload
+        self.slo = slo.name
+        self.result = result
+        deadlinesFrom = slo.prefillSystem(for: system.name).map { "prefill model of \($0)" } ?? "fixed"
+    }
 }
 
 extension SweepSearch: RankedSearch {
@@ -49,6 +57,10 @@ public struct SweepRun: Sendable {
     public var prefillModel: @Sendable (SystemSpec) async throws -> PrefillModel
     /// Recorded in every capacity.json and in provenance.json beside capacity.csv.
     public var provenance: Provenance?
+    /// Measure only this shard's searches (`SweepShares`), leaving the sweep's table to `SweepCollection`.
+    public var shard: Shard?
+    /// How long a shard waits for a prefill model that another shard profiles, seconds.
+    public var prefillWaitS: Double = 3600
 
     public init(
         sweep: SweepFile, resultsRoot: URL, measurement: MeasurementMode,
@@ -63,32 +75,69 @@ public struct SweepRun: Sendable {
     }
 
     /// Prefill models needed by the sweep's SLOs, loaded from the results when saved for the same
-    /// system and ladder, else profiled and saved.
+    /// system and ladder, else profiled and saved. A shard profiles only the systems it owns and waits
+    /// for the others' models, which their shards save.
     func prefillModels(progress: @Sendable (String) -> Void) async throws -> [String: PrefillModel] {
         var needed: Set<String> = []
-        for system in sweep.systems {
+        for system in sweep.systems where !workloads(of: system).isEmpty {
             for slo in sweep.slos { if let s = slo.prefillSystem(for: system.name) { needed.insert(s) } }
         }
         var models: [String: PrefillModel] = [:]
         for system in sweep.systems where needed.contains(system.name) {
+            if let shares, let owner = shares.prefillOwner(of: system.name), owner != shard?.index {
+                models[system.name] = try await waitForPrefillModel(of: system, owner: owner, progress: progress)
+                continue
+            }
             let url = layout.prefillModel(system: system.name)
-            let identity = SystemIdentity(system.kind)
-            if let saved = try? PrefillModel.load(from: url) {
-                if saved.systemIdentity == identity, saved.ladder == sweep.prefill {
-                    models[system.name] = saved
-                    continue
-                }
-                let why = saved.systemIdentity == nil ? "records no system (an older format)"
-                    : saved.systemIdentity != identity ? "was made for another system" : "was made with another ladder"
+            switch savedPrefillModel(of: system) {
+            case let .usable(saved):
+                models[system.name] = saved
+                continue
+            case let .unusable(why):
                 progress("\(system.name): profiling prefill again: the saved model \(why)")
+            case .none:
+                break
             }
             var model = try await prefillModel(system)
-            model.systemIdentity = identity
+            model.systemIdentity = SystemIdentity(system.kind)
             model.ladder = sweep.prefill
             try model.save(to: url)
             models[system.name] = model
         }
         return models
+    }
+
+    enum SavedPrefillModel {
+        case usable(PrefillModel)
+        case unusable(String)
+    }
+
+    /// The prefill model saved for `system`, and whether it was made for this system and ladder.
+    func savedPrefillModel(of system: SystemSpec) -> SavedPrefillModel? {
+        guard let saved = try? PrefillModel.load(from: layout.prefillModel(system: system.name)) else { return nil }
+        let identity = SystemIdentity(system.kind)
+        if saved.systemIdentity == identity, saved.ladder == sweep.prefill { return .usable(saved) }
+        return .unusable(saved.systemIdentity == nil ? "records no system (an older format)"
+            : saved.systemIdentity != identity ? "was made for another system" : "was made with another ladder")
+    }
+
+    /// The model that shard `owner` profiles for `system`, once it is saved.
+    private func waitForPrefillModel(of system: SystemSpec, owner: Int, progress: @Sendable (String) -> Void) async throws -> PrefillModel {
+        let deadline = Date().addingTimeInterval(prefillWaitS)
+        var told = false
+        while true {
+            if case let .usable(model) = savedPrefillModel(of: system) { return model }
+            guard Date() < deadline else {
+                throw SweepError.cannotMeasure(system: system.name, "shard \(owner) of \(shares?.units.count ?? 1) profiles its prefill model, "
+                    + "and none was saved at \(layout.prefillModel(system: system.name).path) within \(Int(prefillWaitS)) s; "
+                    + "run that shard (all shards of a sharded sweep run at once)")
+            }
+            if !told {
+                progress("\(system.name): waiting for its prefill model from shard \(owner)")
+                told = true
+            }
+            try await Task.sleep(nanoseconds: 500_000_000)
+        }
     }
 
     /// Runs the searches, those of different systems at once (at most `search.parallel_systems`, fewer
@@ -103,21 +152,29 @@ public struct SweepRun: Sendable {
     ) async throws -> [SweepSearch] {
         let started = Date()
         let limit = sweep.search.strategy == .fitted ? sweep.search.probeBudget : sweep.search.bisectMaxIterations
+        let measured = sweep.systems.indices.filter { !workloads(of: sweep.systems[$0]).isEmpty }
         let standing = SweepStanding(SweepProgress(
-            search: 0, searches: sweep.systems.count * sweep.workloads.count * sweep.slos.count,
+            search: 0, searches: measured.reduce(0) { $0 + workloads(of: sweep.systems[$1]).count } * sweep.slos.count,
             label: "", probes: 0, probeLimit: limit, probesBefore: 0, finishedSearches: 0, elapsedS: 0))
-        for system in sweep.systems { try SystemIdentity.claim(system, in: layout) }
+        if let shares { progress("shard \(shares.shard): " + (shares.mine.isEmpty ? "nothing to measure" : shares.mine.map(\.description).joined(separator: ", "))) }
+        for index in measured { try SystemIdentity.claim(sweep.systems[index], in: layout) }
         // The table is written whole at the end: until then no earlier run's table stands beside new results.
-        if FileManager.default.fileExists(atPath: layout.capacityCSV.path) { try FileManager.default.removeItem(at: layout.capacityCSV) }
+        do {
+            try FileManager.default.removeItem(at: layout.capacityCSV)
+        } catch {
+            // Gone already, or removed by another shard at the same moment.
+            if FileManager.default.fileExists(atPath: layout.capacityCSV.path) { throw error }
+        }
         // Before any search starts, so that searches share nothing they could change.
         let models = try await prefillModels(progress: progress)
-        let gate = SearchGate(limit: min(sweep.search.parallelSystems ?? sweep.systems.count, sweep.systems.count))
+        let gate = SearchGate(limit: min(sweep.search.parallelSystems ?? measured.count, measured.count))
         // Each system's first search takes its place before any task starts, so that the sweep's
         // order, not the tasks' start, decides who waits.
-        for index in sweep.systems.indices { await gate.request(firstSearch(ofSystem: index)) }
+        for index in measured { await gate.request(firstSearch(ofSystem: index)) }
         let stopping = Flag()
         let outcomes = await withTaskGroup(of: (Int, [SweepSearch], (any Error)?).self) { group in
-            for (index, system) in sweep.systems.enumerated() {
+            for index in measured {
+                let system = sweep.systems[index]
                 group.addTask {
                     var done: [SweepSearch] = []
                     do {
@@ -137,11 +194,18 @@ public struct SweepRun: Sendable {
         let errors = outcomes.compactMap { $0.2 }
         if let error = errors.first(where: { !($0 is CancellationError) }) ?? errors.first { throw error }
         let searches = outcomes.flatMap { $0.1 }
-        try SweepRankings.writeCSV(searches, qualified: sweep.workloads.count > 1 || sweep.slos.count > 1,
-                                   confidence: sweep.search.confidence, to: layout.capacityCSV)
-        try provenance?.ended().write(to: layout.provenanceFile)
-        try writeReport(searches)
+        // A shard's searches are a part of the table, which `SweepCollection` writes from all of them.
+        if shard == nil { try sweep.writeSweepFiles(searches, layout: layout, provenance: provenance) }
         return searches
+    }
+
+    /// This shard's split of the sweep; nil for a whole sweep.
+    var shares: SweepShares? { shard.map { SweepShares(sweep: sweep, shard: $0) } }
+
+    /// The workloads of `system` this run measures: all of them without a shard.
+    func workloads(of system: SystemSpec) -> [WorkloadEntry] {
+        guard let shares else { return sweep.workloads }
+        return sweep.workloads.filter { shares.owns(system: system.name, workload: $0.name) }
     }
 
     /// One system's searches in the sweep's order, each inside the gate; `finished` hears each as it
@@ -156,8 +220,9 @@ public struct SweepRun: Sendable {
         var settings = sweep.search
         settings.parallelSystems = nil
         var order = firstSearch(ofSystem: index)
-        let last = order + sweep.workloads.count * sweep.slos.count - 1
-        for workload in sweep.workloads {
+        let workloads = workloads(of: system)
+        let last = order + workloads.count * sweep.slos.count - 1
+        for workload in workloads {
             let identity = ProbeIdentity(system: system, workload: workload.spec, sweep: sweep, measurement: measurement)
             let cache = ProbeCache(directory: layout.probes(system: system.name, workload: workload.name), identity: identity)
             let label = "\(system.name)/\(workload.name)"
@@ -206,8 +271,7 @@ public struct SweepRun: Sendable {
                     let drawn = PlotData.drawnProbe(of: result).flatMap { cache.load($0.request).measurement }
                     try PlotData(result: result, records: drawn?.windowRecords ?? [], deadlines: slo.deadlines,
                                  prefill: source.flatMap { models[$0]?.plotted }).write(to: directory)
-                    finished(SweepSearch(system: system, workload: workload.name, slo: spec.name, result: result,
-                                         deadlinesFrom: source.map { "prefill model of \($0)" } ?? "fixed"))
+                    finished(SweepSearch(system: system, workload: workload.name, slo: spec, result: result))
                 } catch {
                     if !counted { standing.finish(number, probes: 0) }
                     // Before the place is given up: whoever it goes to must see that the sweep is stopping.

@@ -138,6 +138,8 @@ public enum SweepError: Error, Equatable, CustomStringConvertible {
     case cannotMeasure(system: String, String)
     /// The results directory already holds another system under this name.
     case nameTaken(system: String, directory: String, [String])
+    /// The finished searches of a sharded sweep cannot be gathered.
+    case cannotCollect(String)
     public var description: String {
         switch self {
         case let .missingPrefillModel(slo): return "SLO '\(slo)' sets deadlines from a prefill model, but none was given"
@@ -145,6 +147,7 @@ public enum SweepError: Error, Equatable, CustomStringConvertible {
         case let .nameTaken(system, directory, changes):
             return "system '\(system)': \(directory) holds the results of another system of that name ("
                 + changes.joined(separator: "; ") + "); give this one another name or use another results directory"
+        case let .cannotCollect(why): return "cannot collect the sweep: \(why)"
         }
     }
 }

@@ -17,9 +17,10 @@ public enum SweepSession {
     /// `sweepFile`, when given, is hashed into the provenance.
     /// Ctrl-C keeps the probe in progress as incomplete; it and a search that stops end the sweep with
     /// `SweepStopped`; finished probes are kept either way and reused by the next run.
+    /// With `shard`, only that shard's searches run, and the sweep's table is left to `collect`.
     public static func run(
         _ sweep: SweepFile, mode: MeasurementMode, results: String, prefill: PrefillModel? = nil, sweepFile: String? = nil,
-        log: @escaping @Sendable (String) -> Void, status: @escaping @Sendable (SweepProgress) -> Void
+        shard: Shard? = nil, log: @escaping @Sendable (String) -> Void, status: @escaping @Sendable (SweepProgress) -> Void
     ) async throws -> ([SweepSearch], ResultsLayout) {
         let started = Date()
         let problems = SystemConnections.problems(systems: sweep.systems, mode: mode)
@@ -29,7 +30,7 @@ public enum SweepSession {
         }
         var sweep = sweep
         if mode == .virtual {
-            sweep.name += "-simulated"
+            sweep.name = simulatedName(sweep.name)
             log("SIMULATED: probes run in virtual time against the serving model, not against servers")
         }
         if var prefill, let system = sweep.systems.first {
@@ -54,6 +55,7 @@ public enum SweepSession {
         sweepRun.provenance = invocationProvenance(
             sweepFile: sweepFile, startedAt: started, client: client, timerLateness: lateness,
             servers: SystemConnections.describeServers(sweep: sweep, mode: mode))
+        sweepRun.shard = shard
         let run = sweepRun
         let outcome: Result<[SweepSearch], Error>
         do {
@@ -73,5 +75,46 @@ public enum SweepSession {
             log("finished probes are kept under \(run.layout.sweepDirectory.path) and reused by the next run")
             throw SweepStopped(exitStatus: interrupted ? 130 : 1)
         }
+    }
+
+    /// Where a sweep measured in virtual time keeps its results: apart from the servers' results.
+    static func simulatedName(_ name: String) -> String { name + "-simulated" }
+
+    /// Some searches of a sharded sweep are not finished (or were written for another sweep file).
+    public struct IncompleteSweep: Error, CustomStringConvertible {
+        public var missing: [String]
+        public var searches: Int
+        public var description: String {
+            "\(missing.count) of \(searches) searches have no result:\n" + missing.map { "  - " + $0 }.joined(separator: "\n")
+                + "\nrun the shards that measure them, or pass --allow-incomplete to rank the finished ones"
+        }
+    }
+
+    /// `capacity.csv`, `provenance.json` and `report.html` from the searches the shards of `sweep`
+    /// finished under `results`. Refuses (writing nothing) while a search has no result, unless
+    /// `allowIncomplete`, when the missing ones are logged and left out.
+    public static func collect(
+        _ sweep: SweepFile, simulated: Bool, results: String, sweepFile: String, allowIncomplete: Bool,
+        log: @escaping @Sendable (String) -> Void
+    ) throws -> ([SweepSearch], ResultsLayout) {
+        var sweep = sweep
+        if simulated { sweep.name = simulatedName(sweep.name) }
+        let layout = ResultsLayout(root: URL(fileURLWithPath: results, isDirectory: true), sweep: sweep.name)
+        guard let contents = FileManager.default.contents(atPath: sweepFile) else {
+            throw SweepError.cannotCollect("\(sweepFile) cannot be read")
+        }
+        let collection = SweepCollection(sweep: sweep, layout: layout, sweepFileSHA256: SHA256.hex(contents))
+        let total = sweep.systems.count * sweep.workloads.count * sweep.slos.count
+        if !collection.missing.isEmpty {
+            let incomplete = IncompleteSweep(missing: collection.missing, searches: total)
+            guard allowIncomplete, !collection.searches.isEmpty else { throw incomplete }
+            log("warning: ranking \(collection.searches.count) of \(total) searches (--allow-incomplete):")
+            collection.missing.forEach { log("  - " + $0) }
+        }
+        let provenance = invocationProvenance(
+            sweepFile: sweepFile, startedAt: Date(), client: ClientSurvey.host(realtimeRequested: false, realtimeGranted: false),
+            timerLateness: [], servers: [])
+        try collection.write(sweep: sweep, layout: layout, provenance: provenance)
+        return (collection.searches, layout)
     }
 }

@@ -85,3 +85,9 @@ extension ProgressLine {
         FileHandle.standardOutput.write(Data(line.utf8))
     }
 }
+
+/// A line on standard error: progress and problems, kept apart from the results on standard output
+/// (above the status line on a terminal).
+@Sendable func log(_ line: String) {
+    ProgressLine.shared.log(line)
+}

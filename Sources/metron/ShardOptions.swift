@@ -23,14 +23,7 @@ struct ShardOptions: ParsableArguments {
     }
 
     /// The shard this process runs, or nil for a whole run.
-    func resolved(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Shard? {
-        guard let shard else { return nil }
-        do {
-            return shard == "auto" ? try Shard.fromLauncher(environment, shards: shards) : try Shard(parsing: shard)
-        } catch let error as ShardError {
-            throw ValidationError("--shard \(shard): \(error)")
-        }
-    }
+    func resolved() throws -> Shard? { try shard.map { try resolveShard($0, shards: shards) } }
 
     func startAtSeconds() throws -> Double? {
         guard let startAt else { return nil }
@@ -61,5 +54,14 @@ struct ShardOptions: ParsableArguments {
         let share = shard.share(of: plan)
         log("shard \(shard): \(share.count) of the plan's \(plan.count) requests, time 0 at \(ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: start)))")
         return (share, directory, ShardRecord(shard: shard, planRequests: plan.count, planFingerprint: fingerprint, startAtS: start))
+    }
+}
+
+/// `--shard I/N` or `--shard auto` (the launcher's index and count; `shards` for a Kubernetes Indexed Job).
+func resolveShard(_ text: String, shards: Int?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Shard {
+    do {
+        return text == "auto" ? try Shard.fromLauncher(environment, shards: shards) : try Shard(parsing: text)
+    } catch let error as ShardError {
+        throw ValidationError("--shard \(text): \(error)")
     }
 }

@@ -19,7 +19,9 @@ struct SweepCommand: AsyncParsableCommand {
             one page that opens offline. Plots are drawn by plot_sweep.py (installed beside metron, or the \
             repository's plots-scripts/ for a build tree) when python3 with matplotlib is available. Each \
             server's Prometheus /metrics is scraped once a second during its probes unless \
-            --no-server-metrics (or probe.server_metrics: false) says otherwise.
+            --no-server-metrics (or probe.server_metrics: false) says otherwise. With --shard, each of N \
+            processes (a Slurm job array, a Kubernetes Indexed Job) measures its share of the searches into \
+            the shared RESULTS directory; `metron sweep FILE --collect` then writes the table, report and plots.
             """)
 
     @Argument(help: "The sweep file (YAML); check it first with `metron validate`.")
@@ -48,8 +50,25 @@ struct SweepCommand: AsyncParsableCommand {
 
     @OptionGroup var serverMetrics: ServerMetricsOptions
 
+    @Option(help: "Measure shard I of N of the searches (whole servers; single workloads of simulator systems), or auto: the launcher's index and count (a Slurm job array, srun, a Kubernetes Indexed Job with --shards, MPI). Writes no table: see --collect.")
+    var shard: String?
+
+    @Option(help: "Shards in all, for --shard auto in a Kubernetes Indexed Job (its completions).")
+    var shards: Int?
+
+    @Flag(help: "Measure nothing: write capacity.csv, the rankings, report.html and plots from the searches the shards finished.")
+    var collect = false
+
+    @Flag(help: "With --collect: rank the finished searches even when some have no result (they are listed).")
+    var allowIncomplete = false
+
     func validate() throws {
         guard timeout > 0, firstTokenTimeout > 0 else { throw ValidationError("timeouts must be positive") }
+        if let shards, shards < 1 { throw ValidationError("--shards must be at least 1, got \(shards)") }
+        if shard == nil, shards != nil { throw ValidationError("--shards goes with --shard auto") }
+        if collect, shard != nil { throw ValidationError("--collect gathers the shards' results; it takes no --shard") }
+        if allowIncomplete, !collect { throw ValidationError("--allow-incomplete goes with --collect") }
+        _ = try shard.map { try resolveShard($0, shards: shards) }
     }
 
     func run() async throws {
@@ -64,8 +83,24 @@ struct SweepCommand: AsyncParsableCommand {
         serverMetrics.apply(to: &sweep.probe)
         let options = LoadOptions(
             timeouts: RequestTimeouts(firstToken: firstTokenTimeout, total: timeout), realtime: realtime)
-        let (searches, layout) = try await measureSweep(
-            sweep, mode: simulate ? .virtual : .http(options), results: results, sweepFile: sweepFile)
+        let (searches, layout): ([SweepSearch], ResultsLayout)
+        if collect {
+            do {
+                (searches, layout) = try SweepSession.collect(sweep, simulated: simulate, results: results, sweepFile: sweepFile,
+                                                              allowIncomplete: allowIncomplete, log: log)
+            } catch let incomplete as SweepSession.IncompleteSweep {
+                log("\(sweepFile): \(incomplete)")
+                throw ExitCode(1)
+            }
+        } else {
+            let shard = try self.shard.map { try resolveShard($0, shards: shards) }
+            (searches, layout) = try await measureSweep(
+                sweep, mode: simulate ? .virtual : .http(options), results: results, sweepFile: sweepFile, shard: shard)
+            if let shard {
+                return print("shard \(shard): \(searches.count) searches finished under \(layout.sweepDirectory.path); "
+                             + "`metron sweep \(sweepFile) --collect\(simulate ? " --simulate" : "")` writes the table once every shard is done")
+            }
+        }
         print(SweepRankings.text(searches, confidence: sweep.search.confidence))
         print("wrote \(layout.capacityCSV.path)")
         if !noPlots { drawPlots(layout.sweepDirectory) }
@@ -100,19 +135,14 @@ struct SweepCommand: AsyncParsableCommand {
 /// `SweepSession.run` with progress on standard error (a status line on a terminal), its stop as the
 /// exit status it names.
 func measureSweep(
-    _ sweep: SweepFile, mode: MeasurementMode, results: String, prefill: PrefillModel? = nil, sweepFile: String? = nil
+    _ sweep: SweepFile, mode: MeasurementMode, results: String, prefill: PrefillModel? = nil, sweepFile: String? = nil,
+    shard: Shard? = nil
 ) async throws -> ([SweepSearch], ResultsLayout) {
     defer { ProgressLine.shared.finish() }
     do {
         return try await SweepSession.run(sweep, mode: mode, results: results, prefill: prefill, sweepFile: sweepFile,
-                                          log: log, status: ProgressLine.shared.update)
+                                          shard: shard, log: log, status: ProgressLine.shared.update)
     } catch let stopped as SweepStopped {
         throw ExitCode(stopped.exitStatus)
     }
-}
-
-/// A line on standard error: progress and problems, kept apart from the results on standard output
-/// (above the status line on a terminal).
-@Sendable func log(_ line: String) {
-    ProgressLine.shared.log(line)
 }
