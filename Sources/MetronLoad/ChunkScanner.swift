@@ -1,9 +1,11 @@
 /// What the load generator needs from one streamed OpenAI-style JSON chunk, found by a byte scan
 /// instead of a JSON decode: decoding every event costs as much as the whole network path.
 ///
-/// The scan looks for the keys `"text"`, `"content"` and `"reasoning_content"` (a non-empty string
-/// value means the chunk carries output; its length in characters weighs the chunk when a token
-/// count has to be spread over chunks), `"usage"` (an object with `prompt_tokens`,
+/// The scan looks for the keys of output text: visible text in `"text"` (completions) and
+/// `"content"` (chat), reasoning text in `"reasoning_content"` (DeepSeek, SGLang, llama.cpp, older
+/// vLLM) and `"reasoning"` (vLLM). A non-empty string value means the chunk carries output; its length in
+/// characters weighs the chunk when a token count has to be spread over chunks. It also looks for
+/// `"usage"` (an object with `prompt_tokens`,
 /// `completion_tokens` and, in a chunk without content from servers that cache prompt prefixes,
 /// `prompt_tokens_details.cached_tokens`) and `"error"` (a non-null value means the server reported a failure
 /// mid-stream). A key is only taken where its opening quote is not escaped, so text inside string
@@ -22,20 +24,24 @@ public struct ChunkFacts: Sendable, Equatable {
 
     public var kind: Kind
     public var hasContent = false
-    /// Characters of the content text (an escape sequence counts as one); 0 without content.
+    /// Characters of the output text, visible and reasoning (an escape sequence counts as one); 0
+    /// without content.
     public var contentLength = 0
+    /// Characters of the reasoning text among them; 0 when the chunk carries none.
+    public var reasoningLength = 0
     public var promptTokens: Int?
     public var completionTokens: Int?
     /// Prompt tokens the server took from its prefix cache.
     public var cachedPromptTokens: Int?
 
     public init(
-        kind: Kind, hasContent: Bool = false, contentLength: Int? = nil, promptTokens: Int? = nil,
+        kind: Kind, hasContent: Bool = false, contentLength: Int? = nil, reasoningLength: Int = 0, promptTokens: Int? = nil,
         completionTokens: Int? = nil, cachedPromptTokens: Int? = nil
     ) {
         self.kind = kind
         self.hasContent = hasContent
         self.contentLength = contentLength ?? (hasContent ? 1 : 0)
+        self.reasoningLength = reasoningLength
         self.promptTokens = promptTokens
         self.completionTokens = completionTokens
         self.cachedPromptTokens = cachedPromptTokens
@@ -43,8 +49,10 @@ public struct ChunkFacts: Sendable, Equatable {
 }
 
 public enum ChunkScanner {
-    private static let contentKeys: [[UInt8]] = [
-        Array(#""text""#.utf8), Array(#""content""#.utf8), Array(#""reasoning_content""#.utf8),
+    /// The keys of output text, and whether each holds reasoning.
+    private static let textKeys: [(key: [UInt8], reasoning: Bool)] = [
+        (Array(#""text""#.utf8), false), (Array(#""content""#.utf8), false),
+        (Array(#""reasoning_content""#.utf8), true), (Array(#""reasoning""#.utf8), true),
     ]
     private static let usageKey = Array(#""usage""#.utf8)
     private static let errorKey = Array(#""error""#.utf8)
@@ -70,13 +78,11 @@ public enum ChunkScanner {
             return ChunkFacts(kind: .error(excerpt(body)))
         }
         var facts = ChunkFacts(kind: .chunk)
-        for key in contentKeys {
-            if let v = valueStart(of: key, in: body), v + 1 < body.count,
-               body[v] == UInt8(ascii: "\""), body[v + 1] != UInt8(ascii: "\"") {
-                facts.hasContent = true
-                facts.contentLength = max(1, stringLength(in: body, from: v + 1))
-                break
-            }
+        let (visible, reasoning) = textLengths(in: body)
+        if visible > 0 || reasoning > 0 {
+            facts.hasContent = true
+            facts.contentLength = visible + reasoning
+            facts.reasoningLength = reasoning
         }
         if let u = valueStart(of: usageKey, in: body), body[u] == UInt8(ascii: "{") {
             let usage = UnsafeBufferPointer(rebasing: body[u...])
@@ -91,20 +97,49 @@ public enum ChunkScanner {
         return facts
     }
 
+    /// Characters of the first non-empty visible text and of the first non-empty reasoning text, 0
+    /// for a kind the chunk lacks, in one pass over the chunk. Only the first reasoning key counts:
+    /// a server that sends the text under both names sends it once.
+    static func textLengths(in bytes: UnsafeBufferPointer<UInt8>) -> (visible: Int, reasoning: Int) {
+        var visible = 0, reasoning = 0
+        var i = 0
+        let n = bytes.count
+        while i < n, visible == 0 || reasoning == 0 {
+            if bytes[i] == UInt8(ascii: "\""), i == 0 || bytes[i - 1] != UInt8(ascii: "\\") {
+                for (key, isReasoning) in textKeys where (isReasoning ? reasoning : visible) == 0 && i + key.count <= n
+                    && matches(bytes, at: i, key) {
+                    if let v = valueAfterKey(in: bytes, at: i + key.count), v + 1 < n,
+                       bytes[v] == UInt8(ascii: "\""), bytes[v + 1] != UInt8(ascii: "\"") {
+                        let length = max(1, stringLength(in: bytes, from: v + 1))
+                        if isReasoning { reasoning = length } else { visible = length }
+                    }
+                    break
+                }
+            }
+            i += 1
+        }
+        return (visible, reasoning)
+    }
+
+    /// Index of the first non-space byte after the `:` that follows a key ending at `start`.
+    private static func valueAfterKey(in bytes: UnsafeBufferPointer<UInt8>, at start: Int) -> Int? {
+        var j = start
+        let n = bytes.count
+        while j < n, isSpace(bytes[j]) { j += 1 }
+        guard j < n, bytes[j] == UInt8(ascii: ":") else { return nil }
+        j += 1
+        while j < n, isSpace(bytes[j]) { j += 1 }
+        return j < n ? j : nil
+    }
+
     /// Index of the first non-space byte after `"key":`, or nil when the key is absent.
     static func valueStart(of key: [UInt8], in bytes: UnsafeBufferPointer<UInt8>) -> Int? {
         var i = 0
         let n = bytes.count, k = key.count
         while i + k <= n {
             if bytes[i] == key[0], (i == 0 || bytes[i - 1] != UInt8(ascii: "\\")),
-               matches(bytes, at: i, key) {
-                var j = i + k
-                while j < n, isSpace(bytes[j]) { j += 1 }
-                if j < n, bytes[j] == UInt8(ascii: ":") {
-                    j += 1
-                    while j < n, isSpace(bytes[j]) { j += 1 }
-                    if j < n { return j }
-                }
+               matches(bytes, at: i, key), let v = valueAfterKey(in: bytes, at: i + k) {
+                return v
             }
             i += 1
         }

@@ -10,6 +10,11 @@ import MetronModel
 /// are added to that chunk: they had certainly arrived by then and no earlier time is known. When
 /// the server counts fewer tokens than chunks, each chunk keeps one token and `outputTokens` keeps
 /// the server's figure.
+///
+/// Reasoning rule: the tokens of a chunk with reasoning text only are reasoning tokens, those of a
+/// chunk with visible text only are visible. A chunk carrying both splits its tokens by the
+/// characters of each text (largest remainder again) and keeps at least one visible token: the
+/// answer starts there.
 public struct StreamAccounting: Sendable, Equatable {
     public private(set) var chunkTimes: [Double] = []
     public private(set) var chunkTokens: [Int] = []
@@ -28,6 +33,13 @@ public struct StreamAccounting: Sendable, Equatable {
     private var covered = 0
     /// Set once a count covered more than one chunk.
     private var spreadOverChunks = false
+    /// Reasoning and visible characters of each content chunk, once the stream has carried reasoning
+    /// (the chunks before were visible); empty until then.
+    private var textShares: [TextShare] = []
+
+    private struct TextShare: Sendable, Equatable {
+        var reasoning: Int, visible: Int
+    }
 
     public init() {}
 
@@ -53,6 +65,12 @@ public struct StreamAccounting: Sendable, Equatable {
             chunkTimes.append(time)
             chunkTokens.append(1)
             uncoveredLengths.append(facts.contentLength)
+            if facts.reasoningLength > 0 || !textShares.isEmpty {
+                if textShares.isEmpty {
+                    textShares = Array(repeating: TextShare(reasoning: 0, visible: 1), count: chunkTimes.count - 1)
+                }
+                textShares.append(TextShare(reasoning: facts.reasoningLength, visible: facts.contentLength - facts.reasoningLength))
+            }
         }
         if let c = facts.completionTokens {
             reportedCompletionTokens = max(reportedCompletionTokens ?? 0, c)
@@ -83,6 +101,17 @@ public struct StreamAccounting: Sendable, Equatable {
         guard !chunkTimes.isEmpty else { return nil }
         if reportedCompletionTokens == nil || uncoveredLengths.count == chunkTimes.count { return .onePerChunk }
         return spreadOverChunks || !uncoveredLengths.isEmpty ? .apportionedByText : .perChunkUsage
+    }
+
+    /// Reasoning tokens of each content chunk (each at most its `chunkTokens`); nil when no chunk
+    /// carried reasoning.
+    public var chunkReasoningTokens: [Int]? {
+        guard !textShares.isEmpty else { return nil }
+        return zip(chunkTokens, textShares).map { tokens, text in
+            if text.visible == 0 { return tokens }
+            if text.reasoning == 0 || tokens < 2 { return 0 }
+            return Self.apportion(tokens, weights: [text.reasoning, text.visible])[0]
+        }
     }
 
     /// Output tokens as the server reported them, else the sum of the chunks' tokens.

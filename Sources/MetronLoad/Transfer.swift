@@ -98,6 +98,7 @@ final class Transfer {
         r.chunkTimesS = accounting.chunkTimes
         r.chunkTokens = accounting.chunkTokens
         r.tokenRule = accounting.tokenRule
+        r.chunkReasoningTokens = accounting.chunkReasoningTokens
         r.promptTokens = accounting.promptTokens
         r.cachedPromptTokens = accounting.cachedPromptTokens
         r.outputTokens = accounting.chunkTimes.isEmpty && accounting.reportedCompletionTokens == nil

@@ -54,12 +54,15 @@ public struct RequestRecord: Codable, Sendable, Equatable {
     public var error: String?
     /// How `chunkTokens` were found; nil without content chunks and in files written before it existed.
     public var tokenRule: TokenRule?
+    /// Reasoning tokens among each content chunk's `chunkTokens` (same length); nil when the stream
+    /// carried no reasoning, and in files written before it was recorded: every token was visible.
+    public var chunkReasoningTokens: [Int]?
 
     public init(
         id: Int, scheduledS: Double, sentS: Double? = nil, chunkTimesS: [Double] = [], chunkTokens: [Int] = [],
         requestedPromptTokens: Int = 0, requestedOutputTokens: Int = 0, promptTokens: Int? = nil,
         outputTokens: Int? = nil, status: RequestStatus = .ok, httpStatus: Int? = nil, error: String? = nil,
-        tokenRule: TokenRule? = nil, cachedPromptTokens: Int? = nil
+        tokenRule: TokenRule? = nil, cachedPromptTokens: Int? = nil, chunkReasoningTokens: [Int]? = nil
     ) {
         self.id = id
         self.scheduledS = scheduledS
@@ -75,6 +78,7 @@ public struct RequestRecord: Codable, Sendable, Equatable {
         self.error = error
         self.tokenRule = tokenRule
         self.cachedPromptTokens = cachedPromptTokens
+        self.chunkReasoningTokens = chunkReasoningTokens
     }
 
     /// The keys of a record line; the fast line parser reads these too.
@@ -84,6 +88,7 @@ public struct RequestRecord: Codable, Sendable, Equatable {
         case requestedPromptTokens = "requested_prompt_tokens", requestedOutputTokens = "requested_output_tokens"
         case promptTokens = "prompt_tokens", outputTokens = "output_tokens", httpStatus = "http_status"
         case tokenRule = "token_rule", cachedPromptTokens = "cached_prompt_tokens"
+        case chunkReasoningTokens = "chunk_reasoning_tokens"
     }
 
     public var succeeded: Bool { status == .ok }
@@ -91,8 +96,40 @@ public struct RequestRecord: Codable, Sendable, Equatable {
     /// Send time minus scheduled time: queueing inside the client.
     public var clientLag: Double? { sentS.map { $0 - scheduledS } }
 
-    /// The per-token timeline of this request (METRICS.md section 2).
+    /// The per-token timeline of this request (METRICS.md section 2): every streamed token.
     public var timeline: TokenTimeline {
         TokenTimeline(arrival: scheduledS, chunkTimes: chunkTimesS, chunkTokens: chunkTokens)
+    }
+
+    /// Streamed tokens that were reasoning.
+    public var reasoningTokens: Int { chunkReasoningTokens?.reduce(0, +) ?? 0 }
+
+    /// The timeline of the visible tokens alone: reasoning tokens left out, chunks without a visible
+    /// token dropped, the arrival kept.
+    public var visibleTimeline: TokenTimeline {
+        guard let reasoning = chunkReasoningTokens else { return timeline }
+        var times: [Double] = [], tokens: [Int] = []
+        for (t, (k, r)) in zip(chunkTimesS, zip(chunkTokens, reasoning)) where k > r {
+            times.append(t)
+            tokens.append(k - r)
+        }
+        return TokenTimeline(arrival: scheduledS, chunkTimes: times, chunkTokens: tokens)
+    }
+
+    /// Receive time of the first visible token; nil when every streamed token was reasoning.
+    public var firstOutputS: Double? {
+        guard let reasoning = chunkReasoningTokens else { return chunkTimesS.first }
+        return zip(chunkTimesS, zip(chunkTokens, reasoning)).first { $0.1.0 > $0.1.1 }?.0
+    }
+
+    /// Why the per-chunk arrays do not fit together, or nil when they do.
+    public var chunkArraysProblem: String? {
+        guard chunkTimesS.count == chunkTokens.count else { return "chunk_times_s and chunk_tokens differ in length" }
+        guard let reasoning = chunkReasoningTokens else { return nil }
+        guard reasoning.count == chunkTokens.count else { return "chunk_reasoning_tokens and chunk_tokens differ in length" }
+        if let c = reasoning.indices.first(where: { reasoning[$0] < 0 || reasoning[$0] > chunkTokens[$0] }) {
+            return "chunk_reasoning_tokens[\(c)] is \(reasoning[c]), expected 0 to chunk_tokens[\(c)] (\(chunkTokens[c]))"
+        }
+        return nil
     }
 }

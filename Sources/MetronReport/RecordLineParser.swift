@@ -141,6 +141,7 @@ struct RecordLineParser {
                 case .sentS: guard let v = optional({ $0.number() }) else { return nil }; r.sentS = v
                 case .chunkTimesS: guard let v = numbers() else { return nil }; r.chunkTimesS = v
                 case .chunkTokens: guard let v = integers() else { return nil }; r.chunkTokens = v
+                case .chunkReasoningTokens: guard let v = optional({ $0.integers() }) else { return nil }; r.chunkReasoningTokens = v
                 case .requestedPromptTokens: guard let v = integer() else { return nil }; r.requestedPromptTokens = v
                 case .requestedOutputTokens: guard let v = integer() else { return nil }; r.requestedOutputTokens = v
                 case .promptTokens: guard let v = optional({ $0.integer() }) else { return nil }; r.promptTokens = v

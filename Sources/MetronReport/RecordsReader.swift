@@ -109,9 +109,7 @@ enum RecordLine {
             }
         }
         guard let record else { return .blank }
-        guard record.chunkTimesS.count == record.chunkTokens.count else {
-            return .bad("chunk_times_s and chunk_tokens differ in length")
-        }
+        if let problem = record.chunkArraysProblem { return .bad(problem) }
         return .record(record)
     }
 }

@@ -115,6 +115,10 @@ public final class ScriptedServer: Sendable {
 public enum Events {
     public static func text(_ t: String = " tok") -> String { #"data: {"choices":[{"index":0,"text":"\#(t)","finish_reason":null}]}"# + "\n\n" }
     public static func content(_ t: String = "tok") -> String { #"data: {"choices":[{"index":0,"delta":{"content":"\#(t)"}}]}"# + "\n\n" }
+    /// A chat reasoning delta under `key`: `reasoning_content` or `reasoning`.
+    public static func reasoning(_ t: String = "hmm", key: String = "reasoning_content") -> String {
+        #"data: {"choices":[{"index":0,"delta":{"\#(key)":"\#(t)","content":null}}]}"# + "\n\n"
+    }
     public static let role = #"data: {"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}"# + "\n\n"
     public static func usage(prompt: Int, completion: Int) -> String {
         #"data: {"choices":[],"usage":{"prompt_tokens":\#(prompt),"completion_tokens":\#(completion),"total_tokens":\#(prompt + completion)}}"# + "\n\n"

@@ -28,8 +28,32 @@ final class ChunkScannerTests: XCTestCase {
         XCTAssertFalse(facts(#"{"choices":[{"index":0,"text":"","finish_reason":"length"}]}"#).hasContent)
     }
 
-    func testReasoningContentCounts() {
-        XCTAssertTrue(facts(#"{"choices":[{"delta":{"reasoning_content":"hmm"}}]}"#).hasContent)
+    func testReasoningUnderEitherNameIsContentApartFromVisibleText() {
+        for key in ["reasoning_content", "reasoning"] {
+            let f = facts(#"{"choices":[{"delta":{"\#(key)":"hmm","content":null}}]}"#)
+            XCTAssertTrue(f.hasContent, key)
+            XCTAssertEqual(f.contentLength, 3, key)
+            XCTAssertEqual(f.reasoningLength, 3, key)
+        }
+        let visible = facts(#"{"choices":[{"delta":{"content":"Hi","reasoning_content":null}}]}"#)
+        XCTAssertEqual(visible.reasoningLength, 0)
+        XCTAssertEqual(visible.contentLength, 2)
+        XCTAssertFalse(facts(#"{"choices":[{"delta":{"reasoning":"","content":""}}]}"#).hasContent)
+    }
+
+    func testMixedChunkCountsBothTextsAndReasoningSentTwiceOnce() {
+        let mixed = facts(#"{"choices":[{"delta":{"reasoning_content":"abc","content":"de"}}]}"#)
+        XCTAssertEqual(mixed.contentLength, 5)
+        XCTAssertEqual(mixed.reasoningLength, 3)
+        // A server sending the text under both names sends it once; a null first name does not hide the second.
+        XCTAssertEqual(facts(#"{"choices":[{"delta":{"reasoning":"abcd","reasoning_content":"abcd"}}]}"#).reasoningLength, 4)
+        XCTAssertEqual(facts(#"{"choices":[{"delta":{"reasoning_content":null,"reasoning":"ab"}}]}"#).reasoningLength, 2)
+    }
+
+    func testReasoningKeysInsideTextOrUsageAreNotReasoning() {
+        let f = facts(#"{"choices":[{"delta":{"content":"say \"reasoning\": \"x\""}}],"usage":{"completion_tokens_details":{"reasoning_tokens":5}}}"#)
+        XCTAssertEqual(f.reasoningLength, 0)
+        XCTAssertTrue(f.hasContent)
     }
 
     func testContentLengthCountsCharactersAndEscapes() {
@@ -172,6 +196,33 @@ final class StreamAccountingTests: XCTestCase {
             XCTAssertEqual(shares.reduce(0, +), total)
             XCTAssertTrue(shares.allSatisfy { $0 >= 1 })
         }
+    }
+
+    func testReasoningTokensOfEachChunkFollowItsText() {
+        var a = StreamAccounting()
+        a.consume(ChunkFacts(kind: .chunk, hasContent: true, contentLength: 4, reasoningLength: 4), at: 1)
+        a.consume(ChunkFacts(kind: .chunk, hasContent: true, contentLength: 4, reasoningLength: 4), at: 2)
+        // Mixed: 6 reasoning and 2 visible characters.
+        a.consume(ChunkFacts(kind: .chunk, hasContent: true, contentLength: 8, reasoningLength: 6), at: 3)
+        a.consume(ChunkFacts(kind: .chunk, hasContent: true, contentLength: 4), at: 4)
+        a.consume(ChunkFacts(kind: .chunk, promptTokens: 7, completionTokens: 20), at: 5)
+        XCTAssertEqual(a.chunkTokens, [4, 4, 8, 4])
+        XCTAssertEqual(a.chunkReasoningTokens, [4, 4, 6, 0])
+    }
+
+    func testMixedChunkOfOneTokenIsVisibleAndVisibleChunksBeforeReasoningStayVisible() {
+        var a = StreamAccounting()
+        a.consume(ChunkFacts(kind: .chunk, hasContent: true, contentLength: 2), at: 1)
+        a.consume(ChunkFacts(kind: .chunk, hasContent: true, contentLength: 5, reasoningLength: 3), at: 2)
+        a.consume(ChunkFacts(kind: .chunk, hasContent: true, contentLength: 3, reasoningLength: 3), at: 3)
+        XCTAssertEqual(a.chunkTokens, [1, 1, 1])
+        XCTAssertEqual(a.chunkReasoningTokens, [0, 0, 1])
+    }
+
+    func testNoReasoningLeavesNoReasoningArray() {
+        var a = StreamAccounting()
+        a.consume(ChunkFacts(kind: .chunk, hasContent: true, contentLength: 2), at: 1)
+        XCTAssertNil(a.chunkReasoningTokens)
     }
 
     func testNothingCountsAfterDoneAndFirstErrorIsKept() {

@@ -98,6 +98,37 @@ final class EngineTests: XCTestCase {
         }
     }
 
+    /// Reasoning under both names, a chunk carrying reasoning and answer, the answer: TTFT at the
+    /// first reasoning token, the first output token at the mixed chunk.
+    func testChatReasoningIsRecordedApartFromTheAnswer() async throws {
+        let mixed = #"data: {"choices":[{"index":0,"delta":{"reasoning_content":"ok.","content":"Yes"}}]}"# + "\n\n"
+        try await withServer({ _ in
+            [
+                ScriptedServer.head(),
+                ScriptedServer.chunk(Events.role),
+                .sleep(0.05),
+                ScriptedServer.chunk(Events.reasoning("Let")),
+                .sleep(0.05),
+                ScriptedServer.chunk(Events.reasoning("me", key: "reasoning")),
+                .sleep(0.1),
+                ScriptedServer.chunk(mixed),
+                .sleep(0.05),
+                ScriptedServer.chunk(Events.content("!") + Events.usage(prompt: 5, completion: 6) + Events.done),
+                ScriptedServer.lastChunk,
+            ]
+        }) { server in
+            let r = try await single(server, api: .chat)
+            XCTAssertEqual(r.status, .ok, r.error ?? "")
+            XCTAssertEqual(r.chunkTokens, [1, 1, 3, 1])
+            XCTAssertEqual(r.chunkReasoningTokens, [1, 1, 2, 0], "the mixed chunk's 3 tokens split by its 3 : 3 characters")
+            XCTAssertEqual(r.reasoningTokens, 4)
+            guard r.chunkTimesS.count == 4 else { return XCTFail("expected 4 content chunks, got \(r.chunkTimesS)") }
+            XCTAssertEqual(r.firstOutputS, r.chunkTimesS[2])
+            XCTAssertGreaterThanOrEqual(try XCTUnwrap(r.firstOutputS) - r.chunkTimesS[0], 0.15, "TTFT is the first reasoning token")
+            XCTAssertEqual(r.visibleTimeline.chunkTokens, [1, 1])
+        }
+    }
+
     func testServerThatNeverSendsDone() async throws {
         try await withServer({ _ in ScriptedServer.stream([Events.text(), Events.text()]) }) { server in
             let r = try await single(server)

@@ -24,6 +24,8 @@ final class RecordsFileTests: XCTestCase {
                       promptTokens: 1, outputTokens: 1, tokenRule: .perChunkUsage),
         RequestRecord(id: 5, scheduledS: 5, sentS: 5.01, chunkTimesS: [5.2], chunkTokens: [1], requestedPromptTokens: 2048,
                       promptTokens: 2049, outputTokens: 1, tokenRule: .perChunkUsage, cachedPromptTokens: 1024),
+        RequestRecord(id: 6, scheduledS: 6, sentS: 6.01, chunkTimesS: [6.2, 6.3, 6.4], chunkTokens: [2, 3, 1],
+                      promptTokens: 8, outputTokens: 6, tokenRule: .apportionedByText, chunkReasoningTokens: [2, 1, 0]),
         RequestRecord(id: 4, scheduledS: 4, sentS: nil, status: .clientError,
                       error: "could not open a socket (EMFILE: Too many open files)"),
     ]
@@ -108,6 +110,36 @@ final class RecordsFileTests: XCTestCase {
         let unknown = #"{"id":7,"scheduled_s":1,"status":"ok","chunk_times_s":[2],"chunk_tokens":[3],"token_rule":"guessed"}"#
         XCTAssertThrowsError(try RecordsFile.read(try write(unknown + "\n"))) {
             XCTAssertTrue("\($0)".contains("requests.jsonl:1"), "\($0)")
+        }
+    }
+
+    func testReasoningTokensAreOptionalAndOmittedWithoutReasoning() throws {
+        let old = #"{"id":7,"scheduled_s":1,"status":"ok","chunk_times_s":[2],"chunk_tokens":[3]}"#
+        let reasoning = #"{"id":8,"scheduled_s":1,"status":"ok","chunk_times_s":[2,3],"chunk_tokens":[3,1],"chunk_reasoning_tokens":[3,0]}"#
+        let explicitNull = #"{"id":9,"scheduled_s":1,"status":"ok","chunk_times_s":[2],"chunk_tokens":[3],"chunk_reasoning_tokens":null}"#
+        let records = try RecordsFile.read(try write([old, reasoning, explicitNull].joined(separator: "\n") + "\n"))
+        XCTAssertEqual(records.map(\.chunkReasoningTokens), [nil, [3, 0], nil])
+        XCTAssertEqual(records.map(\.reasoningTokens), [0, 3, 0])
+        XCTAssertEqual(records.map(\.firstOutputS), [2, 3, 2])
+        let line = String(decoding: try JSONEncoder().encode(RequestRecord(id: 1, scheduledS: 0, chunkTimesS: [1], chunkTokens: [1])), as: UTF8.self)
+        XCTAssertFalse(line.contains("chunk_reasoning_tokens"), "a record without reasoning is written as before: \(line)")
+    }
+
+    func testBadReasoningTokensNameWhatIsWrong() throws {
+        let cases: [(String, String)] = [
+            (#"{"id":1,"scheduled_s":0,"status":"ok","chunk_times_s":[1],"chunk_tokens":[2],"chunk_reasoning_tokens":[1,0]}"#,
+             ":1: chunk_reasoning_tokens and chunk_tokens differ in length"),
+            (#"{"id":1,"scheduled_s":0,"status":"ok","chunk_times_s":[1,2],"chunk_tokens":[2,1],"chunk_reasoning_tokens":[1,2]}"#,
+             ":1: chunk_reasoning_tokens[1] is 2, expected 0 to chunk_tokens[1] (1)"),
+            (#"{"id":1,"scheduled_s":0,"status":"ok","chunk_times_s":[1],"chunk_tokens":[2],"chunk_reasoning_tokens":[-1]}"#,
+             ":1: chunk_reasoning_tokens[0] is -1"),
+            (#"{"id":1,"scheduled_s":0,"status":"ok","chunk_times_s":[1],"chunk_tokens":[2],"requested_prompt_tokens":1,"requested_output_tokens":2,"chunk_reasoning_tokens":"all"}"#,
+             ":1: not a request record: wrong type at 'chunk_reasoning_tokens'"),
+        ]
+        for (text, expected) in cases {
+            XCTAssertThrowsError(try RecordsFile.read(try write(text + "\n"))) {
+                XCTAssertTrue("\($0)".contains(expected), "got: \($0)")
+            }
         }
     }
 
