@@ -25,26 +25,57 @@ public enum FirstTokenDeadline: Sendable, Equatable {
     }
 }
 
+/// Which streamed tokens the fluidity-index counts (METRICS.md section 3).
+public enum FluidityTokens: String, Sendable, Codable, CaseIterable {
+    /// Every streamed token, reasoning included, from the request's arrival: what a streaming client
+    /// receives, and the reference's definition.
+    case all
+    /// Visible tokens only: the clock starts at the first visible token, which has no deadline of its
+    /// own, and each later visible token has `D_d`. A request without a visible token misses one
+    /// deadline (its answer never came).
+    case visible
+}
+
 /// The deadlines of the fluidity-index: first token and every following token.
 public struct FluidityDeadlines: Sendable, Equatable {
     public var ttft: FirstTokenDeadline
     /// `D_d`, seconds per token.
     public var tbt: Double
+    public var tokens: FluidityTokens
 
-    public init(ttft: FirstTokenDeadline, tbt: Double) {
+    public init(ttft: FirstTokenDeadline, tbt: Double, tokens: FluidityTokens = SLODefaults.fluidityTokens) {
         self.ttft = ttft
         self.tbt = tbt
+        self.tokens = tokens
     }
 
-    /// The reference's defaults: 0.3 s slack for the first token, 30 ms per token.
+    /// The reference's defaults: 0.3 s slack for the first token, 30 ms per token, every token.
     public static let referenceDefault = FluidityDeadlines(ttft: .fixed(SLODefaults.firstTokenSlackS), tbt: SLODefaults.tbtDeadlineS)
 
     /// Deadline counts of one record; nil for a failed request (it counts as fluidity 0).
     public func deadlines(of record: RequestRecord) -> DeadlineCount? {
         guard record.succeeded else { return nil }
-        let prompt = record.promptTokens ?? record.requestedPromptTokens
-        return Fluidity.deadlines(
-            record.timeline.interTokenTimes, ttftDeadline: ttft.deadline(promptTokens: prompt), tbtDeadline: tbt)
+        return deadlines(of: record, interTokenTimes: record.timeline.interTokenTimes)
+    }
+
+    /// Deadline counts of a successful record whose `timeline.interTokenTimes` the caller has already.
+    public func deadlines(of record: RequestRecord, interTokenTimes x: [Double]) -> DeadlineCount {
+        switch tokens {
+        case .all:
+            let prompt = record.promptTokens ?? record.requestedPromptTokens
+            return Fluidity.deadlines(x, ttftDeadline: ttft.deadline(promptTokens: prompt), tbtDeadline: tbt)
+        case .visible:
+            let visible = record.chunkReasoningTokens == nil ? x : record.visibleTimeline.interTokenTimes
+            if visible.isEmpty { return DeadlineCount(missed: 1, total: 1) }
+            return Fluidity.deadlines(visible, ttftDeadline: 0, tbtDeadline: tbt, ignoreFirstToken: true)
+        }
+    }
+
+    public var summary: String {
+        switch tokens {
+        case .all: return "\(ttft.summary), D_d = \(compactNumber(tbt)) s"
+        case .visible: return "visible tokens only, from the first, D_d = \(compactNumber(tbt)) s"
+        }
     }
 
     /// Per-request fluidity-index; 0 for a failed request.

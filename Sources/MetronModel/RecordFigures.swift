@@ -44,8 +44,10 @@ public struct RecordFigures: Sendable {
 
     struct Success: Sendable {
         let interTokenTimes: [Double], chunkTimes: [Double]
-        let ttft: Double?, tpot: Double?, e2e: Double?, normalizedLatency: Double?
+        let ttft: Double?, ttfot: Double?, tpot: Double?, e2e: Double?, normalizedLatency: Double?
         let promptTokens: Int?, outputTokens: Int
+        /// nil when the stream carried no reasoning.
+        let reasoningTokens: Int?
         let cachedPromptTokens: Int?
         let deadlines: DeadlineCount
         let minDeadline: Double, referenceTPOT: Double
@@ -65,12 +67,11 @@ public struct RecordFigures: Sendable {
         let timeline = r.timeline
         let x = timeline.interTokenTimes
         success = Success(
-            interTokenTimes: x, chunkTimes: r.chunkTimesS, ttft: timeline.ttft, tpot: timeline.tpot,
-            e2e: timeline.endToEnd, normalizedLatency: timeline.normalizedLatency, promptTokens: r.promptTokens,
-            outputTokens: timeline.tokenCount, cachedPromptTokens: r.cachedPromptTokens,
-            deadlines: Fluidity.deadlines(
-                x, ttftDeadline: deadlines.ttft.deadline(promptTokens: r.promptTokens ?? r.requestedPromptTokens),
-                tbtDeadline: deadlines.tbt),
+            interTokenTimes: x, chunkTimes: r.chunkTimesS, ttft: timeline.ttft, ttfot: r.firstOutputS.map { $0 - r.scheduledS },
+            tpot: timeline.tpot, e2e: timeline.endToEnd, normalizedLatency: timeline.normalizedLatency,
+            promptTokens: r.promptTokens, outputTokens: timeline.tokenCount,
+            reasoningTokens: r.chunkReasoningTokens == nil ? nil : r.reasoningTokens, cachedPromptTokens: r.cachedPromptTokens,
+            deadlines: deadlines.deadlines(of: r, interTokenTimes: x),
             minDeadline: x.isEmpty ? ServiceMetrics.minDeadlineForThroughput(tokenLevelTBT: [])
                 : ServiceMetrics.minDeadlineForThroughput(interTokenTimes: x),
             referenceTPOT: ServiceMetrics.referenceTPOT(tokenLevelTBT: x.dropFirst()))
@@ -82,7 +83,8 @@ struct PerRequestFigures {
     var count = 0, ok = 0
     var errors: [String: Int] = [:]
     var scheduled: [Double] = [], sent: [Double] = [], end: [Double] = [], lag: [Double] = []
-    var ttft: [Double] = [], tpot: [Double] = [], e2e: [Double] = [], normalizedLatency: [Double] = []
+    var ttft: [Double] = [], ttfot: [Double] = [], tpot: [Double] = [], e2e: [Double] = [], normalizedLatency: [Double] = []
+    var reasoning = ReasoningUse()
     var promptTokens: [Double] = [], outputTokens: [Double] = []
     var fluidity: [Double] = [], minDeadlines: [Double] = [], referenceTPOTs: [Double] = []
     var serviceDeadlines = DeadlineCount()
@@ -104,6 +106,8 @@ struct PerRequestFigures {
         ok += 1
         pooled.addFirstPass(interTokenTimes: s.interTokenTimes, chunkTimes: s.chunkTimes)
         if let v = s.ttft { ttft.append(v) }
+        if let v = s.ttfot { ttfot.append(v) }
+        reasoning.add(reasoningTokens: s.reasoningTokens, visibleOutput: s.ttfot != nil)
         if let v = s.tpot { tpot.append(v) }
         if let v = s.e2e { e2e.append(v) }
         if let v = s.normalizedLatency { normalizedLatency.append(v) }

@@ -16,12 +16,37 @@ public struct FluiditySummary: Codable, Sendable, Equatable {
     public var serviceRequests: Int
     public var ttftDeadline: String
     public var tbtDeadlineS: Double
+    /// The tokens counted; nil for every token (the default, and summaries written before the choice).
+    public var tokens: FluidityTokens?
 
     enum CodingKeys: String, CodingKey {
-        case p1, p50, mean, requests
+        case p1, p50, mean, requests, tokens
         case serviceMissRate = "service_miss_rate", serviceDeadlines = "service_deadlines"
         case serviceRequests = "service_requests"
         case ttftDeadline = "ttft_deadline", tbtDeadlineS = "tbt_deadline_s"
+    }
+}
+
+/// Reasoning streamed by the successful requests.
+public struct ReasoningUse: Codable, Sendable, Equatable {
+    /// Successful requests that streamed reasoning tokens.
+    public var requests = 0
+    public var tokens = 0
+    /// Successful requests that ended before any visible token (every token was reasoning).
+    public var withoutVisibleOutput = 0
+
+    public init() {}
+
+    mutating func add(reasoningTokens: Int?, visibleOutput: Bool) {
+        if let n = reasoningTokens, n > 0 {
+            requests += 1
+            tokens += n
+        }
+        if !visibleOutput { withoutVisibleOutput += 1 }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case requests, tokens, withoutVisibleOutput = "without_visible_output"
     }
 }
 
@@ -139,7 +164,11 @@ public struct RunSummary: Codable, Sendable, Equatable {
     public var ok: Int
     public var errors: [String: Int]
     public var errorRate: Double
+    /// To the first token of any kind, reasoning included.
     public var ttft: Distribution
+    /// Time to first output token: to the first visible token, over the successful requests that had
+    /// one; the same as TTFT without reasoning. nil in summaries written before it was reported.
+    public var ttfot: Distribution?
     /// Token-level time between tokens (zeros of multi-token chunks included), pooled over requests.
     public var tbt: Distribution
     public var interChunkLatency: Distribution
@@ -155,12 +184,14 @@ public struct RunSummary: Codable, Sendable, Equatable {
     public var outputTokens: Distribution
     /// What the server took from its prefix cache; nil when no request reported cached tokens.
     public var promptCache: PromptCacheUse?
+    /// Reasoning streamed; nil when no request streamed any.
+    public var reasoning: ReasoningUse?
     public var client: ClientHealth
     /// Names the tail percentiles that rest on fewer than `fewSamplesForTailPercentile` samples.
     public var percentileWarning: String?
 
     enum CodingKeys: String, CodingKey {
-        case requests, ok, errors, ttft, tbt, tpot, e2e, fluidity, client
+        case requests, ok, errors, ttft, ttfot, tbt, tpot, e2e, fluidity, client, reasoning
         case targetRate = "target_rate", offeredRate = "offered_rate", achievedRate = "achieved_rate"
         case durationS = "duration_s", errorRate = "error_rate", interChunkLatency = "inter_chunk_latency"
         case normalizedLatency = "normalized_latency", tokenRates = "token_rates"
@@ -222,6 +253,7 @@ public struct RunSummary: Codable, Sendable, Equatable {
         let start = p.scheduled.min() ?? 0
         durationS = Swift.max(0, (p.end.max() ?? start) - start)
         ttft = Distribution(p.ttft)
+        ttfot = Distribution(p.ttfot)
         tbt = tbts.distribution
         interChunkLatency = chunkGaps.distribution
         tpot = Distribution(p.tpot)
@@ -230,13 +262,15 @@ public struct RunSummary: Codable, Sendable, Equatable {
         promptTokens = Distribution(p.promptTokens)
         outputTokens = Distribution(p.outputTokens)
         promptCache = p.promptCache.requests > 0 ? p.promptCache : nil
+        reasoning = p.reasoning.requests > 0 ? p.reasoning : nil
 
         let fluiditySorted = p.fluidity.sorted()
         fluidity = FluiditySummary(
             p1: Stats.quantile(sorted: fluiditySorted, 0.01), p50: Stats.quantile(sorted: fluiditySorted, 0.5),
             mean: Stats.mean(fluiditySorted), requests: fluiditySorted.count,
             serviceMissRate: p.serviceDeadlines.missRate, serviceDeadlines: p.serviceDeadlines, serviceRequests: p.ok,
-            ttftDeadline: deadlines.ttft.summary, tbtDeadlineS: deadlines.tbt)
+            ttftDeadline: deadlines.ttft.summary, tbtDeadlineS: deadlines.tbt,
+            tokens: deadlines.tokens == .all ? nil : deadlines.tokens)
         tokenRates = ServiceMetrics.tokenRates(
             tpots: p.referenceTPOTs, pooledTBT: (p99: tbt.p99, count: tbt.count), minDeadlines: p.minDeadlines)
         outputTokensPerS = durationS > 0 ? p.outputTokens.reduce(0, +) / durationS : 0
@@ -253,7 +287,7 @@ public struct RunSummary: Codable, Sendable, Equatable {
 
     /// The latency distributions, named as reported.
     public var latencies: [(name: String, distribution: Distribution)] {
-        [("ttft", ttft), ("tbt", tbt), ("tpot", tpot), ("e2e", e2e), ("norm. lat.", normalizedLatency),
+        [("ttft", ttft)] + (ttfot.map { [("ttfot", $0)] } ?? []) + [("tbt", tbt), ("tpot", tpot), ("e2e", e2e), ("norm. lat.", normalizedLatency),
          ("inter-chunk", interChunkLatency)]
     }
 

@@ -55,6 +55,8 @@ public enum SLODefaults {
     /// `D_d`, seconds per token.
     public static let tbtDeadlineS = 0.03
     public static let maxErrorRate = 0.01
+    /// Every streamed token counts, reasoning included, as the reference counts them.
+    public static let fluidityTokens = FluidityTokens.all
     public static let kind = SLOKind.fluidity(percentile: percentile, target: fluidityTarget)
 }
 
@@ -88,7 +90,7 @@ public struct SLO: Sendable, Equatable {
         let errors = "errors <= \(percent(maxErrorRate))"
         switch kind {
         case let .fluidity(p, target):
-            return "P\(compactNumber(p)) fluidity-index >= \(compactNumber(target)) (\(deadlines.ttft.summary), D_d = \(compactNumber(deadlines.tbt)) s), \(errors)"
+            return "P\(compactNumber(p)) fluidity-index >= \(compactNumber(target)) (\(deadlines.summary)), \(errors)"
         case let .ttftTBT(t, b):
             return "TTFT P\(compactNumber(t.percentile)) <= \(compactNumber(t.limitS)) s and TBT P\(compactNumber(b.percentile)) <= \(compactNumber(b.limitS)) s, \(errors)"
         case let .ttftTPOT(t, b):

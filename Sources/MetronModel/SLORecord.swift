@@ -7,10 +7,13 @@ public struct SLORecord: Sendable, Equatable, Codable {
     public var maxErrorRate: Double
     public var ttftDeadline: String
     public var tbtDeadlineS: Double
+    /// The tokens the fluidity-index counts; nil for every token (the default, and results written
+    /// before the choice existed).
+    public var fluidityTokens: FluidityTokens?
 
     public init(
         name: String, type: String, description: String, attainmentLevel: Double, maxErrorRate: Double,
-        ttftDeadline: String, tbtDeadlineS: Double
+        ttftDeadline: String, tbtDeadlineS: Double, fluidityTokens: FluidityTokens? = nil
     ) {
         self.name = name
         self.type = type
@@ -19,11 +22,12 @@ public struct SLORecord: Sendable, Equatable, Codable {
         self.maxErrorRate = maxErrorRate
         self.ttftDeadline = ttftDeadline
         self.tbtDeadlineS = tbtDeadlineS
+        self.fluidityTokens = fluidityTokens
     }
 
     enum CodingKeys: String, CodingKey {
         case name, type, description
         case attainmentLevel = "attainment_level", maxErrorRate = "max_error_rate"
-        case ttftDeadline = "ttft_deadline", tbtDeadlineS = "tbt_deadline_s"
+        case ttftDeadline = "ttft_deadline", tbtDeadlineS = "tbt_deadline_s", fluidityTokens = "fluidity_tokens"
     }
 }

@@ -22,6 +22,8 @@ public enum SummaryText {
             case "tbt": over = "over \(d.count) token gaps of \(s.ok) \(successful)"
             case "inter-chunk": over = "over \(d.count) chunk gaps of \(s.ok) \(successful)"
             case "tpot": over = "over \(d.count) \(successful) (those of 2 or more tokens)"
+            case "ttfot": over = d.count == s.ok ? overSuccessful + " (first visible token)"
+                : "over \(d.count) \(successful) (those with a visible token)"
             default: over = d.count == s.ok ? overSuccessful : "over \(d.count) \(successful) (those with output)"
             }
             lines.append(name.padding(toLength: 12, withPad: " ", startingAt: 0)
@@ -29,7 +31,8 @@ public enum SummaryText {
         }
         let f = s.fluidity
         lines.append("fluidity  P99 (p1) \(fraction(f.p1))  p50 \(fraction(f.p50))  mean \(fraction(f.mean))"
-            + "  over all \(f.requests) requests (a failed one counts 0)  [\(f.ttftDeadline), D_d = \(f.tbtDeadlineS) s]")
+            + "  over all \(f.requests) requests (a failed one counts 0)  ["
+            + (f.tokens == .visible ? "visible tokens only, from the first" : f.ttftDeadline) + ", D_d = \(f.tbtDeadlineS) s]")
         lines.append("          service miss rate \(percent(f.serviceMissRate)) (\(f.serviceDeadlines.missed) of "
             + "\(f.serviceDeadlines.total) deadlines) over \(f.serviceRequests) \(successful)")
         let r = s.tokenRates
@@ -41,6 +44,11 @@ public enum SummaryText {
         if let c = s.promptCache {
             lines.append("          prompt cache: \(c.cachedTokens) of \(c.promptTokens) prompt tokens (\(percent(c.cachedFraction))) "
                 + "from the server's cache, over the \(c.requests) successful requests that reported it")
+        }
+        if let u = s.reasoning {
+            lines.append("          reasoning: \(u.tokens) tokens over the \(u.requests) \(successful) that streamed it"
+                + String(format: " (%.1f per request)", Double(u.tokens) / Double(u.requests))
+                + (u.withoutVisibleOutput > 0 ? "; \(u.withoutVisibleOutput) ended before any visible token" : ""))
         }
         let c = s.client
         var health = "client    lag p50 \(seconds(c.lag.p50)) p99 \(seconds(c.lag.p99)) max \(seconds(c.lag.max))"

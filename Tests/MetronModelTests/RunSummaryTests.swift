@@ -26,10 +26,40 @@ final class RunSummaryTests: XCTestCase {
         XCTAssertTrue(s.client.trustworthy)
         // 100 requests, but the latencies rest on the 99 successful ones.
         XCTAssertEqual(s.percentileWarning, "P99 and P1 over fewer than 100 samples are close to the sample's extremes: "
-            + "ttft (99), tpot (99), e2e (99), norm. lat. (99), fluid token rate (99)")
+            + "ttft (99), ttfot (99), tpot (99), e2e (99), norm. lat. (99), fluid token rate (99)")
     }
 
     /// Latencies, rates and the service miss rate are over the successful requests; fluidity over all.
+    func testTimeToFirstOutputTokenAndReasoningAreReportedBesideTTFT() throws {
+        // Request 0 reasons for two tokens, request 1 answers at once, request 2 only reasons.
+        let records = [
+            RequestRecord(id: 0, scheduledS: 0, sentS: 0, chunkTimesS: [0.1, 0.2, 0.5, 0.6], chunkTokens: [1, 1, 1, 1],
+                          chunkReasoningTokens: [1, 1, 0, 0]),
+            RequestRecord(id: 1, scheduledS: 1, sentS: 1, chunkTimesS: [1.1, 1.2], chunkTokens: [1, 1]),
+            RequestRecord(id: 2, scheduledS: 2, sentS: 2, chunkTimesS: [2.1, 2.2], chunkTokens: [1, 2], chunkReasoningTokens: [1, 2]),
+        ]
+        let s = RunSummary(records: records, targetRate: 1, deadlines: .referenceDefault)
+        XCTAssertEqual(s.ttft.count, 3)
+        XCTAssertEqual(try XCTUnwrap(s.ttft.max), 0.1, accuracy: 1e-9, "TTFT is the first token of any kind")
+        let ttfot = try XCTUnwrap(s.ttfot)
+        XCTAssertEqual(ttfot.count, 2, "the request without a visible token has no TTFOT")
+        XCTAssertEqual(try XCTUnwrap(ttfot.max), 0.5, accuracy: 1e-9)
+        XCTAssertEqual(try XCTUnwrap(ttfot.min), 0.1, accuracy: 1e-9)
+        let reasoning = try XCTUnwrap(s.reasoning)
+        XCTAssertEqual(reasoning.requests, 2)
+        XCTAssertEqual(reasoning.tokens, 5)
+        XCTAssertEqual(reasoning.withoutVisibleOutput, 1)
+        XCTAssertNil(s.fluidity.tokens, "the default view is not written")
+        XCTAssertNil(RunSummary(records: [records[1]], targetRate: 1, deadlines: .referenceDefault).reasoning)
+
+        let visible = RunSummary(records: records, targetRate: 1,
+                                 deadlines: FluidityDeadlines(ttft: .fixed(0.3), tbt: 0.03, tokens: .visible))
+        XCTAssertEqual(visible.fluidity.tokens, .visible)
+        // Request 0: one visible gap of 0.1 s misses 3; request 1: 0.1 s misses 3; request 2: no answer, 1 missed.
+        XCTAssertEqual(visible.fluidity.serviceDeadlines, DeadlineCount(missed: 7, total: 7))
+        XCTAssertEqual(visible.fluidity.mean, 0)
+    }
+
     func testEveryFigureKeepsTheCountItRestsOn() throws {
         let records = (0..<21).map { i in
             i % 3 == 0

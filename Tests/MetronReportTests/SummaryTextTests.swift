@@ -19,6 +19,28 @@ final class SummaryTextTests: XCTestCase {
         try XCTUnwrap(text.split(separator: "\n").map(String.init).first { $0.hasPrefix(prefix) }, "no line '\(prefix)' in:\n\(text)")
     }
 
+    func testReasoningRunsShowTTFOTBesideTTFTAndTheReasoningStreamed() throws {
+        let plain = SummaryText.render(summaryWithFailures())
+        XCTAssertFalse(plain.contains("reasoning"))
+        XCTAssertTrue(try line("ttfot", of: plain).hasSuffix("over 14 successful of 21 (first visible token)"))
+
+        let records = (0..<3).map { i in
+            RequestRecord(id: i, scheduledS: Double(i), sentS: Double(i), chunkTimesS: [Double(i) + 0.1, Double(i) + 0.4],
+                          chunkTokens: [2, 1], chunkReasoningTokens: i == 2 ? [2, 1] : [2, 0])
+        }
+        let summary = RunSummary(records: records, targetRate: 1, deadlines: FluidityDeadlines(ttft: .fixed(0.3), tbt: 0.03, tokens: .visible))
+        let text = SummaryText.render(summary)
+        let lines = text.split(separator: "\n").map(String.init)
+        let ttft = try XCTUnwrap(lines.firstIndex { $0.hasPrefix("ttft ") })
+        XCTAssertTrue(lines[ttft + 1].hasPrefix("ttfot"), "TTFOT is the line after TTFT:\n\(text)")
+        XCTAssertTrue(lines[ttft + 1].contains("400.00ms"), lines[ttft + 1])
+        XCTAssertTrue(lines[ttft + 1].hasSuffix("over 2 successful of 3 (those with a visible token)"), lines[ttft + 1])
+        XCTAssertTrue(try line("fluidity", of: text).contains("[visible tokens only, from the first, D_d = 0.03 s]"))
+        XCTAssertTrue(text.contains("reasoning: 7 tokens over the 3 successful of 3 that streamed it (2.3 per request); "
+            + "1 ended before any visible token"), text)
+        XCTAssertTrue(try RunDirectory.summaryJSON(summary).contains("\"without_visible_output\""))
+    }
+
     func testPromptCacheUseIsSummedOverTheRequestsThatReportedIt() throws {
         let plain = summaryWithFailures()
         XCTAssertNil(plain.promptCache)
