@@ -29,7 +29,7 @@ let package = Package(
         // The libcurl load generator (the only importer of libcurl and CLinux).
         .target(name: "MetronLoad", dependencies: ["MetronModel", "CCurl", "CLinux"]),
         // The serving model of the simulator, in virtual time: pure.
-        .target(name: "MetronSimModel", dependencies: ["MetronModel"]),
+        .target(name: "MetronSimModel", dependencies: ["MetronModel", "MetronStats"]),
         // The simulator's HTTP front on SwiftNIO.
         .target(name: "MetronSim", dependencies: [
             "MetronSimModel", "MetronModel", "MetronStats",
@@ -86,7 +86,7 @@ let package = Package(
         // Every test that runs the built `metron` binary: commands, install, runs, interruption, provenance,
         // secrets, TLS and bind address.
         .testTarget(name: "MetronEndToEndTests", dependencies: [
-            "metron", "MetronModel", "MetronLoad", "MetronReport", "MetronSim", "MetronTestSupport",
+            "metron", "MetronModel", "MetronLoad", "MetronReport", "MetronSim", "MetronSimModel", "MetronTestSupport",
         ]),
     ],
     swiftLanguageModes: [.v6]

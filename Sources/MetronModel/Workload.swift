@@ -232,21 +232,23 @@ extension LengthDistribution {
     }
 
     func validate(_ what: String) throws {
+        if let problem = problem(atLeast: 1) { throw WorkloadError.invalid("\(what) \(problem)") }
+    }
+
+    /// What is wrong with the distribution for lengths of at least `minimum`, or nil.
+    public func problem(atLeast minimum: Int) -> String? {
         switch self {
         case let .fixed(n):
-            guard n >= 1 else { throw WorkloadError.invalid("\(what) length must be at least 1, got \(n)") }
+            return n >= minimum ? nil : "length must be at least \(minimum), got \(n)"
         case let .uniform(lo, hi), let .zipf(lo, hi, _):
-            guard lo >= 1, hi >= lo else {
-                throw WorkloadError.invalid("\(what) length range \(lo)...\(hi) must satisfy 1 <= min <= max")
-            }
-            if case let .zipf(_, _, theta) = self, !(theta > 0) {
-                throw WorkloadError.invalid("\(what) Zipf theta must be positive, got \(theta)")
-            }
+            guard lo >= minimum, hi >= lo else { return "length range \(lo)...\(hi) must satisfy \(minimum) <= min <= max" }
+            if case let .zipf(_, _, theta) = self, !(theta > 0 && theta.isFinite) { return "Zipf theta must be positive, got \(theta)" }
+            return nil
         }
     }
 
     /// A sampler drawing from this distribution; Zipf precomputes its normalised CDF once.
-    func sampler() -> (RandomSource) -> Int {
+    public func sampler() -> (RandomSource) -> Int {
         switch self {
         case let .fixed(n): return { _ in n }
         case let .uniform(lo, hi): return { $0.integer(in: lo...hi) }
@@ -270,5 +272,50 @@ extension LengthDistribution {
         var sum = 0.0
         for i in 0..<count { sum += 1 / pow(Double(i + 1), theta); cdf[i] = sum }
         return cdf.map { $0 / sum }
+    }
+}
+
+/// `N`, or `{"distribution": "fixed", "tokens": N}`, `{"distribution": "uniform", "min": A, "max": B}`,
+/// `{"distribution": "zipf", "min": A, "max": B, "theta": T}`: the sweep file's form. Ranges are
+/// checked by whoever knows the smallest length allowed (`problem(atLeast:)`).
+extension LengthDistribution: Codable {
+    enum CodingKeys: String, CodingKey {
+        case distribution, tokens, min, max, theta
+    }
+
+    public init(from decoder: any Decoder) throws {
+        if let n = try? decoder.singleValueContainer().decode(Int.self) {
+            self = .fixed(n)
+            return
+        }
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        switch try c.decode(String.self, forKey: .distribution) {
+        case "fixed": self = .fixed(try c.decode(Int.self, forKey: .tokens))
+        case "uniform": self = .uniform(min: try c.decode(Int.self, forKey: .min), max: try c.decode(Int.self, forKey: .max))
+        case "zipf":
+            self = .zipf(min: try c.decode(Int.self, forKey: .min), max: try c.decode(Int.self, forKey: .max),
+                         theta: try c.decode(Double.self, forKey: .theta))
+        case let other:
+            throw DecodingError.dataCorruptedError(
+                forKey: .distribution, in: c, debugDescription: "unknown distribution '\(other)'; expected fixed, uniform or zipf")
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        switch self {
+        case let .fixed(n):
+            try c.encode("fixed", forKey: .distribution)
+            try c.encode(n, forKey: .tokens)
+        case let .uniform(lo, hi):
+            try c.encode("uniform", forKey: .distribution)
+            try c.encode(lo, forKey: .min)
+            try c.encode(hi, forKey: .max)
+        case let .zipf(lo, hi, theta):
+            try c.encode("zipf", forKey: .distribution)
+            try c.encode(lo, forKey: .min)
+            try c.encode(hi, forKey: .max)
+            try c.encode(theta, forKey: .theta)
+        }
     }
 }

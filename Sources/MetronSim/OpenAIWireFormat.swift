@@ -223,19 +223,21 @@ enum OpenAIResponse {
             + (cachedTokens.map { ",\"prompt_tokens_details\":{\"cached_tokens\":\($0)}" } ?? "") + "}"
     }
 
-    /// A whole non-streaming answer of `text`, which ran to `max_tokens`.
+    /// A whole non-streaming answer of `reasoning` then `text`, which ran to `max_tokens`. Chat keeps
+    /// the reasoning in `reasoning_content` (the answer `null` when there is none); completions has one
+    /// text for both.
     static func completion(
-        id: String, request: GenerationRequest, created: Int, model: String, text: String
+        id: String, request: GenerationRequest, created: Int, model: String, reasoning: String = "", text: String
     ) -> String {
-        let text = jsonString(text)
         let choice: String
         switch request.endpoint {
         case .completions:
-            choice = "{\"index\":0,\"text\":\(text),\"logprobs\":null,\"finish_reason\":\"length\"}"
+            choice = "{\"index\":0,\"text\":\(jsonString(reasoning + text)),\"logprobs\":null,\"finish_reason\":\"length\"}"
         case .chat:
+            let thought = reasoning.isEmpty ? "" : "\"reasoning_content\":\(jsonString(reasoning)),"
             choice =
-                "{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\(text)},\"logprobs\":null,"
-                + "\"finish_reason\":\"length\"}"
+                "{\"index\":0,\"message\":{\"role\":\"assistant\",\(thought)\"content\":\(text.isEmpty ? "null" : jsonString(text))},"
+                + "\"logprobs\":null,\"finish_reason\":\"length\"}"
         }
         return "{\"id\":\(jsonString(id)),\"object\":\"\(request.endpoint.object)\",\"created\":\(created),"
             + "\"model\":\(jsonString(model)),\"choices\":[\(choice)],"
@@ -253,6 +255,8 @@ struct SSEChunkFormat {
     private let created: Int
     private let model: String
     private let chunkPrefix: [UInt8]
+    /// Before a reasoning token's text: chat's `reasoning_content` delta; completions streams it as text.
+    private let reasoningChunkPrefix: [UInt8]
     private let chunkSuffix: [UInt8]
     private let lastChunkSuffix: [UInt8]
     /// `,"usage":null}` (when usage was asked for) or `}`, and the blank line.
@@ -271,10 +275,12 @@ struct SSEChunkFormat {
         switch request.endpoint {
         case .completions:
             chunkPrefix = Array((common + "\"text\":\"").utf8)
+            reasoningChunkPrefix = chunkPrefix
             chunkSuffix = Array("\",\"logprobs\":null,\"finish_reason\":null}]".utf8)
             lastChunkSuffix = Array("\",\"logprobs\":null,\"finish_reason\":\"length\"}]".utf8)
         case .chat:
             chunkPrefix = Array((common + "\"delta\":{\"content\":\"").utf8)
+            reasoningChunkPrefix = Array((common + "\"delta\":{\"reasoning_content\":\"").utf8)
             chunkSuffix = Array("\"},\"logprobs\":null,\"finish_reason\":null}]".utf8)
             lastChunkSuffix = Array("\"},\"logprobs\":null,\"finish_reason\":\"length\"}]".utf8)
         }
@@ -296,11 +302,14 @@ struct SSEChunkFormat {
             + usageEnd(completionTokens: 0)
     }
 
-    /// The chunk of one token; `completionTokens` counts it.
-    func tokenChunk(_ text: String, last: Bool, completionTokens: Int, allocator: ByteBufferAllocator) -> ByteBuffer {
+    /// The chunk of one token, a reasoning or an answer token; `completionTokens` counts it.
+    func tokenChunk(
+        _ text: String, reasoning: Bool = false, last: Bool, completionTokens: Int, allocator: ByteBufferAllocator
+    ) -> ByteBuffer {
         let suffix = last ? lastChunkSuffix : chunkSuffix
-        var buffer = allocator.buffer(capacity: chunkPrefix.count + text.utf8.count + suffix.count + chunkEnd.count)
-        buffer.writeBytes(chunkPrefix)
+        let prefix = reasoning ? reasoningChunkPrefix : chunkPrefix
+        var buffer = allocator.buffer(capacity: prefix.count + text.utf8.count + suffix.count + chunkEnd.count)
+        buffer.writeBytes(prefix)
         buffer.writeString(text)
         buffer.writeBytes(suffix)
         if request.continuousUsage {

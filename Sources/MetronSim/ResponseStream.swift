@@ -21,6 +21,8 @@ final class ResponseStream: TokenSink {
     private var stalled = false
     private var pending: [(index: Int, finished: Bool)] = []
     private let chunks: SSEChunkFormat
+    /// The first this many output tokens are reasoning; drawn when the request is submitted.
+    private var reasoningTokens = 0
 
     init(
         handler: SimHTTPHandler, context: ChannelHandlerContext, driver: ServingEngineDriver, number: Int, requestID: String,
@@ -71,6 +73,7 @@ final class ResponseStream: TokenSink {
                 context.flush()
             }
         }
+        reasoningTokens = driver.drawReasoningTokens(outputTokens: request.maxTokens)
         if let why = driver.submit(
             number: number, promptTokens: request.promptTokens, outputTokens: request.maxTokens,
             blockHashes: request.blockHashes, sink: self)
@@ -109,8 +112,8 @@ final class ResponseStream: TokenSink {
             // on the same machine can never read the token before its logged time.
             driver.recordEmission(requestID)
             let buffer = chunks.tokenChunk(
-                SimTokenizer.outputText(index), last: finished, completionTokens: written,
-                allocator: context.channel.allocator)
+                SimTokenizer.outputText(index), reasoning: index < reasoningTokens, last: finished,
+                completionTokens: written, allocator: context.channel.allocator)
             context.writeAndFlush(handler.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
         }
         if written == midpoint {
@@ -155,7 +158,8 @@ final class ResponseStream: TokenSink {
         }
         var json = OpenAIResponse.completion(
             id: requestID, request: request, created: created, model: driver.options.servedModelName,
-            text: (0..<output).map(SimTokenizer.outputText).joined())
+            reasoning: (0..<reasoningTokens).map(SimTokenizer.outputText).joined(),
+            text: (reasoningTokens..<output).map(SimTokenizer.outputText).joined())
         if faults.malformed { json = String(json.prefix(json.count / 2)) }
         for _ in 0..<output { driver.recordEmission(requestID) }
         finishResponse {

@@ -19,6 +19,7 @@ final class ServingEngineDriver {
     private(set) var engine: ServingEngine
     private(set) var latencies = ServerLatencies()
     private let random: RandomSource
+    private let reasoning: ReasoningDraws
     private var truthLog: TruthLog?
     private var sinks: [Int: any TokenSink] = [:]
     private var nextNumber = 1
@@ -33,6 +34,7 @@ final class ServingEngineDriver {
         self.options = options
         engine = try ServingEngine(config: options.simulator)
         random = RandomSource(seed: options.simulator.seed)
+        reasoning = ReasoningDraws(options.simulator)
         truthLog = try options.truthLogPath.map { try TruthLog(path: $0) }
     }
 
@@ -43,6 +45,9 @@ final class ServingEngineDriver {
     }
 
     func drawFaults() -> FaultPlan { FaultPlan.draw(options.faults, random: random) }
+
+    /// How many of a request's first output tokens are reasoning.
+    func drawReasoningTokens(outputTokens: Int) -> Int { reasoning.next(outputTokens: outputTokens) }
 
     func rejection(promptTokens: Int, outputTokens: Int) -> Rejection? {
         engine.rejection(promptTokens: promptTokens, outputTokens: outputTokens)

@@ -1,3 +1,5 @@
+import MetronModel
+
 /// Which iteration-level scheduler the server runs.
 public enum SchedulerKind: String, Codable, Sendable, CaseIterable {
     /// vLLM's default: waiting prompts are prefilled whole in a prefill-only iteration; decodes wait.
@@ -67,11 +69,14 @@ public struct SimulatorConfig: Codable, Sendable, Equatable {
     /// Reuse the KV blocks of earlier prompts' identical leading blocks (vLLM's automatic prefix
     /// caching); off by default.
     public var prefixCaching: Bool
+    /// How many of each request's output tokens the model spends reasoning before its answer
+    /// (`ReasoningDraws`); nil: no reasoning.
+    public var reasoningTokens: LengthDistribution?
 
     public init(
         hardware: HardwareProfile, model: ModelProfile, tensorParallel: Int = 1,
         scheduler: SchedulerConfig = SchedulerConfig(kind: .vllm), efficiency: EfficiencyConstants = .standard,
-        seed: UInt64 = 1, prefixCaching: Bool = false
+        seed: UInt64 = 1, prefixCaching: Bool = false, reasoningTokens: LengthDistribution? = nil
     ) {
         self.hardware = hardware
         self.model = model
@@ -80,6 +85,7 @@ public struct SimulatorConfig: Codable, Sendable, Equatable {
         self.efficiency = efficiency
         self.seed = seed
         self.prefixCaching = prefixCaching
+        self.reasoningTokens = reasoningTokens
     }
 
     /// A configuration from built-in profile names ("H100", "llama-3-8b"); unknown names are reported
@@ -103,11 +109,11 @@ public struct SimulatorConfig: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case hardware, model, scheduler, efficiency, seed
-        case tensorParallel = "tensor_parallel", prefixCaching = "prefix_caching"
+        case tensorParallel = "tensor_parallel", prefixCaching = "prefix_caching", reasoningTokens = "reasoning_tokens"
     }
 
-    /// `prefix_caching` is written only when on, so a configuration without it encodes (and is
-    /// identified in results) as before the switch existed.
+    /// `prefix_caching` and `reasoning_tokens` are written only when set, so a configuration without
+    /// them encodes (and is identified in results) as before they existed.
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(hardware, forKey: .hardware)
@@ -117,6 +123,7 @@ public struct SimulatorConfig: Codable, Sendable, Equatable {
         try c.encode(efficiency, forKey: .efficiency)
         try c.encode(seed, forKey: .seed)
         if prefixCaching { try c.encode(true, forKey: .prefixCaching) }
+        try c.encodeIfPresent(reasoningTokens, forKey: .reasoningTokens)
     }
 
     public init(from decoder: any Decoder) throws {
@@ -130,7 +137,11 @@ public struct SimulatorConfig: Codable, Sendable, Equatable {
             scheduler: try c.decodeIfPresent(SchedulerConfig.self, forKey: .scheduler) ?? SchedulerConfig(kind: .vllm),
             efficiency: try c.decodeIfPresent(EfficiencyConstants.self, forKey: .efficiency) ?? .standard,
             seed: try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? 1,
-            prefixCaching: try c.decodeIfPresent(Bool.self, forKey: .prefixCaching) ?? false)
+            prefixCaching: try c.decodeIfPresent(Bool.self, forKey: .prefixCaching) ?? false,
+            reasoningTokens: try c.decodeIfPresent(LengthDistribution.self, forKey: .reasoningTokens))
+        if let problem = reasoningTokens?.problem(atLeast: 0) {
+            throw DecodingError.dataCorruptedError(forKey: .reasoningTokens, in: c, debugDescription: "reasoning \(problem)")
+        }
     }
 
     /// A profile given whole, or by a built-in profile's name ("hardware: H100").
@@ -150,7 +161,7 @@ public struct SimulatorConfig: Codable, Sendable, Equatable {
 
     /// The cost model, after checking every part of the configuration (all problems reported together).
     public func costModel() throws -> CostModel {
-        let schedulerProblems = scheduler.problems()
+        let schedulerProblems = scheduler.problems() + (reasoningTokens?.problem(atLeast: 0).map { ["reasoning \($0)"] } ?? [])
         do {
             let cost = try CostModel(
                 hardware: hardware, model: model, tensorParallel: tensorParallel, efficiency: efficiency)

@@ -10,7 +10,8 @@ import MetronModel
 ///   - drainLimitS: when given, requests unfinished at this time are returned as `cancelled` with the
 ///     tokens they had by then.
 /// - Returns: one record per planned request, in the plan's order. `scheduledS` and `sentS` are the
-///   arrival; `chunkTimesS` holds one entry per token. Requests the server could never serve (too long
+///   arrival; `chunkTimesS` holds one entry per token, and `chunkReasoningTokens` marks the reasoning
+///   tokens of a configuration that reasons (`ReasoningDraws`), as the chat API streams them. Requests the server could never serve (too long
 ///   for the model or the KV cache) are `httpError` 400 records, as a real server answers them.
 public func simulateInVirtualTime(
     _ requests: [PlannedRequest], config: SimulatorConfig, drainLimitS: Double? = nil
@@ -23,6 +24,8 @@ public func simulateInVirtualTime(
     }
     // Engine ids are positions in the plan, so duplicate plan ids cannot collide.
     let order = requests.indices.sorted { (requests[$0].arrival, $0) < (requests[$1].arrival, $1) }
+    let reasoning = ReasoningDraws(config)
+    var reasoningTokens = [Int](repeating: 0, count: requests.count)
     var next = 0
     var now = 0.0
     let limit = drainLimitS ?? .infinity
@@ -32,6 +35,7 @@ public func simulateInVirtualTime(
             let index = order[next]
             let planned = requests[index]
             next += 1
+            reasoningTokens[index] = reasoning.next(outputTokens: planned.outputTokens)
             let request = ServingRequest(
                 id: index, promptTokens: planned.promptTokens, outputTokens: planned.outputTokens,
                 blockHashes: config.prefixCaching ? PromptBlocks.hashes(for: planned, uniqueID: index) : [])
@@ -70,6 +74,9 @@ public func simulateInVirtualTime(
         let produced = records[i].chunkTimesS.count
         records[i].promptTokens = requests[i].promptTokens
         records[i].outputTokens = produced
+        if reasoningTokens[i] > 0 {
+            records[i].chunkReasoningTokens = (0..<produced).map { $0 < reasoningTokens[i] ? 1 : 0 }
+        }
         if produced < requests[i].outputTokens {
             records[i].status = .cancelled
             records[i].error = "unfinished at the drain limit of \(limit) s"

@@ -166,7 +166,7 @@ struct SweepParser {
     /// scheduler knobs and `efficiency` constants sit beside them. The simulator's own decoder checks
     /// the result, so every problem it finds is reported at this block.
     func simulator(_ node: Node, _ path: String) -> SimulatorConfig? {
-        let known = ["hardware", "model", "scheduler", "tp", "efficiency", "seed", "prefix_caching"] + Self.schedulerKnobs
+        let known = ["hardware", "model", "scheduler", "tp", "efficiency", "seed", "prefix_caching", "reasoning_tokens"] + Self.schedulerKnobs
         guard let m = reader.mapping(node, path, known: known, required: ["hardware", "model", "scheduler"]) else { return nil }
         for key in ["hardware", "model"] {
             if let value = m[key], case .sequence = value {
@@ -185,6 +185,7 @@ struct SweepParser {
         ]
         if let e = m["efficiency"] { json["efficiency"] = YAMLReader.jsonValue(e) }
         if let seed = m["seed"] { json["seed"] = YAMLReader.jsonValue(seed) }
+        if let reasoning = m["reasoning_tokens"] { json["reasoning_tokens"] = YAMLReader.jsonValue(reasoning) }
         if prefixCaching { json["prefix_caching"] = true }
         do {
             let data = try JSONSerialization.data(withJSONObject: json)

@@ -32,7 +32,8 @@ public struct HTTPResult: Sendable {
         zip(events, eventObjects).compactMap { event, object in
             guard let choices = object?["choices"] as? [[String: Any]], let choice = choices.first else { return nil }
             if let text = choice["text"] as? String, !text.isEmpty { return event }
-            if let delta = choice["delta"] as? [String: Any], let text = delta["content"] as? String, !text.isEmpty {
+            if let delta = choice["delta"] as? [String: Any],
+               ["content", "reasoning_content"].contains(where: { (delta[$0] as? String)?.isEmpty == false }) {
                 return event
             }
             return nil

@@ -37,10 +37,18 @@ struct SimulatorDeploymentOptions: ParsableArguments {
     @Flag(help: "Reuse the KV cache of prompts' shared leading blocks (vLLM's prefix caching; also prefix_caching in --config).")
     var prefixCaching = false
 
+    @Option(help: ArgumentHelp(
+        "Reasoning tokens before each answer, out of its max_tokens: N, fixed:N, uniform:MIN:MAX or zipf:MIN:MAX:THETA, "
+            + "0 or more (also reasoning_tokens in --config).", valueName: "distribution"))
+    var reasoningTokens: String?
+
     /// The deployment from the JSON file when one is given, else from the flags.
     func simulatorConfig() throws -> SimulatorConfig {
         var config = try self.config.map(loadConfig) ?? configFromFlags()
         if prefixCaching { config.prefixCaching = true }
+        if let reasoningTokens {
+            config.reasoningTokens = try WorkloadOptions.length(reasoningTokens, flag: "--reasoning-tokens", atLeast: 0)
+        }
         return config
     }
 

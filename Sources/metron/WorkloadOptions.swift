@@ -59,11 +59,11 @@ struct WorkloadOptions: ParsableArguments {
         }
     }
 
-    /// Parses `N`, `fixed:N`, `uniform:MIN:MAX` or `zipf:MIN:MAX:THETA`.
-    static func length(_ text: String, flag: String) throws -> LengthDistribution {
+    /// Parses `N`, `fixed:N`, `uniform:MIN:MAX` or `zipf:MIN:MAX:THETA`, lengths of at least `minimum`.
+    static func length(_ text: String, flag: String, atLeast minimum: Int = 1) throws -> LengthDistribution {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
         func int(_ s: String) throws -> Int {
-            guard let v = Int(s), v >= 1 else { throw ValidationError("\(flag) \(text): '\(s)' is not a whole number >= 1") }
+            guard let v = Int(s), v >= minimum else { throw ValidationError("\(flag) \(text): '\(s)' is not a whole number >= \(minimum)") }
             return v
         }
         let distribution: LengthDistribution

@@ -368,3 +368,56 @@ final class ServingModelTests: XCTestCase {
         }
     }
 }
+
+/// Reasoning tokens: the first of each request's output tokens, drawn per request, seeded.
+final class ReasoningSimulationTests: XCTestCase {
+    private func config(_ reasoning: LengthDistribution?) -> SimulatorConfig {
+        SimulatorConfig(hardware: .h100, model: .llama3_8b, seed: 5, reasoningTokens: reasoning)
+    }
+
+    private let plan = (0..<12).map { PlannedRequest(id: $0, arrival: Double($0) * 0.05, promptTokens: 64, outputTokens: 10) }
+
+    func testVirtualTimeMarksTheFirstTokensAsReasoningWithoutChangingTheWork() throws {
+        let plain = try simulateInVirtualTime(plan, config: config(nil))
+        let reasoning = try simulateInVirtualTime(plan, config: config(.uniform(min: 0, max: 14)))
+        XCTAssertEqual(reasoning.map(\.chunkTimesS), plain.map(\.chunkTimesS), "reasoning tokens are decode work like any output token")
+        XCTAssertTrue(plain.allSatisfy { $0.chunkReasoningTokens == nil })
+        let counts = reasoning.map(\.reasoningTokens)
+        XCTAssertGreaterThan(Set(counts).count, 2, "\(counts)")
+        XCTAssertTrue(counts.contains(10), "a draw above max_tokens reasons for all of them: \(counts)")
+        for r in reasoning {
+            XCTAssertNil(r.chunkArraysProblem)
+            let marks = r.chunkReasoningTokens ?? Array(repeating: 0, count: r.chunkTokens.count)
+            XCTAssertEqual(marks, marks.sorted(by: >), "reasoning comes before the answer")
+        }
+        XCTAssertEqual(try simulateInVirtualTime(plan, config: config(.uniform(min: 0, max: 14))).map(\.chunkReasoningTokens),
+                       reasoning.map(\.chunkReasoningTokens), "seeded")
+    }
+
+    func testReasoningTokensKeyDecodesAndBadDistributionsSayWhere() throws {
+        func decode(_ reasoning: String) throws -> SimulatorConfig {
+            try JSONDecoder().decode(SimulatorConfig.self, from: Data(#"{"hardware":"H100","model":"llama-3-8b","reasoning_tokens":\#(reasoning)}"#.utf8))
+        }
+        XCTAssertEqual(try decode("40").reasoningTokens, .fixed(40))
+        XCTAssertEqual(try decode(#"{"distribution":"zipf","min":0,"max":900,"theta":1.1}"#).reasoningTokens,
+                       .zipf(min: 0, max: 900, theta: 1.1))
+        let encoded = String(decoding: try JSONEncoder().encode(config(.uniform(min: 0, max: 8))), as: UTF8.self)
+        XCTAssertEqual(try JSONDecoder().decode(SimulatorConfig.self, from: Data(encoded.utf8)).reasoningTokens, .uniform(min: 0, max: 8))
+        XCTAssertFalse(String(decoding: try JSONEncoder().encode(config(nil)), as: UTF8.self).contains("reasoning"))
+        for (bad, expected) in [
+            ("-3", "reasoning length must be at least 0, got -3"),
+            (#"{"distribution":"uniform","min":5,"max":2}"#, "reasoning length range 5...2 must satisfy 0 <= min <= max"),
+            (#"{"distribution":"zipf","min":0,"max":9,"theta":0}"#, "reasoning Zipf theta must be positive, got 0.0"),
+            (#"{"distribution":"normal","min":0,"max":9}"#, "unknown distribution 'normal'"),
+        ] {
+            XCTAssertThrowsError(try decode(bad), bad) { error in
+                guard case let DecodingError.dataCorrupted(context) = error else { return XCTFail("\(error)") }
+                XCTAssertTrue(context.debugDescription.contains(expected), context.debugDescription)
+                XCTAssertTrue(context.codingPath.map(\.stringValue).contains { $0 == "reasoning_tokens" || $0 == "distribution" }, "\(context.codingPath)")
+            }
+        }
+        XCTAssertThrowsError(try config(.fixed(-1)).costModel()) {
+            XCTAssertTrue("\($0)".contains("reasoning length must be at least 0, got -1"), "\($0)")
+        }
+    }
+}

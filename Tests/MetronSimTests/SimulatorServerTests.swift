@@ -8,13 +8,13 @@ import XCTest
 final class SimulatorServerTests: XCTestCase {
     private func start(
         scheduler: SchedulerKind = .vllm, overhead: Double? = nil, faults: FaultConfig = .none,
-        truthLog: String? = nil
+        truthLog: String? = nil, reasoningTokens: LengthDistribution? = nil
     ) async throws -> SimulatorServer {
         var efficiency = EfficiencyConstants.standard
         if let overhead { efficiency.iterationOverheadS = overhead }
         let config = SimulatorConfig(
             hardware: .h100, model: .llama3_8b, scheduler: SchedulerConfig(kind: scheduler), efficiency: efficiency,
-            seed: 7)
+            seed: 7, reasoningTokens: reasoningTokens)
         return try await SimulatorServer.start(
             SimulatorServerOptions(simulator: config, truthLogPath: truthLog, faults: faults))
     }
@@ -146,6 +146,52 @@ final class SimulatorServerTests: XCTestCase {
         XCTAssertEqual(result.events.last?.data, "[DONE]")
         XCTAssertFalse(result.body.contains("\"usage\""), "no usage without include_usage")
         try await server.stop()
+    }
+
+    func testChatStreamsReasoningTokensBeforeTheAnswerWithinMaxTokens() async throws {
+        let server = try await start(reasoningTokens: .fixed(3))
+        let chat = try await TestClient.post(
+            server, "/v1/chat/completions",
+            ["messages": [["role": "user", "content": "hi"]], "max_tokens": 5, "stream": true,
+             "stream_options": ["include_usage": true]])
+        let deltas = chat.eventObjects.compactMap { ($0?["choices"] as? [[String: Any]])?.first?["delta"] as? [String: Any] }
+        XCTAssertEqual(deltas.count, 6, "the role chunk and 5 tokens")
+        XCTAssertEqual(deltas.dropFirst().map { $0["reasoning_content"] != nil }, [true, true, true, false, false])
+        XCTAssertEqual(deltas.dropFirst().map { $0["content"] != nil }, [false, false, false, true, true])
+        let usage = try XCTUnwrap(chat.eventObjects.compactMap { $0?["usage"] as? [String: Int] }.last)
+        XCTAssertEqual(usage["completion_tokens"], 5, "reasoning tokens are output tokens")
+
+        // Completions has one text field: every token is text.
+        let completion = try await TestClient.post(server, "/v1/completions", ["prompt": [5, 6], "max_tokens": 4, "stream": true])
+        XCTAssertEqual(completion.contentEvents.count, 4)
+        XCTAssertFalse(completion.body.contains("reasoning"))
+
+        // Cut off while reasoning: no answer, as a real server at max_tokens.
+        let whole = try await TestClient.post(
+            server, "/v1/chat/completions", ["messages": [["role": "user", "content": "hi"]], "max_tokens": 2])
+        let message = try XCTUnwrap(((whole.json?["choices"] as? [[String: Any]])?.first)?["message"] as? [String: Any])
+        XCTAssertEqual(SimTokenizer.count(try XCTUnwrap(message["reasoning_content"] as? String)), 2)
+        XCTAssertTrue(message["content"] is NSNull)
+        try await server.stop()
+    }
+
+    func testReasoningLengthsAreSeeded() async throws {
+        func lengths() async throws -> [Int] {
+            let server = try await start(reasoningTokens: .uniform(min: 0, max: 6))
+            var out: [Int] = []
+            for _ in 0..<8 {
+                let r = try await TestClient.post(
+                    server, "/v1/chat/completions",
+                    ["messages": [["role": "user", "content": "hi"]], "max_tokens": 8, "stream": true])
+                out.append(r.body.components(separatedBy: "\"reasoning_content\"").count - 1)
+            }
+            try await server.stop()
+            return out
+        }
+        let first = try await lengths(), second = try await lengths()
+        XCTAssertEqual(first, second)
+        XCTAssertGreaterThan(Set(first).count, 1, "drawn, not fixed: \(first)")
+        XCTAssertTrue(first.allSatisfy { (0...6).contains($0) }, "\(first)")
     }
 
     func testNonStreamingResponsesCarryUsage() async throws {
