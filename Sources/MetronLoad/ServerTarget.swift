@@ -6,6 +6,10 @@ public enum APIKind: String, Sendable, CaseIterable, Codable {
     case chat
 
     var pathSuffix: String { self == .completions ? "/completions" : "/chat/completions" }
+
+    /// Whether the API streams reasoning apart from the answer (chat's `reasoning_content` or
+    /// `reasoning`); the completions API has one text field, so every token it streams is visible.
+    public var separatesReasoning: Bool { self == .chat }
 }
 
 /// A problem with the load generator's configuration (never a server failure: those are records).

@@ -18,6 +18,9 @@ public struct RunSettings: Codable, Sendable, Equatable {
     public var drainTimeoutS: Double
     public var ttftDeadlineS: Double
     public var tbtDeadlineS: Double
+    /// The tokens the fluidity-index counts; nil for every token (the default, and runs recorded
+    /// before the choice existed).
+    public var fluidityTokens: FluidityTokens?
     public var lagThresholdS: Double
     public var promptCalibration: String
     public var tokensPerWord: Double
@@ -72,7 +75,7 @@ public struct RunSettings: Codable, Sendable, Equatable {
         case url, api, model, seed, workload, timeouts, realtime
         case targetRate = "target_rate", durationS = "duration_s", warmupS = "warmup_s"
         case maxInFlight = "max_in_flight", drainTimeoutS = "drain_timeout_s", ttftDeadlineS = "ttft_deadline_s"
-        case tbtDeadlineS = "tbt_deadline_s", lagThresholdS = "lag_threshold_s"
+        case tbtDeadlineS = "tbt_deadline_s", fluidityTokens = "fluidity_tokens", lagThresholdS = "lag_threshold_s"
         case promptCalibration = "prompt_calibration", tokensPerWord = "tokens_per_word"
         case overheadTokens = "overhead_tokens", headerNames = "header_names", startedAt = "started_at"
         case timerLatenessS = "timer_lateness_s", runStartMonotonicS = "run_start_monotonic_s", provenance, shard, merged
@@ -111,7 +114,9 @@ public struct RunSettings: Codable, Sendable, Equatable {
         }
     }
 
-    private var deadlines: FluidityDeadlines { FluidityDeadlines(ttft: .fixed(ttftDeadlineS), tbt: tbtDeadlineS) }
+    private var deadlines: FluidityDeadlines {
+        FluidityDeadlines(ttft: .fixed(ttftDeadlineS), tbt: tbtDeadlineS, tokens: fluidityTokens ?? SLODefaults.fluidityTokens)
+    }
 
     private func summary(forEachRecord: ((RequestRecord) -> Void) throws -> Void) rethrows -> RunSummary {
         try RunSummary(

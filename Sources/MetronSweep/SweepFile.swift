@@ -60,6 +60,15 @@ public struct SystemSpec: Sendable, Equatable {
     /// A results-directory name from the parts that tell systems apart (host, port and model of a
     /// server; hardware, model, TP degree and scheduler of a simulator), lowercased, with every
     /// character other than letters, digits, '.', '_' and '-' replaced by '-'.
+    /// The API the system is measured over: a server's own; the simulator's chat API when it
+    /// reasons (so its reasoning streams apart), else its completions API.
+    public var api: APIKind {
+        switch kind {
+        case let .server(server): return server.api
+        case let .simulator(config): return config.reasoningTokens == nil ? .completions : .chat
+        }
+    }
+
     public static func defaultName(_ parts: String?...) -> String {
         let allowed = Set("abcdefghijklmnopqrstuvwxyz0123456789._-")
         return parts.compactMap { $0 }.map { part in
@@ -99,15 +108,31 @@ public struct SLOSpec: Sendable, Equatable {
     public var ttftDeadline: FirstTokenDeadlineRule
     public var tbtDeadlineS: Double
     public var maxErrorRate: Double
+    public var fluidityTokens: FluidityTokens
 
     public init(name: String, kind: SLOKind = SLODefaults.kind,
                 ttftDeadline: FirstTokenDeadlineRule = .perSystem(slackS: SLODefaults.firstTokenSlackS),
-                tbtDeadlineS: Double = SLODefaults.tbtDeadlineS, maxErrorRate: Double = SLODefaults.maxErrorRate) {
+                tbtDeadlineS: Double = SLODefaults.tbtDeadlineS, maxErrorRate: Double = SLODefaults.maxErrorRate,
+                fluidityTokens: FluidityTokens = SLODefaults.fluidityTokens) {
         self.name = name
         self.kind = kind
         self.ttftDeadline = ttftDeadline
         self.tbtDeadlineS = tbtDeadlineS
         self.maxErrorRate = maxErrorRate
+        self.fluidityTokens = fluidityTokens
+    }
+
+    /// Why this SLO cannot judge `system`, or nil: counting visible tokens apart needs an API that
+    /// streams reasoning apart.
+    public func problem(with system: SystemSpec) -> String? {
+        guard fluidityTokens == .visible, !system.api.separatesReasoning else { return nil }
+        let how: String
+        switch system.kind {
+        case .server: how = "give it api: chat"
+        case .simulator: how = "give its simulator reasoning_tokens, which serves it over the chat API"
+        }
+        return "SLO '\(name)' counts visible tokens only, but system '\(system.name)' streams over the \(system.api.rawValue) API, "
+            + "which does not stream reasoning apart from the answer (\(how)), so every token would count as visible"
     }
 
     /// Whether this SLO needs a prefill model, and whose.
@@ -128,7 +153,8 @@ public struct SLOSpec: Sendable, Equatable {
             guard let prefill else { throw SweepError.missingPrefillModel(slo: name) }
             ttft = prefill.deadlinePolicy(slack: slack)
         }
-        return SLO(name: name, kind: kind, deadlines: FluidityDeadlines(ttft: ttft, tbt: tbtDeadlineS), maxErrorRate: maxErrorRate)
+        return SLO(name: name, kind: kind, deadlines: FluidityDeadlines(ttft: ttft, tbt: tbtDeadlineS, tokens: fluidityTokens),
+                   maxErrorRate: maxErrorRate)
     }
 }
 

@@ -8,7 +8,7 @@ import Yams
 extension SweepParser {
     func slo(_ node: Node, _ path: String) -> (name: String, value: SLOSpec)? {
         let known = ["name", "type", "percentile", "quantile", "fluidity_target", "tbt_deadline_s", "prefill_model", "reference_system",
-                     "ttft_slack_s", "ttft_deadline_s", "max_error_rate", "ttft", "tbt", "tpot"]
+                     "ttft_slack_s", "ttft_deadline_s", "max_error_rate", "ttft", "tbt", "tpot", "fluidity_tokens"]
         guard let m = reader.mapping(node, path, known: known, required: ["name"]) else { return nil }
         let name = m["name"].flatMap { reader.name($0, "\(path).name") }
         let where_ = name.map { "\(path) ('\($0)')" } ?? path
@@ -24,6 +24,9 @@ extension SweepParser {
             for key in keys where m[key] != nil { reader.problem(at: m[key], "\(where_).\(key): \(reason)"); ok = false }
         }
         let tbtDeadline = field("tbt_deadline_s") { reader.number($0, "\(where_).tbt_deadline_s", .above(0), unit: "seconds") } ?? SLODefaults.tbtDeadlineS
+        let tokens = field("fluidity_tokens") {
+            reader.oneOf($0, "\(where_).fluidity_tokens", FluidityTokens.allCases.map(\.rawValue)).flatMap(FluidityTokens.init)
+        } ?? SLODefaults.fluidityTokens
         let maxErrors = field("max_error_rate") { reader.number($0, "\(where_).max_error_rate", .atLeast(0), .atMost(1)) } ?? SLODefaults.maxErrorRate
 
         var kind: SLOKind?
@@ -67,7 +70,8 @@ extension SweepParser {
             ok = false
         }
         guard ok, let name, let kind, let deadline else { return nil }
-        return (name, SLOSpec(name: name, kind: kind, ttftDeadline: deadline, tbtDeadlineS: tbtDeadline, maxErrorRate: maxErrors))
+        return (name, SLOSpec(name: name, kind: kind, ttftDeadline: deadline, tbtDeadlineS: tbtDeadline, maxErrorRate: maxErrors,
+                             fluidityTokens: tokens))
     }
 
     func latency(_ node: Node, _ path: String) -> LatencyLimit? {

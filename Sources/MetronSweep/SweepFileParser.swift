@@ -28,7 +28,7 @@ struct SweepParser {
         let probe = top["probe"].map(probeSettings) ?? ProbeSettings()
         let prefill = top["prefill"].map(prefillLadder) ?? .standard
 
-        // Cross-references: an SLO may borrow one system's prefill model.
+        // Cross-references: an SLO may borrow one system's prefill model, and must be able to judge every system.
         if let slos, let systems, let sloNodes = top["slos"].flatMap({ node -> [Node]? in
             if case let .sequence(s) = node { return Array(s) } else { return nil }
         }) {
@@ -37,6 +37,9 @@ struct SweepParser {
                     let target = node.mapping?["reference_system"] ?? node
                     let hint = YAMLReader.suggestion(for: ref, among: systems.map(\.name)).map { "; did you mean '\($0)'?" } ?? ""
                     reader.problem(at: target, "slos: '\(spec.name)' takes its prefill model from system '\(ref)', which the sweep does not list\(hint)")
+                }
+                for problem in systems.compactMap(spec.problem(with:)) {
+                    reader.problem(at: node.mapping?["fluidity_tokens"] ?? node, "slos: \(problem)")
                 }
             }
         }

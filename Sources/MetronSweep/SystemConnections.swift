@@ -99,7 +99,7 @@ public actor SystemConnections {
             let server = try await SimulatorServer.start(SimulatorServerOptions(simulator: config))
             servers[system.name] = server
             log("\(system.name): simulator (\(config.hardware.name), \(config.model.name), \(config.scheduler.kind.rawValue), tp \(config.tensorParallel)) at \(server.url)")
-            target = ServerTarget(url: server.url, model: config.model.name)
+            target = ServerTarget(url: server.url, api: system.api, model: config.model.name)
         case let .server(server):
             target = try Self.target(server, system: system.name)
             shape = server.shape

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MetronLoad
 import MetronModel
 import MetronReport
 import MetronSearch
@@ -24,6 +25,9 @@ struct ReportCommand: ParsableCommand {
 
     @Option(help: "Per-token deadline D_d, seconds (default: the run's).")
     var tbtDeadline: Double?
+
+    @Option(help: "Tokens the fluidity-index counts: all or visible (default: the run's).")
+    var fluidityTokens: FluidityTokens?
 
     @Flag(help: "Print the summary as JSON (the format of summary.json).")
     var json = false
@@ -51,6 +55,12 @@ struct ReportCommand: ParsableCommand {
         var settings = try RunDirectory.readSettings(from: url)
         if let ttftDeadline { settings.ttftDeadlineS = ttftDeadline }
         if let tbtDeadline { settings.tbtDeadlineS = tbtDeadline }
+        if let fluidityTokens {
+            if let api = APIKind(rawValue: settings.api), let problem = fluidityTokens.problem(on: api) {
+                throw ValidationError("\(problem); this run used --api \(api.rawValue)")
+            }
+            settings.fluidityTokens = fluidityTokens == .all ? nil : fluidityTokens
+        }
         let summary = try settings.summary(
             ofRecordsIn: RunDirectory.recordsURL(in: url), onWarning: { log("warning: \($0)") })
         print(json ? try RunDirectory.summaryJSON(summary) : SummaryText.render(summary))

@@ -51,6 +51,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Per-token deadline D_d for the fluidity-index, seconds.")
     var tbtDeadline = SLODefaults.tbtDeadlineS
 
+    @Option(help: FluidityTokens.help)
+    var fluidityTokens = SLODefaults.fluidityTokens
+
     @Option(help: "p99 client lag or timer lateness above which the run is flagged untrustworthy, seconds.")
     var lagThreshold: Double = RunSummary.defaultLagThreshold
 
@@ -71,6 +74,7 @@ struct RunCommand: AsyncParsableCommand {
         guard duration > 0, duration.isFinite else { throw ValidationError("--duration must be positive, got \(duration)") }
         guard warmup >= 0, warmup.isFinite else { throw ValidationError("--warmup must be zero or more seconds, got \(warmup)") }
         guard ttftDeadline > 0, tbtDeadline > 0 else { throw ValidationError("--ttft-deadline and --tbt-deadline must be positive") }
+        if let problem = fluidityTokens.problem(on: api) { throw ValidationError(problem) }
         guard lagThreshold > 0 else { throw ValidationError("--lag-threshold must be positive, got \(lagThreshold)") }
         if let tokensPerWord, !(tokensPerWord > 0 && tokensPerWord.isFinite) {
             throw ValidationError("--tokens-per-word must be positive, got \(tokensPerWord)")
@@ -119,6 +123,7 @@ struct RunCommand: AsyncParsableCommand {
             overheadTokens: prompts.overheadTokens, realtime: realtime,
             headerNames: request.headers.map { String($0.prefix { $0 != ":" }) }, startedAt: "", timerLatenessS: [])
         settings.shard = shard
+        settings.fluidityTokens = fluidityTokens == .all ? nil : fluidityTokens
         var options = timeouts.loadOptions(maxInFlight: maxInFlight, realtime: realtime)
         options.startAt = shard?.startAtS
         let run = RecordedRun(
@@ -143,3 +148,15 @@ struct RunCommand: AsyncParsableCommand {
 }
 
 extension APIKind: ExpressibleByArgument {}
+extension FluidityTokens: ExpressibleByArgument {
+    static let help = ArgumentHelp(
+        "Tokens the fluidity-index counts: all (every streamed token, reasoning included, from the arrival) or visible "
+            + "(answer tokens only, the clock starting at the first; needs the chat API).")
+
+    /// Why this view cannot be asked for on `api`, or nil; `fix` names the flag that would allow it.
+    func problem(on api: APIKind, fix: String = "--api chat") -> String? {
+        guard self == .visible, !api.separatesReasoning else { return nil }
+        return "--fluidity-tokens visible needs \(fix): the \(api.rawValue) API does not stream reasoning apart from "
+            + "the answer, so every token would count as visible"
+    }
+}

@@ -52,6 +52,8 @@ struct SearchCommand: AsyncParsableCommand {
     var prefillModel: String?
     @Option(help: "Slack added to the prefill model's prediction, seconds.")
     var ttftSlack = SLODefaults.firstTokenSlackS
+    @Option(help: FluidityTokens.help)
+    var fluidityTokens = SLODefaults.fluidityTokens
     @Option(help: "Largest error rate a passing probe may have.")
     var maxErrorRate = SLODefaults.maxErrorRate
 
@@ -102,7 +104,10 @@ struct SearchCommand: AsyncParsableCommand {
         let slo = SLOSpec(
             name: "p\(trimmed(percentile))-fluidity", kind: .fluidity(percentile: percentile, target: fluidityTarget),
             ttftDeadline: ttftDeadline.map(FirstTokenDeadlineRule.fixed) ?? .perSystem(slackS: ttftSlack), tbtDeadlineS: tbtDeadline,
-            maxErrorRate: maxErrorRate)
+            maxErrorRate: maxErrorRate, fluidityTokens: fluidityTokens)
+        let fix: String
+        if case .simulator = system.kind { fix = "--sim-reasoning-tokens (a reasoning simulator streams over the chat API)" } else { fix = "--api chat" }
+        if let problem = fluidityTokens.problem(on: system.api, fix: fix) { throw ValidationError(problem) }
         let spec = try workload.spec()
         let sweep = SweepFile(
             name: searchName, systems: [system], workloads: [WorkloadEntry(name: "workload", spec: spec)], slos: [slo],

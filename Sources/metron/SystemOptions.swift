@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MetronLoad
 import MetronModel
 import MetronSearch
 import MetronSweep
@@ -12,6 +13,9 @@ struct SystemOptions: ParsableArguments {
 
     @Option(help: "Model name sent to the server (with --url).")
     var model: String?
+
+    @Option(help: "The server's API (with --url): completions or chat (which streams reasoning apart from the answer).")
+    var api: APIKind?
 
     @Option(help: "Environment variable holding the server's API key.")
     var apiKeyEnv: String?
@@ -34,6 +38,11 @@ struct SystemOptions: ParsableArguments {
     @Flag(help: "The simulator reuses the KV cache of prompts' shared leading blocks (vLLM's prefix caching).")
     var simPrefixCaching = false
 
+    @Option(help: ArgumentHelp(
+        "The simulator reasons for this many of each answer's max_tokens first, streamed over the chat API: "
+            + "N, fixed:N, uniform:MIN:MAX or zipf:MIN:MAX:THETA, 0 or more.", valueName: "distribution"))
+    var simReasoningTokens: String?
+
     @Option(help: "Name of the system in results (default: derived from the target).")
     var name: String?
 
@@ -47,6 +56,13 @@ struct SystemOptions: ParsableArguments {
         if apiKeyEnv != nil, apiKeyFile != nil { throw ValidationError("give either --api-key-env or --api-key-file, not both") }
         if tp < 1 { throw ValidationError("--tp must be at least 1, got \(tp)") }
         if url != nil, simPrefixCaching { throw ValidationError("--sim-prefix-caching applies to the simulator (--sim-hardware), not --url") }
+        if url != nil, simReasoningTokens != nil {
+            throw ValidationError("--sim-reasoning-tokens applies to the simulator (--sim-hardware), not --url")
+        }
+        if simHardware != nil, api != nil {
+            throw ValidationError("--api applies to a server (--url); the simulator is measured over chat when it reasons")
+        }
+        if let simReasoningTokens { _ = try WorkloadOptions.length(simReasoningTokens, flag: "--sim-reasoning-tokens", atLeast: 0) }
         if let name, name.isEmpty || name.contains("/") { throw ValidationError("--name must be non-empty, without '/'") }
     }
 
@@ -54,7 +70,7 @@ struct SystemOptions: ParsableArguments {
         if let url {
             guard let parsed = URL(string: url), let scheme = parsed.scheme, ["http", "https"].contains(scheme), parsed.host != nil
             else { throw ValidationError("--url \(url): expected http(s)://host[:port][/path]") }
-            let server = ServerSpec(url: parsed, model: model, apiKeyEnv: apiKeyEnv, apiKeyFile: apiKeyFile)
+            let server = ServerSpec(url: parsed, model: model, apiKeyEnv: apiKeyEnv, apiKeyFile: apiKeyFile, api: api ?? .completions)
             return SystemSpec(name: name ?? SystemSpec.defaultName(parsed.host!, parsed.port.map(String.init), model), kind: .server(server))
         }
         var config: SimulatorConfig
@@ -62,6 +78,9 @@ struct SystemOptions: ParsableArguments {
             config = try SimulatorConfig.builtIn(
                 hardware: simHardware!, model: simModel, tensorParallel: tp, scheduler: SchedulerConfig(kind: scheduler))
             config.prefixCaching = simPrefixCaching
+            config.reasoningTokens = try simReasoningTokens.map {
+                try WorkloadOptions.length($0, flag: "--sim-reasoning-tokens", atLeast: 0)
+            }
             _ = try config.costModel()
         } catch {
             throw ValidationError("\(error)")
@@ -71,7 +90,7 @@ struct SystemOptions: ParsableArguments {
             name: name
                 ?? SystemSpec.defaultName(
                     hardware, config.model.name, "tp\(tp)", config.scheduler.kind.rawValue,
-                    simPrefixCaching ? "prefix-caching" : nil),
+                    simPrefixCaching ? "prefix-caching" : nil, simReasoningTokens.map { "reasoning-\($0)" }),
             kind: .simulator(config), hardware: hardware, gpus: tp)
     }
 }

@@ -1,6 +1,8 @@
 import Foundation
 import MetronModel
 import MetronReport
+import MetronSim
+import MetronSimModel
 import MetronTestSupport
 import Synchronization
 import XCTest
@@ -46,6 +48,65 @@ final class CLITests: XCTestCase {
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         addTeardownBlock { try? FileManager.default.removeItem(at: url) }
         return url
+    }
+
+    /// The simulator reasons for 3 of each answer's 6 tokens over chat; the run records them, judges
+    /// the visible view, and the report re-judges the run in the default view.
+    func testRunRecordsTheSimulatorsReasoningAndReportsBothViews() async throws {
+        let config = SimulatorConfig(hardware: .h100, model: .llama3_8b, seed: 3, reasoningTokens: .fixed(3))
+        let server = try await SimulatorServer.start(SimulatorServerOptions(simulator: config))
+        let out = try temporaryDirectory().appendingPathComponent("run")
+        let result = try await metron([
+            "run", "--url", server.url, "--model", "llama-3-8b", "--api", "chat", "--rate", "20", "--duration", "0.5",
+            "--arrival", "constant", "--prompt-length", "32", "--output-length", "6", "--tokens-per-word", "1.3",
+            "--fluidity-tokens", "visible", "--out", out.path,
+        ])
+        try await server.stop()
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let records = try RunDirectory.readRecords(from: out)
+        XCTAssertEqual(records.count, 10)
+        for r in records {
+            XCTAssertEqual(r.status, .ok, r.error ?? "")
+            XCTAssertEqual(r.chunkTokens, [1, 1, 1, 1, 1, 1])
+            XCTAssertEqual(r.chunkReasoningTokens, [1, 1, 1, 0, 0, 0])
+            XCTAssertEqual(r.firstOutputS, r.chunkTimesS[3])
+        }
+        let summary = try JSONDecoder().decode(RunSummary.self, from: Data(contentsOf: out.appendingPathComponent("summary.json")))
+        XCTAssertEqual(summary.fluidity.tokens, .visible)
+        XCTAssertEqual(summary.reasoning?.tokens, 30)
+        XCTAssertEqual(summary.ttfot?.count, 10)
+        XCTAssertGreaterThan(try XCTUnwrap(summary.ttfot?.p50), try XCTUnwrap(summary.ttft.p50))
+        XCTAssertEqual(summary.fluidity.serviceDeadlines.total, 20, "two deadlines after each first visible token")
+        XCTAssertTrue(result.stdout.contains("visible tokens only"), result.stdout)
+
+        let all = try await metron(["report", out.path, "--fluidity-tokens", "all", "--json"])
+        XCTAssertEqual(all.status, 0, all.stderr)
+        let rejudged = try JSONDecoder().decode(RunSummary.self, from: Data(all.stdout.utf8))
+        XCTAssertNil(rejudged.fluidity.tokens)
+        XCTAssertEqual(rejudged.fluidity.serviceDeadlines.total - rejudged.fluidity.serviceDeadlines.missed, 60,
+                       "every one of the 60 streamed tokens met its deadline, reasoning included")
+    }
+
+    func testVisibleFluidityTokensNeedAnAPIThatStreamsReasoningApart() async throws {
+        let run = try await metron([
+            "run", "--url", "http://127.0.0.1:9/v1", "--model", "m", "--rate", "1", "--duration", "1",
+            "--fluidity-tokens", "visible", "--out", try temporaryDirectory().appendingPathComponent("run").path,
+        ])
+        XCTAssertNotEqual(run.status, 0)
+        XCTAssertTrue(run.stderr.contains("--fluidity-tokens visible needs --api chat: the completions API does not stream reasoning"), run.stderr)
+        let search = try await metron(["search", "--sim-hardware", "H100", "--fluidity-tokens", "visible", "--simulate"])
+        XCTAssertNotEqual(search.status, 0)
+        XCTAssertTrue(search.stderr.contains("--fluidity-tokens visible needs --sim-reasoning-tokens"), search.stderr)
+        let bad = try await metron(["run", "--url", "http://127.0.0.1:9/v1", "--model", "m", "--rate", "1", "--duration", "1",
+                                    "--fluidity-tokens", "answer"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("--fluidity-tokens"), bad.stderr)
+        let sim = try await metron(["serve-sim", "--reasoning-tokens", "uniform:-2:5"])
+        XCTAssertEqual(sim.status, 2)
+        XCTAssertTrue(sim.stderr.contains("--reasoning-tokens uniform:-2:5: '-2' is not a whole number >= 0"), sim.stderr)
+        let wrongSystem = try await metron(["search", "--url", "http://127.0.0.1:9/v1", "--model", "m", "--sim-reasoning-tokens", "4"])
+        XCTAssertNotEqual(wrongSystem.status, 0)
+        XCTAssertTrue(wrongSystem.stderr.contains("--sim-reasoning-tokens applies to the simulator"), wrongSystem.stderr)
     }
 
     func testRunWritesRecordsSummaryAndSettingsAndReportRecomputesThem() async throws {

@@ -205,6 +205,39 @@ final class SweepFileTests: XCTestCase {
         XCTAssertTrue(broken.contains { $0.contains("model: missing '") }, "\(broken)")
     }
 
+    func testReasoningSimulatorAndVisibleFluidityTokens() throws {
+        let reasoning = replacing("      tp: 2\n", with: "      tp: 2\n      reasoning_tokens: {distribution: uniform, min: 0, max: 800}\n")
+            .replacingOccurrences(of: "    api_key_env: PROD_KEY\n", with: "    api_key_env: PROD_KEY\n    api: chat\n")
+            .replacingOccurrences(of: "    ttft_slack_s: 0.25\n", with: "    ttft_slack_s: 0.25\n    fluidity_tokens: visible\n")
+        let sweep = try parse(reasoning, environment: ["PROD_KEY": "k"])
+        let sim = try sweep.systems.element(at: 0)
+        guard case let .simulator(config) = sim.kind else { return XCTFail("simulator expected") }
+        XCTAssertEqual(config.reasoningTokens, .uniform(min: 0, max: 800))
+        XCTAssertEqual(sim.api, .chat, "a reasoning simulator is measured over chat")
+        XCTAssertEqual(sweep.slos.map(\.fluidityTokens), [.visible, .all])
+        let model = try PrefillModel.fit([256, 1024, 4096].map { PrefillSample(promptTokens: $0, ttftS: 0.01 + 1e-5 * Double($0)) })
+        XCTAssertEqual(try sweep.slos[0].resolve(prefill: model).deadlines.tokens, .visible)
+
+        // The visible view on a system that streams over completions is an error naming both.
+        let completions = reasoning.replacingOccurrences(of: "    api: chat\n", with: "")
+        let found = problems(completions, environment: ["PROD_KEY": "k"]).map(\.description)
+        XCTAssertTrue(found.contains {
+            $0.contains("SLO 'p99-fluidity' counts visible tokens only, but system 'prod' streams over the completions API")
+                && $0.contains("give it api: chat")
+        }, "\(found)")
+        let plainSim = completions.replacingOccurrences(of: "      reasoning_tokens: {distribution: uniform, min: 0, max: 800}\n", with: "")
+        XCTAssertTrue(problems(plainSim, environment: ["PROD_KEY": "k"]).map(\.description).contains { $0.contains("system 'sim-vllm'") })
+
+        let unknownView = problems(reasoning.replacingOccurrences(of: "fluidity_tokens: visible", with: "fluidity_tokens: answer"),
+                                   environment: ["PROD_KEY": "k"]).map(\.description)
+        XCTAssertTrue(unknownView.contains { $0.contains("slos[0] ('p99-fluidity').fluidity_tokens") && $0.contains("answer") }, "\(unknownView)")
+        let negative = problems(reasoning.replacingOccurrences(of: "min: 0, max: 800", with: "min: -5, max: 800"),
+                                environment: ["PROD_KEY": "k"]).map(\.description)
+        XCTAssertTrue(negative.contains {
+            $0.contains("systems[0] ('sim-vllm').simulator") && $0.contains("reasoning length range -5...800 must satisfy 0 <= min <= max")
+        }, "\(negative)")
+    }
+
     func testValidFileReadsEveryKey() throws {
         let sweep = try parse(valid)
         XCTAssertEqual(sweep.name, "quickstart")
