@@ -62,4 +62,35 @@ final class VirtualQuickstartTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: layout.prefillModel(system: "h100-vllm").path))
         XCTAssertTrue(SweepRankings.text(searches).hasPrefix("SIMULATED"))
     }
+
+    /// `sweeps/reasoning-sim.yaml`: one reasoning deployment judged on every token and on the answer
+    /// alone. Reasoning costs decode work in both; the answer's view ignores the wait for it.
+    func testReasoningSweepJudgesBothViews() async throws {
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let sweep = try SweepFile.load(path: repo.appendingPathComponent("sweeps/reasoning-sim.yaml").path)
+        XCTAssertEqual(sweep.slos.map(\.fluidityTokens), [.all, .visible])
+        XCTAssertEqual(try XCTUnwrap(sweep.systems.first).api, .chat)
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("metron-reasoning-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let connections = SystemConnections(sweep: sweep, mode: .virtual)
+        let run = SweepRun(
+            sweep: sweep, resultsRoot: root, measurement: .virtual,
+            makeRunner: { system, workload in try await connections.runner(system: system, workload: workload.spec) },
+            prefillModel: { system in
+                let runner = try await connections.runner(system: system, workload: WorkloadSpec())
+                return try await PrefillProfiler.profile(sweep.prefill, runner: runner, system: system.name)
+            })
+        let searches = try await run.run()
+        await connections.shutdown()
+        XCTAssertEqual(searches.map(\.slo), ["every-token", "the-answer"])
+        let layout = ResultsLayout(root: root, sweep: sweep.name)
+        let all = try CapacityResult.read(from: layout.search(system: "h100-reasoning", workload: "think-then-answer", slo: "every-token"))
+        let visible = try CapacityResult.read(from: layout.search(system: "h100-reasoning", workload: "think-then-answer", slo: "the-answer"))
+        XCTAssertNil(all.slo.fluidityTokens)
+        XCTAssertEqual(visible.slo.fluidityTokens, .visible)
+        XCTAssertTrue(visible.slo.description.contains("visible tokens only"), visible.slo.description)
+        XCTAssertNotNil(all.maxQPS ?? all.ciLow, all.warnings.joined())
+        XCTAssertNotNil(visible.maxQPS ?? visible.ciLow, visible.warnings.joined())
+    }
 }
