@@ -34,6 +34,10 @@ public enum FluidityTokens: String, Sendable, Codable, CaseIterable {
     /// own, and each later visible token has `D_d`. A request without a visible token misses one
     /// deadline (its answer never came).
     case visible
+
+    /// As results files keep it: nil for the default, so files of runs that did not choose stay as
+    /// they were.
+    public var recorded: FluidityTokens? { self == SLODefaults.fluidityTokens ? nil : self }
 }
 
 /// The deadlines of the fluidity-index: first token and every following token.

@@ -270,7 +270,7 @@ public struct RunSummary: Codable, Sendable, Equatable {
             mean: Stats.mean(fluiditySorted), requests: fluiditySorted.count,
             serviceMissRate: p.serviceDeadlines.missRate, serviceDeadlines: p.serviceDeadlines, serviceRequests: p.ok,
             ttftDeadline: deadlines.ttft.summary, tbtDeadlineS: deadlines.tbt,
-            tokens: deadlines.tokens == .all ? nil : deadlines.tokens)
+            tokens: deadlines.tokens.recorded)
         tokenRates = ServiceMetrics.tokenRates(
             tpots: p.referenceTPOTs, pooledTBT: (p99: tbt.p99, count: tbt.count), minDeadlines: p.minDeadlines)
         outputTokensPerS = durationS > 0 ? p.outputTokens.reduce(0, +) / durationS : 0
@@ -287,8 +287,8 @@ public struct RunSummary: Codable, Sendable, Equatable {
 
     /// The latency distributions, named as reported.
     public var latencies: [(name: String, distribution: Distribution)] {
-        [("ttft", ttft)] + (ttfot.map { [("ttfot", $0)] } ?? []) + [("tbt", tbt), ("tpot", tpot), ("e2e", e2e), ("norm. lat.", normalizedLatency),
-         ("inter-chunk", interChunkLatency)]
+        [("ttft", ttft)] + (ttfot.map { [("ttfot", $0)] } ?? [])
+            + [("tbt", tbt), ("tpot", tpot), ("e2e", e2e), ("norm. lat.", normalizedLatency), ("inter-chunk", interChunkLatency)]
     }
 
     /// Every figure reported as a tail percentile, with the number of samples behind it.

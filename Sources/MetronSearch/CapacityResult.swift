@@ -76,7 +76,7 @@ extension SLORecord {
     public init(_ slo: SLO) {
         self.init(name: slo.name, type: slo.kind.typeName, description: slo.summary, attainmentLevel: slo.attainmentLevel,
                   maxErrorRate: slo.maxErrorRate, ttftDeadline: slo.deadlines.ttft.summary, tbtDeadlineS: slo.deadlines.tbt,
-                  fluidityTokens: slo.deadlines.tokens == .all ? nil : slo.deadlines.tokens)
+                  fluidityTokens: slo.deadlines.tokens.recorded)
     }
 }
 

@@ -57,9 +57,6 @@ public struct SystemSpec: Sendable, Equatable {
         self.usdPerHour = usdPerHour
     }
 
-    /// A results-directory name from the parts that tell systems apart (host, port and model of a
-    /// server; hardware, model, TP degree and scheduler of a simulator), lowercased, with every
-    /// character other than letters, digits, '.', '_' and '-' replaced by '-'.
     /// The API the system is measured over: a server's own; the simulator's chat API when it
     /// reasons (so its reasoning streams apart), else its completions API.
     public var api: APIKind {
@@ -69,6 +66,9 @@ public struct SystemSpec: Sendable, Equatable {
         }
     }
 
+    /// A results-directory name from the parts that tell systems apart (host, port and model of a
+    /// server; hardware, model, TP degree and scheduler of a simulator), lowercased, with every
+    /// character other than letters, digits, '.', '_' and '-' replaced by '-'.
     public static func defaultName(_ parts: String?...) -> String {
         let allowed = Set("abcdefghijklmnopqrstuvwxyz0123456789._-")
         return parts.compactMap { $0 }.map { part in

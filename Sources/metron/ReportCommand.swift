@@ -59,7 +59,7 @@ struct ReportCommand: ParsableCommand {
             if let api = APIKind(rawValue: settings.api), let problem = fluidityTokens.problem(on: api) {
                 throw ValidationError("\(problem); this run used --api \(api.rawValue)")
             }
-            settings.fluidityTokens = fluidityTokens == .all ? nil : fluidityTokens
+            settings.fluidityTokens = fluidityTokens.recorded
         }
         let summary = try settings.summary(
             ofRecordsIn: RunDirectory.recordsURL(in: url), onWarning: { log("warning: \($0)") })

@@ -123,7 +123,7 @@ struct RunCommand: AsyncParsableCommand {
             overheadTokens: prompts.overheadTokens, realtime: realtime,
             headerNames: request.headers.map { String($0.prefix { $0 != ":" }) }, startedAt: "", timerLatenessS: [])
         settings.shard = shard
-        settings.fluidityTokens = fluidityTokens == .all ? nil : fluidityTokens
+        settings.fluidityTokens = fluidityTokens.recorded
         var options = timeouts.loadOptions(maxInFlight: maxInFlight, realtime: realtime)
         options.startAt = shard?.startAtS
         let run = RecordedRun(
