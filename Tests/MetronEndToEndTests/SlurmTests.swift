@@ -118,4 +118,50 @@ final class SlurmTests: XCTestCase {
                       "answered before the interrupt, cancelled after it")
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: steps.path), [], output)
     }
+
+    /// `deploy/slurm/sweep-array.sbatch` as a 2-task job array, then again without --array to collect,
+    /// in virtual time: the table is the one the unsharded sweep writes.
+    func testAJobArraySweepCollectedGivesTheUnshardedTable() throws {
+        let sbatch = try slurmProgram("sbatch")
+        let directory = try Harness.temporaryDirectory(self)
+        let sweep = directory.appendingPathComponent("array.yaml")
+        try """
+            name: array
+            systems:
+              - {name: fast, simulator: {hardware: h100, model: llama-3-8b, scheduler: sarathi}}
+              - {name: slow, simulator: {hardware: l40s, model: llama-3-8b, scheduler: vllm}}
+            workloads:
+              - {name: short, prompt_tokens: 64, output_tokens: 8}
+              - {name: long, prompt_tokens: 512, output_tokens: 16}
+            slos:
+              - {name: p90, percentile: 90, prefill_model: fixed, ttft_deadline_s: 0.5, tbt_deadline_s: 0.1}
+            search: {start_rate: 10, probe_budget: 4, relative_ci_width: 0.5}
+            probe: {requests: 1, bracket_requests: 1, duration_s: 2, warmup_s: 0.2, min_requests: 15}
+            """.write(to: sweep, atomically: true, encoding: .utf8)
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("deploy/slurm/sweep-array.sbatch")
+        let sharded = directory.appendingPathComponent("sharded").path
+        var environment = ProcessInfo.processInfo.environment
+        environment["METRON"] = MetronBinary.url.path
+        environment["SIMULATE"] = "1"
+        for array in [["--array=0-1"], []] {
+            let job = try MetronBinary.run(
+                ["--wait", "--cpus-per-task=1", "--time=10", "--output=\(directory.path)/slurm-%A_%a.out"] + array
+                    + [script.path, sweep.path, sharded],
+                environment: environment, executable: URL(fileURLWithPath: sbatch))
+            let logs = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasPrefix("slurm-") }
+                .map { try String(contentsOf: directory.appendingPathComponent($0), encoding: .utf8) }.joined(separator: "\n")
+            XCTAssertEqual(job.status, 0, "\(array): \(job.stderr)\n\(logs)")
+            if !array.isEmpty {
+                XCTAssertTrue(logs.contains("shard 0/2:") && logs.contains("shard 1/2:"), "each array task measures its share: \(logs)")
+            }
+        }
+        let whole = try MetronBinary.run(["sweep", sweep.path, "--simulate", "--no-plots", "--results", directory.appendingPathComponent("whole").path])
+        XCTAssertEqual(whole.status, 0, whole.stderr)
+        func table(_ results: String) throws -> String {
+            try String(contentsOf: directory.appendingPathComponent("\(results)/array-simulated/capacity.csv"), encoding: .utf8)
+        }
+        XCTAssertEqual(try table("sharded"), try table("whole"))
+        XCTAssertEqual(try table("whole").split(separator: "\n").count, 5, "a header and four searches")
+    }
 }
