@@ -25,7 +25,7 @@ public struct ProbeStep: Codable, Sendable, Equatable {
     var timeouts: RequestTimeouts
     var maxInFlight: Int?
     var drainTimeoutS: Double
-    var realtime: Bool
+    var realtime: RealtimeMode
     /// Scraped by task 0 alone, so the server sees one scraper.
     var serverMetrics: MetricsScrapeOptions?
     var rate: Double
@@ -104,7 +104,7 @@ public struct ProbeStep: Codable, Sendable, Equatable {
             timeouts: ["connect_s": step.timeouts.connect, "first_token_s": step.timeouts.firstToken, "total_s": step.timeouts.total],
             drainTimeoutS: step.drainTimeoutS, ttftDeadlineS: SLODefaults.firstTokenSlackS, tbtDeadlineS: SLODefaults.tbtDeadlineS,
             lagThresholdS: RunSummary.defaultLagThreshold, promptCalibration: "by the searching process",
-            tokensPerWord: step.prompts.tokensPerWord, overheadTokens: step.prompts.overheadTokens, realtime: step.realtime,
+            tokensPerWord: step.prompts.tokensPerWord, overheadTokens: step.prompts.overheadTokens, realtime: step.realtime != .off,
             headerNames: step.headerNames, startedAt: "", timerLatenessS: [])
         settings.shard = ShardRecord(shard: shard, planRequests: step.plan.count, planFingerprint: fingerprint, startAtS: start)
         let options = LoadOptions(timeouts: step.timeouts, maxInFlight: step.maxInFlight, drainTimeout: step.drainTimeoutS,

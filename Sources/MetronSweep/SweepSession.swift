@@ -54,7 +54,7 @@ public enum SweepSession {
                 let runner = try await connections.runner(system: system, workload: WorkloadSpec())
                 return try await PrefillProfiler.profile(ladder, runner: runner, system: system.name)
             })
-        let realtime = if case let .http(options) = mode { options.realtime } else { false }
+        let realtime = if case let .http(options) = mode { options.realtime } else { RealtimeMode.off }
         let (client, lateness) = ClientSurvey.measureAtStart(realtime: realtime)
         sweepRun.provenance = invocationProvenance(
             sweepFile: sweepFile, startedAt: started, client: client, timerLateness: lateness,
@@ -116,7 +116,7 @@ public enum SweepSession {
             collection.missing.forEach { log("  - " + $0) }
         }
         let provenance = invocationProvenance(
-            sweepFile: sweepFile, startedAt: Date(), client: ClientSurvey.host(realtimeRequested: false, realtimeGranted: false),
+            sweepFile: sweepFile, startedAt: Date(), client: ClientSurvey.host(realtime: .off, granted: false),
             timerLateness: [], servers: [])
         try collection.write(sweep: sweep, layout: layout, provenance: provenance)
         return (collection.searches, layout)

@@ -15,7 +15,7 @@ struct RequestTimeoutOptions: ParsableArguments {
     @Option(help: "How long open requests may finish after the last send, seconds (default: --timeout plus 1).")
     var drainTimeout: Double?
 
-    func loadOptions(maxInFlight: Int?, realtime: Bool) -> LoadOptions {
+    func loadOptions(maxInFlight: Int?, realtime: RealtimeMode) -> LoadOptions {
         LoadOptions(timeouts: RequestTimeouts(connect: connectTimeout, firstToken: firstTokenTimeout, total: timeout),
                     maxInFlight: maxInFlight, drainTimeout: drainTimeout, realtime: realtime)
     }

@@ -59,8 +59,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Server tokens per corpus word; skips the prompt calibration against the server.")
     var tokensPerWord: Double?
 
-    @Flag(help: "Ask for real-time (SCHED_FIFO) priority for the engine thread.")
-    var realtime = false
+    @OptionGroup var priority: RealtimeOptions
 
     func validate() throws {
         if let rate, !(rate > 0 && rate.isFinite) { throw ValidationError("--rate must be a positive number, got \(rate)") }
@@ -78,7 +77,7 @@ struct RunCommand: AsyncParsableCommand {
         do {
             try request.target(url: url, api: api, model: model, apiKey: nil).validate()
             try request.shape.validate()
-            try timeouts.loadOptions(maxInFlight: maxInFlight, realtime: realtime).validate()
+            try timeouts.loadOptions(maxInFlight: maxInFlight, realtime: priority.mode).validate()
         } catch let error as LoadConfigurationError {
             throw ValidationError(error.message)
         }
@@ -116,10 +115,10 @@ struct RunCommand: AsyncParsableCommand {
             durationS: duration, warmupS: warmup, seed: workload.seed, workload: workload.summary, maxInFlight: maxInFlight,
             timeouts: timeouts.record, drainTimeoutS: timeouts.drainTimeoutS, ttftDeadlineS: ttftDeadline, tbtDeadlineS: tbtDeadline,
             lagThresholdS: lagThreshold, promptCalibration: calibration, tokensPerWord: prompts.tokensPerWord,
-            overheadTokens: prompts.overheadTokens, realtime: realtime,
+            overheadTokens: prompts.overheadTokens, realtime: priority.mode != .off,
             headerNames: request.headers.map { String($0.prefix { $0 != ":" }) }, startedAt: "", timerLatenessS: [])
         settings.shard = shard
-        var options = timeouts.loadOptions(maxInFlight: maxInFlight, realtime: realtime)
+        var options = timeouts.loadOptions(maxInFlight: maxInFlight, realtime: priority.mode)
         options.startAt = shard?.startAtS
         let run = RecordedRun(
             generator: LoadGenerator(target: target, shape: request.shape, prompts: prompts, options: options), plan: share,

@@ -59,8 +59,7 @@ struct SearchCommand: AsyncParsableCommand {
     var simulate = false
     @Flag(help: "Empty the server's prefix cache before every probe (POST /reset_prefix_cache or /flush_cache).")
     var resetPrefixCache = false
-    @Flag(help: "Ask for real-time (SCHED_FIFO) priority for the load generator's thread.")
-    var realtime = false
+    @OptionGroup var priority: RealtimeOptions
     @OptionGroup var launching: LauncherOptions
     @Option(help: "Directory for results.")
     var results = "results"
@@ -111,7 +110,7 @@ struct SearchCommand: AsyncParsableCommand {
             search: search, probe: probe.resolved(forLevel: slo.kind.attainmentLevel), validity: validity)
         let prefill = try prefillModel.map { try PrefillModel.load(from: URL(fileURLWithPath: $0)) }
         let (searches, layout) = try await measureSweep(
-            sweep, mode: simulate ? .virtual : .http(LoadOptions(realtime: realtime)), results: results, prefill: prefill,
+            sweep, mode: simulate ? .virtual : .http(LoadOptions(realtime: priority.mode)), results: results, prefill: prefill,
             fleet: try launching.fleet(results: results))
         for s in searches {
             print(s.result.summaryText)

@@ -39,8 +39,7 @@ struct SweepCommand: AsyncParsableCommand {
     @Flag(help: "Do not draw plots.")
     var noPlots = false
 
-    @Flag(help: "Ask for real-time (SCHED_FIFO) priority for the load generator's thread.")
-    var realtime = false
+    @OptionGroup var priority: RealtimeOptions
 
     @Option(help: "Per-request total timeout, seconds.")
     var timeout: Double = 600
@@ -86,7 +85,7 @@ struct SweepCommand: AsyncParsableCommand {
         }
         serverMetrics.apply(to: &sweep.probe)
         let options = LoadOptions(
-            timeouts: RequestTimeouts(firstToken: firstTokenTimeout, total: timeout), realtime: realtime)
+            timeouts: RequestTimeouts(firstToken: firstTokenTimeout, total: timeout), realtime: priority.mode)
         let (searches, layout): ([SweepSearch], ResultsLayout)
         if collect {
             do {
