@@ -95,14 +95,15 @@ final class LoadEngine {
     }
 
     private func run() throws {
-        let refusal = job.realtime == .off ? "not asked for" : RealtimePriority.enable()
+        let refusal = job.realtime == .off ? nil : RealtimePriority.enable()
+        let realtimeGranted = job.realtime != .off && refusal == nil
         let realtimeWarning = job.realtime == .on ? refusal : nil
         let (calibration, interrupted) = try measureTimerLateness(wakeups: job.calibrationWakeups)
         let plan = job.plan
         prepareBodies(from: 0)
         let (monotonicNow, wallNow) = (monotonicSeconds(), wallClockSeconds())
         runStart = monotonicNow + max(Self.leadIn, (job.startAt ?? 0) - wallNow)
-        out.yield(.started(calibrationLateness: calibration, realtimeGranted: refusal == nil, realtimeWarning: realtimeWarning, runStart: runStart,
+        out.yield(.started(calibrationLateness: calibration, realtimeGranted: realtimeGranted, realtimeWarning: realtimeWarning, runStart: runStart,
                            runStartWallClock: wallNow + (runStart - monotonicNow)))
         // Set when the last request has been sent: the drain is bounded from then on.
         var drainDeadline = Double.infinity

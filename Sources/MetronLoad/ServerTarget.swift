@@ -94,6 +94,9 @@ public struct ServerTarget: Sendable, CustomStringConvertible {
         }
     }
 
+    /// The extra headers' names, for records: their values may be secrets.
+    public var headerNames: [String] { headers.map { String($0.prefix { $0 != ":" }) } }
+
     /// Every header of a request, `Expect:` empty so large bodies are not held back a second
     /// waiting for `100 Continue`.
     var requestHeaders: [String] {

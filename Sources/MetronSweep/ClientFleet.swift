@@ -16,15 +16,14 @@ public struct ClientFleet: Sendable {
     /// Where each probe's step directory is made; every node must see it (a shared filesystem).
     public var stepsDirectory: URL
     public var srun: String
-    public var log: @Sendable (String) -> Void
+    /// Where the probes' merges are reported; the sweep sets it for each system.
+    var log: @Sendable (String) -> Void = { _ in }
 
-    public init(clients: Int, executable: String = ClientFleet.ownExecutable(), stepsDirectory: URL, srun: String = "srun",
-                log: @escaping @Sendable (String) -> Void = { _ in }) {
+    public init(clients: Int, executable: String = ClientFleet.ownExecutable(), stepsDirectory: URL, srun: String = "srun") {
         self.clients = clients
         self.executable = executable
         self.stepsDirectory = stepsDirectory
         self.srun = srun
-        self.log = log
     }
 
     /// This process's own executable.

@@ -9,8 +9,8 @@ import MetronReport
 /// `DIR/shards/I/`, so `ShardMerge` joins them. Secrets (the API key, header values) never go into
 /// the file: they reach the tasks through `credentialsVariable`, which srun passes on.
 public struct ProbeStep: Codable, Sendable, Equatable {
-    public static let fileName = "step.json"
-    public static let credentialsVariable = "METRON_PROBE_CREDENTIALS"
+    static let fileName = "step.json"
+    static let credentialsVariable = "METRON_PROBE_CREDENTIALS"
     /// Written by every task: the Slurm step (`JOB.STEP`), so that the searching process can signal it.
     static let slurmStepFile = "slurm-step"
 
@@ -97,12 +97,12 @@ public struct ProbeStep: Codable, Sendable, Equatable {
         try FileManager.default.createDirectory(at: own, withIntermediateDirectories: true)
         let fingerprint = Shard.fingerprint(of: step.plan)
         let start = try await ShardStart(shard: shard, directory: shards, planFingerprint: fingerprint).agree(log: log)
+        // The deadlines only fill the task's own summary: the probe is judged by its search's SLO.
         var settings = RunSettings(
             url: step.url, api: step.api.rawValue, model: step.model, targetRate: step.rate / Double(step.clients),
             durationS: step.windowEndS - step.windowStartS, warmupS: step.windowStartS, seed: step.seed,
             workload: "probe at \(step.rate) req/s", maxInFlight: step.maxInFlight,
-            timeouts: ["connect_s": step.timeouts.connect, "first_token_s": step.timeouts.firstToken, "total_s": step.timeouts.total],
-            drainTimeoutS: step.drainTimeoutS, ttftDeadlineS: SLODefaults.firstTokenSlackS, tbtDeadlineS: SLODefaults.tbtDeadlineS,
+            timeouts: step.timeouts.record, drainTimeoutS: step.drainTimeoutS, ttftDeadlineS: SLODefaults.firstTokenSlackS, tbtDeadlineS: SLODefaults.tbtDeadlineS,
             lagThresholdS: RunSummary.defaultLagThreshold, promptCalibration: "by the searching process",
             tokensPerWord: step.prompts.tokensPerWord, overheadTokens: step.prompts.overheadTokens, realtime: step.realtime != .off,
             headerNames: step.headerNames, startedAt: "", timerLatenessS: [])
@@ -128,7 +128,7 @@ extension ProbeStep {
         let target = generator.target, options = generator.options
         self.init(
             clients: clients, url: target.url, api: target.api, model: target.model,
-            headerNames: target.headers.map { String($0.prefix { $0 != ":" }) }, insecure: target.insecure,
+            headerNames: target.headerNames, insecure: target.insecure,
             shape: generator.shape, prompts: generator.prompts, timeouts: options.timeouts, maxInFlight: options.maxInFlight,
             drainTimeoutS: options.drainTimeout ?? options.timeouts.total + 1, realtime: options.realtime,
             serverMetrics: scrape, rate: rate, seed: seed, windowStartS: windowStartS, windowEndS: windowEndS, plan: plan)

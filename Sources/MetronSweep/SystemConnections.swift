@@ -32,7 +32,7 @@ public actor SystemConnections {
         self.probe = probe
         self.validity = validity
         self.mode = mode
-        self.fleet = fleet.map { var f = $0; f.log = log; return f }
+        self.fleet = fleet
         self.log = log
     }
 
@@ -78,7 +78,7 @@ public actor SystemConnections {
                 serverMetrics: connections.probe.metricsScrape(for: generator.target),
                 fleet: connections.fleet.map { fleet in
                     var named = fleet
-                    named.log = { [name = system.name] in fleet.log("\(name): \($0)") }
+                    named.log = { [log = connections.log, name = system.name] in log("\(name): \($0)") }
                     return named
                 })
         }

@@ -113,10 +113,10 @@ struct RunCommand: AsyncParsableCommand {
         var settings = RunSettings(
             url: url, api: api.rawValue, model: model, targetRate: (rate ?? Double(plan.count) / measured) / Double(shard?.count ?? 1),
             durationS: duration, warmupS: warmup, seed: workload.seed, workload: workload.summary, maxInFlight: maxInFlight,
-            timeouts: timeouts.record, drainTimeoutS: timeouts.drainTimeoutS, ttftDeadlineS: ttftDeadline, tbtDeadlineS: tbtDeadline,
+            timeouts: timeouts.timeouts.record, drainTimeoutS: timeouts.drainTimeoutS, ttftDeadlineS: ttftDeadline, tbtDeadlineS: tbtDeadline,
             lagThresholdS: lagThreshold, promptCalibration: calibration, tokensPerWord: prompts.tokensPerWord,
             overheadTokens: prompts.overheadTokens, realtime: priority.mode != .off,
-            headerNames: request.headers.map { String($0.prefix { $0 != ":" }) }, startedAt: "", timerLatenessS: [])
+            headerNames: target.headerNames, startedAt: "", timerLatenessS: [])
         settings.shard = shard
         var options = timeouts.loadOptions(maxInFlight: maxInFlight, realtime: priority.mode)
         options.startAt = shard?.startAtS
