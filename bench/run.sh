@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks that print figures (never timed tests).
-# Usage: bash bench/run.sh [metrics|fuzz|accuracy|timestamps|pairing|spread|controls|endurance|sim_throughput|shards|
+# Usage: bash bench/run.sh [metrics|fuzz|accuracy|timestamps|realtime_default|pairing|spread|controls|endurance|sim_throughput|shards|
 #        caching_gain|real_server_prefix ...] (default: metrics fuzz accuracy timestamps)
 # Outputs go to bench/out/ (ignored by git). Figures are copied into docs/BENCHMARKS.md by hand,
 # with the date and machine printed here.
@@ -40,6 +40,14 @@ fuzz() {
 timestamps() {
     echo "## timestamps: client timestamp error of metron and of an aiohttp client, both at normal priority, 256 and 1,024 streams"
     bash bench/timestamp_error.sh "$bin/metron" 256 1024
+}
+
+realtime_default() {
+    echo "## realtime_default: metron's timestamp error with its default priority (real-time where allowed) against --no-realtime, alternately, twice"
+    for _ in 1 2; do
+        METRON_FLAGS=" " bash bench/timestamp_error.sh "$bin/metron" 256 1024
+        METRON_FLAGS=--no-realtime bash bench/timestamp_error.sh "$bin/metron" 256 1024
+    done
 }
 
 endurance() {

@@ -3,7 +3,8 @@
 # server (bench/stream_server.py, which logs its own send time of every chunk), at 1, 64, 256 and
 # 1024 concurrent streams. Run from the package root after `swift build -c release`:
 #   bench/timestamp_error.sh [path/to/metron] [streams...]
-# METRON_FLAGS=--realtime adds metron flags; PYTHON_PREFIX="chrt -f 50" runs the Python client under
+# Both clients run at normal priority (metron with --no-realtime): METRON_FLAGS replaces metron's
+# priority flag (METRON_FLAGS=--realtime), and PYTHON_PREFIX="chrt -f 50" runs the Python client under
 # the same real-time priority.
 # Results: bench/out/timestamp-error-<time>/results.jsonl (one line per client and stream count).
 set -euo pipefail
@@ -39,7 +40,7 @@ for n in $STREAMS; do
     start_server "$OUT/truth-metron-$n.jsonl"
     "$BIN" run --url "http://127.0.0.1:$PORT" --model m --rate "$rate" --duration "$duration" \
         --arrival constant --prompt-length 40 --output-length "$TOKENS" --tokens-per-word 1 \
-        --out "$OUT/metron-$n" ${METRON_FLAGS:-} > "$OUT/metron-$n.log" 2>&1
+        --out "$OUT/metron-$n" ${METRON_FLAGS:---no-realtime} > "$OUT/metron-$n.log" 2>&1
     stop_server
     python3 bench/timestamp_error.py --truth "$OUT/truth-metron-$n.jsonl" --metron "$OUT/metron-$n" \
         --label "metron streams=$n" | tee -a "$OUT/results.jsonl"

@@ -4,14 +4,15 @@ import MetronModel
 
 /// The client machine as provenance records it, and its timer lateness before any load is sent.
 public enum ClientSurvey {
-    public static func host(realtimeRequested: Bool, realtimeGranted: Bool) -> ClientHost {
+    public static func host(realtime: RealtimeMode, granted: Bool) -> ClientHost {
         ClientHost(cpuModel: cpuModel(), cores: ProcessInfo.processInfo.activeProcessorCount, kernel: kernel(),
-                   realtimeRequested: realtimeRequested, realtimeGranted: realtimeGranted)
+                   realtimeRequested: realtime != .off, realtimeGranted: granted)
     }
 
-    /// Sleeps of one millisecond on a fresh thread, at real-time priority when asked for and granted,
-    /// as the load generator's engine thread would run; returns the host and each sleep's lateness.
-    public static func measureAtStart(realtime: Bool, wakeups: Int = 200) -> (host: ClientHost, lateness: [Double]) {
+    /// Sleeps of one millisecond on a fresh thread, at real-time priority where `realtime` asks for
+    /// it and it is granted, as the load generator's engine thread would run; returns the host and
+    /// each sleep's lateness.
+    public static func measureAtStart(realtime: RealtimeMode, wakeups: Int = 200) -> (host: ClientHost, lateness: [Double]) {
         final class Outcome: @unchecked Sendable {
             var lateness: [Double] = []
             var granted = false
@@ -19,7 +20,7 @@ public enum ClientSurvey {
         let outcome = Outcome()
         let done = DispatchSemaphore(value: 0)
         let thread = Thread {
-            if realtime { outcome.granted = RealtimePriority.enable() == nil }
+            if realtime != .off { outcome.granted = RealtimePriority.enable() == nil }
             for _ in 0..<wakeups {
                 let target = monotonicSeconds() + 0.001
                 var until = timespec(tv_sec: Int(target), tv_nsec: Int((target - target.rounded(.down)) * 1e9))
@@ -30,7 +31,7 @@ public enum ClientSurvey {
         }
         thread.start()
         done.wait()
-        return (host(realtimeRequested: realtime, realtimeGranted: outcome.granted), outcome.lateness)
+        return (host(realtime: realtime, granted: outcome.granted), outcome.lateness)
     }
 
     static func cpuModel() -> String? {

@@ -15,7 +15,7 @@ struct LoadJob: Sendable {
     var timeouts: RequestTimeouts
     var maxInFlight: Int?
     var drainTimeout: Double
-    var realtime: Bool
+    var realtime: RealtimeMode
     var calibrationWakeups: Int
     /// Wall-clock Unix seconds of the run's time 0, or nil.
     var startAt: Double?
@@ -32,7 +32,7 @@ public struct LoadProgress: Sendable, Equatable {
 }
 
 enum LoadEvent: Sendable {
-    case started(calibrationLateness: [Double], realtimeWarning: String?, runStart: Double, runStartWallClock: Double)
+    case started(calibrationLateness: [Double], realtimeGranted: Bool, realtimeWarning: String?, runStart: Double, runStartWallClock: Double)
     case records([RequestRecord])
     case progress(LoadProgress)
     case finished(runLateness: [Double])
@@ -95,14 +95,15 @@ final class LoadEngine {
     }
 
     private func run() throws {
-        var realtimeWarning: String?
-        if job.realtime { realtimeWarning = RealtimePriority.enable() }
+        let refusal = job.realtime == .off ? nil : RealtimePriority.enable()
+        let realtimeGranted = job.realtime != .off && refusal == nil
+        let realtimeWarning = job.realtime == .on ? refusal : nil
         let (calibration, interrupted) = try measureTimerLateness(wakeups: job.calibrationWakeups)
         let plan = job.plan
         prepareBodies(from: 0)
         let (monotonicNow, wallNow) = (monotonicSeconds(), wallClockSeconds())
         runStart = monotonicNow + max(Self.leadIn, (job.startAt ?? 0) - wallNow)
-        out.yield(.started(calibrationLateness: calibration, realtimeWarning: realtimeWarning, runStart: runStart,
+        out.yield(.started(calibrationLateness: calibration, realtimeGranted: realtimeGranted, realtimeWarning: realtimeWarning, runStart: runStart,
                            runStartWallClock: wallNow + (runStart - monotonicNow)))
         // Set when the last request has been sent: the drain is bounded from then on.
         var drainDeadline = Double.infinity

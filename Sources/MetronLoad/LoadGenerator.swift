@@ -3,6 +3,17 @@ import Foundation
 import MetronModel
 import Synchronization
 
+/// Whether the engine thread runs at real-time (SCHED_FIFO) priority, which keeps its timestamps
+/// from waiting behind other work on a busy client.
+public enum RealtimeMode: String, Sendable, Codable, CaseIterable {
+    /// Take it where the process is allowed it; elsewhere carry on quietly at normal priority.
+    case auto
+    /// Ask for it, and warn when it is refused.
+    case on
+    /// Stay at normal priority (to compare with a client that runs there).
+    case off
+}
+
 /// How a run treats its requests, beyond the server and the plan.
 public struct LoadOptions: Sendable, Equatable {
     public var timeouts: RequestTimeouts
@@ -11,8 +22,7 @@ public struct LoadOptions: Sendable, Equatable {
     /// How long after the last request was sent open requests may still finish; nil means the
     /// total timeout plus a second, so each request's own timeout is what ends it.
     public var drainTimeout: Double?
-    /// Ask for SCHED_FIFO on the engine thread.
-    public var realtime: Bool
+    public var realtime: RealtimeMode
     /// Timer wake-ups measured before the run (1 ms each).
     public var calibrationWakeups: Int
     /// The run's time 0 as Unix seconds on the wall clock, so shards on several machines start
@@ -21,7 +31,7 @@ public struct LoadOptions: Sendable, Equatable {
 
     public init(
         timeouts: RequestTimeouts = RequestTimeouts(), maxInFlight: Int? = nil, drainTimeout: Double? = nil,
-        realtime: Bool = false, calibrationWakeups: Int = 200, startAt: Double? = nil
+        realtime: RealtimeMode = .auto, calibrationWakeups: Int = 200, startAt: Double? = nil
     ) {
         self.timeouts = timeouts
         self.maxInFlight = maxInFlight
@@ -51,7 +61,9 @@ public struct LoadResult: Sendable {
     public var calibrationLateness: [Double]
     /// Lateness of every timer wake-up for a scheduled arrival during the run, seconds.
     public var runLateness: [Double]
-    /// Set when real-time priority was asked for and refused.
+    /// Whether the engine thread ran at real-time priority.
+    public var realtimeGranted = false
+    /// Set when real-time priority was asked for (`RealtimeMode.on`) and refused.
     public var realtimeWarning: String?
     /// CLOCK_MONOTONIC seconds of the run's time 0, to line records up with other clocks' logs.
     public var runStartMonotonic: Double = 0
@@ -129,8 +141,9 @@ public struct LoadGenerator: Sendable {
             var failure: String?
             for await event in events {
                 switch event {
-                case let .started(lateness, warning, runStart, wallClock):
+                case let .started(lateness, granted, warning, runStart, wallClock):
                     result.calibrationLateness = lateness
+                    result.realtimeGranted = granted
                     result.realtimeWarning = warning
                     result.runStartMonotonic = runStart
                     result.runStartWallClock = wallClock

@@ -5,7 +5,7 @@ import MetronModel
 import Synchronization
 
 /// Where and how often the server's Prometheus `/metrics` is read during a run.
-public struct MetricsScrapeOptions: Sendable, Equatable {
+public struct MetricsScrapeOptions: Sendable, Equatable, Codable {
     public var url: String
     public var intervalS: Double
     /// A scrape that takes longer is recorded as failed.
@@ -16,6 +16,8 @@ public struct MetricsScrapeOptions: Sendable, Equatable {
         self.intervalS = intervalS
         self.timeoutS = timeoutS
     }
+
+    enum CodingKeys: String, CodingKey { case url, intervalS = "interval_s", timeoutS = "timeout_s" }
 
     /// The default for a server: its base URL's origin and path without a trailing `/v1`, plus `/metrics`.
     public static func defaultURL(for target: ServerTarget) -> String {

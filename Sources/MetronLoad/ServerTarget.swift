@@ -98,6 +98,9 @@ public struct ServerTarget: Sendable, CustomStringConvertible {
         }
     }
 
+    /// The extra headers' names, for records: their values may be secrets.
+    public var headerNames: [String] { headers.map { String($0.prefix { $0 != ":" }) } }
+
     /// Every header of a request, `Expect:` empty so large bodies are not held back a second
     /// waiting for `100 Continue`.
     var requestHeaders: [String] {
@@ -108,7 +111,7 @@ public struct ServerTarget: Sendable, CustomStringConvertible {
 }
 
 /// The fields of each request body beyond the prompt.
-public struct RequestShape: Sendable, Equatable {
+public struct RequestShape: Sendable, Equatable, Codable {
     /// Ask the server to ignore end-of-sequence tokens (vLLM, SGLang, llama.cpp's `ignore_eos`).
     public var ignoreEOS: Bool
     /// Send `min_tokens` equal to `max_tokens` (vLLM), another way to get the full output length.
@@ -124,6 +127,10 @@ public struct RequestShape: Sendable, Equatable {
         self.minTokens = minTokens
         self.extraBody = extraBody
         self.continuousUsage = continuousUsage
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case ignoreEOS = "ignore_eos", minTokens = "min_tokens", extraBody = "extra_body", continuousUsage = "continuous_usage"
     }
 
     public func validate() throws { _ = try extraFields() }

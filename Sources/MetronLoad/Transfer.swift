@@ -219,6 +219,9 @@ public struct RequestTimeouts: Sendable, Equatable, Codable {
         case connect = "connect_s", firstToken = "first_token_s", total = "total_s"
     }
 
+    /// As `run.json` records them.
+    public var record: [String: Double] { ["connect_s": connect, "first_token_s": firstToken, "total_s": total] }
+
     public func validate() throws {
         for (name, value) in [("connect", connect), ("first-token", firstToken), ("total", total)] {
             guard value > 0, value.isFinite else {

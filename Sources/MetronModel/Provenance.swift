@@ -76,8 +76,9 @@ public struct ClientHost: Codable, Sendable, Equatable {
     public var cores: Int
     /// `uname -srm`.
     public var kernel: String
+    /// False when the run was told to stay at normal priority.
     public var realtimeRequested: Bool
-    /// Whether SCHED_FIFO priority was granted when asked for.
+    /// Whether the engine thread ran at SCHED_FIFO priority.
     public var realtimeGranted: Bool
 
     public init(cpuModel: String?, cores: Int, kernel: String, realtimeRequested: Bool, realtimeGranted: Bool) {
@@ -94,7 +95,7 @@ public struct ClientHost: Codable, Sendable, Equatable {
     }
 
     var text: String {
-        let priority = !realtimeRequested ? "not requested" : (realtimeGranted ? "granted" : "refused")
+        let priority = !realtimeRequested ? "off" : (realtimeGranted ? "granted" : "not granted (normal priority)")
         return "\(cpuModel ?? "unknown CPU"), \(cores) cores, \(kernel), real-time priority \(priority)"
     }
 }

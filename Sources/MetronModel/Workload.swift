@@ -71,7 +71,7 @@ public struct WorkloadSpec: Sendable, Equatable {
 }
 
 /// The shared prefix a planned request begins with: which one, and how many of its prompt tokens it is.
-public struct PlannedPrefix: Sendable, Equatable {
+public struct PlannedPrefix: Sendable, Equatable, Codable {
     public var index: Int
     public var tokens: Int
 
@@ -82,7 +82,7 @@ public struct PlannedPrefix: Sendable, Equatable {
 }
 
 /// One request of a plan: computed before the run, sent on schedule whatever the server does.
-public struct PlannedRequest: Sendable, Equatable {
+public struct PlannedRequest: Sendable, Equatable, Codable {
     public var id: Int
     /// Seconds from the run's start.
     public var arrival: Double
@@ -97,6 +97,10 @@ public struct PlannedRequest: Sendable, Equatable {
         self.promptTokens = promptTokens
         self.outputTokens = outputTokens
         self.sharedPrefix = sharedPrefix
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, arrival = "arrival_s", promptTokens = "prompt_tokens", outputTokens = "output_tokens", sharedPrefix = "shared_prefix"
     }
 }
 

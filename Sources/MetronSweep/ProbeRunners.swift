@@ -20,11 +20,15 @@ public struct ProbePlanner: Sendable, Equatable {
     /// The plan of a probe and its measurement window on the run's clock.
     public func plan(_ request: ProbeRequest) throws -> (plan: [PlannedRequest], windowStartS: Double, windowEndS: Double) {
         var spec = workload
-        spec.seed = request.seed(workloadSeed: workload.seed, perRate: window.planPerRate)
+        spec.seed = seed(of: request)
         let end = window.warmupS + window.measurementS(rate: request.rate, minRequests: minRequests, bracketing: request.bracketing)
         return (try spec.plan(rate: request.rate, duration: end), window.warmupS, end)
     }
 
+    /// The seed of a probe's plan.
+    public func seed(of request: ProbeRequest) -> UInt64 {
+        request.seed(workloadSeed: workload.seed, perRate: window.planPerRate)
+    }
 }
 
 /// Probes a real server (or the simulator's HTTP front) with the open-loop load generator.
@@ -33,11 +37,14 @@ public struct LoadProbeRunner: ProbeRunner, PrefillRunner {
     public var planner: ProbePlanner
     /// The server's `/metrics` read during every probe; nil to leave it alone.
     public var serverMetrics: MetricsScrapeOptions?
+    /// Client processes that send each probe together; nil to send it from this process.
+    public var fleet: ClientFleet?
 
-    public init(generator: LoadGenerator, planner: ProbePlanner, serverMetrics: MetricsScrapeOptions? = nil) {
+    public init(generator: LoadGenerator, planner: ProbePlanner, serverMetrics: MetricsScrapeOptions? = nil, fleet: ClientFleet? = nil) {
         self.generator = generator
         self.planner = planner
         self.serverMetrics = serverMetrics
+        self.fleet = fleet
     }
 
     public func probe(_ request: ProbeRequest) async throws -> ProbeMeasurement {
@@ -45,6 +52,10 @@ public struct LoadProbeRunner: ProbeRunner, PrefillRunner {
         if planner.window.resetPrefixCache == true,
            try !PrefixCacheReset.reset(target: generator.target, timeout: generator.options.timeouts.total) {
             throw PrefixCacheResetUnavailable(server: ServerTarget.withoutCredentials(generator.target.rootURL))
+        }
+        if let fleet {
+            return try await fleet.probe(request, plan: plan, seed: planner.seed(of: request), windowStartS: start, windowEndS: end,
+                                         generator: generator, scrape: serverMetrics)
         }
         let (result, scrapes) = try await generator.run(plan: plan, scraping: serverMetrics)
         return ProbeMeasurement(

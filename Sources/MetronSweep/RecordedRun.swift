@@ -83,8 +83,7 @@ public struct RecordedRun: Sendable {
     /// real-time priority; the server is asked about itself after the load, so as not to delay it.
     func provenance(of result: LoadResult, startedAt: Date) -> Provenance {
         let loadEnded = Date()
-        let realtime = generator.options.realtime
-        let client = ClientSurvey.host(realtimeRequested: realtime, realtimeGranted: realtime && result.realtimeWarning == nil)
+        let client = ClientSurvey.host(realtime: generator.options.realtime, granted: result.realtimeGranted)
         return invocationProvenance(
             startedAt: startedAt, client: client, timerLateness: result.calibrationLateness,
             servers: [ServerSurvey.describe(system: "server", target: generator.target)]

@@ -17,10 +17,11 @@ public enum SweepSession {
     /// `sweepFile`, when given, is hashed into the provenance.
     /// Ctrl-C keeps the probe in progress as incomplete; it and a search that stops end the sweep with
     /// `SweepStopped`; finished probes are kept either way and reused by the next run.
-    /// With `shard`, only that shard's searches run, and the sweep's table is left to `collect`.
+    /// With `shard`, only that shard's searches run, and the sweep's table is left to `collect`. With
+    /// `fleet`, every probe over HTTP is sent by its client processes.
     public static func run(
         _ sweep: SweepFile, mode: MeasurementMode, results: String, prefill: PrefillModel? = nil, sweepFile: String? = nil,
-        shard: Shard? = nil, log: @escaping @Sendable (String) -> Void, status: @escaping @Sendable (SweepProgress) -> Void
+        shard: Shard? = nil, fleet: ClientFleet? = nil, log: @escaping @Sendable (String) -> Void, status: @escaping @Sendable (SweepProgress) -> Void
     ) async throws -> ([SweepSearch], ResultsLayout) {
         let started = Date()
         let problems = SystemConnections.problems(systems: sweep.systems, mode: mode)
@@ -40,7 +41,10 @@ public enum SweepSession {
             prefill.ladder = sweep.prefill
             try prefill.save(to: ResultsLayout(root: URL(fileURLWithPath: results), sweep: sweep.name).prefillModel(system: system.name))
         }
-        let connections = SystemConnections(sweep: sweep, mode: mode, log: log)
+        if let fleet, mode != .virtual {
+            log("each probe is sent by \(fleet.clients) srun tasks running \(fleet.executable), through \(fleet.stepsDirectory.path)")
+        }
+        let connections = SystemConnections(sweep: sweep, mode: mode, fleet: fleet, log: log)
         let ladder = sweep.prefill
         var sweepRun = SweepRun(
             sweep: sweep, resultsRoot: URL(fileURLWithPath: results, isDirectory: true), measurement: mode,
@@ -50,7 +54,7 @@ public enum SweepSession {
                 let runner = try await connections.runner(system: system, workload: WorkloadSpec())
                 return try await PrefillProfiler.profile(ladder, runner: runner, system: system.name)
             })
-        let realtime = if case let .http(options) = mode { options.realtime } else { false }
+        let realtime = if case let .http(options) = mode { options.realtime } else { RealtimeMode.off }
         let (client, lateness) = ClientSurvey.measureAtStart(realtime: realtime)
         sweepRun.provenance = invocationProvenance(
             sweepFile: sweepFile, startedAt: started, client: client, timerLateness: lateness,
@@ -112,7 +116,7 @@ public enum SweepSession {
             collection.missing.forEach { log("  - " + $0) }
         }
         let provenance = invocationProvenance(
-            sweepFile: sweepFile, startedAt: Date(), client: ClientSurvey.host(realtimeRequested: false, realtimeGranted: false),
+            sweepFile: sweepFile, startedAt: Date(), client: ClientSurvey.host(realtime: .off, granted: false),
             timerLateness: [], servers: [])
         try collection.write(sweep: sweep, layout: layout, provenance: provenance)
         return (collection.searches, layout)

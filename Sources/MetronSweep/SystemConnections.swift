@@ -21,20 +21,23 @@ public actor SystemConnections {
     public let mode: MeasurementMode
     let probe: ProbeWindow
     let validity: ValidityRules
+    /// Client processes that send every probe together; nil to send probes from this process.
+    let fleet: ClientFleet?
     private let log: @Sendable (String) -> Void
     private var servers: [String: SimulatorServer] = [:]
     private var generators: [String: LoadGenerator] = [:]
 
     public init(probe: ProbeWindow = ProbeWindow(), validity: ValidityRules = ValidityRules(), mode: MeasurementMode,
-                log: @escaping @Sendable (String) -> Void = { _ in }) {
+                fleet: ClientFleet? = nil, log: @escaping @Sendable (String) -> Void = { _ in }) {
         self.probe = probe
         self.validity = validity
         self.mode = mode
+        self.fleet = fleet
         self.log = log
     }
 
-    public init(sweep: SweepFile, mode: MeasurementMode, log: @escaping @Sendable (String) -> Void = { _ in }) {
-        self.init(probe: sweep.probe, validity: sweep.validity, mode: mode, log: log)
+    public init(sweep: SweepFile, mode: MeasurementMode, fleet: ClientFleet? = nil, log: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.init(probe: sweep.probe, validity: sweep.validity, mode: mode, fleet: fleet, log: log)
     }
 
     /// Problems that stop a virtual-time measurement of `systems` before anything runs.
@@ -72,7 +75,12 @@ public actor SystemConnections {
             let generator = try await connections.generator(system: system, options: options)
             return LoadProbeRunner(
                 generator: generator, planner: planner,
-                serverMetrics: connections.probe.metricsScrape(for: generator.target))
+                serverMetrics: connections.probe.metricsScrape(for: generator.target),
+                fleet: connections.fleet.map { fleet in
+                    var named = fleet
+                    named.log = { [log = connections.log, name = system.name] in log("\(name): \($0)") }
+                    return named
+                })
         }
 
         func probe(_ request: ProbeRequest) async throws -> ProbeMeasurement { try await connected().probe(request) }

@@ -18,6 +18,7 @@ struct Metron: AsyncParsableCommand {
             SweepCommand.self,
             SearchCommand.self,
             ProfileCommand.self,
+            ProbeStepCommand.self,
         ])
 
     /// Bad usage exits with status 2 (not ArgumentParser's 64), so scripts can tell it from failures.

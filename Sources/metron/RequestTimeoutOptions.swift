@@ -15,13 +15,11 @@ struct RequestTimeoutOptions: ParsableArguments {
     @Option(help: "How long open requests may finish after the last send, seconds (default: --timeout plus 1).")
     var drainTimeout: Double?
 
-    func loadOptions(maxInFlight: Int?, realtime: Bool) -> LoadOptions {
-        LoadOptions(timeouts: RequestTimeouts(connect: connectTimeout, firstToken: firstTokenTimeout, total: timeout),
-                    maxInFlight: maxInFlight, drainTimeout: drainTimeout, realtime: realtime)
-    }
+    var timeouts: RequestTimeouts { RequestTimeouts(connect: connectTimeout, firstToken: firstTokenTimeout, total: timeout) }
 
-    /// As `run.json` records them.
-    var record: [String: Double] { ["connect_s": connectTimeout, "first_token_s": firstTokenTimeout, "total_s": timeout] }
+    func loadOptions(maxInFlight: Int?, realtime: RealtimeMode) -> LoadOptions {
+        LoadOptions(timeouts: timeouts, maxInFlight: maxInFlight, drainTimeout: drainTimeout, realtime: realtime)
+    }
 
     var drainTimeoutS: Double { drainTimeout ?? timeout + 1 }
 }

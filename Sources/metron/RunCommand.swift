@@ -62,8 +62,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Server tokens per corpus word; skips the prompt calibration against the server.")
     var tokensPerWord: Double?
 
-    @Flag(help: "Ask for real-time (SCHED_FIFO) priority for the engine thread.")
-    var realtime = false
+    @OptionGroup var priority: RealtimeOptions
 
     func validate() throws {
         if let rate, !(rate > 0 && rate.isFinite) { throw ValidationError("--rate must be a positive number, got \(rate)") }
@@ -82,7 +81,7 @@ struct RunCommand: AsyncParsableCommand {
         do {
             try request.target(url: url, api: api, model: model, apiKey: nil).validate()
             try request.shape.validate()
-            try timeouts.loadOptions(maxInFlight: maxInFlight, realtime: realtime).validate()
+            try timeouts.loadOptions(maxInFlight: maxInFlight, realtime: priority.mode).validate()
         } catch let error as LoadConfigurationError {
             throw ValidationError(error.message)
         }
@@ -118,13 +117,13 @@ struct RunCommand: AsyncParsableCommand {
         var settings = RunSettings(
             url: url, api: api.rawValue, model: model, targetRate: (rate ?? Double(plan.count) / measured) / Double(shard?.count ?? 1),
             durationS: duration, warmupS: warmup, seed: workload.seed, workload: workload.summary, maxInFlight: maxInFlight,
-            timeouts: timeouts.record, drainTimeoutS: timeouts.drainTimeoutS, ttftDeadlineS: ttftDeadline, tbtDeadlineS: tbtDeadline,
+            timeouts: timeouts.timeouts.record, drainTimeoutS: timeouts.drainTimeoutS, ttftDeadlineS: ttftDeadline, tbtDeadlineS: tbtDeadline,
             lagThresholdS: lagThreshold, promptCalibration: calibration, tokensPerWord: prompts.tokensPerWord,
-            overheadTokens: prompts.overheadTokens, realtime: realtime,
-            headerNames: request.headers.map { String($0.prefix { $0 != ":" }) }, startedAt: "", timerLatenessS: [])
+            overheadTokens: prompts.overheadTokens, realtime: priority.mode != .off,
+            headerNames: target.headerNames, startedAt: "", timerLatenessS: [])
         settings.shard = shard
         settings.fluidityTokens = fluidityTokens.recorded
-        var options = timeouts.loadOptions(maxInFlight: maxInFlight, realtime: realtime)
+        var options = timeouts.loadOptions(maxInFlight: maxInFlight, realtime: priority.mode)
         options.startAt = shard?.startAtS
         let run = RecordedRun(
             generator: LoadGenerator(target: target, shape: request.shape, prompts: prompts, options: options), plan: share,

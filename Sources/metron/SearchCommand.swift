@@ -61,8 +61,8 @@ struct SearchCommand: AsyncParsableCommand {
     var simulate = false
     @Flag(help: "Empty the server's prefix cache before every probe (POST /reset_prefix_cache or /flush_cache).")
     var resetPrefixCache = false
-    @Flag(help: "Ask for real-time (SCHED_FIFO) priority for the load generator's thread.")
-    var realtime = false
+    @OptionGroup var priority: RealtimeOptions
+    @OptionGroup var launching: LauncherOptions
     @Option(help: "Directory for results.")
     var results = "results"
     @Option(help: "Name of this search's results directory.")
@@ -83,6 +83,7 @@ struct SearchCommand: AsyncParsableCommand {
         if let prefillModel, !FileManager.default.isReadableFile(atPath: prefillModel) {
             throw ValidationError("--prefill-model \(prefillModel): no such file or not readable")
         }
+        try launching.check(simulate: simulate)
     }
 
     func run() async throws {
@@ -114,7 +115,8 @@ struct SearchCommand: AsyncParsableCommand {
             search: search, probe: probe.resolved(forLevel: slo.kind.attainmentLevel), validity: validity)
         let prefill = try prefillModel.map { try PrefillModel.load(from: URL(fileURLWithPath: $0)) }
         let (searches, layout) = try await measureSweep(
-            sweep, mode: simulate ? .virtual : .http(LoadOptions(realtime: realtime)), results: results, prefill: prefill)
+            sweep, mode: simulate ? .virtual : .http(LoadOptions(realtime: priority.mode)), results: results, prefill: prefill,
+            fleet: try launching.fleet(results: results))
         for s in searches {
             print(s.result.summaryText)
             print(s.result.probeTable)

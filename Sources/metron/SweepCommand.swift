@@ -39,8 +39,7 @@ struct SweepCommand: AsyncParsableCommand {
     @Flag(help: "Do not draw plots.")
     var noPlots = false
 
-    @Flag(help: "Ask for real-time (SCHED_FIFO) priority for the load generator's thread.")
-    var realtime = false
+    @OptionGroup var priority: RealtimeOptions
 
     @Option(help: "Per-request total timeout, seconds.")
     var timeout: Double = 600
@@ -59,6 +58,8 @@ struct SweepCommand: AsyncParsableCommand {
     @Flag(help: "Measure nothing: write capacity.csv, the rankings, report.html and plots from the searches the shards finished.")
     var collect = false
 
+    @OptionGroup var launching: LauncherOptions
+
     @Flag(help: "With --collect: rank the finished searches even when some have no result (they are listed).")
     var allowIncomplete = false
 
@@ -69,6 +70,8 @@ struct SweepCommand: AsyncParsableCommand {
         if collect, shard != nil { throw ValidationError("--collect gathers the shards' results; it takes no --shard") }
         if allowIncomplete, !collect { throw ValidationError("--allow-incomplete goes with --collect") }
         _ = try shard.map { try resolveShard($0, shards: shards) }
+        if collect, launching.launcher != nil { throw ValidationError("--collect measures nothing; it takes no --launcher") }
+        try launching.check(simulate: simulate)
     }
 
     func run() async throws {
@@ -82,7 +85,7 @@ struct SweepCommand: AsyncParsableCommand {
         }
         serverMetrics.apply(to: &sweep.probe)
         let options = LoadOptions(
-            timeouts: RequestTimeouts(firstToken: firstTokenTimeout, total: timeout), realtime: realtime)
+            timeouts: RequestTimeouts(firstToken: firstTokenTimeout, total: timeout), realtime: priority.mode)
         let (searches, layout): ([SweepSearch], ResultsLayout)
         if collect {
             do {
@@ -95,7 +98,8 @@ struct SweepCommand: AsyncParsableCommand {
         } else {
             let shard = try self.shard.map { try resolveShard($0, shards: shards) }
             (searches, layout) = try await measureSweep(
-                sweep, mode: simulate ? .virtual : .http(options), results: results, sweepFile: sweepFile, shard: shard)
+                sweep, mode: simulate ? .virtual : .http(options), results: results, sweepFile: sweepFile, shard: shard,
+                fleet: try launching.fleet(results: results))
             if let shard {
                 return print("shard \(shard): \(searches.count) searches finished under \(layout.sweepDirectory.path); "
                              + "`metron sweep \(sweepFile) --collect\(simulate ? " --simulate" : "")` writes the table once every shard is done")
@@ -136,12 +140,12 @@ struct SweepCommand: AsyncParsableCommand {
 /// exit status it names.
 func measureSweep(
     _ sweep: SweepFile, mode: MeasurementMode, results: String, prefill: PrefillModel? = nil, sweepFile: String? = nil,
-    shard: Shard? = nil
+    shard: Shard? = nil, fleet: ClientFleet? = nil
 ) async throws -> ([SweepSearch], ResultsLayout) {
     defer { ProgressLine.shared.finish() }
     do {
         return try await SweepSession.run(sweep, mode: mode, results: results, prefill: prefill, sweepFile: sweepFile,
-                                          shard: shard, log: log, status: ProgressLine.shared.update)
+                                          shard: shard, fleet: fleet, log: log, status: ProgressLine.shared.update)
     } catch let stopped as SweepStopped {
         throw ExitCode(stopped.exitStatus)
     }

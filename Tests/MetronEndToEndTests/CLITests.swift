@@ -361,6 +361,27 @@ final class CLITests: XCTestCase {
         }
     }
 
+    func testTheSrunLauncherRefusesWhatItCannotRun() async throws {
+        let search = ["search", "--sim-hardware", "h100"]
+        let inside = ["SLURM_JOB_ID": "41", "SLURM_NTASKS": ""]
+        let cases: [([String], [String: String], String)] = [
+            (search + ["--clients", "2"], [:], "--clients goes with --launcher srun"),
+            (search + ["--launcher", "mpirun"], [:], "--launcher"),
+            (search + ["--launcher", "srun", "--clients", "2"], ["SLURM_JOB_ID": ""],
+             "--launcher srun runs inside a Slurm allocation (sbatch or salloc); SLURM_JOB_ID is not set"),
+            (search + ["--launcher", "srun", "--clients", "2", "--simulate"], inside, "--simulate measures in virtual time"),
+            (search + ["--launcher", "srun", "--clients", "0"], inside, "--clients must be at least 1, got 0"),
+            (search + ["--launcher", "srun"], inside, "--launcher srun needs --clients N: the allocation gives no SLURM_NTASKS"),
+            (["sweep", "sweeps/quickstart.yaml", "--collect", "--launcher", "srun", "--clients", "2"], inside,
+             "--collect measures nothing; it takes no --launcher"),
+        ]
+        for (arguments, environment, expected) in cases {
+            let result = try await metron(arguments, environment: environment)
+            XCTAssertEqual(result.status, 2, "\(arguments): \(result.stderr)")
+            XCTAssertTrue(result.stderr.contains(expected), "\(arguments): \(result.stderr)")
+        }
+    }
+
     func testReportNamesTheBadLine() async throws {
         let dir = try temporaryDirectory()
         let settings = RunSettings(

@@ -49,8 +49,8 @@ final class ProvenanceTests: XCTestCase {
         XCTAssertGreaterThan(client["cores"] as? Int ?? 0, 0)
         XCTAssertTrue((client["kernel"] as? String)?.hasPrefix("Linux") == true, "\(client)")
         XCTAssertNotNil(client["cpu_model"])
-        XCTAssertEqual(client["realtime_requested"] as? Bool, false)
-        XCTAssertEqual(client["realtime_granted"] as? Bool, false)
+        XCTAssertEqual(client["realtime_requested"] as? Bool, true, "real-time priority is taken where allowed")
+        XCTAssertEqual(client["realtime_granted"] as? Bool, try Self.mayUseRealtime())
         let lateness = try XCTUnwrap(provenance["timer_lateness_at_start"] as? [String: Any])
         XCTAssertGreaterThan(lateness["samples"] as? Int ?? 0, 0)
 
@@ -81,5 +81,40 @@ final class ProvenanceTests: XCTestCase {
         let servers = try XCTUnwrap((settings["provenance"] as? [String: Any])?["servers"] as? [[String: Any]])
         XCTAssertEqual((servers.first?["failures"] as? [String])?.count, 3, "\(servers)")
         XCTAssertNil(servers.first?["models"])
+    }
+
+    /// Whether a program started by the shell text `shell` (ending in `exec`) may take SCHED_FIFO, as `chrt` finds.
+    static func mayUseRealtime(shell: String = "exec ") throws -> Bool {
+        try MetronBinary.run(["-c", shell + "chrt -f 50 true"], executable: URL(fileURLWithPath: "/bin/bash")).status == 0
+    }
+
+    /// Without a flag the engine takes real-time priority where allowed and stays quiet where not;
+    /// `--realtime` warns when refused; `--no-realtime` keeps normal priority. Each records which.
+    func testRealtimePriorityIsTakenWhereAllowedAndRecorded() async throws {
+        let server = try await Harness.startSimulator()
+        let dir = try Harness.temporaryDirectory(self)
+        // No CAP_SYS_NICE and no real-time rlimit: the kernel refuses SCHED_FIFO, even to root.
+        let refused = "ulimit -r 0; [ $(id -u) = 0 ] && drop='setpriv --bounding-set=-sys_nice --inh-caps=-sys_nice'; exec $drop "
+        XCTAssertFalse(try Self.mayUseRealtime(shell: refused), "the refusing shell must refuse")
+        let cases: [(name: String, shell: String, flags: [String], requested: Bool, granted: Bool, warns: Bool)] = [
+            ("default", "exec ", [], true, try Self.mayUseRealtime(), false),
+            ("default, refused", refused, [], true, false, false),
+            ("--realtime, refused", refused, ["--realtime"], true, false, true),
+            ("--no-realtime", "exec ", ["--no-realtime"], false, false, false),
+        ]
+        for c in cases {
+            let out = dir.appendingPathComponent(c.name.replacingOccurrences(of: " ", with: "_"))
+            let arguments = ["run", "--url", server.url, "--model", "llama-3-8b", "--rate", "20", "--duration", "0.2",
+                             "--output-length", "4", "--prompt-length", "20", "--tokens-per-word", "1", "--out", out.path] + c.flags
+            let run = try MetronBinary.run(["-c", c.shell + #""$0" "$@""#, MetronBinary.url.path] + arguments,
+                                           executable: URL(fileURLWithPath: "/bin/bash"))
+            XCTAssertEqual(run.status, 0, "\(c.name): \(run.stderr)")
+            let settings = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("run.json"))) as? [String: Any]
+            let client = try XCTUnwrap((settings?["provenance"] as? [String: Any])?["client"] as? [String: Any], c.name)
+            XCTAssertEqual(client["realtime_requested"] as? Bool, c.requested, c.name)
+            XCTAssertEqual(client["realtime_granted"] as? Bool, c.granted, c.name)
+            XCTAssertEqual(run.stderr.contains("real-time priority (SCHED_FIFO 50) was refused"), c.warns, "\(c.name): \(run.stderr)")
+        }
+        try await server.stop()
     }
 }

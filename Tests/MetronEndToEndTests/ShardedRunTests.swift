@@ -27,7 +27,7 @@ final class ShardedRunTests: XCTestCase {
         background.arguments = arguments(sharded, server.url, ["--shard", "auto"])
         background.environment = ProcessInfo.processInfo.environment.merging(["SLURM_PROCID": "1", "SLURM_NTASKS": "2"]) { $1 }
         let log = root.appendingPathComponent("shard-1.log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         background.standardError = try FileHandle(forWritingTo: log)
         background.standardOutput = FileHandle.nullDevice
         try background.run()

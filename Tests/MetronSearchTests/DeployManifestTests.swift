@@ -1,9 +1,11 @@
 import Foundation
+import MetronSweep
 import Yams
 import XCTest
 
-/// The launch files of `deploy/`: every Kubernetes manifest parses, and each sharded Job gives every
-/// pod its index and the same count; every Slurm script passes `bash -n` and shards with `--shard auto`.
+/// The launch files of `deploy/`: every Kubernetes manifest parses, each sharded Job gives every pod
+/// its index and the same count, and every sweep file it carries is valid; every Slurm script passes
+/// `bash -n` and shards with `--shard auto`.
 final class DeployManifestTests: XCTestCase {
     let deploy = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("deploy")
@@ -22,9 +24,15 @@ final class DeployManifestTests: XCTestCase {
             for case let document as [String: Any] in try Yams.load_all(yaml: String(contentsOf: file, encoding: .utf8)) {
                 XCTAssertNotNil(document["apiVersion"], file.lastPathComponent)
                 XCTAssertNotNil((document["metadata"] as? [String: Any])?["name"], file.lastPathComponent)
+                if document["kind"] as? String == "ConfigMap", let data = document["data"] as? [String: String] {
+                    for (key, text) in data where key.hasSuffix(".yaml") {
+                        XCTAssertNoThrow(try SweepFile.parse(text, file: key, baseDirectory: deploy), "\(file.lastPathComponent): \(key)")
+                    }
+                }
                 guard document["kind"] as? String == "Job" else { continue }
-                jobs += 1
                 let spec = try XCTUnwrap(document["spec"] as? [String: Any], file.lastPathComponent)
+                guard spec["completionMode"] != nil || spec["completions"] != nil else { continue }
+                jobs += 1
                 XCTAssertEqual(spec["completionMode"] as? String, "Indexed", file.lastPathComponent)
                 let completions = try XCTUnwrap(spec["completions"] as? Int)
                 XCTAssertEqual(spec["parallelism"] as? Int, completions, "every shard runs at once: \(file.lastPathComponent)")
@@ -34,12 +42,14 @@ final class DeployManifestTests: XCTestCase {
                 let args = try XCTUnwrap(container["args"] as? [String])
                 XCTAssertTrue(args.contains("--shard=auto"), "\(file.lastPathComponent): \(args)")
                 XCTAssertTrue(args.contains("--shards=\(completions)"), "--shards must equal completions: \(file.lastPathComponent)")
-                let out = try XCTUnwrap(args.first { $0.hasPrefix("--out=") }?.dropFirst(6))
+                let out = try XCTUnwrap(args.lazy.compactMap { arg in
+                    ["--out=", "--results="].first(where: arg.hasPrefix).map { arg.dropFirst($0.count) }
+                }.first, "\(file.lastPathComponent): a sharded Job names where its shards write")
                 let mounts = (container["volumeMounts"] as? [[String: Any]] ?? []).compactMap { $0["mountPath"] as? String }
-                XCTAssertTrue(mounts.contains { out.hasPrefix($0) }, "the shards' --out must be on a shared volume: \(file.lastPathComponent)")
+                XCTAssertTrue(mounts.contains { out.hasPrefix($0) }, "the shards' output must be on a shared volume: \(file.lastPathComponent)")
             }
         }
-        XCTAssertGreaterThan(jobs, 0)
+        XCTAssertGreaterThanOrEqual(jobs, 2, "a sharded run and a sharded sweep")
     }
 
     func testEveryServiceSelectsADeploymentsPodsOnItsPort() throws {

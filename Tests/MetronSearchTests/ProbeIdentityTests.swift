@@ -109,7 +109,8 @@ final class ProbeIdentityTests: XCTestCase {
         assertNamed("connect_timeout_s", load { $0.timeouts.connect = 3 })
         assertNamed("drain_timeout_s", load { $0.drainTimeout = 5 })
         assertNamed("max_in_flight", load { $0.maxInFlight = 64 })
-        XCTAssertEqual(load { $0.realtime = true }, Self.identity())
+        XCTAssertEqual(load { $0.realtime = .on }, Self.identity())
+        XCTAssertEqual(load { $0.realtime = .off }, Self.identity())
         XCTAssertTrue(Self.identity(measurement: .virtual).differences(from: Self.identity()).contains { $0.hasPrefix("measured_by") })
     }
 
