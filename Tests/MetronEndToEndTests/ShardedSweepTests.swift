@@ -14,10 +14,10 @@ final class ShardedSweepTests: XCTestCase {
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: directory) }
 
-    func writeSweep(_ name: String = "shards.yaml", comment: String = "") throws -> String {
-        let path = directory.appendingPathComponent(name).path
-        try """
-            name: shards
+    /// Two simulator systems times two workloads: four searches, a few seconds in virtual time.
+    static func fourSearchSweep(name: String, comment: String = "") -> String {
+        """
+            name: \(name)
             systems:
               - {name: fast, simulator: {hardware: h100, model: llama-3-8b, scheduler: sarathi}}
               - {name: slow, simulator: {hardware: l40s, model: llama-3-8b, scheduler: vllm}}
@@ -29,7 +29,12 @@ final class ShardedSweepTests: XCTestCase {
             search: {start_rate: 10, probe_budget: 4, relative_ci_width: 0.5}
             probe: {requests: 1, bracket_requests: 1, duration_s: 2, warmup_s: 0.2, min_requests: 15}
             \(comment)
-            """.write(toFile: path, atomically: true, encoding: .utf8)
+            """
+    }
+
+    func writeSweep(_ name: String = "shards.yaml", comment: String = "") throws -> String {
+        let path = directory.appendingPathComponent(name).path
+        try Self.fourSearchSweep(name: "shards", comment: comment).write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
 

@@ -17,21 +17,29 @@ final class SlurmTests: XCTestCase {
         return path
     }
 
-    func testSrunShardsMergeIntoTheUnshardedPlan() async throws {
-        let srun = try slurmProgram("srun")
-        let server = try await Harness.startSimulator()
-        let out = try Harness.temporaryDirectory(self).appendingPathComponent("run")
+    /// `program arguments`, running, its output and errors going to `log`.
+    private func startLogged(_ program: String, _ arguments: [String], log: URL) throws -> Process {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: srun)
-        process.arguments = ["-n", "2", "--time", "5", MetronBinary.url.path, "run", "--url", server.url, "--model", "llama-3-8b",
-                             "--rate", "20", "--duration", "3", "--prompt-length", "uniform:16:64", "--output-length", "8",
-                             "--seed", "5", "--shard", "auto", "--out", out.path]
-        let log = out.deletingLastPathComponent().appendingPathComponent("srun.log")
+        process.executableURL = URL(fileURLWithPath: program)
+        process.arguments = arguments
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
         process.standardOutput = handle
         process.standardError = handle
         try process.run()
+        return process
+    }
+
+    func testSrunShardsMergeIntoTheUnshardedPlan() async throws {
+        let srun = try slurmProgram("srun")
+        let server = try await Harness.startSimulator()
+        let out = try Harness.temporaryDirectory(self).appendingPathComponent("run")
+        let log = out.deletingLastPathComponent().appendingPathComponent("srun.log")
+        let process = try startLogged(
+            srun, ["-n", "2", "--time", "5", MetronBinary.url.path, "run", "--url", server.url, "--model", "llama-3-8b",
+                   "--rate", "20", "--duration", "3", "--prompt-length", "uniform:16:64", "--output-length", "8",
+                   "--seed", "5", "--shard", "auto", "--out", out.path],
+            log: log)
         process.waitUntilExit()
         let output = try String(contentsOf: log, encoding: .utf8)
         try await server.stop()
@@ -80,18 +88,13 @@ final class SlurmTests: XCTestCase {
     func testInterruptingASrunLauncherSearchKeepsTheProbeInProgress() throws {
         let salloc = try slurmProgram("salloc")
         let results = try Harness.temporaryDirectory(self).appendingPathComponent("results")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: salloc)
-        process.arguments = ["-n", "2", "--time", "10", MetronBinary.url.path, "search", "--sim-hardware", "h100", "--name", "h100",
-                             "--launcher", "srun", "--clients", "2", "--prompt-length", "uniform:16:64", "--output-length", "16",
-                             "--start-rate", "2", "--requests", "200", "--bracket-requests", "200", "--warmup", "0",
-                             "--ttft-deadline", "2", "--results", results.path]
         let log = results.deletingLastPathComponent().appendingPathComponent("search.log")
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: log)
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
+        let process = try startLogged(
+            salloc, ["-n", "2", "--time", "10", MetronBinary.url.path, "search", "--sim-hardware", "h100", "--name", "h100",
+                     "--launcher", "srun", "--clients", "2", "--prompt-length", "uniform:16:64", "--output-length", "16",
+                     "--start-rate", "2", "--requests", "200", "--bracket-requests", "200", "--warmup", "0",
+                     "--ttft-deadline", "2", "--results", results.path],
+            log: log)
         // Once a task has recorded its first answered request, interrupt the search itself.
         let steps = results.appendingPathComponent(".probe-steps")
         let deadline = Date().addingTimeInterval(120)
@@ -125,19 +128,7 @@ final class SlurmTests: XCTestCase {
         let sbatch = try slurmProgram("sbatch")
         let directory = try Harness.temporaryDirectory(self)
         let sweep = directory.appendingPathComponent("array.yaml")
-        try """
-            name: array
-            systems:
-              - {name: fast, simulator: {hardware: h100, model: llama-3-8b, scheduler: sarathi}}
-              - {name: slow, simulator: {hardware: l40s, model: llama-3-8b, scheduler: vllm}}
-            workloads:
-              - {name: short, prompt_tokens: 64, output_tokens: 8}
-              - {name: long, prompt_tokens: 512, output_tokens: 16}
-            slos:
-              - {name: p90, percentile: 90, prefill_model: fixed, ttft_deadline_s: 0.5, tbt_deadline_s: 0.1}
-            search: {start_rate: 10, probe_budget: 4, relative_ci_width: 0.5}
-            probe: {requests: 1, bracket_requests: 1, duration_s: 2, warmup_s: 0.2, min_requests: 15}
-            """.write(to: sweep, atomically: true, encoding: .utf8)
+        try ShardedSweepTests.fourSearchSweep(name: "array").write(to: sweep, atomically: true, encoding: .utf8)
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("deploy/slurm/sweep-array.sbatch")
         let sharded = directory.appendingPathComponent("sharded").path

@@ -9,14 +9,8 @@ import XCTest
 /// (`SystemConnections(mode: .virtual)` for probes and prefill profiles): every system gets its
 /// results, and the sweep its table.
 final class VirtualQuickstartTests: XCTestCase {
-    func testQuickstartSweepInVirtualTimeWritesEveryResult() async throws {
-        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-        let sweep = try SweepFile.load(path: repo.appendingPathComponent("sweeps/quickstart.yaml").path)
-        XCTAssertEqual(SystemConnections.problems(systems: sweep.systems, mode: .virtual), [])
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("metron-quickstart-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: root) }
-
+    /// Every search of `sweep` in virtual time, into `root`.
+    static func runInVirtualTime(_ sweep: SweepFile, root: URL) async throws -> [SweepSearch] {
         let connections = SystemConnections(sweep: sweep, mode: .virtual)
         let run = SweepRun(
             sweep: sweep, resultsRoot: root, measurement: .virtual,
@@ -27,6 +21,18 @@ final class VirtualQuickstartTests: XCTestCase {
             })
         let searches = try await run.run()
         await connections.shutdown()
+        return searches
+    }
+
+    func testQuickstartSweepInVirtualTimeWritesEveryResult() async throws {
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let sweep = try SweepFile.load(path: repo.appendingPathComponent("sweeps/quickstart.yaml").path)
+        XCTAssertEqual(SystemConnections.problems(systems: sweep.systems, mode: .virtual), [])
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("metron-quickstart-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+
+        let searches = try await Self.runInVirtualTime(sweep, root: root)
 
         XCTAssertEqual(searches.map(\.system.name), sweep.systems.map(\.name))
         let layout = ResultsLayout(root: root, sweep: sweep.name)
@@ -73,16 +79,7 @@ final class VirtualQuickstartTests: XCTestCase {
         XCTAssertEqual(try XCTUnwrap(sweep.systems.first).api, .chat)
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("metron-reasoning-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: root) }
-        let connections = SystemConnections(sweep: sweep, mode: .virtual)
-        let run = SweepRun(
-            sweep: sweep, resultsRoot: root, measurement: .virtual,
-            makeRunner: { system, workload in try await connections.runner(system: system, workload: workload.spec) },
-            prefillModel: { system in
-                let runner = try await connections.runner(system: system, workload: WorkloadSpec())
-                return try await PrefillProfiler.profile(sweep.prefill, runner: runner, system: system.name)
-            })
-        let searches = try await run.run()
-        await connections.shutdown()
+        let searches = try await Self.runInVirtualTime(sweep, root: root)
         XCTAssertEqual(searches.map(\.slo), ["every-token", "the-answer"])
         let layout = ResultsLayout(root: root, sweep: sweep.name)
         let all = try CapacityResult.read(from: layout.search(system: "h100-reasoning", workload: "think-then-answer", slo: "every-token"))
