@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks that print figures (never timed tests).
 # Usage: bash bench/run.sh [metrics|fuzz|accuracy|timestamps|realtime_default|pairing|spread|controls|endurance|sim_throughput|shards|
-#        caching_gain|real_server_prefix ...] (default: metrics fuzz accuracy timestamps)
+#        caching_gain|sessions_agreement|real_server_prefix ...] (default: metrics fuzz accuracy timestamps)
 # Outputs go to bench/out/ (ignored by git). Figures are copied into docs/BENCHMARKS.md by hand,
 # with the date and machine printed here.
 set -euo pipefail
@@ -99,6 +99,26 @@ caching_gain() {
     $bin/metron sweep sweeps/caching-gain.yaml --simulate --results "$out/caching-gain" --no-plots \
         | tee "$out/caching-gain.txt" | sed -n '/^SIMULATED/,$p'
     cat "$out/caching-gain/caching-gain-simulated/capacity.csv"
+}
+
+sessions_agreement() {
+    echo "## sessions_agreement: sweeps/sessions-sim.yaml in virtual time and over HTTP against the simulator"
+    rm -rf "$out/sessions"
+    $bin/metron sweep sweeps/sessions-sim.yaml --simulate --results "$out/sessions" --no-plots > "$out/sessions-virtual.txt"
+    $bin/metron sweep sweeps/sessions-sim.yaml --results "$out/sessions" --no-plots > "$out/sessions-http.txt"
+    for mode in sessions-sim-simulated sessions-sim; do
+        for capacity in "$out/sessions/$mode"/*/*/*/capacity.json; do
+            python3 - "$capacity" "$mode" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+slo = sys.argv[1].split("/")[-2]
+valid = [p for p in d["probes"] if p["valid"]]
+print(f"{sys.argv[2]:24} {slo:13} max {d.get('max_qps')} sessions/s, interval [{d.get('ci_low')}, {d.get('ci_high')}], "
+      f"undetermined: {d.get('undetermined')}, {d.get('requests_per_session')} requests per session, "
+      f"{len(d['probes'])} probes ({len(valid)} valid)")
+PY
+        done
+    done
 }
 
 real_server_prefix() {

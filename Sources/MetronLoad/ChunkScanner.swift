@@ -1,3 +1,5 @@
+import Foundation
+
 /// What the load generator needs from one streamed OpenAI-style JSON chunk, found by a byte scan
 /// instead of a JSON decode: decoding every event costs as much as the whole network path.
 ///
@@ -189,5 +191,16 @@ public enum ChunkScanner {
     static func excerpt(_ bytes: UnsafeBufferPointer<UInt8>, limit: Int = 300) -> String {
         let text = String(decoding: bytes.prefix(limit), as: UTF8.self)
         return bytes.count > limit ? text + "..." : text
+    }
+}
+
+/// The visible text of a chat chunk (`choices[0].delta.content`), decoded in full: only turns whose
+/// answer the next turn carries need it.
+enum ChatDelta {
+    static func visibleText(of data: [UInt8]) -> String? {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(data)) as? [String: Any],
+              let choices = object["choices"] as? [[String: Any]], let delta = choices.first?["delta"] as? [String: Any]
+        else { return nil }
+        return delta["content"] as? String
     }
 }

@@ -5,10 +5,16 @@ import MetronModel
 
 /// Everything the engine thread needs, prepared before the run.
 struct LoadJob: Sendable {
-    /// Sorted by arrival.
+    /// The requests with a planned send time, sorted by it, then the turns that follow an answer.
     var plan: [PlannedRequest]
-    /// Builds a request's body; called shortly before it is due, so bodies never pile up in memory.
-    var makeBody: @Sendable (PlannedRequest) throws -> [UInt8]
+    /// How many requests of `plan` have a planned send time.
+    var scheduledCount: Int
+    /// Plan index of the turn that follows each turn's answer.
+    var nextTurn: [Int: Int]
+    /// Builds a request's body from the conversation before it (empty for a request that stands alone
+    /// or opens a session), and the conversation it carries when it is a turn; called shortly before
+    /// it is due, so bodies never pile up in memory.
+    var makeBody: @Sendable (PlannedRequest, [ChatMessage]) throws -> (body: [UInt8], conversation: [ChatMessage]?)
     var endpoint: String
     var headers: [String]
     var insecure: Bool
@@ -53,8 +59,14 @@ final class LoadEngine {
     private var firstTokenHead = 0
     private var batch: [RequestRecord] = []
     /// Bodies built ahead of their send time, by plan index.
-    private var preparedBodies: [Int: [UInt8]] = [:]
+    private var preparedBodies: [Int: (body: [UInt8], conversation: [ChatMessage]?)] = [:]
     private var preparedUpTo = 0
+    /// Turns whose answer before them has ended: when each is due (monotonic), in time order, and the
+    /// conversation it continues.
+    private var dueTurns: [(time: Double, index: Int)] = []
+    private var conversations: [Int: [ChatMessage]] = [:]
+    /// Requests sent or recorded as never sent.
+    private var dispatched = 0
     private var lateness: [Double] = []
     private var sent = 0, finished = 0
     private var runStart = 0.0
@@ -114,19 +126,25 @@ final class LoadEngine {
         while true {
             var now = monotonicSeconds()
             var startedAny = false
-            while next < plan.count, runStart + plan[next].arrival <= now, !stopping, !capped {
-                start(index: next, now: now)
-                next += 1
+            while !stopping, !capped {
+                let turnDue = dueTurns.first.map { $0.time <= now } ?? false
+                if turnDue {
+                    let (time, index) = dueTurns.removeFirst()
+                    start(index: index, scheduledS: time - runStart)
+                } else if next < job.scheduledCount, runStart + plan[next].arrival <= now {
+                    start(index: next, scheduledS: plan[next].arrival)
+                    next += 1
+                } else {
+                    break
+                }
                 startedAny = true
                 now = monotonicSeconds()
             }
-            if startedAny {
-                multi.timeout(finished: end)
-                if next == plan.count { drainDeadline = now + job.drainTimeout }
-            }
+            if startedAny { multi.timeout(finished: end) }
             expireFirstTokens(now: now)
+            if dispatched == plan.count, !drainDeadline.isFinite { drainDeadline = now + job.drainTimeout }
 
-            if next == plan.count, active.isEmpty { break }
+            if dispatched == plan.count, active.isEmpty { break }
             if stopping || now >= drainDeadline {
                 let reason = stopping
                     ? "the run was interrupted before the request finished"
@@ -148,8 +166,9 @@ final class LoadEngine {
             // the drain limit, or the next batch hand-off.
             var wake = drainDeadline
             var arrivalTarget: Double?
-            if next < plan.count, !capped {
-                let t = runStart + plan[next].arrival
+            if !capped {
+                let planned = next < job.scheduledCount ? runStart + plan[next].arrival : Double.infinity
+                let t = min(planned, dueTurns.first?.time ?? .infinity)
                 if t < wake { wake = t; arrivalTarget = t }
             }
             if let d = multi.timeoutDeadline, d < wake { wake = d; arrivalTarget = nil }
@@ -201,31 +220,42 @@ final class LoadEngine {
                      elapsed: now - runStart)
     }
 
+    /// Builds the bodies of requests with a planned send time ahead; a turn that follows an answer is
+    /// built when it is due.
     private func prepareBodies(from next: Int) {
         preparedUpTo = max(preparedUpTo, next)
-        while preparedUpTo < min(job.plan.count, next + Self.bodiesAhead) {
+        while preparedUpTo < min(job.scheduledCount, next + Self.bodiesAhead) {
             // A body that fails to build is built again at its send, which records the error.
-            if let body = try? job.makeBody(job.plan[preparedUpTo]) { preparedBodies[preparedUpTo] = body }
+            if let built = try? job.makeBody(job.plan[preparedUpTo], []) { preparedBodies[preparedUpTo] = built }
             preparedUpTo += 1
         }
     }
 
-    private func start(index: Int, now: Double) {
+    private func record(of planned: PlannedRequest, scheduledS: Double) -> RequestRecord {
+        var record = RequestRecord(
+            id: planned.id, scheduledS: scheduledS, requestedPromptTokens: planned.promptTokens,
+            requestedOutputTokens: planned.outputTokens)
+        record.session = planned.turn?.session
+        record.turn = planned.turn?.index
+        return record
+    }
+
+    private func start(index: Int, scheduledS: Double) {
+        dispatched += 1
         let planned = job.plan[index]
-        let record = RequestRecord(
-            id: planned.id, scheduledS: planned.arrival, sentS: now - runStart,
-            requestedPromptTokens: planned.promptTokens, requestedOutputTokens: planned.outputTokens)
+        let record = record(of: planned, scheduledS: scheduledS)
         let transfer: Transfer
         do {
-            let body = try preparedBodies.removeValue(forKey: index) ?? job.makeBody(planned)
-            transfer = try Transfer(index: index, record: record, body: body, runStart: runStart)
+            let built = try preparedBodies.removeValue(forKey: index)
+                ?? job.makeBody(planned, conversations.removeValue(forKey: index) ?? [])
+            transfer = try Transfer(index: index, record: record, body: built.body, runStart: runStart)
+            transfer.conversation = built.conversation
             try transfer.prepare(url: job.endpoint, headers: headerList, timeouts: job.timeouts, insecure: job.insecure)
         } catch {
             var failed = record
-            failed.sentS = nil
             failed.status = .clientError
             failed.error = "could not be prepared: \(error)"
-            complete(record: failed)
+            complete(record: failed, index: index)
             return
         }
         active[index] = transfer
@@ -239,14 +269,14 @@ final class LoadEngine {
         } catch {
             transfer.abort = (.clientError, "could not be added to curl: \(error.reason)")
             active[index] = nil
-            complete(record: transfer.finish(result: CURLE_OK, timeouts: job.timeouts))
+            complete(record: transfer.finish(result: CURLE_OK, timeouts: job.timeouts), index: index, transfer: transfer)
         }
     }
 
     private func end(_ transfer: Transfer, result: CURLcode) {
         multi.remove(transfer.easy)
-        complete(record: transfer.finish(result: result, timeouts: job.timeouts))
         active[transfer.index] = nil
+        complete(record: transfer.finish(result: result, timeouts: job.timeouts), index: transfer.index, transfer: transfer)
     }
 
     /// First-token deadlines are queued in send order, so they expire in order too.
@@ -266,22 +296,46 @@ final class LoadEngine {
     }
 
     private func cancelRemaining(from next: Int, reason: String) {
+        stoppingReason = reason
         for transfer in active.values.sorted(by: { $0.index < $1.index }) {
             transfer.abort = (.cancelled, reason)
             end(transfer, result: CURLE_OK)
         }
-        for index in next..<job.plan.count {
-            let p = job.plan[index]
-            complete(record: RequestRecord(
-                id: p.id, scheduledS: p.arrival, requestedPromptTokens: p.promptTokens,
-                requestedOutputTokens: p.outputTokens, status: .cancelled,
-                error: "never sent: " + (job.maxInFlight.map { "held back by the in-flight cap of \($0); " } ?? "") + reason))
-        }
+        let unsent = "never sent: " + (job.maxInFlight.map { "held back by the in-flight cap of \($0); " } ?? "") + reason
+        for (time, index) in dueTurns { neverSent(index: index, scheduledS: time - runStart, why: unsent) }
+        dueTurns.removeAll()
+        for index in next..<job.scheduledCount { neverSent(index: index, scheduledS: job.plan[index].arrival, why: unsent) }
     }
 
-    private func complete(record: RequestRecord) {
+    /// Set once the run is being cut short: turns that would follow an answer are then never sent.
+    private var stoppingReason: String?
+
+    private func neverSent(index: Int, scheduledS: Double, why: String, status: RequestStatus = .cancelled) {
+        dispatched += 1
+        var unsent = record(of: job.plan[index], scheduledS: scheduledS)
+        unsent.status = status
+        unsent.error = why
+        complete(record: unsent, index: index)
+    }
+
+    /// Records a finished request; for a turn, schedules the next turn of its session after the think
+    /// time, or, when this turn failed or the run is ending, records the rest of the session as never sent.
+    private func complete(record: RequestRecord, index: Int, transfer: Transfer? = nil) {
         finished += 1
         batch.append(record)
+        guard let following = job.nextTurn[index] else { return }
+        let planned = job.plan[following]
+        if record.succeeded, stoppingReason == nil, let conversation = transfer?.conversation {
+            conversations[following] = conversation + [ChatMessage(role: "assistant", content: transfer?.answer ?? "")]
+            let due = monotonicSeconds() + (planned.turn?.thinkTimeS ?? 0)
+            let at = dueTurns.firstIndex { $0.time > due } ?? dueTurns.endIndex
+            dueTurns.insert((due, following), at: at)
+        } else if let stoppingReason {
+            neverSent(index: following, scheduledS: record.scheduledS, why: "never sent: \(stoppingReason)")
+        } else {
+            let why = "never sent: turn \(record.turn ?? 0) of session \(record.session ?? 0) before it ended as \(record.status.rawValue)"
+            neverSent(index: following, scheduledS: record.scheduledS, why: why, status: .sessionEnded)
+        }
     }
 
     private func flush() {

@@ -108,18 +108,24 @@ public struct LoadGenerator: Sendable {
         guard plan.allSatisfy({ $0.arrival >= 0 && $0.arrival.isFinite }) else {
             throw LoadConfigurationError("every planned arrival must be a finite offset >= 0 s")
         }
+        let sessions = try SessionTurns(plan)
+        if plan.contains(where: { $0.turn != nil }), target.api != .chat {
+            throw LoadConfigurationError("sessions need the chat API (--api chat): each turn carries the conversation as chat messages")
+        }
         MetronCurl.initialize()
-        let ordered = plan.enumerated().sorted { ($0.element.arrival, $0.offset) < ($1.element.arrival, $1.offset) }
-            .map(\.element)
         let builder = RequestBuilder(target: target, shape: shape)
         let prompts = prompts
-        let makeBody: @Sendable (PlannedRequest) throws -> [UInt8] = {
-            try builder.body(prompt: prompts.prompt(for: $0), maxTokens: $0.outputTokens)
+        let makeBody: @Sendable (PlannedRequest, [ChatMessage]) throws -> (body: [UInt8], conversation: [ChatMessage]?) = { planned, history in
+            let prompt = prompts.prompt(for: planned)
+            guard planned.turn != nil else { return (try builder.body(prompt: prompt, maxTokens: planned.outputTokens), nil) }
+            let conversation = history + [ChatMessage(role: "user", content: prompt)]
+            return (try builder.body(messages: conversation, maxTokens: planned.outputTokens), conversation)
         }
         // One body now, so a shape that cannot be encoded fails here and not on every request.
-        if let first = ordered.first { _ = try makeBody(first) }
+        if let first = sessions.ordered.first { _ = try makeBody(first, []) }
         let job = LoadJob(
-            plan: ordered, makeBody: makeBody, endpoint: target.endpointURL, headers: target.requestHeaders,
+            plan: sessions.ordered, scheduledCount: sessions.scheduledCount, nextTurn: sessions.nextTurn, makeBody: makeBody,
+            endpoint: target.endpointURL, headers: target.requestHeaders,
             insecure: target.insecure, timeouts: options.timeouts, maxInFlight: options.maxInFlight,
             drainTimeout: options.drainTimeout ?? options.timeouts.total + 1, realtime: options.realtime,
             calibrationWakeups: options.calibrationWakeups, startAt: options.startAt)
@@ -168,6 +174,22 @@ public struct LoadGenerator: Sendable {
             throw LoadConfigurationError("internal error: \(delivered) records for \(plan.count) planned requests")
         }
         return result
+    }
+}
+
+/// A plan laid out for the engine: the requests with a planned send time first, in send order, then
+/// the turns that follow an answer, each reachable from the turn before it.
+struct SessionTurns {
+    var ordered: [PlannedRequest]
+    var scheduledCount: Int
+    var nextTurn: [Int: Int]
+
+    init(_ plan: [PlannedRequest]) throws {
+        let scheduled = plan.enumerated().filter { !$0.element.followsAnswer }
+            .sorted { ($0.element.arrival, $0.offset) < ($1.element.arrival, $1.offset) }.map(\.element)
+        ordered = scheduled + plan.filter(\.followsAnswer)
+        scheduledCount = scheduled.count
+        nextTurn = try ordered.nextTurnPositions()
     }
 }
 

@@ -27,13 +27,14 @@ public struct PromptBuilder: Sendable, Equatable, Codable {
         Self.text(id: id, words: wordCount(forTokens: tokens))
     }
 
-    /// The prompt of a planned request: its shared prefix's text, when it has one, then text of its own.
+    /// The prompt of a planned request (for a turn, its own message): its shared prefix's text, when it
+    /// has one, then text of its own.
     public func prompt(for request: PlannedRequest) -> String {
-        guard let prefix = request.sharedPrefix else { return prompt(id: request.id, tokens: request.promptTokens) }
+        guard let prefix = request.sharedPrefix else { return prompt(id: request.id, tokens: request.ownPromptTokens) }
         // The tag's three words are part of the prefix's tokens.
         let words = max(1, Int((Double(prefix.tokens) / tokensPerWord).rounded()) - 3)
         return Self.text(tag: "Shared context \(prefix.index):", position: prefix.index &* 104_729, words: words)
-            + " " + prompt(id: request.id, tokens: request.promptTokens - prefix.tokens)
+            + " " + prompt(id: request.id, tokens: request.ownPromptTokens - prefix.tokens)
     }
 
     /// `words` corpus words after a tag naming the request.

@@ -150,6 +150,17 @@ public struct RequestShape: Sendable, Equatable, Codable {
     }
 }
 
+/// One message of a chat conversation.
+public struct ChatMessage: Sendable, Equatable {
+    public var role: String
+    public var content: String
+
+    public init(role: String, content: String) {
+        self.role = role
+        self.content = content
+    }
+}
+
 /// Builds request bodies for the streaming endpoints.
 public struct RequestBuilder: Sendable {
     public var target: ServerTarget
@@ -162,6 +173,21 @@ public struct RequestBuilder: Sendable {
 
     /// A streaming body asking for `maxTokens` output tokens with usage in the stream.
     public func body(prompt: String, maxTokens: Int) throws -> [UInt8] {
+        try body(maxTokens: maxTokens) {
+            switch target.api {
+            case .completions: $0["prompt"] = prompt
+            case .chat: $0["messages"] = [["role": "user", "content": prompt]]
+            }
+        }
+    }
+
+    /// A chat body carrying a whole conversation.
+    public func body(messages: [ChatMessage], maxTokens: Int) throws -> [UInt8] {
+        guard target.api == .chat else { throw LoadConfigurationError("a conversation needs the chat API, not \(target.api.rawValue)") }
+        return try body(maxTokens: maxTokens) { $0["messages"] = messages.map { ["role": $0.role, "content": $0.content] } }
+    }
+
+    private func body(maxTokens: Int, prompt setPrompt: (inout [String: Any]) -> Void) throws -> [UInt8] {
         var streamOptions: [String: Any] = ["include_usage": true]
         if shape.continuousUsage { streamOptions["continuous_usage_stats"] = true }
         var fields: [String: Any] = [
@@ -170,10 +196,7 @@ public struct RequestBuilder: Sendable {
             "stream": true,
             "stream_options": streamOptions,
         ]
-        switch target.api {
-        case .completions: fields["prompt"] = prompt
-        case .chat: fields["messages"] = [["role": "user", "content": prompt]]
-        }
+        setPrompt(&fields)
         if shape.ignoreEOS { fields["ignore_eos"] = true }
         if shape.minTokens { fields["min_tokens"] = maxTokens }
         for (key, value) in try shape.extraFields() { fields[key] = value }

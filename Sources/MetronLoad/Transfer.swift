@@ -24,6 +24,11 @@ final class Transfer {
     /// errno of the first failed socket(2) for this transfer (0 if none failed).
     var socketErrno: Int32 = 0
 
+    /// For a turn of a session: the conversation it sent, and the visible text of its answer, which
+    /// the next turn carries.
+    var conversation: [ChatMessage]?
+    var answer = ""
+
     /// The start of a 2xx body, kept until the first event, to show what came when no event did.
     var preview: [UInt8] = []
 
@@ -79,9 +84,12 @@ final class Transfer {
         if accounting.events == 0, preview.count < Self.previewLimit {
             preview.append(contentsOf: bytes.prefix(Self.previewLimit - preview.count))
         }
-        scanner.feed(bytes) { event in
-            event.data.withUnsafeBufferPointer { accounting.consume(ChunkScanner.scan($0), at: t) }
-        }
+        scanner.feed(bytes) { consume($0.data, at: t) }
+    }
+
+    private func consume(_ data: [UInt8], at t: Double) {
+        data.withUnsafeBufferPointer { accounting.consume(ChunkScanner.scan($0), at: t) }
+        if conversation != nil, let text = ChatDelta.visibleText(of: data) { answer += text }
     }
 
     var hasFirstToken: Bool { !accounting.chunkTimes.isEmpty }
@@ -89,9 +97,7 @@ final class Transfer {
     /// Completes the record from curl's result code.
     func finish(result: CURLcode, timeouts: RequestTimeouts) -> RequestRecord {
         if let t = lastReceive {
-            scanner.finish { event in
-                event.data.withUnsafeBufferPointer { accounting.consume(ChunkScanner.scan($0), at: t) }
-            }
+            scanner.finish { consume($0.data, at: t) }
         }
         if httpStatus == 0 { httpStatus = responseCode(easy, .log("the record is kept without an HTTP status")) }
         var r = record

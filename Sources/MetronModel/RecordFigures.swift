@@ -39,6 +39,8 @@ public struct RecordFigures: Sendable {
     let scheduled: Double, sent: Double?, lag: Double?, end: Double
     let status: RequestStatus
     let clientFaultText: String?
+    /// The turn's index in its session; nil for a request that stands alone.
+    let turn: Int?
     /// Set for a successful request only.
     let success: Success?
 
@@ -60,6 +62,7 @@ public struct RecordFigures: Sendable {
         end = r.chunkTimesS.last ?? r.sentS ?? r.scheduledS
         status = r.status
         clientFaultText = r.status == .clientError ? r.error : nil
+        turn = r.turn
         guard r.succeeded else {
             success = nil
             return
@@ -90,9 +93,17 @@ struct PerRequestFigures {
     var serviceDeadlines = DeadlineCount()
     var clientFaults = ClientFaults()
     var promptCache = PromptCacheUse(requests: 0, cachedTokens: 0, promptTokens: 0)
+    /// By turn index, for the requests of sessions.
+    var turns: [Int: TurnFigures] = [:]
+    /// Scheduled times of the sessions' first turns.
+    var sessionStarts: [Double] = []
 
     mutating func add(_ f: RecordFigures, pooling pooled: inout PooledGaps) {
         count += 1
+        if let turn = f.turn {
+            turns[turn, default: TurnFigures()].add(f)
+            if turn == 0 { sessionStarts.append(f.scheduled) }
+        }
         clientFaults.add(status: f.status, error: f.clientFaultText)
         scheduled.append(f.scheduled)
         if let s = f.sent { sent.append(s) }
@@ -122,6 +133,30 @@ struct PerRequestFigures {
         serviceDeadlines = serviceDeadlines + s.deadlines
         minDeadlines.append(s.minDeadline)
         referenceTPOTs.append(s.referenceTPOT)
+    }
+}
+
+/// The per-request figures of one turn index.
+struct TurnFigures {
+    var count = 0, ok = 0
+    var ttft: [Double] = [], e2e: [Double] = [], promptTokens: [Double] = [], fluidity: [Double] = []
+    var cachedTokens = 0, cachedOf = 0
+
+    mutating func add(_ f: RecordFigures) {
+        count += 1
+        guard let s = f.success else {
+            fluidity.append(0)
+            return
+        }
+        ok += 1
+        if let v = s.ttft { ttft.append(v) }
+        if let v = s.e2e { e2e.append(v) }
+        if let v = s.promptTokens { promptTokens.append(Double(v)) }
+        if let cached = s.cachedPromptTokens, let prompt = s.promptTokens {
+            cachedTokens += cached
+            cachedOf += prompt
+        }
+        fluidity.append(s.deadlines.fluidityIndex)
     }
 }
 

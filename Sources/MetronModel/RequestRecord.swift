@@ -14,6 +14,9 @@ public enum RequestStatus: String, Codable, Sendable, CaseIterable {
     /// The client itself failed (no socket or file descriptor, out of memory, curl set-up): says
     /// nothing about the server and makes the run untrustworthy.
     case clientError = "client_error"
+    /// A turn of a session that was never sent because a turn before it did not succeed: a failure of
+    /// the session, not of the client.
+    case sessionEnded = "session_ended"
 }
 
 /// How a request's output tokens were assigned to its content chunks.
@@ -57,6 +60,10 @@ public struct RequestRecord: Codable, Sendable, Equatable {
     /// Reasoning tokens among each content chunk's `chunkTokens` (same length); nil when the stream
     /// carried no reasoning, and in files written before it was recorded: every token was visible.
     public var chunkReasoningTokens: [Int]?
+    /// The session of a multi-turn workload's request, and its turn in it (0 first); nil for a request
+    /// that stands alone.
+    public var session: Int?
+    public var turn: Int?
 
     public init(
         id: Int, scheduledS: Double, sentS: Double? = nil, chunkTimesS: [Double] = [], chunkTokens: [Int] = [],
@@ -89,7 +96,11 @@ public struct RequestRecord: Codable, Sendable, Equatable {
         case promptTokens = "prompt_tokens", outputTokens = "output_tokens", httpStatus = "http_status"
         case tokenRule = "token_rule", cachedPromptTokens = "cached_prompt_tokens"
         case chunkReasoningTokens = "chunk_reasoning_tokens"
+        case session, turn
     }
+
+    /// True for a request that stands alone or opens a session: what a workload's rate counts.
+    public var opensArrival: Bool { (turn ?? 0) == 0 }
 
     public var succeeded: Bool { status == .ok }
 

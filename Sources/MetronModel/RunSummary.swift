@@ -186,12 +186,14 @@ public struct RunSummary: Codable, Sendable, Equatable {
     public var promptCache: PromptCacheUse?
     /// Reasoning streamed; nil when no request streamed any.
     public var reasoning: ReasoningUse?
+    /// Multi-turn figures; nil when no request belonged to a session.
+    public var sessions: SessionFigures?
     public var client: ClientHealth
     /// Names the tail percentiles that rest on fewer than `fewSamplesForTailPercentile` samples.
     public var percentileWarning: String?
 
     enum CodingKeys: String, CodingKey {
-        case requests, ok, errors, ttft, ttfot, tbt, tpot, e2e, fluidity, client, reasoning
+        case requests, ok, errors, ttft, ttfot, tbt, tpot, e2e, fluidity, client, reasoning, sessions
         case targetRate = "target_rate", offeredRate = "offered_rate", achievedRate = "achieved_rate"
         case durationS = "duration_s", errorRate = "error_rate", interChunkLatency = "inter_chunk_latency"
         case normalizedLatency = "normalized_latency", tokenRates = "token_rates"
@@ -263,6 +265,7 @@ public struct RunSummary: Codable, Sendable, Equatable {
         outputTokens = Distribution(p.outputTokens)
         promptCache = p.promptCache.requests > 0 ? p.promptCache : nil
         reasoning = p.reasoning.requests > 0 ? p.reasoning : nil
+        sessions = p.turns.isEmpty ? nil : SessionFigures(starts: p.sessionStarts.sorted(), turns: p.turns)
 
         let fluiditySorted = p.fluidity.sorted()
         fluidity = FluiditySummary(
@@ -322,5 +325,66 @@ public struct PromptCacheUse: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case requests, cachedTokens = "cached_tokens", promptTokens = "prompt_tokens"
+    }
+}
+
+/// What a multi-turn run measured per session and per turn index. A session's rate counts its first
+/// turns; the run's `offeredRate` counts every request.
+public struct SessionFigures: Codable, Sendable, Equatable {
+    /// Sessions whose first turn is among the records.
+    public var sessions: Int
+    /// Sessions per second of the plan: first turns scheduled, (n - 1) over their span.
+    public var offeredRate: Double?
+    /// Requests per session: every turn's request over `sessions`.
+    public var requestsPerSession: Double?
+    /// One entry per turn index, from 0.
+    public var turns: [TurnSummary]
+
+    init(starts: [Double], turns: [Int: TurnFigures]) {
+        sessions = starts.count
+        offeredRate = RunSummary.rate(starts)
+        let requests = turns.values.reduce(0) { $0 + $1.count }
+        requestsPerSession = starts.isEmpty ? nil : Double(requests) / Double(starts.count)
+        self.turns = turns.keys.sorted().map { TurnSummary(turn: $0, turns[$0]!) }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case sessions, turns, offeredRate = "offered_rate", requestsPerSession = "requests_per_session"
+    }
+}
+
+/// The requests of one turn index: latencies over the successful ones, fluidity over all (a failed
+/// one counts 0).
+public struct TurnSummary: Codable, Sendable, Equatable {
+    /// 0 for the first turn.
+    public var turn: Int
+    public var requests: Int
+    public var ok: Int
+    public var ttft: Distribution
+    public var e2e: Distribution
+    public var promptTokens: Distribution
+    /// 1st percentile and median of per-request fluidity.
+    public var fluidityP1: Double?
+    public var fluidityP50: Double?
+    /// Cached over prompt tokens where the server reported both; nil where it reported none.
+    public var cachedFraction: Double?
+
+    init(turn: Int, _ f: TurnFigures) {
+        self.turn = turn
+        requests = f.count
+        ok = f.ok
+        ttft = Distribution(f.ttft)
+        e2e = Distribution(f.e2e)
+        promptTokens = Distribution(f.promptTokens)
+        let sorted = f.fluidity.sorted()
+        fluidityP1 = Stats.quantile(sorted: sorted, 0.01)
+        fluidityP50 = Stats.quantile(sorted: sorted, 0.5)
+        cachedFraction = f.cachedOf > 0 ? Double(f.cachedTokens) / Double(f.cachedOf) : nil
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case turn, requests, ok, ttft, e2e
+        case promptTokens = "prompt_tokens", fluidityP1 = "fluidity_p1", fluidityP50 = "fluidity_p50"
+        case cachedFraction = "cached_fraction"
     }
 }

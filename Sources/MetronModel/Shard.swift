@@ -1,5 +1,6 @@
-/// One of N client processes that together send one plan: shard I sends the requests whose id is I
-/// modulo N, so the shards cover the plan exactly once and each gets every N-th arrival.
+/// One of N client processes that together send one plan: shard I sends the requests whose id (or,
+/// for a turn, whose session) is I modulo N, so the shards cover the plan exactly once and each gets
+/// every N-th arrival.
 public struct Shard: Sendable, Equatable, Codable, CustomStringConvertible {
     public var index: Int
     public var count: Int
@@ -63,14 +64,15 @@ public struct Shard: Sendable, Equatable, Codable, CustomStringConvertible {
         for r in plan {
             text += "\(r.id) \(r.arrival.bitPattern) \(r.promptTokens) \(r.outputTokens)"
             if let p = r.sharedPrefix { text += " \(p.index):\(p.tokens)" }
+            if let t = r.turn { text += " session \(t.session) turn \(t.index) \(t.thinkTimeS.bitPattern) \(t.historyTokens)" }
             text += "\n"
         }
         return SHA256.hex(Array(text.utf8))
     }
 
-    /// This shard's requests of the whole plan, in the plan's order.
+    /// This shard's requests of the whole plan, in the plan's order; a session's turns stay together.
     public func share(of plan: [PlannedRequest]) -> [PlannedRequest] {
-        plan.filter { $0.id % count == index }
+        plan.filter { ($0.turn?.session ?? $0.id) % count == index }
     }
 }
 

@@ -52,14 +52,18 @@ public struct WorkloadSpec: Sendable, Equatable {
     public var maxTotalTokens: Int?
     /// Requests that begin with one of a few fixed prefixes; nil: every prompt is its own.
     public var sharedPrefix: SharedPrefix?
+    /// Multi-turn conversations; nil: every request stands alone. With sessions the rate is sessions
+    /// per second.
+    public var sessions: SessionSpec?
     public var seed: UInt64
 
     public init(
         arrival: ArrivalProcess = .poisson,
         lengths: LengthSource = .distributions(prompt: .fixed(512), output: .fixed(128)),
         promptScale: Double = 1, outputScale: Double = 1, maxTotalTokens: Int? = nil, sharedPrefix: SharedPrefix? = nil,
-        seed: UInt64 = 1
+        sessions: SessionSpec? = nil, seed: UInt64 = 1
     ) {
+        self.sessions = sessions
         self.arrival = arrival
         self.lengths = lengths
         self.promptScale = promptScale
@@ -90,6 +94,9 @@ public struct PlannedRequest: Sendable, Equatable, Codable {
     public var promptTokens: Int
     public var outputTokens: Int
     public var sharedPrefix: PlannedPrefix?
+    /// Set for a turn of a session. A turn after the first is sent when the answer before it has
+    /// ended, plus its think time; its `arrival` is then the session's start.
+    public var turn: PlannedTurn?
 
     public init(id: Int, arrival: Double, promptTokens: Int, outputTokens: Int, sharedPrefix: PlannedPrefix? = nil) {
         self.id = id
@@ -101,7 +108,14 @@ public struct PlannedRequest: Sendable, Equatable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case id, arrival = "arrival_s", promptTokens = "prompt_tokens", outputTokens = "output_tokens", sharedPrefix = "shared_prefix"
+        case turn
     }
+
+    /// Prompt tokens of the request's own message, the conversation before it left out.
+    public var ownPromptTokens: Int { promptTokens - (turn?.historyTokens ?? 0) }
+
+    /// True for a turn that waits for the answer before it; such a request has no planned send time.
+    public var followsAnswer: Bool { (turn?.index ?? 0) > 0 }
 }
 
 public enum WorkloadError: Error, CustomStringConvertible, Equatable {
@@ -112,10 +126,14 @@ public enum WorkloadError: Error, CustomStringConvertible, Equatable {
 }
 
 extension WorkloadSpec {
+    /// Requests per arrival: turns per session on average with sessions, else 1.
+    public var requestsPerArrival: Double { sessions?.meanTurns ?? 1 }
+
     /// The arrivals in [0, duration) at `rate` requests per second, with their lengths. Lengths and
     /// arrivals use separate seeded streams, so the i-th request has the same lengths at every rate.
     public func plan(rate: Double, duration: Double) throws -> [PlannedRequest] {
         try validate(rate: rate, duration: duration)
+        if let sessions { return try sessionPlan(sessions, rate: rate, duration: duration) }
         let arrivals = arrivalTimes(rate: rate, duration: duration)
         let lengths = try lengthPairs(count: arrivals.count)
         let prefixes = sharedPrefix?.assignments(count: arrivals.count, seed: seed) ?? []
@@ -145,6 +163,7 @@ extension WorkloadSpec {
         guard promptScale > 0, outputScale > 0 else { throw WorkloadError.invalid("scale factors must be positive") }
         if case let .distributions(p, o) = lengths { try p.validate("prompt"); try o.validate("output") }
         if let problem = sharedPrefix?.problems.first { throw WorkloadError.invalid("shared prefix: \(problem)") }
+        if let problem = sessions?.problems.first { throw WorkloadError.invalid("sessions: \(problem)") }
         if case let .trace(rows) = lengths, rows.isEmpty { throw WorkloadError.invalid("length trace has no rows") }
         if case let .trace(offsets) = arrival {
             guard offsets.count >= 2, offsets.allSatisfy({ $0.isFinite }), offsets.max()! > offsets.min()! else {

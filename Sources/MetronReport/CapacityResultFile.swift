@@ -28,18 +28,24 @@ extension CapacityResult {
         var lines: [String] = []
         if simulated { lines.append("SIMULATED: virtual-time serving model, not a real server") }
         let level = Int((confidence * 100).rounded())
+        let unit = rateUnit
         if let why = undetermined {
-            let bracket = ciLow.map { lo in ciHigh.map { String(format: "between %.3f and %.3f req/s", lo, $0) }
-                ?? String(format: "at least %.3f req/s", lo) } ?? ciHigh.map { String(format: "below %.3f req/s", $0) } ?? "unknown"
+            let bracket = ciLow.map { lo in ciHigh.map { String(format: "between %.3f and %.3f \(unit)", lo, $0) }
+                ?? String(format: "at least %.3f \(unit)", lo) } ?? ciHigh.map { String(format: "below %.3f \(unit)", $0) } ?? "unknown"
             lines.append("capacity not determined: \(bracket) (highest pass, lowest failure above it): \(why)")
         } else if let q = maxQPS {
             let interval = ciLow.flatMap { lo in ciHigh.map { hi in String(format: "[%.3f, %.3f]", lo, hi) } }
                 ?? (ciLow.map { String(format: "[%.3f, unbounded]", $0) } ?? "[no interval]")
             let method = intervalMethod == .bracket ? "bracket between probes, not a statistical interval"
                 : "\(level) % profile-likelihood interval"
-            lines.append(String(format: "max sustainable QPS %.3f ", q) + "\(interval) (\(method))")
+            lines.append(requestsPerSession == nil ? String(format: "max sustainable QPS %.3f ", q) + "\(interval) (\(method))"
+                : String(format: "max sustainable rate %.3f sessions/s ", q) + "\(interval) (\(method))")
         } else {
-            lines.append("no sustainable rate found" + (ciHigh.map { String(format: ": the SLO failed at %.3f req/s", $0) } ?? ""))
+            lines.append("no sustainable rate found" + (ciHigh.map { String(format: ": the SLO failed at %.3f \(unit)", $0) } ?? ""))
+        }
+        if let perSession = requestsPerSession {
+            lines.append(String(format: "%.2f requests per session in the valid probes' windows", perSession)
+                + (maxQPS.map { String(format: ": about %.3f req/s at capacity", $0 * perSession) } ?? ""))
         }
         if let t = outputTokensPerS { lines.append(String(format: "output tokens/s at capacity: %.1f", t)) }
         lines.append("SLO: \(slo.description)")

@@ -148,6 +148,8 @@ struct RecordLineParser {
                 case .outputTokens: guard let v = optional({ $0.integer() }) else { return nil }; r.outputTokens = v
                 case .cachedPromptTokens: guard let v = optional({ $0.integer() }) else { return nil }; r.cachedPromptTokens = v
                 case .httpStatus: guard let v = optional({ $0.integer() }) else { return nil }; r.httpStatus = v
+                case .session: guard let v = optional({ $0.integer() }) else { return nil }; r.session = v
+                case .turn: guard let v = optional({ $0.integer() }) else { return nil }; r.turn = v
                 case .error: guard let v = optional({ $0.string() }) else { return nil }; r.error = v
                 case .status: status = string().flatMap(RequestStatus.init(rawValue:))
                 case .tokenRule:

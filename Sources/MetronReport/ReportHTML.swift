@@ -134,7 +134,7 @@ public enum ReportHTML {
         let xMax = (rates.max() ?? 1) * 1.1
         let yMin = max(0, min(c.probes.map(\.attainment).min() ?? 0.9, c.slo.attainmentLevel - 0.05))
         var plot = SVGPlot(title: "\(s.system) / \(s.workload) / \(s.slo)", x: 0...xMax, y: (floor(yMin * 20) / 20)...1,
-                           xLabel: "rate (req/s)", yLabel: "attainment")
+                           xLabel: "rate (\(c.rateUnit))", yLabel: "attainment")
         plot.legendCorner = .bottomLeft
         if let curve = c.curve {
             let points = (0...120).map { i -> (Double, Double) in

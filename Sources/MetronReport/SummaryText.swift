@@ -7,12 +7,14 @@ import MetronStats
 public enum SummaryText {
     public static func render(_ s: RunSummary) -> String {
         var lines: [String] = []
-        let rate = { (v: Double?) in v.map { String(format: "%.3f/s", $0) } ?? "-" }
+        // With sessions the target counts sessions, the offered and achieved rates requests.
+        let units = s.sessions == nil ? (target: "/s", requests: "/s") : (target: " sessions/s", requests: " req/s")
+        let rate = { (v: Double?, unit: String) in v.map { String(format: "%.3f", $0) + unit } ?? "-" }
         lines.append("requests  \(s.requests)  ok \(s.ok)  error rate \(percent(s.errorRate))"
             + (s.errors.isEmpty ? "" : "  (" + s.errors.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
                 .joined(separator: ", ") + ")"))
-        lines.append("rate      target \(rate(s.targetRate))  offered \(rate(s.offeredRate))  achieved \(rate(s.achievedRate))"
-            + String(format: "  over %.2f s", s.durationS))
+        lines.append("rate      target \(rate(s.targetRate, units.target))  offered \(rate(s.offeredRate, units.requests))"
+            + "  achieved \(rate(s.achievedRate, units.requests))" + String(format: "  over %.2f s", s.durationS))
         let successful = "successful of \(s.requests)"
         let overSuccessful = "over \(s.ok) \(successful)"
         lines.append("            mean      p50       p90       p99       over")
@@ -50,6 +52,7 @@ public enum SummaryText {
                 + String(format: " (%.1f per request)", Double(u.tokens) / Double(u.requests))
                 + (u.withoutVisibleOutput > 0 ? "; \(u.withoutVisibleOutput) ended before any visible token" : ""))
         }
+        if let sessions = s.sessions { lines += sessionLines(sessions) }
         let c = s.client
         var health = "client    lag p50 \(seconds(c.lag.p50)) p99 \(seconds(c.lag.p99)) max \(seconds(c.lag.max))"
         if let t = c.timerLateness { health += "  timer lateness p50 \(seconds(t.p50)) p99 \(seconds(t.p99))" }
@@ -65,6 +68,23 @@ public enum SummaryText {
         }
         if let warning = s.percentileWarning { lines.append("note: \(warning)") }
         return lines.joined(separator: "\n")
+    }
+
+    /// The session rate, then one line per turn index.
+    static func sessionLines(_ s: SessionFigures) -> [String] {
+        var lines = ["sessions  \(s.sessions) opened, offered \(s.offeredRate.map { String(format: "%.3f/s", $0) } ?? "-")"
+            + (s.requestsPerSession.map { String(format: ", %.2f requests per session", $0) } ?? "")]
+        lines.append("  turn    requests  ok      ttft p50  ttft p99  e2e p50   prompt    fluidity P99 (p1)")
+        for t in s.turns {
+            lines.append("  " + "\(t.turn)".padding(toLength: 8, withPad: " ", startingAt: 0)
+                + "\(t.requests)".padding(toLength: 10, withPad: " ", startingAt: 0)
+                + "\(t.ok)".padding(toLength: 8, withPad: " ", startingAt: 0)
+                + seconds(t.ttft.p50) + seconds(t.ttft.p99) + seconds(t.e2e.p50)
+                + (t.promptTokens.mean.map { String(format: "%.0f", $0) } ?? "-").padding(toLength: 10, withPad: " ", startingAt: 0)
+                + fraction(t.fluidityP1)
+                + (t.cachedFraction.map { "  cached \(percent($0))" } ?? ""))
+        }
+        return lines
     }
 
     static func seconds(_ v: Double?) -> String {

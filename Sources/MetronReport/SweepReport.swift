@@ -61,12 +61,16 @@ public struct SweepReport: Sendable {
         public var probes: [ProbeFile]
         public var simulated: Bool
         public var warnings: [String]
+        /// Set for a multi-turn workload, whose rates count sessions per second.
+        public var requestsPerSession: Double?
 
         enum CodingKeys: String, CodingKey {
             case confidence, strategy, slo, curve, probes, simulated, warnings, undetermined
             case maxQPS = "max_qps", ciLow = "ci_low", ciHigh = "ci_high", intervalMethod = "interval_method"
-            case stopReason = "stop_reason", outputTokensPerS = "output_tokens_per_s"
+            case stopReason = "stop_reason", outputTokensPerS = "output_tokens_per_s", requestsPerSession = "requests_per_session"
         }
+
+        public var rateUnit: String { requestsPerSession == nil ? "req/s" : "sessions/s" }
     }
 
     public struct ProbeFile: Sendable, Decodable {

@@ -14,6 +14,8 @@ public struct ProbeRow: Sendable, Equatable, Codable {
     public var achievedRate: Double?
     public var offeredRate: Double?
     public var requests: Int
+    /// Sessions opened in the window, for a multi-turn workload (`rate` then counts sessions per second).
+    public var sessions: Int?
     /// Fluidity-index at the SLO's percentile (the 1st percentile for "P99 fluidity").
     public var p99Fluidity: Double?
     public var errorRate: Double
@@ -35,7 +37,7 @@ public struct ProbeRow: Sendable, Equatable, Codable {
     public var serverTTFT: ServerTTFTComparison?
 
     enum CodingKeys: String, CodingKey {
-        case rate, attempt, retry, bracketing, directory, requests, errors, valid, passed, attainment, outstanding, reasons, server
+        case rate, attempt, retry, bracketing, directory, requests, sessions, errors, valid, passed, attainment, outstanding, reasons, server
         case metronVersion = "metron_version", serverTTFT = "server_ttft_comparison"
         case achievedRate = "achieved_rate", offeredRate = "offered_rate", p99Fluidity = "p99_fluidity"
         case errorRate = "error_rate", outputTokensPerS = "output_tokens_per_s", ttftRiseS = "ttft_rise_s"
@@ -56,6 +58,7 @@ public struct ProbeRow: Sendable, Equatable, Codable {
         achievedRate = p.achievedRate
         offeredRate = p.offeredRate
         requests = p.requests
+        sessions = p.sessions
         p99Fluidity = p.percentileFluidity
         errorRate = p.errorRate
         errors = p.errors
@@ -98,6 +101,9 @@ public struct CapacityResult: Sendable, Equatable, Codable {
     public var validity: ValidityRules
     /// Output tokens per second at `maxQPS`, interpolated between probes.
     public var outputTokensPerS: Double?
+    /// For a multi-turn workload, whose rates count sessions per second: requests per session over the
+    /// valid probes' windows, so `maxQPS` times it is the capacity in requests per second.
+    public var requestsPerSession: Double?
     /// The fitted curve (midpoint, scale, covariance), when there is one.
     public var curve: AttainmentCurve?
     public var probes: [ProbeRow]
@@ -110,7 +116,11 @@ public struct CapacityResult: Sendable, Equatable, Codable {
         case confidence, strategy, slo, settings, validity, curve, probes, simulated, warnings, provenance, undetermined
         case maxQPS = "max_qps", ciLow = "ci_low", ciHigh = "ci_high", intervalMethod = "interval_method"
         case stopReason = "stop_reason", outputTokensPerS = "output_tokens_per_s"
+        case requestsPerSession = "requests_per_session"
     }
+
+    /// What the rates count: "sessions/s" for a multi-turn workload, else "req/s".
+    public var rateUnit: String { requestsPerSession == nil && !probes.contains { $0.sessions != nil } ? "req/s" : "sessions/s" }
 
     init(
         estimate: CapacityEstimate, slo: SLO, settings: SearchSettings, rules: ValidityRules, stopReason: StopReason,
@@ -130,6 +140,9 @@ public struct CapacityResult: Sendable, Equatable, Codable {
         self.outputTokensPerS = outputTokensPerS
         curve = estimate.curve
         self.probes = probes.map(ProbeRow.init)
+        let windows = probes.filter(\.valid).compactMap { p in p.sessions.map { (requests: p.requests, sessions: $0) } }
+        let sessions = windows.reduce(0) { $0 + $1.sessions }
+        requestsPerSession = sessions > 0 ? Double(windows.reduce(0) { $0 + $1.requests }) / Double(sessions) : nil
         simulated = probes.contains(where: \.simulated)
         self.warnings = warnings
     }

@@ -229,8 +229,8 @@ public struct CapacitySearch: Sendable {
             if ci.lowerBound <= 0 || ci.upperBound >= limit {
                 let interval = "the \(Int((settings.confidence * 100).rounded())) % interval of the fitted curve"
                 bracketEstimate.undetermined = ci.lowerBound <= 0
-                    ? "\(interval) reaches 0 req/s: the probes do not bound the capacity from below"
-                    : String(format: "%@ reaches %.3f req/s, past every probe: the probes do not bound the capacity from above",
+                    ? "\(interval) reaches a rate of 0: the probes do not bound the capacity from below"
+                    : String(format: "%@ reaches a rate of %.3f, past every probe: the probes do not bound the capacity from above",
                              interval, limit)
                 return bracketEstimate
             }

@@ -71,11 +71,14 @@ public protocol ProbeRunner: Sendable {
 public struct ProbeResult: Sendable, Equatable {
     public var request: ProbeRequest
     public var rate: Double { request.rate }
-    /// The load the plan offered in the window: requests scheduled in it over its length.
+    /// The load the plan offered in the window: requests scheduled in it over its length; with
+    /// sessions, the sessions opened from the plan's start to the window's end over that time.
     public var offeredRate: Double?
     /// The client's sending rate over the window: (sent - 1) over the span of send times.
     public var achievedRate: Double?
     public var requests: Int
+    /// Sessions opened in the window, for a multi-turn workload; nil without sessions.
+    public var sessions: Int?
     public var errorRate: Double
     public var errors: [String: Int]
     /// Per-request fluidity-index, sorted, failed requests as 0.
@@ -125,7 +128,17 @@ public struct ProbeResult: Sendable, Equatable {
         let records = m.windowRecords
         request = m.request
         let windowS = m.windowEndS - m.windowStartS
-        offeredRate = windowS > 0 && !records.isEmpty ? Double(records.count) / windowS : nil
+        // Arrivals, not requests: with sessions a search's rate is sessions per second. A window's
+        // turns come from sessions opened before it too, so their load is the sessions opened since
+        // the plan began (at 0).
+        let arrivals = records.filter(\.opensArrival).count
+        if records.contains(where: { $0.turn != nil }) {
+            sessions = arrivals
+            let opened = m.records.filter { $0.opensArrival && $0.scheduledS < m.windowEndS }.count
+            offeredRate = m.windowEndS > 0 && opened > 0 ? Double(opened) / m.windowEndS : nil
+        } else {
+            offeredRate = windowS > 0 && arrivals > 0 ? Double(arrivals) / windowS : nil
+        }
         achievedRate = Self.rate(records.compactMap(\.sentS).sorted())
         requests = records.count
         var errors: [String: Int] = [:]
@@ -151,11 +164,13 @@ public struct ProbeResult: Sendable, Equatable {
         if requests < rules.minRequests {
             invalid.append("only \(requests) requests in the window, at least \(rules.minRequests) are needed for the percentile")
         }
-        let sent = records.filter { $0.sentS != nil }.count
-        if requests >= 2, Double(sent) < Double(requests) * (1 - rules.rateTolerance) {
+        // Turns left unsent because a turn before them failed measure the server, not the sending.
+        let due = records.filter { $0.status != .sessionEnded }
+        let sent = due.filter { $0.sentS != nil }.count
+        if due.count >= 2, Double(sent) < Double(due.count) * (1 - rules.rateTolerance) {
             invalid.append(String(format: "only %d of the %d planned requests were sent (allowed %.1f %% unsent)",
-                                  sent, requests, rules.rateTolerance * 100))
-        } else if let achieved = summary.achievedRate, let planned = Self.rate(records.map(\.scheduledS).sorted()) {
+                                  sent, due.count, rules.rateTolerance * 100))
+        } else if let achieved = summary.achievedRate, let planned = Self.rate(due.map(\.scheduledS).sorted()) {
             let gap = abs(achieved - planned) / planned
             if gap > rules.rateTolerance {
                 invalid.append(String(format: "achieved rate %.3f req/s is %.1f %% off the plan's %.3f (allowed %.1f %%)",

@@ -11,7 +11,11 @@ public struct SearchPlan: Sendable, Equatable {
     /// The strictest attainment level the probes are sized for (0.99 for a P99).
     public var level: Double
 
-    public init(settings: SearchSettings, window: ProbeWindow, minRequests: Int, level: Double) {
+    /// Requests per unit of the search's rate: turns per session with sessions, else 1.
+    public var requestsPerArrival: Double
+
+    public init(settings: SearchSettings, window: ProbeWindow, minRequests: Int, level: Double, requestsPerArrival: Double = 1) {
+        self.requestsPerArrival = requestsPerArrival
         self.settings = settings
         self.window = window
         self.minRequests = minRequests
@@ -23,21 +27,24 @@ public struct SearchPlan: Sendable, Equatable {
     public func totalS(at rate: Double, window: ProbeWindow? = nil, budget: Int? = nil) -> Double {
         let w = window ?? self.window
         let probes = settings.strategy == .fitted ? budget ?? settings.probeBudget : settings.bisectMaxIterations
-        return Double(probes) * w.probeS(rate: rate, minRequests: minRequests)
+        return Double(probes) * w.probeS(rate: rate * requestsPerArrival, minRequests: minRequests)
     }
 
     /// The lines printed before the first probe.
     public var lines: [String] {
-        let rate = settings.startRate
+        let rate = settings.startRate, requestRate = rate * requestsPerArrival
         // What the windows hold at that rate: the planned requests, or more where min_requests or
         // duration_s stretch them.
-        let held = { (bracketing: Bool) in Int((window.measurementS(rate: rate, minRequests: minRequests, bracketing: bracketing) * rate).rounded()) }
+        let held = { (bracketing: Bool) in
+            Int((window.measurementS(rate: requestRate, minRequests: minRequests, bracketing: bracketing) * requestRate).rounded())
+        }
         let near = held(false), bracketing = held(true)
         let percentile = compactNumber(level * 100)
         var lines = [
             "probes of \(near) requests near capacity (\(bracketing) when bracketing), about "
                 + String(format: "%.0f", Double(near) * (1 - level)) + " of them beyond the P\(percentile) at the level; "
-                + "at about \(compactNumber(rate)) req/s one probe takes \(Self.duration(window.probeS(rate: rate, minRequests: minRequests))), "
+                + "at about \(compactNumber(rate)) \(requestsPerArrival == 1 ? "req/s" : "sessions/s") one probe takes "
+                + "\(Self.duration(window.probeS(rate: requestRate, minRequests: minRequests))), "
                 + (settings.strategy == .fitted ? "up to \(settings.probeBudget) probes" : "up to \(settings.bisectMaxIterations) bisection steps")
                 + " about \(Self.duration(totalS(at: rate))) in all",
         ]

@@ -24,7 +24,8 @@ public enum PromptBlocks {
 
     /// A planned request's blocks in virtual time: the blocks inside its shared prefix are named by the
     /// prefix alone, so every request with that prefix shares them; the rest are its own, named by
-    /// `uniqueID` (unique within one run).
+    /// `uniqueID` (unique within one run), or for a turn of a session by the session, so each turn
+    /// begins with the blocks of the turn before it.
     public static func hashes(for request: PlannedRequest, uniqueID: Int) -> [UInt64] {
         let count = request.promptTokens / tokensPerBlock
         let sharedBlocks = min(count, (request.sharedPrefix?.tokens ?? 0) / tokensPerBlock)
@@ -32,12 +33,14 @@ public enum PromptBlocks {
         var out: [UInt64] = []
         out.reserveCapacity(count)
         var previous: UInt64 = 0
+        let own = request.turn.map { mix(0x5345_5353 ^ mix(UInt64(truncatingIfNeeded: $0.session))) }
+            ?? mix(0x4F57_4E ^ mix(UInt64(truncatingIfNeeded: uniqueID)))
         // Different salts keep a prefix's blocks apart from every request's own.
         for block in 0..<count {
             let content =
                 block < sharedBlocks
                 ? mix(mix(0x5348_4152_4544 ^ prefix) ^ UInt64(block))
-                : mix(mix(0x4F57_4E ^ mix(UInt64(truncatingIfNeeded: uniqueID))) ^ UInt64(block))
+                : mix(own ^ UInt64(block))
             previous = chain(previous, content)
             out.append(previous)
         }

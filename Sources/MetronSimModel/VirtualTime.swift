@@ -18,23 +18,53 @@ public func simulateInVirtualTime(
 ) throws -> [RequestRecord] {
     var engine = try ServingEngine(config: config)
     var records = requests.map { planned in
-        RequestRecord(
+        var record = RequestRecord(
             id: planned.id, scheduledS: planned.arrival, sentS: planned.arrival,
             requestedPromptTokens: planned.promptTokens, requestedOutputTokens: planned.outputTokens)
+        record.session = planned.turn?.session
+        record.turn = planned.turn?.index
+        return record
     }
     // Engine ids are positions in the plan, so duplicate plan ids cannot collide.
-    let order = requests.indices.sorted { (requests[$0].arrival, $0) < (requests[$1].arrival, $1) }
+    let order = requests.indices.filter { !requests[$0].followsAnswer }
+        .sorted { (requests[$0].arrival, $0) < (requests[$1].arrival, $1) }
+    let nextTurn = try requests.nextTurnPositions()
+    /// Turns whose answer before them has ended, by when each is due, in time order.
+    var dueTurns: [(time: Double, index: Int)] = []
+    var unsentTurns = Set(nextTurn.values)
     let reasoning = ReasoningDraws(config)
     var reasoningTokens = [Int](repeating: 0, count: requests.count)
     var next = 0
     var now = 0.0
     let limit = drainLimitS ?? .infinity
 
+    func answerEnded(_ index: Int, at time: Double) {
+        guard let following = nextTurn[index] else { return }
+        let due = time + (requests[following].turn?.thinkTimeS ?? 0)
+        dueTurns.insert((due, following), at: dueTurns.firstIndex { $0.time > due } ?? dueTurns.endIndex)
+    }
+
+    /// The time of the next arrival, planned or a turn that follows an answer.
+    func nextArrival() -> Double? {
+        let planned = next < order.count ? requests[order[next]].arrival : nil
+        guard let turn = dueTurns.first?.time else { return planned }
+        return min(planned ?? turn, turn)
+    }
+
     func admitArrivals(upTo time: Double) {
-        while next < order.count, requests[order[next]].arrival <= time {
-            let index = order[next]
+        while let arrival = nextArrival(), arrival <= time {
+            let index: Int
+            if let turn = dueTurns.first, turn.time == arrival {
+                index = turn.index
+                dueTurns.removeFirst()
+                unsentTurns.remove(index)
+                records[index].scheduledS = arrival
+                records[index].sentS = arrival
+            } else {
+                index = order[next]
+                next += 1
+            }
             let planned = requests[index]
-            next += 1
             reasoningTokens[index] = reasoning.next(outputTokens: planned.outputTokens)
             let request = ServingRequest(
                 id: index, promptTokens: planned.promptTokens, outputTokens: planned.outputTokens,
@@ -50,25 +80,38 @@ public func simulateInVirtualTime(
     while true {
         admitArrivals(upTo: now)
         if engine.isIdle {
-            guard next < order.count else { break }
-            now = max(now, requests[order[next]].arrival)
+            guard let arrival = nextArrival(), arrival <= limit else { break }
+            now = max(now, arrival)
             continue
         }
         guard let iteration = engine.planIteration() else {
             // Everything waiting is blocked until something arrives; nothing running can free it.
-            guard next < order.count else { break }
-            now = max(now, requests[order[next]].arrival)
+            guard let arrival = nextArrival(), arrival <= limit else { break }
+            now = max(now, arrival)
             continue
         }
         let end = now + iteration.durationS
         if end > limit { break }
         now = end
         for token in engine.complete(iteration) {
-            records[token.requestID].chunkTimesS.append(now)
-            records[token.requestID].chunkTokens.append(1)
+            let id = token.requestID
+            records[id].chunkTimesS.append(now)
+            records[id].chunkTokens.append(1)
             // As the HTTP front reports it: only a server that caches prefixes says how many it reused.
-            if config.prefixCaching { records[token.requestID].cachedPromptTokens = token.cachedPromptTokens }
+            if config.prefixCaching { records[id].cachedPromptTokens = token.cachedPromptTokens }
+            if records[id].chunkTimesS.count == requests[id].outputTokens { answerEnded(id, at: now) }
         }
+    }
+    // Turns whose answer before them failed or never ended are never sent, nor any turn after them.
+    for (before, following) in nextTurn.sorted(by: { requests[$0.value].turn!.index < requests[$1.value].turn!.index })
+    where unsentTurns.contains(following) {
+        // Counted where the session broke.
+        records[following].scheduledS = records[before].scheduledS
+    }
+    for i in records.indices where unsentTurns.contains(i) {
+        records[i].sentS = nil
+        records[i].status = .sessionEnded
+        records[i].error = "never sent: the session's turn before it did not finish"
     }
     for i in records.indices where records[i].status == .ok {
         let produced = records[i].chunkTimesS.count

@@ -66,6 +66,7 @@ public struct ProbeIdentity: Sendable, Equatable, Codable {
         s["max_total_tokens"] = w.maxTotalTokens.map(String.init) ?? "none"
         s["workload_seed"] = String(w.seed)
         if let p = w.sharedPrefix { s["shared_prefix"] = "\(p.count) of \(p.tokens) tokens, fraction \(number(p.fraction))" }
+        if let sessions = w.sessions { s["sessions"] = "turns \(sessions.turns), think time \(sessions.thinkTimeS)" }
         return s
     }
 

@@ -21,7 +21,9 @@ public struct ProbePlanner: Sendable, Equatable {
     public func plan(_ request: ProbeRequest) throws -> (plan: [PlannedRequest], windowStartS: Double, windowEndS: Double) {
         var spec = workload
         spec.seed = seed(of: request)
-        let end = window.warmupS + window.measurementS(rate: request.rate, minRequests: minRequests, bracketing: request.bracketing)
+        // Sized in requests: a session brings several.
+        let requestRate = request.rate * workload.requestsPerArrival
+        let end = window.warmupS + window.measurementS(rate: requestRate, minRequests: minRequests, bracketing: request.bracketing)
         return (try spec.plan(rate: request.rate, duration: end), window.warmupS, end)
     }
 

@@ -256,7 +256,7 @@ public struct SweepRun: Sendable {
                         onStale: { progress("\(label): measuring probe \($0.directoryName) again: \($1)") })
                     progress("\(searchLabel): searching (\(sweep.search.strategy.rawValue), \(slo.summary))")
                     let plan = SearchPlan(settings: sweep.search, window: sweep.probe, minRequests: sweep.validity.minRequests,
-                                          level: slo.attainmentLevel)
+                                          level: slo.attainmentLevel, requestsPerArrival: workload.spec.requestsPerArrival)
                     for line in plan.lines { progress("\(searchLabel): \(line)") }
                     standing.report(status: status)
                     let search = CapacitySearch(runner: runner, slo: slo, rules: sweep.validity, settings: settings)

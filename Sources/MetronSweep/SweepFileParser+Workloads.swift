@@ -8,7 +8,7 @@ import Yams
 extension SweepParser {
     func workload(_ node: Node, _ path: String) -> (name: String, value: WorkloadEntry)? {
         guard let m = reader.mapping(node, path, known: ["name", "arrival", "prompt_tokens", "output_tokens", "trace",
-                                                         "prompt_scale", "output_scale", "max_total_tokens", "shared_prefix", "seed"],
+                                                         "prompt_scale", "output_scale", "max_total_tokens", "shared_prefix", "sessions", "seed"],
                                      required: ["name"]) else { return nil }
         let name = m["name"].flatMap { reader.name($0, "\(path).name") }
         let where_ = name.map { "\(path) ('\($0)')" } ?? path
@@ -47,6 +47,7 @@ extension SweepParser {
         let prefix = check(m["shared_prefix"].flatMap {
             sharedPrefix($0, "\(where_).shared_prefix", lengths: lengths, promptScale: promptScale)
         }, "shared_prefix")
+        let sessions = check(m["sessions"].flatMap { sessionSpec($0, "\(where_).sessions") }, "sessions")
         if let rows = trace, let cap = maxTotal {
             let fitting = rows.filter { r in
                 Int((Double(r.promptTokens) * promptScale).rounded()) + Int((Double(r.outputTokens) * outputScale).rounded()) <= cap
@@ -58,7 +59,7 @@ extension SweepParser {
         }
         guard ok, let name, let lengths, let arrival else { return nil }
         let spec = WorkloadSpec(arrival: arrival, lengths: lengths, promptScale: promptScale, outputScale: outputScale,
-                                maxTotalTokens: maxTotal, sharedPrefix: prefix, seed: UInt64(seed))
+                                maxTotalTokens: maxTotal, sharedPrefix: prefix, sessions: sessions, seed: UInt64(seed))
         return (name, WorkloadEntry(name: name, spec: spec, traceFile: tracePath))
     }
 
@@ -80,6 +81,48 @@ extension SweepParser {
         return SharedPrefix(count: count, tokens: tokens, fraction: fraction)
     }
 
+    /// `{turns: <count distribution>, think_time_s: <duration distribution>}`.
+    func sessionSpec(_ node: Node, _ path: String) -> SessionSpec? {
+        guard let m = reader.mapping(node, path, known: ["turns", "think_time_s"], required: ["turns"]) else { return nil }
+        let turns = m["turns"].flatMap { length($0, "\(path).turns", valueKey: "turns") }
+        let think = m["think_time_s"].map { duration($0, "\(path).think_time_s") } ?? .fixed(0)
+        guard let turns, let think else { return nil }
+        return SessionSpec(turns: turns, thinkTimeS: think)
+    }
+
+    /// `S`, or `{distribution: fixed, seconds: S}`, `{distribution: uniform, min: A, max: B}`,
+    /// `{distribution: exponential, mean: M}`: seconds, none negative.
+    func duration(_ node: Node, _ path: String) -> DurationDistribution? {
+        if case .scalar = node { return reader.number(node, path, .atLeast(0)).map(DurationDistribution.fixed) }
+        guard let m = reader.mapping(node, path, known: ["distribution", "seconds", "min", "max", "mean"], required: ["distribution"]),
+              let kind = m["distribution"].flatMap({ reader.oneOf($0, "\(path).distribution", ["fixed", "uniform", "exponential"]) })
+        else { return nil }
+        let allowed: [String] = ["fixed": ["seconds"], "uniform": ["min", "max"], "exponential": ["mean"]][kind]!
+        let named = (kind == "exponential" ? "an " : "a ") + kind
+        var ok = true
+        for key in m.keys where key != "distribution" && !allowed.contains(key) {
+            reader.problem(at: m[key], "\(path).\(key): \(named) distribution takes \(allowed.joined(separator: ", ")), not '\(key)'")
+            ok = false
+        }
+        var values: [String: Double] = [:]
+        for key in allowed {
+            guard let v = m[key] else { reader.problem(at: node, "\(path): \(named) distribution needs '\(key)'"); ok = false; continue }
+            guard let x = reader.number(v, "\(path).\(key)", .atLeast(0)) else { ok = false; continue }
+            values[key] = x
+        }
+        guard ok else { return nil }
+        switch kind {
+        case "fixed": return .fixed(values["seconds"]!)
+        case "exponential": return .exponential(mean: values["mean"]!)
+        default:
+            guard values["max"]! >= values["min"]! else {
+                reader.problem(at: m["max"], "\(path).max: expected at least min (\(compactNumber(values["min"]!))), got \(compactNumber(values["max"]!))")
+                return nil
+            }
+            return .uniform(min: values["min"]!, max: values["max"]!)
+        }
+    }
+
     func readTrace(_ node: Node, _ file: String, _ path: String) -> [TraceRow]? {
         let url = resolve(file)
         guard let text = try? String(contentsOf: url, encoding: .utf8) else {
@@ -97,23 +140,24 @@ extension SweepParser {
         return nil
     }
 
-    func length(_ node: Node, _ path: String) -> LengthDistribution? {
+    /// A length distribution; `valueKey` names the fixed value (`tokens` for lengths, `turns` for turns).
+    func length(_ node: Node, _ path: String, valueKey: String = "tokens") -> LengthDistribution? {
         if case .scalar = node { return reader.integer(node, path, atLeast: 1).map(LengthDistribution.fixed) }
-        guard let m = reader.mapping(node, path, known: ["distribution", "tokens", "min", "max", "theta"], required: ["distribution"]),
+        guard let m = reader.mapping(node, path, known: ["distribution", valueKey, "min", "max", "theta"], required: ["distribution"]),
               let kind = m["distribution"].flatMap({ reader.oneOf($0, "\(path).distribution", ["fixed", "uniform", "zipf"]) })
         else { return nil }
         func need(_ key: String) -> Node? {
             if m[key] == nil { reader.problem(at: node, "\(path): a \(kind) distribution needs '\(key)'") }
             return m[key]
         }
-        let allowed: [String] = ["fixed": ["distribution", "tokens"], "uniform": ["distribution", "min", "max"],
+        let allowed: [String] = ["fixed": ["distribution", valueKey], "uniform": ["distribution", "min", "max"],
                                  "zipf": ["distribution", "min", "max", "theta"]][kind]!
         for key in m.keys where !allowed.contains(key) {
             reader.problem(at: m[key], "\(path).\(key): a \(kind) distribution takes \(allowed.dropFirst().joined(separator: ", ")), not '\(key)'")
         }
         switch kind {
         case "fixed":
-            return need("tokens").flatMap { reader.integer($0, "\(path).tokens", atLeast: 1) }.map(LengthDistribution.fixed)
+            return need(valueKey).flatMap { reader.integer($0, "\(path).\(valueKey)", atLeast: 1) }.map(LengthDistribution.fixed)
         default:
             let lo = need("min").flatMap { reader.integer($0, "\(path).min", atLeast: 1) }
             let hi = need("max").flatMap { reader.integer($0, "\(path).max", atLeast: 1) }

@@ -43,6 +43,18 @@ struct SweepParser {
                 }
             }
         }
+        if let systems, let workloads, let workloadNodes = top["workloads"].flatMap({ node -> [Node]? in
+            if case let .sequence(s) = node { return Array(s) } else { return nil }
+        }) {
+            for (workload, node) in zip(workloads, workloadNodes) where workload.spec.sessions != nil {
+                for system in systems {
+                    guard case let .server(server) = system.kind, server.api != .chat else { continue }
+                    reader.problem(at: node.mapping?["sessions"] ?? node,
+                        "workloads: '\(workload.name)' has sessions, whose turns carry the conversation as chat messages, "
+                            + "but system '\(system.name)' uses the \(server.api.rawValue) API; give it api: chat")
+                }
+            }
+        }
         guard let name, let systems, let workloads, let slos else { return nil }
         // One plan per probe for every SLO: sized for the strictest.
         let level = slos.map(\.kind.attainmentLevel).max() ?? 0.99

@@ -72,7 +72,9 @@ public actor SystemConnections {
         let planner: ProbePlanner
 
         func connected() async throws -> LoadProbeRunner {
-            let generator = try await connections.generator(system: system, options: options)
+            var generator = try await connections.generator(system: system, options: options)
+            // The simulator answers both APIs; a session's turns carry the conversation as chat messages.
+            if planner.workload.sessions != nil, case .simulator = system.kind { generator.target.api = .chat }
             return LoadProbeRunner(
                 generator: generator, planner: planner,
                 serverMetrics: connections.probe.metricsScrape(for: generator.target),

@@ -74,6 +74,9 @@ struct RunCommand: AsyncParsableCommand {
         guard warmup >= 0, warmup.isFinite else { throw ValidationError("--warmup must be zero or more seconds, got \(warmup)") }
         guard ttftDeadline > 0, tbtDeadline > 0 else { throw ValidationError("--ttft-deadline and --tbt-deadline must be positive") }
         if let problem = fluidityTokens.problem(on: api) { throw ValidationError(problem) }
+        if workload.turns != nil, api != .chat {
+            throw ValidationError("--turns: a session's turns carry the conversation as chat messages; add --api chat")
+        }
         guard lagThreshold > 0 else { throw ValidationError("--lag-threshold must be positive, got \(lagThreshold)") }
         if let tokensPerWord, !(tokensPerWord > 0 && tokensPerWord.isFinite) {
             throw ValidationError("--tokens-per-word must be positive, got \(tokensPerWord)")

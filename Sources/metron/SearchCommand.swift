@@ -110,6 +110,9 @@ struct SearchCommand: AsyncParsableCommand {
         if case .simulator = system.kind { fix = "--sim-reasoning-tokens (a reasoning simulator streams over the chat API)" } else { fix = "--api chat" }
         if let problem = fluidityTokens.problem(on: system.api, fix: fix) { throw ValidationError(problem) }
         let spec = try workload.spec()
+        if spec.sessions != nil, case let .server(server) = system.kind, server.api != .chat {
+            throw ValidationError("--turns: a session's turns carry the conversation as chat messages; add --api chat")
+        }
         let sweep = SweepFile(
             name: searchName, systems: [system], workloads: [WorkloadEntry(name: "workload", spec: spec)], slos: [slo],
             search: search, probe: probe.resolved(forLevel: slo.kind.attainmentLevel), validity: validity)

@@ -35,6 +35,12 @@ struct WorkloadOptions: ParsableArguments {
     @Option(help: "COUNT:TOKENS:FRACTION: that fraction of requests begins with one of COUNT fixed prefixes of TOKENS tokens.")
     var sharedPrefix: String?
 
+    @Option(help: "Turns per session (N, fixed:N, uniform:MIN:MAX or zipf:MIN:MAX:THETA): the rate then counts sessions per second, and each turn carries the conversation so far (chat API).")
+    var turns: String?
+
+    @Option(help: "Seconds between an answer's end and the session's next turn: S, fixed:S, uniform:MIN:MAX or exponential:MEAN.")
+    var thinkTime: String?
+
     @Option(help: "Seed of arrivals and lengths: the same seed replays the same workload.")
     var seed: UInt64 = 1
 
@@ -54,6 +60,7 @@ struct WorkloadOptions: ParsableArguments {
                     + "(\(shortest) tokens, --prompt-length \(promptLength)); a prefix must be shorter than every prompt that begins with it")
             }
         }
+        _ = try sessionSpec()
         if let trace, !FileManager.default.isReadableFile(atPath: trace) {
             throw ValidationError("--trace \(trace): no such file or not readable")
         }
@@ -82,6 +89,19 @@ struct WorkloadOptions: ParsableArguments {
         if case let .uniform(lo, hi) = distribution, lo > hi { throw ValidationError("\(flag) \(text): MIN is above MAX") }
         if case let .zipf(lo, hi, _) = distribution, lo > hi { throw ValidationError("\(flag) \(text): MIN is above MAX") }
         return distribution
+    }
+
+    /// The sessions `--turns` and `--think-time` describe, or nil.
+    func sessionSpec() throws -> SessionSpec? {
+        guard let turns else {
+            if thinkTime != nil { throw ValidationError("--think-time applies only to sessions: add --turns") }
+            return nil
+        }
+        let think: DurationDistribution
+        do { think = try thinkTime.map(DurationDistribution.init(parsing:)) ?? .fixed(0) } catch {
+            throw ValidationError("--think-time: \(error)")
+        }
+        return SessionSpec(turns: try Self.length(turns, flag: "--turns"), thinkTimeS: think)
     }
 
     private func sharedPrefixSpec() throws -> SharedPrefix? {
@@ -114,7 +134,7 @@ struct WorkloadOptions: ParsableArguments {
             prompt: try Self.length(promptLength, flag: "--prompt-length"),
             output: try Self.length(outputLength, flag: "--output-length"))
         return WorkloadSpec(arrival: arrivalProcess, lengths: lengths, promptScale: promptScale, outputScale: outputScale,
-                            maxTotalTokens: maxTotalTokens, sharedPrefix: try sharedPrefixSpec(), seed: seed)
+                            maxTotalTokens: maxTotalTokens, sharedPrefix: try sharedPrefixSpec(), sessions: try sessionSpec(), seed: seed)
     }
 
     /// A one-line description for run.json.
@@ -129,6 +149,7 @@ struct WorkloadOptions: ParsableArguments {
         if outputScale != 1 { parts.append("output scale \(outputScale)") }
         if let maxTotalTokens { parts.append("max total \(maxTotalTokens)") }
         if let sharedPrefix { parts.append("shared prefix \(sharedPrefix)") }
+        if let turns { parts.append("sessions of \(turns) turns, think time \(thinkTime ?? "0") s") }
         return parts.joined(separator: ", ")
     }
 }

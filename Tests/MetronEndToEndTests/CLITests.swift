@@ -87,6 +87,40 @@ final class CLITests: XCTestCase {
                        "every one of the 60 streamed tokens met its deadline, reasoning included")
     }
 
+    /// Sessions of 3 turns against the prefix-caching simulator: records carry session and turn, later
+    /// turns find the conversation before them in the cache, and the summary reports each turn index.
+    func testASessionRunReportsEachTurnAndReusesTheConversation() async throws {
+        let config = SimulatorConfig(hardware: .h100, model: .llama3_8b, seed: 3, prefixCaching: true)
+        let server = try await SimulatorServer.start(SimulatorServerOptions(simulator: config))
+        let out = try temporaryDirectory().appendingPathComponent("run")
+        let result = try await metron([
+            "run", "--url", server.url, "--model", "llama-3-8b", "--api", "chat", "--rate", "4", "--duration", "1",
+            "--arrival", "constant", "--prompt-length", "200", "--output-length", "8", "--tokens-per-word", "1.3",
+            "--turns", "3", "--think-time", "0.1", "--out", out.path,
+        ])
+        try await server.stop()
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let records = try RunDirectory.readRecords(from: out)
+        XCTAssertEqual(records.count, 12)
+        XCTAssertEqual(records.map(\.status), Array(repeating: .ok, count: 12), records.compactMap(\.error).first ?? "")
+        XCTAssertEqual(records.map(\.turn), [0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2])
+        XCTAssertEqual(records.map(\.session), [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3])
+        for r in records where r.turn ?? 0 > 0 {
+            XCTAssertGreaterThan(r.cachedPromptTokens ?? 0, 150, "turn \(r.turn!) of session \(r.session!) reuses the turn before")
+        }
+        let summary = try JSONDecoder().decode(RunSummary.self, from: Data(contentsOf: out.appendingPathComponent("summary.json")))
+        let sessions = try XCTUnwrap(summary.sessions)
+        XCTAssertEqual(sessions.sessions, 4)
+        XCTAssertEqual(sessions.requestsPerSession, 3)
+        XCTAssertEqual(sessions.offeredRate ?? 0, 4, accuracy: 1e-6)
+        XCTAssertEqual(sessions.turns.map(\.requests), [4, 4, 4])
+        let prompts = sessions.turns.compactMap(\.promptTokens.mean)
+        XCTAssertEqual(prompts.count, 3)
+        XCTAssertTrue(zip(prompts, prompts.dropFirst()).allSatisfy { $0 + 150 < $1 }, "prompts grow turn by turn: \(prompts)")
+        XCTAssertTrue(result.stdout.contains("target 4.000 sessions/s"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("sessions  4 opened"), result.stdout)
+    }
+
     func testVisibleFluidityTokensNeedAnAPIThatStreamsReasoningApart() async throws {
         let run = try await metron([
             "run", "--url", "http://127.0.0.1:9/v1", "--model", "m", "--rate", "1", "--duration", "1",
@@ -349,6 +383,16 @@ final class CLITests: XCTestCase {
               "--shared-prefix", "4:256"], "a shared prefix is COUNT:TOKENS:FRACTION"),
             (["search", "--sim-hardware", "h100", "--shared-prefix", "4:1024:0.5"],
              "--shared-prefix: a prefix of 1024 tokens does not fit in the shortest prompt (512 tokens, --prompt-length fixed:512)"),
+            (["run", "--url", "http://h", "--model", "m", "--rate", "1", "--duration", "1", "--out", "x", "--turns", "3"],
+             "--turns: a session's turns carry the conversation as chat messages; add --api chat"),
+            (["run", "--url", "http://h", "--model", "m", "--rate", "1", "--duration", "1", "--out", "x", "--api", "chat",
+              "--think-time", "2"], "--think-time applies only to sessions: add --turns"),
+            (["run", "--url", "http://h", "--model", "m", "--rate", "1", "--duration", "1", "--out", "x", "--api", "chat",
+              "--turns", "3", "--think-time=-1"], "--think-time: invalid workload: think time '-1': a think time must be zero or more seconds"),
+            (["run", "--url", "http://h", "--model", "m", "--rate", "1", "--duration", "1", "--out", "x", "--api", "chat",
+              "--turns", "uniform:0:3"], "--turns"),
+            (["search", "--url", "http://h", "--model", "m", "--turns", "3"],
+             "--turns: a session's turns carry the conversation as chat messages; add --api chat"),
         ]
         let used = try temporaryDirectory()
         try Data().write(to: used.appendingPathComponent("requests.jsonl"))

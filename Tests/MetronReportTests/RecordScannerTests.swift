@@ -82,6 +82,17 @@ final class RecordScannerTests: XCTestCase {
         XCTAssertEqual(records.last?.chunkTimesS, fast?.chunkTimesS)
     }
 
+    func testTheTurnsOfASessionAreRead() throws {
+        var turn = RequestRecord(id: 7, scheduledS: 2.5, status: .sessionEnded, error: "never sent: turn 1 of session 3 before it ended as timeout")
+        turn.session = 3
+        turn.turn = 2
+        let line = try JSONEncoder().encode(turn)
+        let fast = (Array(line) + [10]).withUnsafeBytes { RecordLineParser.parse(UnsafeRawBufferPointer(rebasing: $0.dropLast())) }
+        XCTAssertEqual(fast, turn)
+        XCTAssertEqual(fast?.session, 3)
+        XCTAssertEqual(fast?.turn, 2)
+    }
+
     /// Records enough for several chunks, some lines longer than others.
     func manyRecords(_ n: Int) -> [RequestRecord] {
         (0..<n).map { i in

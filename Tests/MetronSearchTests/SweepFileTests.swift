@@ -128,6 +128,57 @@ final class SweepFileTests: XCTestCase {
         }
     }
 
+    /// The sessions key, with the server system on the chat API that sessions need.
+    private func withSessions(_ value: String, api: String? = "chat") -> String {
+        let sessions = replacing("    seed: 7", with: "    seed: 7\n    sessions: \(value)")
+        guard let api else { return sessions }
+        return sessions.replacingOccurrences(of: "    api_key_env: PROD_KEY", with: "    api_key_env: PROD_KEY\n    api: \(api)")
+    }
+
+    func testSessionsOfAWorkload() throws {
+        let sweep = try parse(withSessions("{turns: {distribution: uniform, min: 2, max: 6}, think_time_s: {distribution: exponential, mean: 3}}"),
+                              environment: ["PROD_KEY": "k"])
+        XCTAssertEqual(try sweep.workloads.element(at: 0).spec.sessions,
+                       SessionSpec(turns: .uniform(min: 2, max: 6), thinkTimeS: .exponential(mean: 3)))
+        XCTAssertNil(try sweep.workloads.element(at: 1).spec.sessions)
+        for (value, expected) in [
+            ("{turns: 3}", SessionSpec(turns: .fixed(3))),
+            ("{turns: {distribution: fixed, turns: 4}, think_time_s: 2.5}", SessionSpec(turns: .fixed(4), thinkTimeS: .fixed(2.5))),
+            ("{turns: 2, think_time_s: {distribution: uniform, min: 1, max: 3}}", SessionSpec(turns: .fixed(2), thinkTimeS: .uniform(min: 1, max: 3))),
+            ("{turns: 2, think_time_s: {distribution: fixed, seconds: 0}}", SessionSpec(turns: .fixed(2), thinkTimeS: .fixed(0))),
+        ] {
+            XCTAssertEqual(try parse(withSessions(value), environment: ["PROD_KEY": "k"]).workloads.element(at: 0).spec.sessions, expected, value)
+        }
+    }
+
+    func testBadSessionsAreReportedAtTheirKey() {
+        let at = "workloads[0] ('chat').sessions"
+        for (value, expected) in [
+            ("{turns: 2, think_time_s: -1}", "\(at).think_time_s: expected a number at least 0, got -1"),
+            ("{turns: 2, think_time_s: {distribution: exponential, mean: -3}}", "\(at).think_time_s.mean: expected a number at least 0, got -3"),
+            ("{turns: 2, think_time_s: {distribution: uniform, min: 3, max: 1}}", "\(at).think_time_s.max: expected at least min (3), got 1"),
+            ("{turns: 2, think_time_s: {distribution: exponential}}", "\(at).think_time_s: an exponential distribution needs 'mean'"),
+            ("{turns: 2, think_time_s: {distribution: exponential, mean: 1, seconds: 2}}",
+             "\(at).think_time_s.seconds: an exponential distribution takes mean, not 'seconds'"),
+            ("{turns: 2, think_time_s: {distribution: normal, mean: 1}}", "\(at).think_time_s.distribution"),
+            ("{turns: 0}", "\(at).turns: expected a whole number of at least 1, got 0"),
+            ("{turns: {distribution: fixed, tokens: 3}}", "\(at).turns: a fixed distribution needs 'turns'"),
+            ("{think_time_s: 1}", "\(at): missing required key 'turns'"),
+            ("{turns: 2, pause: 1}", "\(at)"),
+        ] {
+            let found = problems(withSessions(value), environment: ["PROD_KEY": "k"]).map(\.description)
+            XCTAssertTrue(found.contains { $0.contains(expected) }, "\(value): \(found)")
+        }
+    }
+
+    func testSessionsOnTheCompletionsAPIAreRefusedNamingTheSystem() {
+        let found = problems(withSessions("{turns: 3}", api: nil), environment: ["PROD_KEY": "k"]).map(\.description)
+        XCTAssertTrue(found.contains {
+            $0.contains("workloads: 'chat' has sessions") && $0.contains("system 'prod' uses the completions API; give it api: chat")
+        }, "\(found)")
+        XCTAssertFalse(found.contains { $0.contains("sim-vllm") }, "the simulator answers the chat API: \(found)")
+    }
+
     func testEndpointFromTheEnvironmentWithRequestSwitches() throws {
         let text = replacing("url: https://llm.example.com/v1", with: """
             url: ${LLM_URL}
