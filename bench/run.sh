@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks that print figures (never timed tests).
 # Usage: bash bench/run.sh [metrics|fuzz|accuracy|timestamps|realtime_default|pairing|spread|controls|endurance|sim_throughput|shards|
-#        caching_gain|sessions_agreement|real_server_prefix ...] (default: metrics fuzz accuracy timestamps)
+#        caching_gain|sessions_agreement|real_server_prefix|real_server_sessions ...] (default: metrics fuzz accuracy timestamps)
 # Outputs go to bench/out/ (ignored by git). Figures are copied into docs/BENCHMARKS.md by hand,
 # with the date and machine printed here.
 set -euo pipefail
@@ -121,9 +121,14 @@ PY
     done
 }
 
+# LLAMA_SERVER and LLAMA_MODEL, built by bench/llama_server.sh (outside the repo) when not given.
+llama_paths() {
+    if [ -z "${LLAMA_SERVER:-}" ] || [ -z "${LLAMA_MODEL:-}" ]; then eval "$(bash bench/llama_server.sh)"; fi
+}
+
 real_server_prefix() {
     echo "## real_server_prefix: llama-server, 4 shared prefixes of 1,024 tokens in 0 % and 90 % of prompts, a fresh server each"
-    : "${LLAMA_SERVER:?LLAMA_SERVER must name a llama-server binary}" "${LLAMA_MODEL:?LLAMA_MODEL must name a GGUF model}"
+    llama_paths
     local port=18181
     for fraction in 0 0.9; do
         "$LLAMA_SERVER" -m "$LLAMA_MODEL" --alias tiny --host 127.0.0.1 --port $port -c 16384 -np 8 -t 1 --metrics \
@@ -144,6 +149,20 @@ print(f"fraction {sys.argv[2]}: {len(ok)} requests, prompt tokens {prompt}, cach
       f"TTFT mean {statistics.mean(ttft) * 1000:.0f} ms, median {statistics.median(ttft) * 1000:.0f} ms")
 PY
     done
+}
+
+real_server_sessions() {
+    echo "## real_server_sessions: llama-server, sessions of 3 turns (think time 1 s) at 0.5 sessions/s, per turn index"
+    llama_paths
+    local port=18182
+    "$LLAMA_SERVER" -m "$LLAMA_MODEL" --alias tiny --host 127.0.0.1 --port $port -c 16384 -np 8 -t 1 --metrics \
+        > "$out/llama-server-sessions.log" 2>&1 &
+    local server=$!
+    for _ in $(seq 60); do curl -sf localhost:$port/health >/dev/null && break; sleep 1; done
+    rm -rf "$out/sessions-real"
+    $bin/metron run --url http://127.0.0.1:$port --model tiny --api chat --rate 0.5 --duration 60 --prompt-length uniform:150:300 \
+        --output-length fixed:16 --turns 3 --think-time exponential:1 --out "$out/sessions-real" | tee "$out/sessions-real.txt"
+    kill $server; wait $server 2>/dev/null || true
 }
 
 sections=("$@")
