@@ -30,9 +30,14 @@ extension CapacityResult {
         let level = Int((confidence * 100).rounded())
         let unit = rateUnit
         if let why = undetermined {
-            let bracket = ciLow.map { lo in ciHigh.map { String(format: "between %.3f and %.3f \(unit)", lo, $0) }
-                ?? String(format: "at least %.3f \(unit)", lo) } ?? ciHigh.map { String(format: "below %.3f \(unit)", $0) } ?? "unknown"
-            lines.append("capacity not determined: \(bracket) (highest pass, lowest failure above it): \(why)")
+            let range = ciLow.map { lo in ciHigh.map { String(format: "between %.3f and %.3f \(unit)", lo, $0) }
+                ?? String(format: "at least %.3f \(unit)", lo) } ?? ciHigh.map { String(format: "at most %.3f \(unit)", $0) }
+            lines.append("capacity not determined: " + (range.map { "\($0) (\(level) %)" } ?? "no bound on either side") + ": \(why)")
+            if highestPass != nil || lowestFailure != nil {
+                let probes = [highestPass.map { String(format: "highest pass %.3f", $0) },
+                              lowestFailure.map { String(format: "lowest failure above it %.3f", $0) }].compactMap { $0 }
+                lines.append(probes.joined(separator: ", ") + " \(unit): single probes, not bounds")
+            }
         } else if let q = maxQPS {
             let interval = ciLow.flatMap { lo in ciHigh.map { hi in String(format: "[%.3f, %.3f]", lo, hi) } }
                 ?? (ciLow.map { String(format: "[%.3f, unbounded]", $0) } ?? "[no interval]")

@@ -17,7 +17,7 @@ public struct SystemCapacity: Sendable, Equatable, Codable {
     /// The confidence level of that interval.
     public var confidence: Double
     /// Why the data do not pin the capacity down, when they do not: then there is no `maxQPS`, and
-    /// `ciLow ... ciHigh` is the bracket between the highest pass and the lowest failure above it.
+    /// `ciLow ... ciHigh` is where the capacity lies at `confidence`, either end nil where nothing bounds it.
     public var undetermined: String?
 
     public init(
@@ -60,12 +60,12 @@ public struct SystemCapacity: Sendable, Equatable, Codable {
     }
 
     /// The interval as text: "lo .. hi", "lo .. unbounded", "below hi" (nothing sustained),
-    /// "not determined (lo .. hi)", or "-".
+    /// "not determined (lo .. hi)" (or "at least lo", "at most hi", "no bound"), or "-".
     public var intervalText: String {
         if undetermined != nil {
-            let bracket = ciLow.map { lo in ciHigh.map { "\(CapacityTable.fixed(lo)) .. \(CapacityTable.fixed($0))" }
-                ?? "at least \(CapacityTable.fixed(lo))" } ?? ciHigh.map { "below \(CapacityTable.fixed($0))" } ?? "no bracket"
-            return "not determined (\(bracket))"
+            let range = ciLow.map { lo in ciHigh.map { "\(CapacityTable.fixed(lo)) .. \(CapacityTable.fixed($0))" }
+                ?? "at least \(CapacityTable.fixed(lo))" } ?? ciHigh.map { "at most \(CapacityTable.fixed($0))" } ?? "no bound"
+            return "not determined (\(range))"
         }
         switch (ciLow, ciHigh) {
         case let (lo?, hi?) where maxQPS != nil: return "\(CapacityTable.fixed(lo)) .. \(CapacityTable.fixed(hi))"

@@ -91,9 +91,13 @@ public struct CapacityResult: Sendable, Equatable, Codable {
     public var ciHigh: Double?
     public var confidence: Double
     public var intervalMethod: IntervalMethod
-    /// Why the capacity is not determined, when it is not: then `ci_low` and `ci_high` are the bracket
-    /// between the highest pass and the lowest failure above it.
+    /// Why the capacity is not determined, when it is not: then `ci_low` and `ci_high` are where the
+    /// capacity lies at `confidence`, either absent where nothing bounds it on that side.
     public var undetermined: String?
+    /// The highest rate that passed, and the lowest above it that failed: single probes, each a noisy
+    /// witness, so not a bound on their own.
+    public var highestPass: Double?
+    public var lowestFailure: Double?
     public var strategy: SearchStrategy
     public var stopReason: StopReason
     public var slo: SLORecord
@@ -117,6 +121,7 @@ public struct CapacityResult: Sendable, Equatable, Codable {
         case maxQPS = "max_qps", ciLow = "ci_low", ciHigh = "ci_high", intervalMethod = "interval_method"
         case stopReason = "stop_reason", outputTokensPerS = "output_tokens_per_s"
         case requestsPerSession = "requests_per_session"
+        case highestPass = "highest_pass", lowestFailure = "lowest_failure"
     }
 
     /// What the rates count: "sessions/s" for a multi-turn workload, else "req/s".
@@ -124,14 +129,16 @@ public struct CapacityResult: Sendable, Equatable, Codable {
 
     init(
         estimate: CapacityEstimate, slo: SLO, settings: SearchSettings, rules: ValidityRules, stopReason: StopReason,
-        probes: [ProbeResult], outputTokensPerS: Double?, warnings: [String]
+        probes: [ProbeResult], bracket: (pass: Double?, fail: Double?), outputTokensPerS: Double?, warnings: [String]
     ) {
+        highestPass = bracket.pass
+        lowestFailure = bracket.fail
         undetermined = estimate.undetermined
         maxQPS = estimate.undetermined == nil ? estimate.maxQPS : nil
         ciLow = estimate.ciLow
         ciHigh = estimate.ciHigh
         confidence = settings.confidence
-        intervalMethod = estimate.method
+        intervalMethod = estimate.undetermined == nil ? estimate.method : .settledRange
         strategy = settings.strategy
         self.stopReason = stopReason
         self.slo = SLORecord(slo)

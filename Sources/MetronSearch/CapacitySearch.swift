@@ -10,8 +10,9 @@ public struct CapacityEstimate: Sendable, Equatable {
     public var ciHigh: Double?
     public var method: IntervalMethod
     public var curve: AttainmentCurve?
-    /// Why the data do not pin the capacity down, when they do not: then `ciLow` and `ciHigh` are the
-    /// bracket between the highest pass and the lowest failure above it, and there is no estimate.
+    /// Why the data do not pin the capacity down, when they do not: then there is no estimate, and
+    /// `ciLow` and `ciHigh` are where the capacity lies at the confidence level, nil on a side nothing
+    /// bounds.
     public var undetermined: String?
     /// Where a fitted curve crosses the level even when that lies outside the probed range (then it
     /// is not the answer, only a direction for the next probe).
@@ -232,6 +233,16 @@ public struct CapacitySearch: Sendable {
                     ? "\(interval) reaches a rate of 0: the probes do not bound the capacity from below"
                     : String(format: "%@ reaches a rate of %.3f, past every probe: the probes do not bound the capacity from above",
                              interval, limit)
+                // The interval's bounded side still holds; on the other, what the probes settle.
+                let settled = settledBracket(dispersion: max(curve.dispersion, scatter?.value ?? 1))
+                var low = ci.lowerBound <= 0 ? settled.low : ci.lowerBound
+                var high = ci.upperBound >= limit ? settled.high : ci.upperBound
+                // Probes that contradict the curve's side settle nothing.
+                if let l = low, let h = high, l > h {
+                    if ci.lowerBound <= 0 { low = nil } else { high = nil }
+                }
+                bracketEstimate.ciLow = low
+                bracketEstimate.ciHigh = high
                 return bracketEstimate
             }
             // No headline below a rate that passed, unless a failure at or below that rate says the
@@ -243,6 +254,27 @@ public struct CapacitySearch: Sendable {
                 top = max(top, highestPass)
             }
             return CapacityEstimate(maxQPS: headline, ciLow: ci.lowerBound, ciHigh: top, method: .logisticProfile, curve: curve)
+        }
+
+        /// Where the capacity lies by the verdicts that hold at the search's confidence once the scatter
+        /// between probes is counted: above the highest probe whose attainment clears the level by more
+        /// than its noise, below the lowest one above that which falls short of it by more than its
+        /// noise (or collapsed, or was invalid), the noise being a binomial count's times `dispersion`.
+        /// Nil on a side no probe settles. Where the curve gives no answer, a single probe's pass or
+        /// failure near the level is a coin that scatter can turn: only these verdicts bound anything.
+        func settledBracket(dispersion: Double) -> (low: Double?, high: Double?) {
+            let level = search.slo.attainmentLevel
+            let z = Stats.normalQuantile(1 - (1 - settings.confidence) / 2)
+            func noise(_ p: AttainmentPoint) -> Double {
+                z * (max(1, dispersion) * level * (1 - level) / Double(p.trials)).squareRoot()
+            }
+            let points = probes.map { (point: $0.attainmentPoint, valid: $0.valid) }
+            let low = points.filter { $0.valid && $0.point.attainment - level > noise($0.point) }.map(\.point.rate).max()
+            let high = points.filter {
+                ($0.point.rate > (low ?? 0)) && (!$0.valid || $0.point.attainment < Self.fitFloor(level: level)
+                    || level - $0.point.attainment > noise($0.point))
+            }.map(\.point.rate).min()
+            return (low, high)
         }
 
         func failed(above rate: Double) -> Bool { probes.contains { $0.rate > rate && !$0.passed } }

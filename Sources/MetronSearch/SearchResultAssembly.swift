@@ -15,6 +15,7 @@ extension CapacitySearch.State {
                 estimate.undetermined = stop == .aboveMaxRate ? "every probe passed, up to the maximum rate"
                     : stop == .belowMinRate ? "the SLO failed even at the minimum rate"
                     : "the attainment curve could not be fitted inside the probed range"
+                (estimate.ciLow, estimate.ciHigh) = settledBracket(dispersion: fitPoints().1?.value ?? 1)
             }
         case .bisect:
             let fail = probes.filter { !$0.passed && $0.rate > (bisectBest ?? 0) }.map(\.rate).min()
@@ -42,7 +43,7 @@ extension CapacitySearch.State {
         }
         return CapacityResult(
             estimate: estimate, slo: search.slo, settings: settings, rules: search.rules, stopReason: stop,
-            probes: probes + clientFailures, outputTokensPerS: estimate.maxQPS.flatMap { tokensPerSecond(at: $0) }, warnings: warnings)
+            probes: probes + clientFailures, bracket: bracket, outputTokensPerS: estimate.maxQPS.flatMap { tokensPerSecond(at: $0) }, warnings: warnings)
     }
 
     /// Output tokens/s at `rate`, interpolated linearly between valid probes; outside them, the

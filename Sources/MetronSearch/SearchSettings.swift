@@ -58,4 +58,7 @@ public enum IntervalMethod: String, Sendable, Codable {
     /// Between the highest passing probe and the lowest failing probe above it; not a statistical
     /// interval (used by bisection, and when the curve cannot be fitted).
     case bracket = "bracket_between_probes"
+    /// No estimate: where the capacity lies at the confidence level, by the fitted curve's interval on
+    /// the side it bounds and by the probes whose verdicts are clear of their noise; either end may be open.
+    case settledRange = "settled_range"
 }

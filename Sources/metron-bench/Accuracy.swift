@@ -68,8 +68,11 @@ struct AccuracyBenchmark: AsyncParsableCommand {
         var truth: Double
         /// |max_qps - truth| / truth; a search with no answer counts as 1.
         var error: Double
-        /// The interval is bounded on both sides and contains the truth.
+        /// An answer's interval is bounded on both sides and contains the truth, or a result that is not
+        /// determined gives a range (open on either side) that contains it.
         var contains: Bool
+        /// Not determined, and the range it gives is open on both sides: it says nothing.
+        var saysNothing: Bool { result.maxQPS == nil && result.ciLow == nil && result.ciHigh == nil }
 
         /// (ci_high - ci_low) / max_qps; nil when the interval is unbounded or absent.
         var relativeWidth: Double? {
@@ -85,7 +88,12 @@ struct AccuracyBenchmark: AsyncParsableCommand {
             self.truth = truth
             probeTimeS = searchProbeTimeS(result)
             error = result.maxQPS.map { abs($0 - truth) / truth } ?? 1
-            contains = result.maxQPS != nil && (result.ciLow.map { $0 <= truth } ?? false) && (result.ciHigh.map { truth <= $0 } ?? false)
+            if result.maxQPS != nil {
+                contains = (result.ciLow.map { $0 <= truth } ?? false) && (result.ciHigh.map { truth <= $0 } ?? false)
+            } else {
+                // Not determined: the range it gives, open on a side no probe settles.
+                contains = result.undetermined != nil && (result.ciLow ?? 0) <= truth && truth <= (result.ciHigh ?? .infinity)
+            }
         }
     }
 
@@ -161,7 +169,7 @@ struct AccuracyBenchmark: AsyncParsableCommand {
     }
 
     static let summaryHeader = "configuration                            variant    searches  contains        mean|err|  median|err|  "
-        + "bias      median width  mean probe time  time/bisect  | not determined  answered: contains  mean|err|  median width"
+        + "bias      median width  mean probe time  time/bisect  | not determined  open range  answered: contains  mean|err|  median width"
 
     static func summary(_ rows: [Row], title: String, variants: [SearchVariant]) {
         out(summaryHeader)
@@ -186,8 +194,9 @@ struct AccuracyBenchmark: AsyncParsableCommand {
                               pad(title, 40), pad(v.label, 9), group.count, contained, Double(contained) / Double(max(group.count, 1)) * 100,
                               mean(group.map(\.error)) * 100, median(group.map(\.error)) * 100, mean(signed) * 100, median(widths), time,
                               time / bisectTime)
-            return line + String(format: "  | %5d (%5.1f %%)  %4d of %4d (%5.1f %%)  %8.2f%%  %12.3f",
+            return line + String(format: "  | %5d (%5.1f %%)  %10d  %4d of %4d (%5.1f %%)  %8.2f%%  %12.3f",
                                  group.count - answered.count, Double(group.count - answered.count) / Double(max(group.count, 1)) * 100,
+                                 group.filter(\.saysNothing).count,
                                  answeredContained, answered.count, Double(answeredContained) / Double(max(answered.count, 1)) * 100,
                                  mean(answered.map(\.error)) * 100, median(answered.map { $0.relativeWidth ?? .infinity }))
         }

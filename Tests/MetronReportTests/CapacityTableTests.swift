@@ -154,6 +154,12 @@ final class CapacityTableTests: XCTestCase {
         unsettled.ciHigh = 5
         XCTAssertEqual(claim(c, unsettled).noTest, "down's capacity is not determined")
         XCTAssertEqual(unsettled.intervalText, "not determined (4.00 .. 5.00)")
+        unsettled.ciLow = nil
+        XCTAssertEqual(unsettled.intervalText, "not determined (at most 5.00)")
+        unsettled.ciHigh = nil
+        XCTAssertEqual(unsettled.intervalText, "not determined (no bound)")
+        unsettled.ciLow = 4
+        XCTAssertEqual(unsettled.intervalText, "not determined (at least 4.00)")
         var zero = c
         zero.ciLow = 0
         XCTAssertEqual(claim(a, zero).noTest, "slow's interval reaches 0")

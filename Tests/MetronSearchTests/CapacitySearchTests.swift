@@ -192,14 +192,48 @@ final class CapacitySearchTests: XCTestCase {
             XCTAssertNil(result.maxQPS, "no number when the data cannot pin one down")
             let valid = result.probes.filter(\.valid)
             let pass = valid.filter(\.passed).map(\.rate).max()
-            XCTAssertEqual(result.ciLow, pass, "the bracket starts at the highest pass")
-            XCTAssertEqual(result.ciHigh, result.probes.filter { !$0.passed && $0.rate > (pass ?? 0) }.map(\.rate).min())
+            XCTAssertEqual(result.highestPass, pass)
+            XCTAssertEqual(result.lowestFailure, result.probes.filter { !$0.passed && $0.rate > (pass ?? 0) }.map(\.rate).min())
+            // The interval's bounded side stays; the side it runs out on is open, not the probes' bracket.
+            if why.contains("reaches a rate of 0") {
+                XCTAssertNil(result.ciLow, result.summaryText)
+                let high = try XCTUnwrap(result.ciHigh, result.summaryText)
+                XCTAssertGreaterThanOrEqual(high, truth, "seed \(seed): \(result.summaryText)")
+                XCTAssertTrue(result.summaryText.contains(String(format: "at most %.3f req/s (95 %%)", high)), result.summaryText)
+            }
             XCTAssertTrue(result.summaryText.contains("capacity not determined"), result.summaryText)
+            XCTAssertTrue(result.summaryText.contains("single probes, not bounds"), result.summaryText)
             XCTAssertTrue(result.summaryText.contains(why), result.summaryText)
             let row = result.systemCapacity(system: "s", gpus: nil, usdPerHour: nil)
             XCTAssertTrue(row.intervalText.hasPrefix("not determined ("), row.intervalText)
         }
         XCTAssertGreaterThan(undetermined, 0, "four probes of bursty misses never pin the capacity down")
+    }
+
+    func testWithoutACurveOnlyVerdictsClearOfTheirNoiseBoundTheCapacity() async throws {
+        // A cliff at 8.3 req/s and four probes: 2, 4 and 8 pass, 16 collapses; no curve fits.
+        func search(attainmentBelowCliff: Double, measurementS: Double) async throws -> CapacityResult {
+            let cliff = ScriptedProbeRunner(attainment: { $0 <= 8.3 ? attainmentBelowCliff : 0.3 }, measurementS: measurementS)
+            return try await CapacitySearch(runner: cliff, slo: SLO(), settings: settings(budget: 4)).run()
+        }
+        // Passes of about 160 requests without a miss clear a P99 level by less than their own noise:
+        // they bound nothing, however many there are.
+        let short = try await search(attainmentBelowCliff: 1, measurementS: 60)
+        XCTAssertEqual(short.probes.map(\.rate), [2, 4, 8, 16])
+        XCTAssertEqual(short.undetermined, "the attainment curve could not be fitted inside the probed range")
+        XCTAssertEqual(short.intervalMethod, .settledRange)
+        XCTAssertEqual(short.highestPass, 8)
+        XCTAssertEqual(short.lowestFailure, 16)
+        XCTAssertNil(short.ciLow, short.summaryText)
+        XCTAssertEqual(try XCTUnwrap(short.ciHigh), 16, accuracy: 0.01, "a collapsed probe bounds the capacity from above")
+        XCTAssertTrue(short.summaryText.contains("capacity not determined: at most 16.0"), short.summaryText)
+        XCTAssertTrue(short.summaryText.contains("highest pass 8.000, lowest failure above it 16.000 req/s"), short.summaryText)
+        // Passes of about 1,000 requests without a miss clear it by more: they bound it from below.
+        let long = try await search(attainmentBelowCliff: 1, measurementS: 400)
+        XCTAssertNotNil(long.undetermined)
+        XCTAssertEqual(try XCTUnwrap(long.ciLow), 8, accuracy: 0.01)
+        XCTAssertEqual(try XCTUnwrap(long.ciHigh), 16, accuracy: 0.01)
+        XCTAssertEqual(long.systemCapacity(system: "s", gpus: nil, usdPerHour: nil).intervalText, "not determined (8.00 .. 16.00)")
     }
 
     /// Caps requests in flight, so that a send shortfall is the server's backlog, not the client's.

@@ -133,7 +133,7 @@ final class SearchOverHTTPTests: XCTestCase {
         // must say so and why. A number it does give must hold.
         if let why = result.undetermined {
             XCTAssertTrue(result.summaryText.contains("capacity not determined") && result.summaryText.contains(why), report)
-            XCTAssertEqual(result.intervalMethod, .bracket, report)
+            XCTAssertEqual(result.intervalMethod, .settledRange, report)
             return
         }
         let q = try XCTUnwrap(result.maxQPS, report)
