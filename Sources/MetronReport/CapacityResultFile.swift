@@ -20,7 +20,7 @@ extension CapacityResult {
     public func systemCapacity(system: String, gpus: Int?, usdPerHour: Double?) -> SystemCapacity {
         SystemCapacity(system: system, maxQPS: maxQPS, ciLow: ciLow, ciHigh: ciHigh, outputTokensPerS: outputTokensPerS,
                        gpus: gpus, usdPerHour: usdPerHour, statisticalInterval: intervalMethod != .bracket,
-                       confidence: confidence, undetermined: undetermined)
+                       confidence: confidence, undetermined: undetermined, pairedWithNext: pairedWithNext)
     }
 
     /// A few lines for a terminal: the answer, how it was found, and every warning.

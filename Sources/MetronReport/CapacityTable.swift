@@ -1,5 +1,6 @@
 import Foundation
 import MetronStats
+import MetronSearch
 
 /// One system's capacity in a sweep, with its cost figures.
 public struct SystemCapacity: Sendable, Equatable, Codable {
@@ -19,13 +20,16 @@ public struct SystemCapacity: Sendable, Equatable, Codable {
     /// Why the data do not pin the capacity down, when they do not: then there is no `maxQPS`, and
     /// `ciLow ... ciHigh` is where the capacity lies at `confidence`, either end nil where nothing bounds it.
     public var undetermined: String?
+    /// This system against the next one down the ranking on shared plans, when the sweep compared them.
+    public var pairedWithNext: PairedWithNext?
 
     public init(
         system: String, maxQPS: Double?, ciLow: Double?, ciHigh: Double?, outputTokensPerS: Double?,
         gpus: Int?, usdPerHour: Double?, statisticalInterval: Bool = false, confidence: Double = 0.95,
-        undetermined: String? = nil
+        undetermined: String? = nil, pairedWithNext: PairedWithNext? = nil
     ) {
         self.undetermined = undetermined
+        self.pairedWithNext = pairedWithNext
         self.system = system
         self.maxQPS = maxQPS
         self.ciLow = ciLow
@@ -79,8 +83,10 @@ public struct SystemCapacity: Sendable, Equatable, Codable {
 /// One system's capacity over the next one's down the ranking, with a confidence interval for the
 /// ratio and whether it shows a difference.
 ///
-/// ln(q1 / q2) has standard error sqrt(se1^2 + se2^2), each se taken from that search's own interval
-/// (`SystemCapacity.logStandardError`), so the interval is exp(ln(q1 / q2) +/- z sqrt(se1^2 + se2^2)).
+/// When the sweep probed the two on shared plans (`PairedComparison`), the ratio and its interval are
+/// the paired ones. Otherwise ln(q1 / q2) has standard error sqrt(se1^2 + se2^2), each se taken from
+/// that search's own interval (`SystemCapacity.logStandardError`), so the interval is
+/// exp(ln(q1 / q2) +/- z sqrt(se1^2 + se2^2)).
 /// The two searches are treated as independent. Every system replays the same probe plans, which makes
 /// their estimates positively correlated; a paired estimate would subtract that covariance, so this
 /// interval is conservative (wider than a paired one): it calls a difference less often than a paired
@@ -96,9 +102,20 @@ public struct CapacityRatio: Sendable, Equatable {
     public var bracketsApart: Bool
     /// Why there is no ratio interval, when there is none.
     public var noTest: String?
+    /// The paired comparison the ratio comes from, when it does.
+    public var paired: PairedComparison?
 
     public init(_ r: SystemCapacity, over next: SystemCapacity, confidence: Double = 0.95) {
         bracketsApart = false
+        if let p = r.pairedWithNext, p.system == next.system, p.comparison.noTest == nil, r.undetermined == nil,
+           next.undetermined == nil {
+            paired = p.comparison
+            ratio = p.comparison.ratio
+            ciLow = p.comparison.ciLow
+            ciHigh = p.comparison.ciHigh
+            higher = p.comparison.higher
+            return
+        }
         if let q1 = r.maxQPS, let q2 = next.maxQPS, q1 > 0, q2 > 0 { ratio = q1 / q2 }
         if let why = Self.noTestReason(r) ?? Self.noTestReason(next) {
             noTest = why
@@ -139,7 +156,7 @@ public enum CapacityTable {
     public static let csvHeader = [
         "system", "max_qps", "ci_low", "ci_high", "output_tokens_per_s", "gpus", "usd_per_hour",
         "qps_per_gpu", "usd_per_million_output_tokens",
-        "ratio_to_next", "ratio_ci_low", "ratio_ci_high", "higher_than_next",
+        "ratio_to_next", "ratio_ci_low", "ratio_ci_high", "higher_than_next", "ratio_paired_plans",
     ]
 
     /// Rows in the order given; each row's ratio is to the next system down the ranking of its own
@@ -156,6 +173,7 @@ public enum CapacityTable {
                 number(r.usdPerMillionOutputTokens),
                 number(ratio?.ratio), number(ratio?.ciLow), number(ratio?.ciHigh),
                 ratio?.higher.map { $0 ? "true" : "false" } ?? "",
+                ratio?.paired.map { String($0.first.count) } ?? "",
             ]
             lines.append(fields.joined(separator: ","))
         }
@@ -193,7 +211,8 @@ public enum CapacityTable {
         rankedIndices(rows).map { rows[$0] }
     }
 
-    static func rankedIndices(_ rows: [SystemCapacity]) -> [Int] {
+    /// The indices of `rows` in the order of `ranked`.
+    public static func rankedIndices(_ rows: [SystemCapacity]) -> [Int] {
         rows.enumerated().sorted { a, b in
             switch (a.element.maxQPS, b.element.maxQPS) {
             case let (x?, y?): return x != y ? x > y : a.offset < b.offset
@@ -230,6 +249,7 @@ public enum CapacityTable {
         let c = CapacityRatio(r, over: next, confidence: confidence)
         var ratio = c.ratio.map { String(format: "%.2fx next", $0) } ?? "no ratio"
         if let lo = c.ciLow, let hi = c.ciHigh { ratio += String(format: " [%.2f, %.2f]", lo, hi) }
+        if let p = c.paired { ratio += String(format: " (paired: %d plans at %.2f)", p.first.count, p.rate) }
         switch c.higher {
         case true?: return "\(ratio): higher than \(next.system)"
         case false?: return "\(ratio): not distinguishable from \(next.system)"

@@ -15,8 +15,10 @@ public enum SweepRankings {
     public static func rows(_ searches: [some RankedSearch], qualified: Bool) -> [SystemCapacity] {
         searches.map { s in
             let e = s.entry
-            return s.result.systemCapacity(system: qualified ? "\(e.system)/\(e.workload)/\(e.slo)" : e.system,
-                                           gpus: e.gpus, usdPerHour: e.usdPerHour)
+            let name = { (system: String) in qualified ? "\(system)/\(e.workload)/\(e.slo)" : system }
+            var row = s.result.systemCapacity(system: name(e.system), gpus: e.gpus, usdPerHour: e.usdPerHour)
+            if let next = row.pairedWithNext?.system { row.pairedWithNext?.system = name(next) }
+            return row
         }
     }
 

@@ -28,7 +28,7 @@ public struct SweepReport: Sendable {
             SystemCapacity(system: system, maxQPS: capacity.maxQPS, ciLow: capacity.ciLow, ciHigh: capacity.ciHigh,
                            outputTokensPerS: capacity.outputTokensPerS, gpus: gpus, usdPerHour: usdPerHour,
                            statisticalInterval: capacity.intervalMethod != Self.bracketMethod, confidence: capacity.confidence,
-                           undetermined: capacity.undetermined)
+                           undetermined: capacity.undetermined, pairedWithNext: capacity.pairedWithNext)
         }
 
         /// `interval_method` of a bracket between probes, which is not a statistical interval.
@@ -51,7 +51,7 @@ public struct SweepReport: Sendable {
         public var ciHigh: Double?
         public var confidence: Double
         public var intervalMethod: String
-        /// Why the capacity is not determined; then `ci_low` and `ci_high` are a bracket.
+        /// Why the capacity is not determined; then `ci_low` and `ci_high` are where it lies, if anywhere.
         public var undetermined: String?
         public var strategy: String
         public var stopReason: String
@@ -63,9 +63,11 @@ public struct SweepReport: Sendable {
         public var warnings: [String]
         /// Set for a multi-turn workload, whose rates count sessions per second.
         public var requestsPerSession: Double?
+        public var pairedWithNext: PairedWithNext?
 
         enum CodingKeys: String, CodingKey {
             case confidence, strategy, slo, curve, probes, simulated, warnings, undetermined
+            case pairedWithNext = "paired_with_next"
             case maxQPS = "max_qps", ciLow = "ci_low", ciHigh = "ci_high", intervalMethod = "interval_method"
             case stopReason = "stop_reason", outputTokensPerS = "output_tokens_per_s", requestsPerSession = "requests_per_session"
         }

@@ -115,13 +115,15 @@ public struct CapacityResult: Sendable, Equatable, Codable {
     public var warnings: [String]
     /// Who measured the search, how and against what (set by the sweep that ran it).
     public var provenance: Provenance?
+    /// Set by a sweep: this system against the next one down its ranking, on shared plans.
+    public var pairedWithNext: PairedWithNext?
 
     enum CodingKeys: String, CodingKey {
         case confidence, strategy, slo, settings, validity, curve, probes, simulated, warnings, provenance, undetermined
         case maxQPS = "max_qps", ciLow = "ci_low", ciHigh = "ci_high", intervalMethod = "interval_method"
         case stopReason = "stop_reason", outputTokensPerS = "output_tokens_per_s"
         case requestsPerSession = "requests_per_session"
-        case highestPass = "highest_pass", lowestFailure = "lowest_failure"
+        case highestPass = "highest_pass", lowestFailure = "lowest_failure", pairedWithNext = "paired_with_next"
     }
 
     /// What the rates count: "sessions/s" for a multi-turn workload, else "req/s".

@@ -26,6 +26,9 @@ public struct SearchSettings: Sendable, Equatable, Codable {
     public var bisectMaxIterations: Int = 20
     /// A sweep runs at most this many systems' searches at once (nil: all of them).
     public var parallelSystems: Int?
+    /// Plans on which a sweep probes each two systems next to each other in its ranking, for their
+    /// paired capacity ratio (`PairedComparison`); 0: the ranking compares their intervals only.
+    public var pairedPlans: Int = PairedComparison.defaultPlans
 
     public init() {}
 
@@ -34,7 +37,24 @@ public struct SearchSettings: Sendable, Equatable, Codable {
         case startRate = "start_rate", growthFactor = "growth_factor", relativeCIWidth = "relative_ci_width"
         case probeBudget = "probe_budget", minRate = "min_rate", maxRate = "max_rate"
         case bisectGranularity = "bisect_granularity", bisectMaxIterations = "bisect_max_iterations"
-        case parallelSystems = "parallel_systems"
+        case parallelSystems = "parallel_systems", pairedPlans = "paired_plans"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        strategy = try c.decode(SearchStrategy.self, forKey: .strategy)
+        confidence = try c.decode(Double.self, forKey: .confidence)
+        startRate = try c.decode(Double.self, forKey: .startRate)
+        growthFactor = try c.decode(Double.self, forKey: .growthFactor)
+        relativeCIWidth = try c.decode(Double.self, forKey: .relativeCIWidth)
+        probeBudget = try c.decode(Int.self, forKey: .probeBudget)
+        minRate = try c.decode(Double.self, forKey: .minRate)
+        maxRate = try c.decode(Double.self, forKey: .maxRate)
+        bisectGranularity = try c.decode(Double.self, forKey: .bisectGranularity)
+        bisectMaxIterations = try c.decode(Int.self, forKey: .bisectMaxIterations)
+        parallelSystems = try c.decodeIfPresent(Int.self, forKey: .parallelSystems)
+        // Results written before paired comparisons existed compared intervals only.
+        pairedPlans = try c.decodeIfPresent(Int.self, forKey: .pairedPlans) ?? 0
     }
 }
 

@@ -193,10 +193,78 @@ public struct SweepRun: Sendable {
         // A search's own error says more than the cancellation of one that never started.
         let errors = outcomes.compactMap { $0.2 }
         if let error = errors.first(where: { !($0 is CancellationError) }) ?? errors.first { throw error }
-        let searches = outcomes.flatMap { $0.1 }
+        var searches = outcomes.flatMap { $0.1 }
         // A shard's searches are a part of the table, which `SweepCollection` writes from all of them.
-        if shard == nil { try sweep.writeSweepFiles(searches, layout: layout, provenance: provenance) }
+        if shard == nil {
+            searches = try await comparePairs(searches, models: models, progress: progress)
+            try sweep.writeSweepFiles(searches, layout: layout, provenance: provenance)
+        }
         return searches
+    }
+
+    /// Probes each two systems next to each other in a table's ranking on `search.paired_plans` shared
+    /// plans (`PairedComparison`), and keeps the comparison in the higher one's `capacity.json`. The
+    /// probes go to each system's probe cache, so a rerun measures nothing again.
+    func comparePairs(_ searches: [SweepSearch], models: [String: PrefillModel],
+                      progress: @escaping @Sendable (String) -> Void) async throws -> [SweepSearch] {
+        let plans = sweep.search.pairedPlans
+        guard plans > 0 else { return searches }
+        var searches = searches
+        var tables: [String: [Int]] = [:], order: [String] = []
+        for (i, s) in searches.enumerated() {
+            let key = "\(s.workload)\u{0}\(s.slo)"
+            if tables[key] == nil { order.append(key) }
+            tables[key, default: []].append(i)
+        }
+        for key in order {
+            let members = tables[key] ?? []
+            let ranked = CapacityTable.rankedIndices(SweepRankings.rows(members.map { searches[$0] }, qualified: false)).map { members[$0] }
+            for (a, b) in zip(ranked, ranked.dropFirst()) where searches[a].result.maxQPS != nil && searches[b].result.maxQPS != nil {
+                let (first, second) = (searches[a], searches[b])
+                let label = "\(first.system.name) against \(second.system.name)/\(first.workload)/\(first.slo)"
+                progress("\(label): \(plans) shared plans at the geometric mean of their capacities")
+                guard let comparison = try await PairedComparison.measure(
+                    try await side(first, models: models, progress: progress), try await side(second, models: models, progress: progress),
+                    rules: sweep.validity, plans: plans)
+                else { continue }
+                searches[a].result.pairedWithNext = PairedWithNext(system: second.system.name, comparison: comparison)
+                try searches[a].result.write(to: layout.search(system: first.system.name, workload: first.workload, slo: first.slo))
+                let verdict = comparison.noTest.map { "no test: \($0)" }
+                    ?? String(format: "%.3fx [%.3f, %.3f]", comparison.ratio ?? .nan, comparison.ciLow ?? .nan, comparison.ciHigh ?? .nan)
+                    + (comparison.higher == true ? ": higher" : ": not distinguishable")
+                progress(String(format: "%@: at %.3f, %d plans: ", label, comparison.rate, comparison.first.count) + verdict)
+            }
+        }
+        return searches
+    }
+
+    /// A finished search as a paired comparison probes it: its system's cached runner and its SLO.
+    private func side(_ search: SweepSearch, models: [String: PrefillModel],
+                      progress: @escaping @Sendable (String) -> Void) async throws -> PairedComparison.Side {
+        guard let workload = sweep.workloads.first(where: { $0.name == search.workload }),
+              let spec = sweep.slos.first(where: { $0.name == search.slo })
+        else { preconditionFailure("a search of the sweep names its workload and SLO") }
+        let slo = try resolvedSLO(spec, system: search.system, models: models)
+        let runner = cachingRunner(try await makeRunner(search.system, workload), system: search.system, workload: workload,
+                                   deadlines: slo.deadlines, progress: progress)
+        return PairedComparison.Side(runner: runner, result: search.result, slo: slo)
+    }
+
+    /// The SLO with the first-token deadlines of the prefill model it names for `system`.
+    private func resolvedSLO(_ spec: SLOSpec, system: SystemSpec, models: [String: PrefillModel]) throws -> SLO {
+        try spec.resolve(prefill: spec.prefillSystem(for: system.name).flatMap { models[$0] })
+    }
+
+    /// `inner` behind the probe cache of `system` under `workload`.
+    private func cachingRunner(_ inner: any ProbeRunner, system: SystemSpec, workload: WorkloadEntry, deadlines: FluidityDeadlines,
+                               progress: @escaping @Sendable (String) -> Void) -> CachingProbeRunner {
+        let identity = ProbeIdentity(system: system, workload: workload.spec, sweep: sweep, measurement: measurement)
+        let label = "\(system.name)/\(workload.name)"
+        return CachingProbeRunner(
+            inner: inner, cache: ProbeCache(directory: layout.probes(system: system.name, workload: workload.name), identity: identity),
+            deadlines: deadlines,
+            onHit: { progress("\(label): reusing probe \($0.directoryName)") },
+            onStale: { progress("\(label): measuring probe \($0.directoryName) again: \($1)") })
     }
 
     /// This shard's split of the sweep; nil for a whole sweep.
@@ -223,8 +291,6 @@ public struct SweepRun: Sendable {
         let workloads = workloads(of: system)
         let last = order + workloads.count * sweep.slos.count - 1
         for workload in workloads {
-            let identity = ProbeIdentity(system: system, workload: workload.spec, sweep: sweep, measurement: measurement)
-            let cache = ProbeCache(directory: layout.probes(system: system.name, workload: workload.name), identity: identity)
             let label = "\(system.name)/\(workload.name)"
             var inner: ClientWatchingRunner?
             for spec in sweep.slos {
@@ -249,11 +315,9 @@ public struct SweepRun: Sendable {
                     }
                     guard let watched = inner else { preconditionFailure("made above") }
                     let source = spec.prefillSystem(for: system.name)
-                    let slo = try spec.resolve(prefill: source.flatMap { models[$0] })
-                    let runner = CachingProbeRunner(
-                        inner: watched, cache: cache, deadlines: slo.deadlines,
-                        onHit: { progress("\(label): reusing probe \($0.directoryName)") },
-                        onStale: { progress("\(label): measuring probe \($0.directoryName) again: \($1)") })
+                    let slo = try resolvedSLO(spec, system: system, models: models)
+                    let runner = cachingRunner(watched, system: system, workload: workload, deadlines: slo.deadlines, progress: progress)
+                    let cache = runner.cache
                     progress("\(searchLabel): searching (\(sweep.search.strategy.rawValue), \(slo.summary))")
                     let plan = SearchPlan(settings: sweep.search, window: sweep.probe, minRequests: sweep.validity.minRequests,
                                           level: slo.attainmentLevel, requestsPerArrival: workload.spec.requestsPerArrival)

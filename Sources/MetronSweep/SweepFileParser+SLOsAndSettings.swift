@@ -121,12 +121,16 @@ extension SweepParser {
         .number("bisect_granularity", \.bisectGranularity, .above(0), .below(1)),
         .integer("bisect_max_iterations", \.bisectMaxIterations, atLeast: 1),
         .integer("parallel_systems", \.parallelSystems, atLeast: 1),
+        .integer("paired_plans", \.pairedPlans, atLeast: 0),
     ] }
 
     func searchSettings(_ node: Node) -> SearchSettings {
         var s = SearchSettings()
         let path = "search"
         guard let m = reader.settings(node, path, keys: Self.searchKeys, into: &s) else { return s }
+        if s.pairedPlans == 1 {
+            reader.problem(at: m["paired_plans"] ?? node, "\(path).paired_plans: one plan gives no interval for the ratio; expected 0 (compare intervals only) or at least 2, got 1")
+        }
         if s.minRate >= s.maxRate {
             reader.problem(at: m["max_rate"] ?? m["min_rate"] ?? node, "\(path): max_rate (\(YAMLReader.text(s.maxRate))) must be above min_rate (\(YAMLReader.text(s.minRate)))")
         } else if !(s.minRate...s.maxRate).contains(s.startRate) {

@@ -115,6 +115,10 @@ public enum SweepSession {
             log("warning: ranking \(collection.searches.count) of \(total) searches (--allow-incomplete):")
             collection.missing.forEach { log("  - " + $0) }
         }
+        if sweep.search.pairedPlans > 0 {
+            log("note: the ranking compares intervals only: paired comparisons on shared plans (search.paired_plans) "
+                + "need every system's probes in one process, so a sharded sweep makes none")
+        }
         let provenance = invocationProvenance(
             sweepFile: sweepFile, startedAt: Date(), client: ClientSurvey.host(realtime: .off, granted: false),
             timerLateness: [], servers: [])

@@ -69,20 +69,24 @@ struct SearchVariant: Sendable, Hashable {
 
 /// The one place the benchmarks create a runner and a search, so that changes to the search's API
 /// are made here only. The workload's seed is `seed`; each probe's plan derives from it.
-func searchOnce(_ configuration: BenchConfiguration, seed: UInt64, variant: SearchVariant,
-                simulator: SimulatorConfig? = nil) async throws -> CapacityResult {
-    var workload = configuration.workload
-    workload.seed = seed
+func searchOnce(_ configuration: BenchConfiguration, seed: UInt64, variant: SearchVariant) async throws -> CapacityResult {
     var settings = SearchSettings()
     settings.startRate = configuration.startRate
     settings.strategy = variant.strategy
     settings.probeBudget = variant.budget
+    let runner = virtualRunner(configuration, seed: seed)
+    return try await CapacitySearch(runner: runner, slo: configuration.slo, rules: ValidityRules(), settings: settings).run()
+}
+
+/// Probes of `configuration` in virtual time with the workload seeded `seed`, and the default probe settings.
+func virtualRunner(_ configuration: BenchConfiguration, seed: UInt64) -> VirtualProbeRunner {
+    var workload = configuration.workload
+    workload.seed = seed
     let rules = ValidityRules()
-    let runner = VirtualProbeRunner(
-        config: simulator ?? configuration.simulator,
+    return VirtualProbeRunner(
+        config: configuration.simulator,
         planner: ProbePlanner(workload: workload, window: ProbeWindow(), minRequests: rules.minRequests),
         drainGraceS: rules.drainGraceS)
-    return try await CapacitySearch(runner: runner, slo: configuration.slo, rules: rules, settings: settings).run()
 }
 
 /// What the search's probes would take against a real server: warm-up plus window, summed.

@@ -26,7 +26,7 @@ final class ShardedSweepTests: XCTestCase {
               - {name: long, prompt_tokens: 512, output_tokens: 16}
             slos:
               - {name: p90, percentile: 90, prefill_model: fixed, ttft_deadline_s: 0.5, tbt_deadline_s: 0.1}
-            search: {start_rate: 10, probe_budget: 4, relative_ci_width: 0.5}
+            search: {start_rate: 10, probe_budget: 4, relative_ci_width: 0.5, paired_plans: 0}
             probe: {requests: 1, bracket_requests: 1, duration_s: 2, warmup_s: 0.2, min_requests: 15}
             \(comment)
             """

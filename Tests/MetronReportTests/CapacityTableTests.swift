@@ -33,10 +33,10 @@ final class CapacityTableTests: XCTestCase {
         let lines = CapacityTable.csv([a, c, none]).split(separator: "\n").map(String.init)
         XCTAssertEqual(lines, [
             "system,max_qps,ci_low,ci_high,output_tokens_per_s,gpus,usd_per_hour,qps_per_gpu,usd_per_million_output_tokens,"
-                + "ratio_to_next,ratio_ci_low,ratio_ci_high,higher_than_next",
-            "fast,10,9,11,2000,2,7.2,5,1,2.5,2.10897,2.96354,true",
-            "slow,4,3.5,4.5,800,1,,4,,,,,",
-            "down,,,1,,1,1,,,,,,",
+                + "ratio_to_next,ratio_ci_low,ratio_ci_high,higher_than_next,ratio_paired_plans",
+            "fast,10,9,11,2000,2,7.2,5,1,2.5,2.10897,2.96354,true,",
+            "slow,4,3.5,4.5,800,1,,4,,,,,,",
+            "down,,,1,,1,1,,,,,,,",
         ])
     }
 
@@ -47,28 +47,29 @@ final class CapacityTableTests: XCTestCase {
         let lines = CapacityTable.csv(rows, tables: ["chat", "code", "chat", "code"]).split(separator: "\n").map(String.init)
         XCTAssertEqual(lines.count, 5)
         XCTAssertTrue(lines[0].hasPrefix(CapacityTable.csvHeader.prefix(9).joined(separator: ",") + ","), "old columns first, in order")
-        XCTAssertTrue(lines[1].hasSuffix(",,,,"), "x/chat is last of its table: \(lines[1])")
-        XCTAssertTrue(lines[2].hasSuffix(",,,,"), "x/code is last of its table: \(lines[2])")
-        XCTAssertTrue(lines[3].hasSuffix(",2,1.6281,2.45685,true"), lines[3])
+        XCTAssertTrue(lines[1].hasSuffix(",,,,,"), "x/chat is last of its table: \(lines[1])")
+        XCTAssertTrue(lines[2].hasSuffix(",,,,,"), "x/code is last of its table: \(lines[2])")
+        XCTAssertTrue(lines[3].hasSuffix(",2,1.6281,2.45685,true,"), lines[3])
         // 3.3 / 3 = 1.1 with wide intervals: a ratio, an interval around 1, no difference.
-        let code = lines[4].split(separator: ",", omittingEmptySubsequences: false).suffix(4).map(String.init)
+        let code = lines[4].split(separator: ",", omittingEmptySubsequences: false).suffix(5).map(String.init)
         XCTAssertEqual(code.first, "1.1")
-        XCTAssertEqual(code.last, "false")
+        XCTAssertEqual(code[3], "false")
+        XCTAssertEqual(code.last, "", "from the intervals, not from shared plans")
         XCTAssertLessThan(Double(code[1]) ?? 9, 1)
         XCTAssertGreaterThan(Double(code[2]) ?? 0, 1)
         // One table for all rows without table names.
-        XCTAssertTrue(CapacityTable.csv(rows).split(separator: "\n").map(String.init)[2].hasSuffix(",,,,"), "x/code is last overall")
+        XCTAssertTrue(CapacityTable.csv(rows).split(separator: "\n").map(String.init)[2].hasSuffix(",,,,,"), "x/code is last overall")
     }
 
     func testCSVLeavesTheRatioEmptyWithoutATest() {
         let lines = CapacityTable.csv([a, open]).split(separator: "\n").map(String.init)
-        XCTAssertTrue(lines[1].hasSuffix(",2,,,"), "a ratio but no interval and no claim: \(lines[1])")
+        XCTAssertTrue(lines[1].hasSuffix(",2,,,,"), "a ratio but no interval and no claim: \(lines[1])")
         var bracket = c
         bracket.statisticalInterval = false
         var bracketHigh = b
         bracketHigh.statisticalInterval = false
         let brackets = CapacityTable.csv([bracketHigh, bracket]).split(separator: "\n").map(String.init)
-        XCTAssertTrue(brackets[1].hasSuffix(",2.125,,,"), "brackets apart make no statistical claim: \(brackets[1])")
+        XCTAssertTrue(brackets[1].hasSuffix(",2.125,,,,"), "brackets apart make no statistical claim: \(brackets[1])")
     }
 
     func testCSVQuotesAwkwardNames() {

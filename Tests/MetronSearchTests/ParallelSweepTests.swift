@@ -198,17 +198,23 @@ final class ParallelSweepTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: layout.capacityCSV.path), "no table for an unfinished sweep")
         for (i, system) in ["a", "b", "c"].enumerated() where system != "b" {
             let result = try CapacityResult.read(from: layout.search(system: system, workload: "chat", slo: "p99"))
-            XCTAssertEqual(result, complete[i].result, "\(system) ran on and was written")
+            // Paired comparisons come after every search, so a stopped sweep has none.
+            var expected = complete[i].result
+            expected.pairedWithNext = nil
+            XCTAssertEqual(result, expected, "\(system) ran on and was written")
         }
         XCTAssertThrowsError(try CapacityResult.read(from: layout.search(system: "b", workload: "chat", slo: "p99")))
-        // The rerun measures only what b had not measured.
         let counters = ["a", "b", "c"].reduce(into: [String: CountingRunner]()) { $0[$1] = CountingRunner(Self.truth($1)) }
         let resumed = try await SweepRun(
             sweep: failing.sweep, resultsRoot: root.appendingPathComponent("fail"), measurement: .virtual,
             makeRunner: { system, _ in counters[system.name]! }, prefillModel: { _ in throw CancellationError() }).run()
-        XCTAssertEqual(counters["a"]?.count, 0)
-        XCTAssertEqual(counters["c"]?.count, 0)
-        XCTAssertEqual(counters["b"]?.count, complete[1].result.probes.count - 3)
+        // The rerun measures only what b had not measured, and the paired comparisons.
+        let pairs = complete.compactMap { s in s.result.pairedWithNext.map { (s.system.name, $0.system, $0.comparison.first.count) } }
+        XCTAssertFalse(pairs.isEmpty)
+        func pairedProbes(_ system: String) -> Int { pairs.filter { $0.0 == system || $0.1 == system }.reduce(0) { $0 + $1.2 } }
+        XCTAssertEqual(counters["a"]?.count, pairedProbes("a"))
+        XCTAssertEqual(counters["c"]?.count, pairedProbes("c"))
+        XCTAssertEqual(counters["b"]?.count, complete[1].result.probes.count - 3 + pairedProbes("b"))
         XCTAssertEqual(resumed.map(\.result), complete.map(\.result))
     }
 

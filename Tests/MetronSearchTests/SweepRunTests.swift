@@ -62,8 +62,8 @@ final class SweepRunTests: XCTestCase {
         XCTAssertEqual(rows.map(\.system), ["big", "small"])
         let ranking = SweepRankings.text(searches)
         XCTAssertTrue(ranking.hasPrefix("workload chat, SLO p99: P99 fluidity-index >= 0.9"), ranking)
-        XCTAssertNotNil(ranking.range(of: #"\d\.\d\dx next \[\d\.\d\d, \d\.\d\d\]: higher than small"#, options: .regularExpression),
-                        ranking)
+        XCTAssertNotNil(ranking.range(of: #"\d\.\d\dx next \[\d\.\d\d, \d\.\d\d\] \(paired: 6 plans at \d+\.\d\d\): higher than small"#,
+                                      options: .regularExpression), ranking)
     }
 
     func testKilledSweepResumesAndProducesTheSameTable() async throws {
@@ -88,8 +88,10 @@ final class SweepRunTests: XCTestCase {
         // The rerun measures only what is missing and ends with the same table.
         let counters = ["big": CountingRunner(Self.truth(SystemSpec.named("big"))), "small": CountingRunner(Self.truth(SystemSpec.named("small")))]
         let resumed = try await sweepRun { counters[$0.name] ?? CountingRunner(Self.truth($0)) }.run()
-        XCTAssertEqual(counters["big"]?.count, try complete.element(at: 0).result.probes.count - 5)
-        XCTAssertEqual(counters["small"]?.count, try complete.element(at: 1).result.probes.count)
+        // Then both are compared on the same shared plans, which the dying run never reached.
+        let plans = try XCTUnwrap(complete.element(at: 0).result.pairedWithNext?.comparison.first.count)
+        XCTAssertEqual(counters["big"]?.count, try complete.element(at: 0).result.probes.count - 5 + plans)
+        XCTAssertEqual(counters["small"]?.count, try complete.element(at: 1).result.probes.count + plans)
         XCTAssertEqual(resumed.map(\.result), complete.map(\.result))
         XCTAssertEqual(try String(contentsOf: ResultsLayout(root: root, sweep: "pair").capacityCSV, encoding: .utf8), expected)
     }

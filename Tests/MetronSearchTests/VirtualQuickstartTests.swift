@@ -40,7 +40,7 @@ final class VirtualQuickstartTests: XCTestCase {
         let lines = csv.split(separator: "\n")
         XCTAssertEqual(lines.first.map(String.init),
                        "system,max_qps,ci_low,ci_high,output_tokens_per_s,gpus,usd_per_hour,qps_per_gpu,usd_per_million_output_tokens,"
-                           + "ratio_to_next,ratio_ci_low,ratio_ci_high,higher_than_next")
+                           + "ratio_to_next,ratio_ci_low,ratio_ci_high,higher_than_next,ratio_paired_plans")
         XCTAssertEqual(lines.count, 1 + sweep.systems.count, csv)
         let workload = try XCTUnwrap(sweep.workloads.first).name, slo = try XCTUnwrap(sweep.slos.first).name
         for (system, search) in zip(sweep.systems, searches) {
