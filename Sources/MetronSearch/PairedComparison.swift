@@ -11,8 +11,7 @@ import MetronStats
 /// `logit a1(r) - logit a2(r) = (rho - 1) r / s1` at any rate `r`, with `s1` the first curve's width:
 /// each plan's logit difference is a measurement of `rho - 1`, and their Student t interval over the
 /// plans, scaled by the width (within its own interval), is the ratio's. It excludes 1 exactly when
-/// the mean logit difference is told apart from 0, which needs no curve at all: the width only scales
-/// the ratio.
+/// the mean logit difference is told apart from 0: the width scales the ratio, never the claim.
 public struct PairedComparison: Sendable, Equatable, Codable {
     /// Where both were probed: the geometric mean of their capacities.
     public var rate: Double
