@@ -158,6 +158,8 @@ final class PairedComparisonTests: XCTestCase {
         XCTAssertTrue(text.contains("(paired: 6 plans at "), text)
         let csv = try String(contentsOf: layout.capacityCSV, encoding: .utf8)
         XCTAssertTrue(csv.contains(",6\n"), csv)
+        let report = try String(contentsOf: layout.sweepDirectory.appendingPathComponent("report.html"), encoding: .utf8)
+        XCTAssertTrue(report.contains("(paired: 6 plans at "), "the report reads the comparison back from capacity.json")
         // The shared plans' probes are kept with each system's others: a rerun finds them all.
         let again = try await VirtualQuickstartTests.runInVirtualTime(sweep, root: root)
         XCTAssertEqual(again.map(\.result.pairedWithNext), searches.map(\.result.pairedWithNext))
