@@ -23,7 +23,7 @@ extension CapacitySearch.State {
         }
         var warnings: [String] = []
         if stop == .aboveMaxRate {
-            warnings.append("every probe passed up to the maximum rate: capacity is at least \(String(format: "%.3f", settings.maxRate)) req/s")
+            warnings.append("every probe passed up to the maximum rate, \(String(format: "%.3f", settings.maxRate)) req/s: the capacity may lie above it")
         }
         if stop == .belowMinRate { warnings.append("the SLO failed even at the minimum rate") }
         if let smallest = probes.filter({ !$0.request.bracketing }).map(\.requests).min(),

@@ -304,7 +304,12 @@ final class CapacitySearchTests: XCTestCase {
         let result = try await CapacitySearch(runner: ScriptedProbeRunner(attainment: { _ in 1 }), slo: SLO(), settings: s).run()
         XCTAssertEqual(result.stopReason, .aboveMaxRate)
         XCTAssertEqual(result.probes.map(\.rate), [2, 4, 8, 16])
-        XCTAssertTrue(result.warnings.contains { $0.contains("at least 16.000") })
+        XCTAssertTrue(result.warnings.contains { $0.contains("up to the maximum rate, 16.000 req/s") }, "\(result.warnings)")
+        // Bracketing probes of about 320 requests without a miss do not clear a P99 level by more than
+        // their noise, and nothing failed: no bound either side.
+        XCTAssertNil(result.ciLow)
+        XCTAssertNil(result.ciHigh)
+        XCTAssertTrue(result.summaryText.contains("capacity not determined: no bound on either side"), result.summaryText)
     }
 
     func testSimulatedResultsSaySoLoudly() async throws {
