@@ -187,8 +187,17 @@ public enum CapacityTable {
     /// For each row, its ratio to the next system down the ranking of the same table (nil for the
     /// last, and for a system without a capacity).
     public static func ratiosToNext(_ rows: [SystemCapacity], tables: [String]? = nil, confidence: Double = 0.95) -> [CapacityRatio?] {
-        precondition(tables == nil || tables?.count == rows.count, "one table name per row")
         var result = [CapacityRatio?](repeating: nil, count: rows.count)
+        for (a, b) in neighbours(rows, tables: tables) where rows[a].maxQPS != nil {
+            result[a] = CapacityRatio(rows[a], over: rows[b], confidence: confidence)
+        }
+        return result
+    }
+
+    /// Each row with the next one down the ranking of its own table (`tables[i]` names row i's table;
+    /// nil: one table), as indices into `rows`, tables in the order they first appear.
+    public static func neighbours(_ rows: [SystemCapacity], tables: [String]? = nil) -> [(higher: Int, next: Int)] {
+        precondition(tables == nil || tables?.count == rows.count, "one table name per row")
         var members: [String: [Int]] = [:]
         var order: [String] = []
         for i in rows.indices {
@@ -196,14 +205,11 @@ public enum CapacityTable {
             if members[key] == nil { order.append(key) }
             members[key, default: []].append(i)
         }
-        for key in order {
+        return order.flatMap { key -> [(higher: Int, next: Int)] in
             let indices = members[key] ?? []
             let ranked = rankedIndices(indices.map { rows[$0] }).map { indices[$0] }
-            for (a, b) in zip(ranked, ranked.dropFirst()) where rows[a].maxQPS != nil {
-                result[a] = CapacityRatio(rows[a], over: rows[b], confidence: confidence)
-            }
+            return zip(ranked, ranked.dropFirst()).map { (higher: $0, next: $1) }
         }
-        return result
     }
 
     /// Systems by capacity, highest first; systems without a capacity last.
@@ -211,8 +217,7 @@ public enum CapacityTable {
         rankedIndices(rows).map { rows[$0] }
     }
 
-    /// The indices of `rows` in the order of `ranked`.
-    public static func rankedIndices(_ rows: [SystemCapacity]) -> [Int] {
+    static func rankedIndices(_ rows: [SystemCapacity]) -> [Int] {
         rows.enumerated().sorted { a, b in
             switch (a.element.maxQPS, b.element.maxQPS) {
             case let (x?, y?): return x != y ? x > y : a.offset < b.offset

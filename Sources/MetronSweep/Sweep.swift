@@ -210,30 +210,22 @@ public struct SweepRun: Sendable {
         let plans = sweep.search.pairedPlans
         guard plans > 0 else { return searches }
         var searches = searches
-        var tables: [String: [Int]] = [:], order: [String] = []
-        for (i, s) in searches.enumerated() {
-            let key = "\(s.workload)\u{0}\(s.slo)"
-            if tables[key] == nil { order.append(key) }
-            tables[key, default: []].append(i)
-        }
-        for key in order {
-            let members = tables[key] ?? []
-            let ranked = CapacityTable.rankedIndices(SweepRankings.rows(members.map { searches[$0] }, qualified: false)).map { members[$0] }
-            for (a, b) in zip(ranked, ranked.dropFirst()) where searches[a].result.maxQPS != nil && searches[b].result.maxQPS != nil {
-                let (first, second) = (searches[a], searches[b])
-                let label = "\(first.system.name) against \(second.system.name)/\(first.workload)/\(first.slo)"
-                progress("\(label): \(plans) shared plans at the geometric mean of their capacities")
-                guard let comparison = try await PairedComparison.measure(
-                    try await side(first, models: models, progress: progress), try await side(second, models: models, progress: progress),
-                    rules: sweep.validity, plans: plans)
-                else { continue }
-                searches[a].result.pairedWithNext = PairedWithNext(system: second.system.name, comparison: comparison)
-                try searches[a].result.write(to: layout.search(system: first.system.name, workload: first.workload, slo: first.slo))
-                let verdict = comparison.noTest.map { "no test: \($0)" }
-                    ?? String(format: "%.3fx [%.3f, %.3f]", comparison.ratio ?? .nan, comparison.ciLow ?? .nan, comparison.ciHigh ?? .nan)
-                    + (comparison.higher == true ? ": higher" : ": not distinguishable")
-                progress(String(format: "%@: at %.3f, %d plans: ", label, comparison.rate, comparison.first.count) + verdict)
-            }
+        let rows = SweepRankings.rows(searches, qualified: false)
+        for (a, b) in CapacityTable.neighbours(rows, tables: SweepRankings.tables(searches))
+        where searches[a].result.maxQPS != nil && searches[b].result.maxQPS != nil {
+            let (first, second) = (searches[a], searches[b])
+            let label = "\(first.system.name) against \(second.system.name)/\(first.workload)/\(first.slo)"
+            progress("\(label): \(plans) shared plans at the geometric mean of their capacities")
+            guard let comparison = try await PairedComparison.measure(
+                try await side(first, models: models, progress: progress), try await side(second, models: models, progress: progress),
+                rules: sweep.validity, plans: plans)
+            else { continue }
+            searches[a].result.pairedWithNext = PairedWithNext(system: second.system.name, comparison: comparison)
+            try searches[a].result.write(to: layout.search(system: first.system.name, workload: first.workload, slo: first.slo))
+            let verdict = comparison.noTest.map { "no test: \($0)" }
+                ?? String(format: "%.3fx [%.3f, %.3f]", comparison.ratio ?? .nan, comparison.ciLow ?? .nan, comparison.ciHigh ?? .nan)
+                + (comparison.higher == true ? ": higher" : ": not distinguishable")
+            progress(String(format: "%@: at %.3f, %d plans: ", label, comparison.rate, comparison.first.count) + verdict)
         }
         return searches
     }

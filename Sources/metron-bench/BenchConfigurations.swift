@@ -91,10 +91,13 @@ func virtualRunner(_ configuration: BenchConfiguration, seed: UInt64) -> Virtual
 
 /// What the search's probes would take against a real server: warm-up plus window, summed.
 func searchProbeTimeS(_ result: CapacityResult) -> Double {
-    let window = ProbeWindow(), rules = ValidityRules()
-    return result.probes.reduce(0.0) {
-        $0 + window.warmupS + window.measurementS(rate: $1.rate, minRequests: rules.minRequests, bracketing: $1.request.bracketing)
-    }
+    result.probes.reduce(0.0) { $0 + probeTimeS(rate: $1.rate, bracketing: $1.request.bracketing) }
+}
+
+/// Warm-up plus window of one probe at `rate`, with the default probe settings.
+func probeTimeS(rate: Double, bracketing: Bool = false) -> Double {
+    let window = ProbeWindow()
+    return window.warmupS + window.measurementS(rate: rate, minRequests: ValidityRules().minRequests, bracketing: bracketing)
 }
 
 /// Whether a ranking of the two results would call `a` higher than `b`: the one place the benchmarks

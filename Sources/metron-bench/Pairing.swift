@@ -122,9 +122,7 @@ struct PairingBenchmark: AsyncParsableCommand {
             .init(runner: virtualRunner(first.0, seed: seed), result: first.1, slo: first.0.slo),
             .init(runner: virtualRunner(second.0, seed: seed), result: second.1, slo: second.0.slo), rules: ValidityRules())
         else { return Paired(call: .neither, probeS: 0, searches: (ra, rb)) }
-        let window = ProbeWindow()
-        let probeS = 2 * Double(paired.first.count)
-            * (window.warmupS + window.measurementS(rate: paired.rate, minRequests: ValidityRules().minRequests, bracketing: false))
+        let probeS = 2 * Double(paired.first.count) * probeTimeS(rate: paired.rate)
         var interval: ClosedRange<Double>?
         if let lo = paired.ciLow, let hi = paired.ciHigh, lo > 0, lo <= hi { interval = aFirst ? lo...hi : (1 / hi)...(1 / lo) }
         let call: Call = paired.higher == true ? (aFirst ? .first : .second) : .neither
