@@ -16,18 +16,27 @@ echo "# $(date -u '+%Y-%m-%d %H:%M UTC') on $(nproc) cores, $(grep -m1 'model na
 metrics() {
     echo "## metrics: 500-token requests, every metric of METRICS.md"
     local big=$out/records-100k.jsonl small=$out/records-10k.jsonl
-    [ -s "$big" ] || $bin/metron-bench gen "$big" 100000 500
-    [ -s "$small" ] || head -n 10000 "$big" > "$small"
+    [ -s "$big" ] && [ -s "${big%.jsonl}.bin" ] || $bin/metron-bench gen "$big" 100000 500
+    [ -s "$small" ] && [ -s "${small%.jsonl}.bin" ] || $bin/metron-bench gen "$small" 10000 500
     # Same algorithm side by side: numpy/Python on the first 2,000 records, Swift on the same ones.
     python3 bench/metrics_numpy.py "$big" 2000
     $bin/metron-bench compute "$big" 2000
     $bin/metron-bench compute "$big" 20000
-    # Streamed from a file (parse + metrics, two passes): peak memory must not grow with the file.
-    $bin/metron-bench summary "$small"
-    $bin/metron-bench summary "$big"
-    # The reader alone: one pass, no metrics.
+    # Streamed from a file (two passes, every metric): peak memory must not grow with the file.
+    # First as a run leaves it (with its binary copy), then the JSON lines alone.
+    local f
+    for f in "$small" "$big"; do
+        $bin/metron-bench summary "$f"
+        mv "${f%.jsonl}.bin" "$f.aside"
+        $bin/metron-bench summary "$f"
+        mv "$f.aside" "${f%.jsonl}.bin"
+    done
+    # The reader alone: one pass, no metrics, with the copy and without.
     $bin/metron-bench summary "$big" --read-only
-    ls -l "$big" | awk '{printf "file bytes=%d\n", $5}'
+    mv "${big%.jsonl}.bin" "$big.aside"
+    $bin/metron-bench summary "$big" --read-only
+    mv "$big.aside" "${big%.jsonl}.bin"
+    ls -l "$big" "${big%.jsonl}.bin" | awk '{printf "file %s bytes=%d\n", $9, $5}'
 }
 
 fuzz() {

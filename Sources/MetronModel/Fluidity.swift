@@ -59,6 +59,17 @@ public enum Fluidity {
     /// Python's float `a // b`, bit for bit (it differs from `floor(a / b)` in the last place).
     @inline(__always)
     public static func pythonFloorDiv(_ a: Double, _ b: Double) -> Double {
+        // Fast path for the common case. Python rounds (a - fmod(a, b)) / b to the nearest integer,
+        // which is the exact floor n of a / b while n is far below 2^52; q is that floor exactly
+        // when the remainder a - q b, exact in one fused operation, lies in [0, b).
+        if a >= 0 && b > 0 {
+            let q = (a / b).rounded(.down)
+            if q < 0x1p50, case let r = a.addingProduct(-q, b), r >= 0 && r < b { return q }
+        }
+        return pythonFloorDivByFmod(a, b)
+    }
+
+    static func pythonFloorDivByFmod(_ a: Double, _ b: Double) -> Double {
         let mod = fmod(a, b)
         var div = (a - mod) / b
         if mod != 0 && (b < 0) != (mod < 0) { div -= 1 }

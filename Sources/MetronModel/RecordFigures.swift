@@ -10,27 +10,61 @@ struct PooledGaps {
         chunk.addFirstPass(gapsOf: chunkTimes)
     }
 
-    /// Prepares the second pass; false when none is needed.
-    mutating func beginSecondPass() -> Bool {
+    /// Prepares the second pass; nil when none is needed.
+    mutating func beginSecondPass() -> SecondPassFilter? {
         tbt.beginSecondPass()
         chunk.beginSecondPass()
-        return tbt.needsSecondPass || chunk.needsSecondPass
+        guard tbt.needsSecondPass || chunk.needsSecondPass else { return nil }
+        return SecondPassFilter(tbt: tbt.filter, chunk: chunk.filter)
     }
 
-    mutating func addSecondPass(_ record: RequestRecord) {
-        guard record.succeeded else { return }
+    mutating func add(_ kept: KeptGaps) {
+        for x in kept.tbt { tbt.addKept(x) }
+        if kept.tbtZeros > 0 { tbt.addKept(0, times: kept.tbtZeros) }
+        for x in kept.chunk { chunk.addKept(x) }
+    }
+}
+
+/// What the second pass of a summary looks for in each record: pure, so it can run on any thread.
+public struct SecondPassFilter: Sendable {
+    let tbt: TwoPassQuantiles.Filter, chunk: TwoPassQuantiles.Filter
+
+    public func kept(in record: RequestRecord) -> KeptGaps {
+        var kept = KeptGaps()
+        guard record.succeeded else { return kept }
+        let times = record.chunkTimesS, tokens = record.chunkTokens
+        if times.count == tokens.count, tokens.allSatisfy({ $0 > 0 }) {
+            // Every chunk carries a token, as a rule: the token gaps are then the chunk gaps,
+            // each tested once against both filters.
+            times.withUnsafeBufferPointer { t in
+                for i in t.indices.dropFirst() {
+                    let x = t[i] - t[i - 1], key = TwoPassQuantiles.bucket(x)
+                    if tbt.wants(bucket: key) { kept.tbt.append(x) }
+                    if chunk.wants(bucket: key) { kept.chunk.append(x) }
+                }
+            }
+            let zeros = tokens.reduce(0, +) - tokens.count
+            if zeros > 0 && tbt.wants(0) { kept.tbtZeros = zeros }
+            return kept
+        }
         // `interTokenTimes.dropFirst()` without building it: each chunk's gap, then a zero for each
         // further token of the chunk.
         var previous = record.scheduledS, first = true, zeros = 0
         for (t, k) in zip(record.chunkTimesS, record.chunkTokens) where k > 0 {
-            if !first { tbt.addSecondPass(t - previous) }
+            if !first, case let x = t - previous, tbt.wants(x) { kept.tbt.append(x) }
             first = false
             zeros += k - 1
             previous = t
         }
-        tbt.addSecondPass(0, times: zeros)
-        chunk.addSecondPass(gapsOf: record.chunkTimesS)
+        if zeros > 0 && tbt.wants(0) { kept.tbtZeros = zeros }
+        kept.chunk = chunk.wantedGaps(of: record.chunkTimesS)
+        return kept
     }
+}
+
+/// The pooled gaps of one record that the second pass keeps.
+public struct KeptGaps: Sendable {
+    var tbt: [Double] = [], tbtZeros = 0, chunk: [Double] = []
 }
 
 /// What the first pass of a summary takes from one record: computed from the record alone, so

@@ -224,14 +224,19 @@ public struct RunSummary: Codable, Sendable, Equatable {
             firstPass: { visit in
                 try withoutActuallyEscaping(visit) { visit in try forEachRecord { visit(RecordFigures($0, deadlines: deadlines)) } }
             },
-            secondPass: forEachRecord, targetRate: targetRate, deadlines: deadlines, timerLateness: timerLateness,
+            secondPass: { filter, visit in
+                try withoutActuallyEscaping(visit) { visit in try forEachRecord { visit(filter.kept(in: $0)) } }
+            },
+            targetRate: targetRate, deadlines: deadlines, timerLateness: timerLateness,
             lagThreshold: lagThreshold, maxInFlight: maxInFlight)
     }
 
-    /// The same summary, with the first pass handed each record's `RecordFigures` (pure, so they can
-    /// be computed on other threads) and the second the records themselves, both in the same order.
+    /// The same summary, with the first pass handed each record's `RecordFigures`, in the records'
+    /// order, and the second each record's `KeptGaps` from the filter given, in any order. Both are
+    /// pure, so they can be computed on other threads.
     public init(
-        firstPass: ((RecordFigures) -> Void) throws -> Void, secondPass: ((RequestRecord) -> Void) throws -> Void,
+        firstPass: ((RecordFigures) -> Void) throws -> Void,
+        secondPass: (SecondPassFilter, (KeptGaps) -> Void) throws -> Void,
         targetRate: Double?, deadlines: FluidityDeadlines,
         timerLateness: [Double]? = nil, lagThreshold: Double = defaultLagThreshold, maxInFlight: Int? = nil
     ) rethrows {
@@ -239,8 +244,8 @@ public struct RunSummary: Codable, Sendable, Equatable {
         var pooled = PooledGaps()
         var perRequest = PerRequestFigures()
         try firstPass { figures in perRequest.add(figures, pooling: &pooled) }
-        if pooled.beginSecondPass() {
-            try secondPass { pooled.addSecondPass($0) }
+        if let filter = pooled.beginSecondPass() {
+            try secondPass(filter) { pooled.add($0) }
         }
         let tbts = pooled.tbt, chunkGaps = pooled.chunk
 

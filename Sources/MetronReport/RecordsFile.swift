@@ -16,7 +16,8 @@ public enum RecordsFile {
 
     /// Streams the records of a file in order. A last line cut short (a run killed while writing
     /// it) is skipped with a warning; any other bad line is an error. Lines are parsed on two other
-    /// threads while `body` runs on the caller's.
+    /// threads while `body` runs on the caller's. Where the file's binary copy matches it
+    /// (`RecordsSidecar`), the copy is read instead.
     public static func forEach(
         _ url: URL, onWarning: (String) -> Void = { _ in }, _ body: (RequestRecord) throws -> Void
     ) throws {
@@ -38,7 +39,16 @@ public enum RecordsFile {
         guard fstat(fd, &status) == 0 else {
             throw ReadError(path: url.path, line: 0, message: "cannot read: " + String(cString: strerror(errno)))
         }
-        let reader = ChunkedRecords(fd: fd, size: Int(status.st_size), prepare: prepare)
+        let sidecar = RecordsSidecar.Index(matching: url, status: status)
+        defer { sidecar?.close() }
+        let reader: ChunkedRecords<Prepared>
+        if let sidecar {
+            reader = ChunkedRecords(chunks: sidecar.chunks.count) { SidecarChunkParser(sidecar, prepare: prepare).parse }
+        } else {
+            reader = ChunkedRecords(chunks: LineChunkParser<Prepared>.chunks(size: Int(status.st_size))) {
+                LineChunkParser(fd: fd, prepare: prepare).parse
+            }
+        }
         defer { reader.stop() }
         var lineBase = 0
         for k in 0..<reader.chunks {
@@ -53,6 +63,14 @@ public enum RecordsFile {
             }
             lineBase += chunk.lines
         }
+    }
+
+    /// Whether `forEach` would read the file's binary copy: it exists, is complete and matches the file.
+    public static func hasMatchingBinaryCopy(_ url: URL) -> Bool {
+        var status = stat()
+        guard stat(url.path, &status) == 0, let index = RecordsSidecar.Index(matching: url, status: status) else { return false }
+        index.close()
+        return true
     }
 
     public static func read(_ url: URL, onWarning: (String) -> Void = { _ in }) throws -> [RequestRecord] {
@@ -73,9 +91,11 @@ public enum RecordsFile {
         return data
     }
 
-    /// Writes the file atomically: never half-written under its final name.
+    /// Writes the file atomically, never half-written under its final name, then its binary copy.
     public static func write(_ records: [RequestRecord], to url: URL) throws {
         try AtomicWrite.data(encode(records), to: url)
+        var status = stat()
+        if stat(url.path, &status) == 0 { RecordsSidecar.write(records, matching: status, to: RecordsSidecar.url(for: url)) }
     }
 
     static func describe(_ error: Error) -> String {
@@ -94,10 +114,13 @@ public enum RecordsFile {
 
 /// Appends records to a new `requests.jsonl` as they finish, one write(2) per batch handed over
 /// (the load generator hands batches over ten times a second), so a run killed with -9 keeps every
-/// record that finished before its last batch. Called from one task at a time; safe from any.
+/// record that finished before its last batch. Its binary copy (`RecordsSidecar`) is written
+/// beside it and completed on closing. Called from one task at a time; safe from any.
 public final class RecordsFileWriter: Sendable {
     private struct State {
         var fd: Int32
+        /// The binary copy's descriptor; -1 when there is none, or it has been given up.
+        var sidecarFD: Int32 = -1
         var written = 0
         var failure: String?
     }
@@ -120,7 +143,38 @@ public final class RecordsFileWriter: Sendable {
             throw RecordsFile.ReadError(path: url.path, line: 0, message: "cannot create: \(String(cString: strerror(errno)))")
         }
         self.url = url
-        state = Mutex(State(fd: fd))
+        var initial = State(fd: fd)
+        if flags & O_CREAT != 0 {
+            initial.sidecarFD = open(RecordsSidecar.url(for: url).path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        }
+        state = Mutex(initial)
+        state.withLock { appendSidecar(RecordsSidecar.magic, to: &$0) }
+    }
+
+    private static func writeAll(_ fd: Int32, _ raw: UnsafeRawBufferPointer) -> Bool {
+        var offset = 0
+        while offset < raw.count {
+            let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
+            if n < 0 {
+                if errno == EINTR { continue }
+                return false
+            }
+            offset += n
+        }
+        return true
+    }
+
+    private func appendSidecar(_ bytes: [UInt8], to s: inout State) {
+        guard s.sidecarFD >= 0, !bytes.withUnsafeBytes({ Self.writeAll(s.sidecarFD, $0) }) else { return }
+        dropSidecar(&s)
+    }
+
+    /// A copy that cannot be completed is removed: the JSON lines alone are read then.
+    private func dropSidecar(_ s: inout State) {
+        guard s.sidecarFD >= 0 else { return }
+        _ = Glibc.close(s.sidecarFD)
+        s.sidecarFD = -1
+        unlink(RecordsSidecar.url(for: url).path)
     }
 
     deinit { close() }
@@ -136,19 +190,13 @@ public final class RecordsFileWriter: Sendable {
                 s.failure = "cannot encode a record: \(error)"
                 return
             }
-            let ok = data.withUnsafeBytes { raw -> Bool in
-                var offset = 0
-                while offset < raw.count {
-                    let n = write(s.fd, raw.baseAddress! + offset, raw.count - offset)
-                    if n < 0 {
-                        if errno == EINTR { continue }
-                        return false
-                    }
-                    offset += n
-                }
-                return true
+            guard data.withUnsafeBytes({ Self.writeAll(s.fd, $0) }) else {
+                s.failure = "cannot write: \(String(cString: strerror(errno)))"
+                dropSidecar(&s)
+                return
             }
-            if ok { s.written += records.count } else { s.failure = "cannot write: \(String(cString: strerror(errno)))" }
+            s.written += records.count
+            appendSidecar(RecordsSidecar.blocks(records), to: &s)
         }
     }
 
@@ -158,9 +206,18 @@ public final class RecordsFileWriter: Sendable {
     /// Why writing stopped, or nil.
     public var failure: String? { state.withLock { $0.failure } }
 
+    /// Closes the file, and completes its binary copy with the trailer that ties it to the file.
     public func close() {
         state.withLock { s in
             guard s.fd >= 0 else { return }
+            var status = stat()
+            if s.failure == nil, fstat(s.fd, &status) == 0 {
+                appendSidecar(RecordsSidecar.trailer(recordsFile: status, records: s.written), to: &s)
+            } else {
+                dropSidecar(&s)
+            }
+            if s.sidecarFD >= 0 { _ = Glibc.close(s.sidecarFD) }
+            s.sidecarFD = -1
             _ = Glibc.close(s.fd)
             s.fd = -1
         }

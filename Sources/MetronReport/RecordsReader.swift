@@ -114,69 +114,40 @@ enum RecordLine {
     }
 }
 
-/// Reads a records file in parallel and hands its records over in file order. The file is cut
-/// into chunks of `chunkSize` bytes; a chunk holds the lines that start in it, and workers parse
-/// alternate chunks. At most `slots` parsed chunks wait for the consumer, so memory stays flat.
-final class ChunkedRecords<Prepared: Sendable>: @unchecked Sendable {
-    enum Item {
+/// What a worker hands over for one chunk of a records file.
+struct RecordChunk<Prepared: Sendable>: Sendable {
+    enum Item: Sendable {
         case record(Prepared)
         /// Line numbers count from the chunk's first line.
         case warning(line: Int, String)
         case failure(line: Int, String)
     }
 
-    struct Chunk {
-        var items: [Item] = []
-        var lines = 0
-    }
+    var items: [Item] = []
+    var lines = 0
+}
 
+/// Parses the chunks of a JSON-lines records file, for `ChunkedRecords`; one per worker thread.
+/// The file is cut into chunks of `chunkSize` bytes, and a chunk holds the lines that start in it.
+final class LineChunkParser<Prepared: Sendable> {
     static var chunkSize: Int { 1 << 18 }
-    static var slots: Int { 4 }
 
-    let chunks: Int
-    private let fd: Int32, workers: Int
-    private let prepare: @Sendable (RequestRecord) -> Prepared?
-    private let results = Mutex<[Chunk?]>(Array(repeating: nil, count: ChunkedRecords.slots))
-    private let filled = (0..<ChunkedRecords.slots).map { _ in DispatchSemaphore(value: 0) }
-    // Created at 0 and signalled: libdispatch traps on freeing a semaphore below its initial value.
-    private let empty = (0..<ChunkedRecords.slots).map { _ in
-        let s = DispatchSemaphore(value: 0)
-        s.signal()
-        return s
-    }
-    private let finished = DispatchSemaphore(value: 0)
-    private let stopped = Atomic<Bool>(false)
+    static func chunks(size: Int) -> Int { (size + chunkSize - 1) / chunkSize }
 
-    /// `prepare` runs on the workers: records it maps to nil are left out.
-    init(fd: Int32, size: Int, prepare: @escaping @Sendable (RequestRecord) -> Prepared?) {
-        self.fd = fd
+    private let prepare: (RequestRecord) -> Prepared?
+    private let decoder = JSONDecoder()
+    // One read covers a chunk and the line running out of it, as a rule.
+    private var lines: LineBlocks
+
+    init(fd: Int32, prepare: @escaping (RequestRecord) -> Prepared?) {
         self.prepare = prepare
-        chunks = (size + Self.chunkSize - 1) / Self.chunkSize
-        workers = Swift.min(2, chunks)
-        for w in 0..<workers { Thread { [self] in work(w) }.start() }
+        lines = LineBlocks(fd: fd, blockSize: Self.chunkSize + (1 << 16))
     }
 
-    private func work(_ w: Int) {
-        defer { finished.signal() }
-        let decoder = JSONDecoder()
-        // One read covers a chunk and the line running out of it, as a rule.
-        var lines = LineBlocks(fd: fd, blockSize: Self.chunkSize + (1 << 16))
-        var k = w
-        while k < chunks {
-            let slot = k % Self.slots
-            let chunk = parse(k, lines: &lines, decoder: decoder)
-            empty[slot].wait()
-            if stopped.load(ordering: .relaxed) { return }
-            results.withLock { $0[slot] = chunk }
-            filled[slot].signal()
-            k += workers
-        }
-    }
-
-    private func parse(_ k: Int, lines: inout LineBlocks, decoder: JSONDecoder) -> Chunk {
+    func parse(_ k: Int) -> RecordChunk<Prepared> {
         let begin = k * Self.chunkSize, end = begin + Self.chunkSize
         lines.restart(at: Swift.max(0, begin - 1))
-        var chunk = Chunk()
+        var chunk = RecordChunk<Prepared>()
         do {
             // The line running into the chunk belongs to the one before (an empty piece if the
             // byte before the chunk is a newline).
@@ -198,6 +169,49 @@ final class ChunkedRecords<Prepared: Sendable>: @unchecked Sendable {
             chunk.items.append(.failure(line: 0, "cannot read: \(error)"))
         }
         return chunk
+    }
+}
+
+/// Reads the chunks of a records file in parallel and hands them over in file order: two workers
+/// parse alternate chunks, and at most `slots` parsed chunks wait for the consumer, so memory stays
+/// flat.
+final class ChunkedRecords<Prepared: Sendable>: @unchecked Sendable {
+    typealias Chunk = RecordChunk<Prepared>
+
+    static var slots: Int { 4 }
+
+    let chunks: Int
+    private let workers: Int
+    private let results = Mutex<[Chunk?]>(Array(repeating: nil, count: ChunkedRecords.slots))
+    private let filled = (0..<ChunkedRecords.slots).map { _ in DispatchSemaphore(value: 0) }
+    // Created at 0 and signalled: libdispatch traps on freeing a semaphore below its initial value.
+    private let empty = (0..<ChunkedRecords.slots).map { _ in
+        let s = DispatchSemaphore(value: 0)
+        s.signal()
+        return s
+    }
+    private let finished = DispatchSemaphore(value: 0)
+    private let stopped = Atomic<Bool>(false)
+
+    /// Each worker makes its own parser with `makeParser`, on its own thread.
+    init(chunks: Int, makeParser: @escaping @Sendable () -> (Int) -> Chunk) {
+        self.chunks = chunks
+        workers = Swift.min(2, chunks)
+        for w in 0..<workers { Thread { [self] in work(w, parse: makeParser()) }.start() }
+    }
+
+    private func work(_ w: Int, parse: (Int) -> Chunk) {
+        defer { finished.signal() }
+        var k = w
+        while k < chunks {
+            let slot = k % Self.slots
+            let chunk = parse(k)
+            empty[slot].wait()
+            if stopped.load(ordering: .relaxed) { return }
+            results.withLock { $0[slot] = chunk }
+            filled[slot].signal()
+            k += workers
+        }
     }
 
     /// Chunk `k`, in order: each is taken once, after chunk `k - 1`.

@@ -106,8 +106,8 @@ public struct RunSettings: Codable, Sendable, Equatable {
                         file, onWarning: warn, prepare: { $0.scheduledS >= warmup ? RecordFigures($0, deadlines: deadlines) : nil },
                         visit)
                 },
-                secondPass: { visit in
-                    try RecordsFile.forEach(file, prepare: { $0.scheduledS >= warmup ? $0 : nil }, visit)
+                secondPass: { filter, visit in
+                    try RecordsFile.forEach(file, prepare: { $0.scheduledS >= warmup ? filter.kept(in: $0) : nil }, visit)
                 },
                 targetRate: targetRate, deadlines: deadlines, timerLateness: timerLatenessS, lagThreshold: lagThresholdS,
                 maxInFlight: maxInFlight)

@@ -59,6 +59,7 @@ public struct ShardMerge {
         if let failure = writer.failure { problems.append("\(records.path): \(failure)") }
         guard problems.isEmpty else {
             try? FileManager.default.removeItem(at: records)
+            try? FileManager.default.removeItem(at: RecordsSidecar.url(for: records))
             throw Problems(problems: Array(problems.prefix(20)))
         }
         let summary = try settings.summary(ofRecordsIn: records, onWarning: onWarning)

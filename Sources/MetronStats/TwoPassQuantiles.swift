@@ -13,12 +13,11 @@ public struct TwoPassQuantiles: Sendable {
     /// is called once per token; anything else (0, negatives, extremes) in a dictionary.
     private var denseCounts = DenseCounts()
     private var sparseCounts: [Int: Int] = [:]
+    /// Of zeros, common (the later tokens of a multi-token chunk), kept out of the dictionary.
+    private var zeros = 0
     private var kept: [Double: Int] = [:]
-    /// The few buckets (at most two per quantile) whose values the second pass keeps.
-    private var wanted: [Int] = []
-    private var wantedLow = Int.max, wantedHigh = Int.min
-    /// Bit `key - wantedLow` set for each wanted key, when that range is not too wide.
-    private var wantedBits: [UInt64] = []
+    /// What the second pass keeps; set by `beginSecondPass`.
+    public private(set) var filter = Filter()
     public private(set) var count = 0
     public private(set) var sum = 0.0
     public private(set) var min = Double.infinity
@@ -33,9 +32,11 @@ public struct TwoPassQuantiles: Sendable {
 
     /// A key that is monotone in x: sign, exponent and the top 12 mantissa bits (4096 buckets per
     /// power of two).
-    @inline(__always)
-    static func bucket(_ x: Double) -> Int {
-        x >= 0 ? Int(x.bitPattern >> 40) : -Int((-x).bitPattern >> 40) - 1
+    @inlinable @inline(__always)
+    public static func bucket(_ x: Double) -> Int {
+        // + 0 turns -0.0 into +0.0, whose bucket it shares (its sign bit would sort it last).
+        let x = x + 0
+        return x >= 0 ? Int(x.bitPattern >> 40) : -Int((-x).bitPattern >> 40) - 1
     }
 
     static let denseBase = bucket(0x1p-40), denseEnd = bucket(0x1p24)
@@ -44,6 +45,8 @@ public struct TwoPassQuantiles: Sendable {
         let key = Self.bucket(x)
         if key >= Self.denseBase && key < Self.denseEnd {
             denseCounts.uniqueCounts(Self.denseEnd - Self.denseBase)[key - Self.denseBase] += 1
+        } else if x == 0 {
+            zeros += 1
         } else {
             sparseCounts[key, default: 0] += 1
         }
@@ -56,6 +59,7 @@ public struct TwoPassQuantiles: Sendable {
     /// All non-empty buckets in order, with their counts.
     private var bucketCounts: [(key: Int, count: Int)] {
         var all = sparseCounts.map { (key: $0.key, count: $0.value) }
+        if zeros > 0 { all.append((Self.bucket(0), zeros)) }
         if let counts = denseCounts.counts {
             for i in 0..<(Self.denseEnd - Self.denseBase) where counts[i] > 0 { all.append((Self.denseBase + i, counts[i])) }
         }
@@ -67,9 +71,9 @@ public struct TwoPassQuantiles: Sendable {
     }
 
     public mutating func addSecondPass(contentsOf values: ArraySlice<Double>) {
-        guard !wanted.isEmpty else { return }
+        guard !filter.isEmpty else { return }
         values.withUnsafeBufferPointer { v in
-            for x in v where wants(x) { kept[x, default: 0] += 1 }
+            for x in v where filter.wants(x) { kept[x, default: 0] += 1 }
         }
     }
 
@@ -82,13 +86,7 @@ public struct TwoPassQuantiles: Sendable {
     }
 
     public mutating func addSecondPass(gapsOf times: [Double]) {
-        guard !wanted.isEmpty, times.count > 1 else { return }
-        times.withUnsafeBufferPointer { t in
-            for i in 1..<t.count {
-                let x = t[i] - t[i - 1]
-                if wants(x) { kept[x, default: 0] += 1 }
-            }
-        }
+        for x in filter.wantedGaps(of: times) { kept[x, default: 0] += 1 }
     }
 
     /// `addFirstPass` of `value(0) ..< value(n)` in order, with the dense counts held by pointer:
@@ -102,7 +100,13 @@ public struct TwoPassQuantiles: Sendable {
         for i in 0..<n {
             let x = value(i)
             let key = Self.bucket(x)
-            if key >= Self.denseBase && key < Self.denseEnd { counts[key - Self.denseBase] += 1 } else { outside.append(x) }
+            if key >= Self.denseBase && key < Self.denseEnd {
+                counts[key - Self.denseBase] += 1
+            } else if x == 0 {
+                zeros += 1
+            } else {
+                outside.append(x)
+            }
             sum += x
             if x < min { min = x }
             if x > max { max = x }
@@ -122,37 +126,79 @@ public struct TwoPassQuantiles: Sendable {
             ranks.insert(lhs)
             if lhs + 1 < count { ranks.insert(lhs + 1) }
         }
-        var below = 0
+        var below = 0, wanted: [Int] = []
         for (key, c) in bucketCounts {
             if ranks.contains(where: { $0 >= below && $0 < below + c }) { wanted.append(key) }
             below += c
         }
-        wantedLow = wanted.min() ?? Int.max
-        wantedHigh = wanted.max() ?? Int.min
-        if !wanted.isEmpty && wantedHigh - wantedLow < 1 << 22 {
-            wantedBits = Array(repeating: 0, count: (wantedHigh - wantedLow) / 64 + 1)
-            for w in wanted { wantedBits[(w - wantedLow) >> 6] |= 1 << UInt64((w - wantedLow) & 63) }
-        }
+        filter = Filter(wanted: wanted)
         needsSecondPass = true
     }
 
     public mutating func addSecondPass(_ x: Double) {
-        if wants(x) { kept[x, default: 0] += 1 }
+        if filter.wants(x) { kept[x, default: 0] += 1 }
     }
 
     /// `addSecondPass(x)` done `n` times.
     public mutating func addSecondPass(_ x: Double, times n: Int) {
-        if n > 0 && wants(x) { kept[x, default: 0] += n }
+        if n > 0 && filter.wants(x) { kept[x, default: 0] += n }
     }
 
-    /// Whether the second pass keeps `x`: it lies in a bucket that holds a needed order statistic.
-    @inline(__always)
-    public func wants(_ x: Double) -> Bool {
-        let key = Self.bucket(x)
-        guard key >= wantedLow && key <= wantedHigh else { return false }
-        let offset = key - wantedLow
-        if !wantedBits.isEmpty { return wantedBits[offset >> 6] & (1 << UInt64(offset & 63)) != 0 }
-        return wanted.contains(key)
+    /// Values its `filter` has already chosen, from anywhere in the stream: the second pass may
+    /// run in any order, on other threads, since what it keeps is a multiset.
+    public mutating func addKept(_ x: Double, times n: Int = 1) {
+        kept[x, default: 0] += n
+    }
+
+    /// The buckets whose values the second pass keeps (at most two per quantile); usable on any thread.
+    public struct Filter: Sendable {
+        @usableFromInline let wanted: [Int]
+        @usableFromInline let low: Int, high: Int
+        /// Bit `key - low` set for each wanted key, when that range is not too wide.
+        @usableFromInline let bits: [UInt64]
+
+        init(wanted: [Int] = []) {
+            self.wanted = wanted
+            low = wanted.min() ?? Int.max
+            high = wanted.max() ?? Int.min
+            var bits: [UInt64] = []
+            if !wanted.isEmpty && high - low < 1 << 22 {
+                bits = Array(repeating: 0, count: (high - low) / 64 + 1)
+                for w in wanted { bits[(w - low) >> 6] |= 1 << UInt64((w - low) & 63) }
+            }
+            self.bits = bits
+        }
+
+        public var isEmpty: Bool { wanted.isEmpty }
+
+        /// Whether the second pass keeps `x`: it lies in a bucket that holds a needed order statistic.
+        @inlinable @inline(__always)
+        public func wants(_ x: Double) -> Bool { wants(bucket: TwoPassQuantiles.bucket(x)) }
+
+        /// `wants(x)` for a value whose bucket is known, for one value tested against two filters.
+        @inlinable @inline(__always)
+        public func wants(bucket key: Int) -> Bool {
+            guard !bits.isEmpty else { return key >= low && key <= high && wanted.contains(key) }
+            // Without a branch on the range, which about half the values fall in: the word index
+            // is clamped and the mask cleared outside it.
+            let offset = UInt(bitPattern: key &- low)
+            let word = bits.withUnsafeBufferPointer { $0[Int(Swift.min(offset >> 6, UInt($0.count - 1)))] }
+            let inRange: UInt64 = offset < UInt(bits.count) << 6 ? ~0 : 0
+            return word & inRange & (1 << UInt64(offset & 63)) != 0
+        }
+
+        /// The gaps between consecutive times that the second pass keeps.
+        public func wantedGaps(of times: [Double]) -> [Double] {
+            guard !wanted.isEmpty, times.count > 1 else { return [] }
+            var found: [Double] = []
+            times.withUnsafeBufferPointer { t in
+                for i in 1..<t.count {
+                    let x = t[i] - t[i - 1]
+                    if wants(x) { found.append(x) }
+                }
+            }
+            return found
+        }
     }
 
     /// The quantiles, in the order given; nil for an empty stream.

@@ -50,24 +50,21 @@ struct GenerateRecords: AsyncParsableCommand {
         if requests < 0 { throw ValidationError("REQUESTS must not be negative, got \(requests)") }
     }
 
+    /// Written as a run writes them: the JSON lines and their binary copy.
     func run() async throws {
-        guard FileManager.default.createFile(atPath: file, contents: nil), let out = FileHandle(forWritingAtPath: file) else {
-            throw CannotCreate(file: file)
-        }
+        let url = URL(fileURLWithPath: file)
+        try? FileManager.default.removeItem(at: url)
+        let out = try RecordsFileWriter(creating: url)
         let rng = RandomSource(seed: 1)
         var batch: [RequestRecord] = []
         for i in 0..<requests {
             batch.append(syntheticRecord(id: i, tokens: tokens, rng: rng))
-            if batch.count == 1000 { out.write(try RecordsFile.encode(batch)); batch.removeAll() }
+            if batch.count == 1000 { out.append(batch); batch.removeAll() }
         }
-        out.write(try RecordsFile.encode(batch))
-        try out.close()
+        out.append(batch)
+        out.close()
+        if let failure = out.failure { throw ValidationError("\(file): \(failure)") }
     }
-}
-
-struct CannotCreate: Error, CustomStringConvertible {
-    var file: String
-    var description: String { "\(file): cannot create" }
 }
 
 /// A records file to read (from `gen`).
@@ -91,13 +88,14 @@ struct SummarizeRecords: AsyncParsableCommand {
     var readOnly = false
 
     func run() async throws {
+        let copy = RecordsFile.hasMatchingBinaryCopy(input.url) ? 1 : 0
         let start = now()
         var requests = 0
         if readOnly {
             try RecordsFile.forEach(input.url) { _ in requests += 1 }
             let elapsed = now() - start
-            print(String(format: "swift-read requests=%d seconds=%.3f per_request_us=%.2f peak_rss_mib=%.1f",
-                         requests, elapsed, elapsed / Double(requests) * 1e6, peakRSSMiB()))
+            print(String(format: "swift-read binary_copy=%d requests=%d seconds=%.3f per_request_us=%.2f peak_rss_mib=%.1f",
+                         copy, requests, elapsed, elapsed / Double(requests) * 1e6, peakRSSMiB()))
             return
         }
         let url = input.url, deadlines = FluidityDeadlines.referenceDefault
@@ -105,10 +103,11 @@ struct SummarizeRecords: AsyncParsableCommand {
             firstPass: { visit in
                 try RecordsFile.forEach(url, prepare: { RecordFigures($0, deadlines: deadlines) }) { visit($0); requests += 1 }
             },
-            secondPass: { visit in try RecordsFile.forEach(url, visit) }, targetRate: nil, deadlines: deadlines)
+            secondPass: { filter, visit in try RecordsFile.forEach(url, prepare: { filter.kept(in: $0) }, visit) },
+            targetRate: nil, deadlines: deadlines)
         let elapsed = now() - start
-        print(String(format: "swift-file requests=%d seconds=%.3f per_request_us=%.2f peak_rss_mib=%.1f p1_fluidity=%.6f tbt_p99=%.6f",
-                     requests, elapsed, elapsed / Double(requests) * 1e6, peakRSSMiB(), summary.fluidity.p1 ?? .nan,
+        print(String(format: "swift-file binary_copy=%d requests=%d seconds=%.3f per_request_us=%.2f peak_rss_mib=%.1f p1_fluidity=%.6f tbt_p99=%.6f",
+                     copy, requests, elapsed, elapsed / Double(requests) * 1e6, peakRSSMiB(), summary.fluidity.p1 ?? .nan,
                      summary.tbt.p99 ?? .nan))
         if json {
             let encoder = JSONEncoder()

@@ -191,7 +191,7 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(requests.filter { $0.path == "/v1/completions" && ($0.json["max_tokens"] as? Int) == 3 }
             .allSatisfy { $0.headers["authorization"] == "Bearer \(secret)" && $0.headers["x-run"] == "cli" })
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out.path).sorted(),
-                       ["requests.jsonl", "run.json", "server_metrics.jsonl", "summary.json"], "no temporary files left")
+                       ["requests.bin", "requests.jsonl", "run.json", "server_metrics.jsonl", "summary.json"], "no temporary files left")
 
         let report = try await metron(["report", out.path, "--json"])
         XCTAssertEqual(report.status, 0, report.stderr)

@@ -71,7 +71,7 @@ final class InterruptionTests: XCTestCase {
         XCTAssertEqual(summary.requests, 300)
         XCTAssertEqual(summary.errors["cancelled"], counts[.cancelled])
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out.path).sorted(),
-                       ["requests.jsonl", "run.json", "server_metrics.jsonl", "summary.json"], "no temporary files left")
+                       ["requests.bin", "requests.jsonl", "run.json", "server_metrics.jsonl", "summary.json"], "no temporary files left")
     }
 
     /// A model the server does not serve: the calibration stops the run before it starts and says so

@@ -1,4 +1,5 @@
-import MetronModel
+@testable import MetronModel
+import MetronStats
 import XCTest
 
 final class FluidityTests: XCTestCase {
@@ -52,6 +53,25 @@ final class FluidityTests: XCTestCase {
         XCTAssertEqual(Fluidity.pythonFloorDiv(-7, 2), -4)
         XCTAssertEqual(Fluidity.pythonFloorDiv(7, -2), -4)
         XCTAssertEqual(Fluidity.pythonFloorDiv(0.15, 0.05), 2)
+    }
+
+    /// The fast path agrees with Python's algorithm (fmod first) on the values that reach it:
+    /// gaps and slack of every size against deadlines of every size, exact multiples included.
+    func testFastFloorDivisionAgreesWithPythonsAlgorithm() {
+        let rng = RandomSource(seed: 5)
+        for i in 0..<200_000 {
+            let b = [0.03, 0.1, 0.05, 1e-4 * Double(1 + i % 997), pow(10, rng.uniform() * 8 - 6)][i % 5]
+            let a: Double
+            switch i % 4 {
+            case 0: a = Double(rng.integer(in: 0...100_000)) * b  // on a multiple, as rounded
+            case 1: a = rng.uniform() * 10
+            case 2: a = pow(10, rng.uniform() * 20 - 8)
+            default: a = (Double(rng.integer(in: 0...1000)) * b).nextUp
+            }
+            let fast = Fluidity.pythonFloorDiv(a, b), python = Fluidity.pythonFloorDivByFmod(a, b)
+            XCTAssertEqual(fast, python, "\(a) // \(b)")
+            if fast != python { return }
+        }
     }
 
     func testOneTokenAndIgnoredFirstToken() {

@@ -1,4 +1,5 @@
 import MetronModel
+import MetronStats
 import XCTest
 
 final class RunSummaryTests: XCTestCase {
@@ -7,6 +8,42 @@ final class RunSummaryTests: XCTestCase {
         return RequestRecord(
             id: id, scheduledS: t, sentS: t + lag, chunkTimesS: chunks, chunkTokens: Array(repeating: 1, count: tokens),
             requestedPromptTokens: 100, requestedOutputTokens: tokens, promptTokens: 100, outputTokens: tokens)
+    }
+
+    /// The pooled token-level TBT and inter-chunk gaps, read in two passes, are the percentiles of
+    /// the whole pooled sample: with multi-token chunks, chunks without tokens, and failures.
+    func testPooledGapPercentilesAreThoseOfTheWholeSample() throws {
+        let rng = RandomSource(seed: 3)
+        var records: [RequestRecord] = []
+        var tbt: [Double] = [], gaps: [Double] = []
+        for id in 0..<400 {
+            let n = rng.integer(in: 1...60), start = Double(id) * 0.05
+            var t = start + 0.2, times: [Double] = [], tokens: [Int] = []
+            for _ in 0..<n {
+                times.append(t)
+                tokens.append(id % 3 == 0 && rng.uniform() < 0.1 ? 0 : rng.integer(in: 1...3))
+                t += (rng.uniform() < 0.2 ? 0.025 : rng.exponential(rate: 40))
+            }
+            let failed = id % 11 == 0
+            records.append(RequestRecord(
+                id: id, scheduledS: start, sentS: start + 1e-4, chunkTimesS: times, chunkTokens: tokens,
+                requestedPromptTokens: 10, requestedOutputTokens: tokens.reduce(0, +), promptTokens: 10,
+                outputTokens: tokens.reduce(0, +), status: failed ? .streamError : .ok))
+            if !failed {
+                tbt += records[id].timeline.interTokenTimes.dropFirst()
+                gaps += zip(times.dropFirst(), times).map { $0 - $1 }
+            }
+        }
+        let s = RunSummary(records: records, targetRate: nil, deadlines: .referenceDefault)
+        for (got, sample) in [(s.tbt, tbt), (s.interChunkLatency, gaps)] {
+            XCTAssertEqual(got.count, sample.count)
+            XCTAssertEqual(got.p50, Stats.quantile(sample, 0.5))
+            XCTAssertEqual(got.p90, Stats.quantile(sample, 0.9))
+            XCTAssertEqual(got.p99, Stats.quantile(sample, 0.99))
+            XCTAssertEqual(got.min, sample.min())
+            XCTAssertEqual(got.max, sample.max())
+            XCTAssertEqual(try XCTUnwrap(got.mean), try XCTUnwrap(Stats.mean(sample)), accuracy: 1e-12)
+        }
     }
 
     func testFailedRequestsCountAsFluidityZeroAndAreNeverDropped() {

@@ -107,7 +107,7 @@ final class RecordScannerTests: XCTestCase {
     func testChunkedReadingKeepsOrderAndLineNumbers() throws {
         let records = manyRecords(600)
         let data = try RecordsFile.encode(records)
-        XCTAssertGreaterThan(data.count, 3 * ChunkedRecords<RequestRecord>.chunkSize, "spans several chunks")
+        XCTAssertGreaterThan(data.count, 3 * LineChunkParser<RequestRecord>.chunkSize, "spans several chunks")
         let url = directory.appendingPathComponent("requests.jsonl")
         try data.write(to: url)
         XCTAssertEqual(try RecordsFile.read(url), records)

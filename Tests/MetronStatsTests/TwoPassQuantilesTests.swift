@@ -19,6 +19,7 @@ final class TwoPassQuantilesTests: XCTestCase {
             (0..<5_000).map { _ in Double(rng.integer(in: 0...3)) * 0.025 },  // heavy ties and zeros
             (0..<2_000).map { _ in rng.gaussian(sigma: 1) },  // negatives
             (0..<3_000).map { i in i % 2 == 0 ? 0 : 1e-9 * Double(i) },
+            (0..<3_000).map { i in [0.0, -0.0, -1e-3 * Double(i), 1e9][i % 4] },  // both zeros, and outside the dense range
         ]
         for sample in samples {
             let got = exact(sample, qs)
