@@ -10,7 +10,7 @@ import Darwin
 public struct TwoPassQuantiles: Sendable {
     public let quantiles: [Double]
     /// Counts of the buckets of positive values from 2^-40 to 2^24 s, in a flat array because this
-    /// is called once per token; anything else (0, negatives, extremes) in a dictionary.
+    /// is called once per token; zeros in a counter, anything else (negatives, extremes) in a dictionary.
     private var denseCounts = DenseCounts()
     private var sparseCounts: [Int: Int] = [:]
     /// Of zeros, common (the later tokens of a multi-token chunk), kept out of the dictionary.
@@ -70,23 +70,12 @@ public struct TwoPassQuantiles: Sendable {
         values.withUnsafeBufferPointer { addFirstPass(count: $0.count) { [base = $0.baseAddress] i in base![i] } }
     }
 
-    public mutating func addSecondPass(contentsOf values: ArraySlice<Double>) {
-        guard !filter.isEmpty else { return }
-        values.withUnsafeBufferPointer { v in
-            for x in v where filter.wants(x) { kept[x, default: 0] += 1 }
-        }
-    }
-
     /// Adds the gaps between consecutive times.
     public mutating func addFirstPass(gapsOf times: [Double]) {
         guard times.count > 1 else { return }
         times.withUnsafeBufferPointer { t in
             addFirstPass(count: t.count - 1) { [base = t.baseAddress!] i in base[i + 1] - base[i] }
         }
-    }
-
-    public mutating func addSecondPass(gapsOf times: [Double]) {
-        for x in filter.wantedGaps(of: times) { kept[x, default: 0] += 1 }
     }
 
     /// `addFirstPass` of `value(0) ..< value(n)` in order, with the dense counts held by pointer:
@@ -137,11 +126,6 @@ public struct TwoPassQuantiles: Sendable {
 
     public mutating func addSecondPass(_ x: Double) {
         if filter.wants(x) { kept[x, default: 0] += 1 }
-    }
-
-    /// `addSecondPass(x)` done `n` times.
-    public mutating func addSecondPass(_ x: Double, times n: Int) {
-        if n > 0 && filter.wants(x) { kept[x, default: 0] += n }
     }
 
     /// Values its `filter` has already chosen, from anywhere in the stream: the second pass may
