@@ -13,6 +13,17 @@ swift build -c release --product metron >/dev/null
 bin=.build/release
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC') on $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 
+# Runs a command on a records file with its binary copy moved away: the JSON lines alone.
+without_binary_copy() {
+    local f=$1
+    shift
+    local status=0
+    mv "${f%.jsonl}.bin" "$f.aside"
+    "$@" "$f" || status=$?
+    mv "$f.aside" "${f%.jsonl}.bin"
+    return $status
+}
+
 metrics() {
     echo "## metrics: 500-token requests, every metric of METRICS.md"
     local big=$out/records-100k.jsonl small=$out/records-10k.jsonl
@@ -27,15 +38,11 @@ metrics() {
     local f
     for f in "$small" "$big"; do
         $bin/metron-bench summary "$f"
-        mv "${f%.jsonl}.bin" "$f.aside"
-        $bin/metron-bench summary "$f"
-        mv "$f.aside" "${f%.jsonl}.bin"
+        without_binary_copy "$f" $bin/metron-bench summary
     done
     # The reader alone: one pass, no metrics, with the copy and without.
-    $bin/metron-bench summary "$big" --read-only
-    mv "${big%.jsonl}.bin" "$big.aside"
-    $bin/metron-bench summary "$big" --read-only
-    mv "$big.aside" "${big%.jsonl}.bin"
+    $bin/metron-bench summary --read-only "$big"
+    without_binary_copy "$big" $bin/metron-bench summary --read-only
     ls -l "$big" "${big%.jsonl}.bin" | awk '{printf "file %s bytes=%d\n", $9, $5}'
 }
 

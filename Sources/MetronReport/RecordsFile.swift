@@ -165,8 +165,8 @@ public final class RecordsFileWriter: Sendable {
     }
 
     private func appendSidecar(_ bytes: [UInt8], to s: inout State) {
-        guard s.sidecarFD >= 0, !bytes.withUnsafeBytes({ Self.writeAll(s.sidecarFD, $0) }) else { return }
-        dropSidecar(&s)
+        guard s.sidecarFD >= 0 else { return }
+        if !bytes.withUnsafeBytes({ Self.writeAll(s.sidecarFD, $0) }) { dropSidecar(&s) }
     }
 
     /// A copy that cannot be completed is removed: the JSON lines alone are read then.

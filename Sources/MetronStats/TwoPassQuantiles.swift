@@ -153,8 +153,6 @@ public struct TwoPassQuantiles: Sendable {
             self.bits = bits
         }
 
-        public var isEmpty: Bool { wanted.isEmpty }
-
         /// Whether the second pass keeps `x`: it lies in a bucket that holds a needed order statistic.
         @inlinable @inline(__always)
         public func wants(_ x: Double) -> Bool { wants(bucket: TwoPassQuantiles.bucket(x)) }
