@@ -138,18 +138,18 @@ public struct CapacitySearch: Sendable {
                 }
             }
             // Refine where the fitted curve crosses the attainment level.
+            var narrowBefore = false
             while true {
                 let estimate = self.estimate()
                 // Converged when the interval is narrow enough, rests on probes inside it (not only on
                 // the curve's shape between distant probes) and has a failed probe above it (the drop was
-                // measured, not extrapolated from one unlucky probe). The interval's width already pays
-                // for how little the scatter between probes is known.
-                if let width = estimate.relativeWidth, estimate.method == .logisticProfile, width <= settings.relativeCIWidth,
-                   let lo = estimate.ciLow, let hi = estimate.ciHigh,
-                   probes.filter({ (lo...hi).contains($0.attainmentPoint.rate) }).count >= 2,
-                   failed(above: hi) {
-                    return .converged
-                }
+                // measured, not extrapolated from one unlucky probe), and was so before the last probe
+                // too. The interval's width already pays for how little the scatter between probes is
+                // known, but stopping at the first narrow one picks the moments when the probes happen
+                // to agree: one more probe near the boundary must leave it narrow.
+                let narrow = isNarrow(estimate)
+                if narrow && narrowBefore { return .converged }
+                narrowBefore = narrow
                 // A step: no curve, a bracket narrower than asked, two probes above it failed as well, and
                 // its pass held on a second plan (on a cliff, one plan's luck decides a single probe).
                 let (pass, fail) = bracket
@@ -161,6 +161,15 @@ public struct CapacitySearch: Sendable {
                 guard budgetLeft else { return .budgetSpent }
                 _ = try await run(nextRate(estimate))
             }
+        }
+
+        /// The fitted interval is as narrow as asked, with at least two probes inside it and a failure
+        /// above it.
+        func isNarrow(_ estimate: CapacityEstimate) -> Bool {
+            guard estimate.method == .logisticProfile, let width = estimate.relativeWidth, width <= settings.relativeCIWidth,
+                  let lo = estimate.ciLow, let hi = estimate.ciHigh
+            else { return false }
+            return probes.filter { (lo...hi).contains($0.attainmentPoint.rate) }.count >= 2 && failed(above: hi)
         }
 
         /// The fitted boundary, while the fit knows more than the bracket; otherwise the geometric

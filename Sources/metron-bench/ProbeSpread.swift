@@ -6,7 +6,7 @@ import MetronSweep
 import MetronSimModel
 
 /// How much probes of one size disagree near capacity, in virtual time: at each rate, many probes of
-/// one quickstart system, their pooled attainment, the spread of their attainments against a binomial
+/// one quickstart system (or one accuracy-benchmark configuration), their pooled attainment, the spread of their attainments against a binomial
 /// count's (the between-probe dispersion), and the dispersion the search estimates from the episodes
 /// of misses inside the probes.
 struct ProbeSpread: AsyncParsableCommand {
@@ -15,6 +15,9 @@ struct ProbeSpread: AsyncParsableCommand {
 
     @Option(help: "The simulator system of sweeps/quickstart.yaml.")
     var system = "h100-sarathi"
+
+    @Option(help: "A configuration of bench/accuracy instead, with its workload and SLO.")
+    var config: String?
 
     @Option(help: "Rates to probe (requests per second), comma-separated.")
     var rates: NumberList<Double> = [16, 17, 18, 19, 20]
@@ -25,6 +28,9 @@ struct ProbeSpread: AsyncParsableCommand {
     @Option(help: "Each probe's window in seconds.")
     var duration = 60.0
 
+    @Option(help: "Each probe's window in requests instead, converted to seconds by the rate.")
+    var requests: Int?
+
     @Option(help: "Each probe's warm-up in seconds.")
     var warmup = 10.0
 
@@ -33,21 +39,20 @@ struct ProbeSpread: AsyncParsableCommand {
         if probes < 2 { throw ValidationError("--probes must be at least 2, got \(probes)") }
         if duration <= 0 { throw ValidationError("--duration must be positive, got \(duration)") }
         if warmup < 0 { throw ValidationError("--warmup must not be negative, got \(warmup)") }
+        if let requests, requests < 1 { throw ValidationError("--requests must be at least 1, got \(requests)") }
     }
 
     func run() async throws {
-        var sweep = try SweepFile.load(path: "sweeps/quickstart.yaml")
-        sweep.probe.durationS = duration
-        sweep.probe.warmupS = warmup
         let rules = ValidityRules()
-        guard let workload = sweep.workloads.first,
-              let quickstart = sweep.systems.first(where: { $0.name == system }), case let .simulator(config) = quickstart.kind
-        else { throw SweepError.cannotMeasure(system: system, "not a simulator system of sweeps/quickstart.yaml") }
-        let planner = ProbePlanner(workload: workload.spec, window: sweep.probe, minRequests: rules.minRequests)
-        let slo = try await virtualSLO(sweep, system: system, planner: planner, rules: rules)
-        print("\(system), \(probes) probes per rate, window \(duration) s; SLO \(slo.summary)")
+        let (name, config, workload, slo, baseWindow) = try await measured(rules: rules)
+        let window = requests.map { "\($0) requests" } ?? "\(duration) s"
+        print("\(name), \(probes) probes per rate, window \(window), warm-up \(warmup) s; SLO \(slo.summary)")
         print("rate     pooled   sd       between  episodes  pass  valid")
         for rate in rates.values {
+            var probeWindow = baseWindow
+            probeWindow.warmupS = warmup
+            probeWindow.durationS = requests.map { Double($0) / rate } ?? duration
+            let planner = ProbePlanner(workload: workload, window: probeWindow, minRequests: rules.minRequests)
             var runner = VirtualProbeRunner(config: config, planner: planner, drainGraceS: rules.drainGraceS)
             var attainments: [Double] = [], trials: [Int] = [], episodes: [Double] = []
             var passes = 0, valid = 0
@@ -69,5 +74,21 @@ struct ProbeSpread: AsyncParsableCommand {
             print(String(format: "%6.2f   %.5f  %.5f  %7.1f  %8.1f  %.2f  %.2f", rate, pooled, sd, sd * sd / binomial,
                          episodeDispersion, Double(passes) / n, Double(valid) / n))
         }
+    }
+
+    /// The system, workload and SLO measured: a quickstart system, or a benchmark configuration.
+    func measured(rules: ValidityRules) async throws -> (String, SimulatorConfig, WorkloadSpec, SLO, ProbeWindow) {
+        if let config {
+            guard let c = try await BenchConfiguration.load(directory: "bench/accuracy", only: [config]).first else {
+                throw SweepError.cannotMeasure(system: config, "not a configuration of bench/accuracy")
+            }
+            return (c.name, c.simulator, c.workload, c.slo, ProbeWindow())
+        }
+        let sweep = try SweepFile.load(path: "sweeps/quickstart.yaml")
+        guard let workload = sweep.workloads.first,
+              let quickstart = sweep.systems.first(where: { $0.name == system }), case let .simulator(sim) = quickstart.kind
+        else { throw SweepError.cannotMeasure(system: system, "not a simulator system of sweeps/quickstart.yaml") }
+        let planner = ProbePlanner(workload: workload.spec, window: sweep.probe, minRequests: rules.minRequests)
+        return (system, sim, workload.spec, try await virtualSLO(sweep, system: system, planner: planner, rules: rules), sweep.probe)
     }
 }

@@ -51,6 +51,26 @@ final class CapacitySearchTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(converged, 25, "converged \(converged) of \(seeds.count) times")
     }
 
+    func testAnEarlyStopNeedsTheIntervalNarrowBeforeTheLastProbeToo() async throws {
+        // Stopping at the first narrow interval picks the moments when the probes happen to agree. The
+        // search is deterministic given its probes, so the same search one probe shorter shows what it
+        // knew before its last probe: that must already have been narrow.
+        var stops = 0
+        for seed in 1...30 {
+            let full = try await CapacitySearch(runner: runner(seed: UInt64(seed)), slo: SLO(), settings: settings()).run()
+            guard full.stopReason == .converged else { continue }
+            stops += 1
+            let before = try await CapacitySearch(runner: runner(seed: UInt64(seed)), slo: SLO(),
+                                                  settings: settings(budget: full.probes.count - 1)).run()
+            XCTAssertEqual(before.stopReason, .budgetSpent, "seed \(seed)")
+            XCTAssertEqual(before.probes.map(\.rate), Array(full.probes.map(\.rate).dropLast()), "seed \(seed)")
+            let lo = try XCTUnwrap(before.ciLow), hi = try XCTUnwrap(before.ciHigh), q = try XCTUnwrap(before.maxQPS)
+            XCTAssertEqual(before.intervalMethod, .logisticProfile, "seed \(seed)")
+            XCTAssertLessThanOrEqual((hi - lo) / q, 0.1 + 1e-12, "seed \(seed): the interval before the last probe")
+        }
+        XCTAssertGreaterThanOrEqual(stops, 10, "searches that stopped early")
+    }
+
     func testBurstsOfMissesWidenTheIntervalAndItStillCoversTheTruth() async throws {
         // Misses in runs of 10 requests: probes disagree ten times more than binomial counts, which the
         // episodes inside each probe reveal even when a few probes happen to agree.
