@@ -6,9 +6,9 @@ import MetronSweep
 import MetronSimModel
 
 /// How much probes of one size disagree near capacity, in virtual time: at each rate, many probes of
-/// one quickstart system (or one accuracy-benchmark configuration), their pooled attainment, the spread of their attainments against a binomial
-/// count's (the between-probe dispersion), and the dispersion the search estimates from the episodes
-/// of misses inside the probes.
+/// one quickstart system (or one accuracy-benchmark configuration), their pooled attainment, the
+/// spread of their attainments against a binomial count's (the between-probe dispersion), and the
+/// dispersion the search estimates from the episodes of misses inside the probes.
 struct ProbeSpread: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "spread", abstract: "How much probes of one size disagree near capacity, in virtual time.")
@@ -44,21 +44,21 @@ struct ProbeSpread: AsyncParsableCommand {
 
     func run() async throws {
         let rules = ValidityRules()
-        let (name, config, workload, slo, baseWindow) = try await measured(rules: rules)
+        let subject = try await measured(rules: rules)
         let window = requests.map { "\($0) requests" } ?? "\(duration) s"
-        print("\(name), \(probes) probes per rate, window \(window), warm-up \(warmup) s; SLO \(slo.summary)")
+        print("\(subject.name), \(probes) probes per rate, window \(window), warm-up \(warmup) s; SLO \(subject.slo.summary)")
         print("rate     pooled   sd       between  episodes  pass  valid")
         for rate in rates.values {
-            var probeWindow = baseWindow
+            var probeWindow = subject.window
             probeWindow.warmupS = warmup
             probeWindow.durationS = requests.map { Double($0) / rate } ?? duration
-            let planner = ProbePlanner(workload: workload, window: probeWindow, minRequests: rules.minRequests)
-            var runner = VirtualProbeRunner(config: config, planner: planner, drainGraceS: rules.drainGraceS)
+            let planner = ProbePlanner(workload: subject.workload, window: probeWindow, minRequests: rules.minRequests)
+            var runner = VirtualProbeRunner(config: subject.simulator, planner: planner, drainGraceS: rules.drainGraceS)
             var attainments: [Double] = [], trials: [Int] = [], episodes: [Double] = []
             var passes = 0, valid = 0
             for k in 0..<probes {
                 runner.planner.workload.seed = 5_000_000 &+ UInt64(k) &* 7919
-                let result = ProbeResult(try await runner.probe(ProbeRequest(rate: rate)), slo: slo, rules: rules)
+                let result = ProbeResult(try await runner.probe(ProbeRequest(rate: rate)), slo: subject.slo, rules: rules)
                 attainments.append(result.attainmentPoint.attainment)
                 trials.append(result.attainmentPoint.trials)
                 episodes += result.slo.missEpisodes
@@ -76,19 +76,29 @@ struct ProbeSpread: AsyncParsableCommand {
         }
     }
 
-    /// The system, workload and SLO measured: a quickstart system, or a benchmark configuration.
-    func measured(rules: ValidityRules) async throws -> (String, SimulatorConfig, WorkloadSpec, SLO, ProbeWindow) {
+    /// What is probed: a system, its workload and SLO, and the probe settings the window starts from.
+    struct Subject {
+        var name: String
+        var simulator: SimulatorConfig
+        var workload: WorkloadSpec
+        var slo: SLO
+        var window: ProbeWindow
+    }
+
+    /// A benchmark configuration (`--config`), or a quickstart system.
+    func measured(rules: ValidityRules) async throws -> Subject {
         if let config {
             guard let c = try await BenchConfiguration.load(directory: "bench/accuracy", only: [config]).first else {
                 throw SweepError.cannotMeasure(system: config, "not a configuration of bench/accuracy")
             }
-            return (c.name, c.simulator, c.workload, c.slo, ProbeWindow())
+            return Subject(name: c.name, simulator: c.simulator, workload: c.workload, slo: c.slo, window: ProbeWindow())
         }
         let sweep = try SweepFile.load(path: "sweeps/quickstart.yaml")
         guard let workload = sweep.workloads.first,
-              let quickstart = sweep.systems.first(where: { $0.name == system }), case let .simulator(sim) = quickstart.kind
+              let quickstart = sweep.systems.first(where: { $0.name == system }), case let .simulator(simulator) = quickstart.kind
         else { throw SweepError.cannotMeasure(system: system, "not a simulator system of sweeps/quickstart.yaml") }
         let planner = ProbePlanner(workload: workload.spec, window: sweep.probe, minRequests: rules.minRequests)
-        return (system, sim, workload.spec, try await virtualSLO(sweep, system: system, planner: planner, rules: rules), sweep.probe)
+        let slo = try await virtualSLO(sweep, system: system, planner: planner, rules: rules)
+        return Subject(name: system, simulator: simulator, workload: workload.spec, slo: slo, window: sweep.probe)
     }
 }
