@@ -93,6 +93,8 @@ struct SearchCommand: AsyncParsableCommand {
         search.startRate = startRate
         search.probeBudget = probeBudget
         search.relativeCIWidth = relativeCiWidth
+        // One system has no neighbour in a ranking to be paired with.
+        search.pairedPlans = 0
         var probe = ProbeWindow()
         probe.requests = requests
         probe.bracketRequests = bracketRequests

@@ -188,8 +188,10 @@ final class SweepCommandTests: XCTestCase {
         XCTAssertTrue(search.stderr.contains("SIMULATED"), search.stderr)
         XCTAssertTrue(search.stdout.contains("max sustainable QPS") || search.stdout.contains("capacity not determined"), search.stdout)
         XCTAssertTrue(search.stderr.contains(" requests near capacity ("), "the plan is said up front: \(search.stderr)")
-        XCTAssertTrue(FileManager.default.fileExists(
-            atPath: directory.appendingPathComponent("results/what-if-simulated/h100-80gb-llama-3-8b-tp1-sarathi/workload/p99-fluidity/capacity.json").path))
+        let capacity = directory.appendingPathComponent("results/what-if-simulated/h100-80gb-llama-3-8b-tp1-sarathi/workload/p99-fluidity/capacity.json")
+        let recorded = try JSONSerialization.jsonObject(with: Data(contentsOf: capacity)) as? [String: Any]
+        let settings = try XCTUnwrap(recorded?["settings"] as? [String: Any], "\(recorded ?? [:])")
+        XCTAssertEqual(settings["paired_plans"] as? Int, 0, "one system is paired with nothing: \(settings)")
 
         let model = directory.appendingPathComponent("prefill.json").path
         let profile = try MetronBinary.run(["profile", "--sim-hardware", "a100", "--simulate", "--lengths", "256,1024,4096", "--out", model])
