@@ -5,7 +5,8 @@
 #   bench/timestamp_error.sh [path/to/metron] [streams...]
 # Both clients run at normal priority (metron with --no-realtime): METRON_FLAGS replaces metron's
 # priority flag (METRON_FLAGS=--realtime), and PYTHON_PREFIX="chrt -f 50" runs the Python client under
-# the same real-time priority.
+# the same real-time priority. SERVER_PREFIX="nice -n 19" runs the server below both clients, as if it
+# ran on a machine of its own.
 # Results: bench/out/timestamp-error-<time>/results.jsonl (one line per client and stream count).
 set -euo pipefail
 BIN=${1:-.build/release/metron}
@@ -20,7 +21,7 @@ python3 -c "import aiohttp" 2>/dev/null || { echo "needs aiohttp: METRON_BENCH=1
 
 server_pid=""
 start_server() {
-    python3 bench/stream_server.py --port "$PORT" --gap "$GAP" --ttft 0.05 --truth-log "$1" &
+    ${SERVER_PREFIX:-} python3 bench/stream_server.py --port "$PORT" --gap "$GAP" --ttft 0.05 --truth-log "$1" &
     server_pid=$!
     for _ in $(seq 50); do
         python3 -c "import socket; socket.create_connection(('127.0.0.1', $PORT)).close()" 2>/dev/null && return
