@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks that print figures (never timed tests).
-# Usage: bash bench/run.sh [metrics|fuzz|accuracy|timestamps|realtime_default|pairing|spread|controls|endurance|sim_throughput|shards|
+# Usage: bash bench/run.sh [metrics|fuzz|accuracy|timestamps|realtime_default|pairing|spread|quickstart_windows|controls|endurance|sim_throughput|shards|
 #        caching_gain|sessions_agreement|real_server_prefix|real_server_sessions ...] (default: metrics fuzz accuracy timestamps)
 # Outputs go to bench/out/ (ignored by git). Figures are copied into docs/BENCHMARKS.md by hand,
 # with the date and machine printed here.
@@ -94,6 +94,12 @@ spread() {
         $bin/metron-bench spread --system "$system" --rates "$([ $system = h100-vllm ] && echo 8,10,10.5,11,12,14 || echo 16,17,18,19,20)" \
             --probes 100 | tee "$out/spread-$system.txt"
     done
+}
+
+quickstart_windows() {
+    echo "## quickstart_windows: the quickstart in virtual time over 24 seeds, probe windows varied (warmup_s:duration_s:probe_budget)"
+    python3 bench/quickstart_windows.py "$PWD/$bin/metron" "$out/quickstart-windows" --seeds 24 \
+        2:-:10 3:12:10 5:15:10 5:15:8 5:20:10 | tee "$out/quickstart-windows.jsonl"
 }
 
 controls() {

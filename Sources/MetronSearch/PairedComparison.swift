@@ -97,16 +97,26 @@ public struct PairedComparison: Sendable, Equatable, Codable {
     /// Probes both systems at the geometric mean of their capacities on the same `plans` plans (the
     /// attempts after any either search made at that rate), and compares them. A plan that the client
     /// could not send faithfully to either system is left out for both, so the rest stay paired. Nil
-    /// unless both searches gave a capacity.
-    public static func measure(_ first: Side, _ second: Side, rules: ValidityRules, plans: Int = defaultPlans) async throws -> PairedComparison? {
+    /// unless both searches gave a capacity. `together`: both systems probe each plan at the same time,
+    /// where one client machine may drive two systems at once; otherwise one after the other.
+    public static func measure(_ first: Side, _ second: Side, rules: ValidityRules, plans: Int = defaultPlans,
+                               together: Bool = false) async throws -> PairedComparison? {
         guard let q1 = first.result.maxQPS, let q2 = second.result.maxQPS, q1 > 0, q2 > 0 else { return nil }
         let rate = ProbeRequest.round((q1 * q2).squareRoot())
         let taken = (first.result.probes + second.result.probes).filter { $0.rate == rate }.map { $0.attempt + 1 }.max() ?? 0
         var points: ([AttainmentPoint], [AttainmentPoint]) = ([], [])
         for attempt in taken..<(taken + plans) {
             let request = ProbeRequest(rate: rate, attempt: attempt)
-            let a = ProbeResult(try await first.runner.probe(request), slo: first.slo, rules: rules)
-            let b = ProbeResult(try await second.runner.probe(request), slo: second.slo, rules: rules)
+            let measured: (ProbeMeasurement, ProbeMeasurement)
+            if together {
+                async let a = first.runner.probe(request)
+                async let b = second.runner.probe(request)
+                measured = try await (a, b)
+            } else {
+                measured = (try await first.runner.probe(request), try await second.runner.probe(request))
+            }
+            let a = ProbeResult(measured.0, slo: first.slo, rules: rules)
+            let b = ProbeResult(measured.1, slo: second.slo, rules: rules)
             guard a.client.trustworthy, b.client.trustworthy else { continue }
             points.0.append(a.attainmentPoint)
             points.1.append(b.attainmentPoint)

@@ -196,7 +196,7 @@ public struct SweepRun: Sendable {
         var searches = outcomes.flatMap { $0.1 }
         // A shard's searches are a part of the table, which `SweepCollection` writes from all of them.
         if shard == nil {
-            searches = try await comparePairs(searches, models: models, progress: progress)
+            searches = try await comparePairs(searches, models: models, together: await gate.limit >= 2, progress: progress)
             try sweep.writeSweepFiles(searches, layout: layout, provenance: provenance)
         }
         return searches
@@ -204,8 +204,9 @@ public struct SweepRun: Sendable {
 
     /// Probes each two systems next to each other in a table's ranking on `search.paired_plans` shared
     /// plans (`PairedComparison`), and keeps the comparison in the higher one's `capacity.json`. The
-    /// probes go to each system's probe cache, so a rerun measures nothing again.
-    func comparePairs(_ searches: [SweepSearch], models: [String: PrefillModel],
+    /// probes go to each system's probe cache, so a rerun measures nothing again. `together`: the two
+    /// systems of a pair probe each plan at once, as the searches' limit (lowered by client strain) allows.
+    func comparePairs(_ searches: [SweepSearch], models: [String: PrefillModel], together: Bool,
                       progress: @escaping @Sendable (String) -> Void) async throws -> [SweepSearch] {
         let plans = sweep.search.pairedPlans
         guard plans > 0 else { return searches }
@@ -218,7 +219,7 @@ public struct SweepRun: Sendable {
             progress("\(label): \(plans) shared plans at the geometric mean of their capacities")
             guard let comparison = try await PairedComparison.measure(
                 try await side(first, models: models, progress: progress), try await side(second, models: models, progress: progress),
-                rules: sweep.validity, plans: plans)
+                rules: sweep.validity, plans: plans, together: together)
             else { continue }
             searches[a].result.pairedWithNext = PairedWithNext(system: second.system.name, comparison: comparison)
             try searches[a].result.write(to: layout.search(system: first.system.name, workload: first.workload, slo: first.slo))

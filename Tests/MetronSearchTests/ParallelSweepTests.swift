@@ -126,6 +126,54 @@ final class ParallelSweepTests: XCTestCase {
         XCTAssertEqual(sequential.map(\.result), searches.map(\.result))
     }
 
+    /// Which systems had each plan in flight, and which plans two systems had in flight at once.
+    final class PlanMeetings: @unchecked Sendable {
+        private let lock = NSLock()
+        private var inFlight: [ProbeRequest: Set<String>] = [:]
+        private var probedBy: [ProbeRequest: Set<String>] = [:]
+        private var met: Set<ProbeRequest> = []
+        func begin(_ system: String, _ request: ProbeRequest) {
+            lock.withLock {
+                inFlight[request, default: []].insert(system)
+                probedBy[request, default: []].insert(system)
+                if inFlight[request]!.count > 1 { met.insert(request) }
+            }
+        }
+        func end(_ system: String, _ request: ProbeRequest) { lock.withLock { _ = inFlight[request]?.remove(system) } }
+        func wasMet(_ request: ProbeRequest) -> Bool { lock.withLock { met.contains(request) } }
+        func shared(at rate: Double) -> [ProbeRequest] { lock.withLock { probedBy.filter { $0.key.rate == rate && $0.value.count > 1 }.map(\.key) } }
+    }
+
+    /// A scripted system whose probes wait a little for another system's probe of the same plan.
+    struct MeetingRunner: ProbeRunner {
+        var system: String
+        var inner: ScriptedProbeRunner
+        var meetings: PlanMeetings
+
+        func probe(_ request: ProbeRequest) async throws -> ProbeMeasurement {
+            meetings.begin(system, request)
+            defer { meetings.end(system, request) }
+            // Yields, not sleeps: a partner probing at the same time arrives within them; none waits forever.
+            for _ in 0..<20_000 where !meetings.wasMet(request) { await Task.yield() }
+            return inner.measure(request)
+        }
+    }
+
+    func testAPairsSystemsProbeEachSharedPlanAtOnceUnlessSearchesRunOneAtATime() async throws {
+        for parallel in [nil, 1] {
+            let meetings = PlanMeetings()
+            let run = try sweep("pair-\(parallel ?? 0)", systems: ["a", "c"], parallel: parallel) {
+                MeetingRunner(system: $0, inner: Self.truth($0), meetings: meetings)
+            }
+            let searches = try await run.run()
+            let paired = try XCTUnwrap(searches.first { $0.system.name == "a" }?.result.pairedWithNext, "a is above c")
+            let plans = meetings.shared(at: paired.comparison.rate)
+            XCTAssertEqual(plans.count, PairedComparison.defaultPlans)
+            XCTAssertEqual(plans.filter(meetings.wasMet).count, parallel == nil ? plans.count : 0,
+                           parallel == nil ? "both systems probe each plan at once" : "parallel_systems: 1 keeps them apart too")
+        }
+    }
+
     func testClientLagLowersTheLimitForSearchesStartingAfterwards() async throws {
         // 6 ms of timer lateness: over half the 10 ms threshold, so the probes stay valid.
         let heard = Heard()
