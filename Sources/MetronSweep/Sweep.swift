@@ -196,7 +196,7 @@ public struct SweepRun: Sendable {
         var searches = outcomes.flatMap { $0.1 }
         // A shard's searches are a part of the table, which `SweepCollection` writes from all of them.
         if shard == nil {
-            searches = try await comparePairs(searches, models: models, together: await gate.limit >= 2, progress: progress)
+            searches = try await comparePairs(searches, models: models, systemsAtOnce: await gate.limit, progress: progress)
             try sweep.writeSweepFiles(searches, layout: layout, provenance: provenance)
         }
         return searches
@@ -204,31 +204,70 @@ public struct SweepRun: Sendable {
 
     /// Probes each two systems next to each other in a table's ranking on `search.paired_plans` shared
     /// plans (`PairedComparison`), and keeps the comparison in the higher one's `capacity.json`. The
-    /// probes go to each system's probe cache, so a rerun measures nothing again. `together`: the two
-    /// systems of a pair probe each plan at once, as the searches' limit (lowered by client strain) allows.
-    func comparePairs(_ searches: [SweepSearch], models: [String: PrefillModel], together: Bool,
+    /// probes go to each system's probe cache, so a rerun measures nothing again. `systemsAtOnce`: the
+    /// searches' limit at their end (lowered by client strain); from 2, the two systems of a pair probe
+    /// each plan at once, and from 4, pairs that share no system are compared at the same time.
+    func comparePairs(_ searches: [SweepSearch], models: [String: PrefillModel], systemsAtOnce: Int,
                       progress: @escaping @Sendable (String) -> Void) async throws -> [SweepSearch] {
         let plans = sweep.search.pairedPlans
         guard plans > 0 else { return searches }
         var searches = searches
         let rows = SweepRankings.rows(searches, qualified: false)
-        for (a, b) in CapacityTable.neighbours(rows, tables: SweepRankings.tables(searches))
-        where searches[a].result.maxQPS != nil && searches[b].result.maxQPS != nil {
-            let (first, second) = (searches[a], searches[b])
-            let label = "\(first.system.name) against \(second.system.name)/\(first.workload)/\(first.slo)"
-            progress("\(label): \(plans) shared plans at the geometric mean of their capacities")
-            guard let comparison = try await PairedComparison.measure(
-                try await side(first, models: models, progress: progress), try await side(second, models: models, progress: progress),
-                rules: sweep.validity, plans: plans, together: together)
-            else { continue }
-            searches[a].result.pairedWithNext = PairedWithNext(system: second.system.name, comparison: comparison)
-            try searches[a].result.write(to: layout.search(system: first.system.name, workload: first.workload, slo: first.slo))
-            let verdict = comparison.noTest.map { "no test: \($0)" }
-                ?? String(format: "%.3fx [%.3f, %.3f]", comparison.ratio ?? .nan, comparison.ciLow ?? .nan, comparison.ciHigh ?? .nan)
-                + (comparison.higher == true ? ": higher" : ": not distinguishable")
-            progress(String(format: "%@: at %.3f, %d plans: ", label, comparison.rate, comparison.first.count) + verdict)
+        let pairs = CapacityTable.neighbours(rows, tables: SweepRankings.tables(searches))
+            .filter { searches[$0.higher].result.maxQPS != nil && searches[$0.next].result.maxQPS != nil }
+        let together = systemsAtOnce >= 2
+        for round in Self.rounds(pairs.map { (searches[$0.higher].system.name, searches[$0.next].system.name) },
+                                 pairsAtOnce: max(1, systemsAtOnce / 2)) {
+            let compared = try await withThrowingTaskGroup(of: (Int, PairedComparison?).self) { group in
+                for i in round {
+                    let (first, second) = (searches[pairs[i].higher], searches[pairs[i].next])
+                    progress("\(Self.pairLabel(first, second)): \(plans) shared plans at the geometric mean of their capacities")
+                    let sides = (try await side(first, models: models, progress: progress), try await side(second, models: models, progress: progress))
+                    group.addTask {
+                        (i, try await PairedComparison.measure(sides.0, sides.1, rules: sweep.validity, plans: plans, together: together))
+                    }
+                }
+                var all: [(Int, PairedComparison?)] = []
+                for try await one in group { all.append(one) }
+                return all.sorted { $0.0 < $1.0 }
+            }
+            for case let (i, comparison?) in compared {
+                let (a, b) = pairs[i]
+                let first = searches[a]
+                searches[a].result.pairedWithNext = PairedWithNext(system: searches[b].system.name, comparison: comparison)
+                try searches[a].result.write(to: layout.search(system: first.system.name, workload: first.workload, slo: first.slo))
+                let verdict = comparison.noTest.map { "no test: \($0)" }
+                    ?? String(format: "%.3fx [%.3f, %.3f]", comparison.ratio ?? .nan, comparison.ciLow ?? .nan, comparison.ciHigh ?? .nan)
+                    + (comparison.higher == true ? ": higher" : ": not distinguishable")
+                progress(String(format: "%@: at %.3f, %d plans: ", Self.pairLabel(first, searches[b]), comparison.rate,
+                                comparison.first.count) + verdict)
+            }
         }
         return searches
+    }
+
+    private static func pairLabel(_ first: SweepSearch, _ second: SweepSearch) -> String {
+        "\(first.system.name) against \(second.system.name)/\(first.workload)/\(first.slo)"
+    }
+
+    /// The pairs (by system names) in rounds, in order: at most `pairsAtOnce` a round, none of them
+    /// sharing a system with another of its round, since one server takes one plan at a time.
+    private static func rounds(_ pairs: [(String, String)], pairsAtOnce: Int) -> [[Int]] {
+        var left = Array(pairs.indices), rounds: [[Int]] = []
+        while !left.isEmpty {
+            var round: [Int] = [], busy: Set<String> = [], later: [Int] = []
+            for i in left {
+                if round.count < pairsAtOnce, !busy.contains(pairs[i].0), !busy.contains(pairs[i].1) {
+                    round.append(i)
+                    busy.formUnion([pairs[i].0, pairs[i].1])
+                } else {
+                    later.append(i)
+                }
+            }
+            rounds.append(round)
+            left = later
+        }
+        return rounds
     }
 
     /// A finished search as a paired comparison probes it: its system's cached runner and its SLO.

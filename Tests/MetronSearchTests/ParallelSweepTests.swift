@@ -126,51 +126,80 @@ final class ParallelSweepTests: XCTestCase {
         XCTAssertEqual(sequential.map(\.result), searches.map(\.result))
     }
 
-    /// Which systems had each plan in flight, and which plans two systems had in flight at once.
-    final class PlanMeetings: @unchecked Sendable {
+    /// How many systems had a probe in flight while each plan was probed, and which systems probed it.
+    final class PlansInFlight: @unchecked Sendable {
         private let lock = NSLock()
-        private var inFlight: [ProbeRequest: Set<String>] = [:]
+        private var probes: [String: Int] = [:]
+        private var most: [ProbeRequest: Int] = [:]
         private var probedBy: [ProbeRequest: Set<String>] = [:]
-        private var met: Set<ProbeRequest> = []
         func begin(_ system: String, _ request: ProbeRequest) {
             lock.withLock {
-                inFlight[request, default: []].insert(system)
+                probes[system, default: 0] += 1
                 probedBy[request, default: []].insert(system)
-                if inFlight[request]!.count > 1 { met.insert(request) }
             }
         }
-        func end(_ system: String, _ request: ProbeRequest) { lock.withLock { _ = inFlight[request]?.remove(system) } }
-        func wasMet(_ request: ProbeRequest) -> Bool { lock.withLock { met.contains(request) } }
-        func shared(at rate: Double) -> [ProbeRequest] { lock.withLock { probedBy.filter { $0.key.rate == rate && $0.value.count > 1 }.map(\.key) } }
+        func end(_ system: String) { lock.withLock { probes[system, default: 0] -= 1 } }
+        /// The most systems seen in flight during `request`'s probes, counting now.
+        func look(_ request: ProbeRequest) -> Int {
+            lock.withLock {
+                most[request] = max(most[request] ?? 0, probes.values.filter { $0 > 0 }.count)
+                return most[request]!
+            }
+        }
+        func most(_ request: ProbeRequest) -> Int { lock.withLock { most[request] ?? 0 } }
+        /// The plans at `rate` that more than one system probed.
+        func shared(at rate: Double) -> [ProbeRequest] {
+            lock.withLock { probedBy.filter { $0.key.rate == rate && $0.value.count > 1 }.map(\.key) }
+        }
     }
 
-    /// A scripted system whose probes wait a little for another system's probe of the same plan.
+    /// A scripted system whose probes wait a little until `meeting` systems have probes in flight.
     struct MeetingRunner: ProbeRunner {
         var system: String
         var inner: ScriptedProbeRunner
-        var meetings: PlanMeetings
+        var plans: PlansInFlight
+        var meeting: Int
 
         func probe(_ request: ProbeRequest) async throws -> ProbeMeasurement {
-            meetings.begin(system, request)
-            defer { meetings.end(system, request) }
-            // Yields, not sleeps: a partner probing at the same time arrives within them; none waits forever.
-            for _ in 0..<20_000 where !meetings.wasMet(request) { await Task.yield() }
+            plans.begin(system, request)
+            defer { plans.end(system) }
+            // Yields, not sleeps: probes running at the same time meet within them; none waits forever.
+            for _ in 0..<20_000 where plans.look(request) < meeting { await Task.yield() }
             return inner.measure(request)
         }
     }
 
+    /// The shared plans of `higher`'s paired comparison, and the most systems any of them saw in flight.
+    func pairedPlans(_ searches: [SweepSearch], _ higher: String, _ plans: PlansInFlight) throws -> (count: Int, most: Int) {
+        let paired = try XCTUnwrap(searches.first { $0.system.name == higher }?.result.pairedWithNext, "\(higher) has a next system")
+        let shared = plans.shared(at: paired.comparison.rate)
+        return (shared.count, shared.map(plans.most).max() ?? 0)
+    }
+
     func testAPairsSystemsProbeEachSharedPlanAtOnceUnlessSearchesRunOneAtATime() async throws {
         for parallel in [nil, 1] {
-            let meetings = PlanMeetings()
+            let plans = PlansInFlight()
             let run = try sweep("pair-\(parallel ?? 0)", systems: ["a", "c"], parallel: parallel) {
-                MeetingRunner(system: $0, inner: Self.truth($0), meetings: meetings)
+                MeetingRunner(system: $0, inner: Self.truth($0), plans: plans, meeting: 2)
+            }
+            let (count, most) = try pairedPlans(try await run.run(), "a", plans)
+            XCTAssertEqual(count, PairedComparison.defaultPlans)
+            XCTAssertEqual(most, parallel == nil ? 2 : 1,
+                           parallel == nil ? "both systems probe each plan at once" : "parallel_systems: 1 keeps them apart too")
+        }
+    }
+
+    func testPairsThatShareNoSystemAreComparedAtTheSameTimeAsTheLimitAllows() async throws {
+        // Ranked a (10), c (7), b (5), d (3): a/c and b/d share no system, c/b shares one with each.
+        for (parallel, apart, sharing) in [(nil, 4, 2), (3, 2, 2)] as [(Int?, Int, Int)] {
+            let plans = PlansInFlight()
+            let run = try sweep("pairs-\(parallel ?? 0)", systems: ["a", "b", "c", "d"], parallel: parallel) {
+                MeetingRunner(system: $0, inner: Self.truth($0), plans: plans, meeting: 4)
             }
             let searches = try await run.run()
-            let paired = try XCTUnwrap(searches.first { $0.system.name == "a" }?.result.pairedWithNext, "a is above c")
-            let plans = meetings.shared(at: paired.comparison.rate)
-            XCTAssertEqual(plans.count, PairedComparison.defaultPlans)
-            XCTAssertEqual(plans.filter(meetings.wasMet).count, parallel == nil ? plans.count : 0,
-                           parallel == nil ? "both systems probe each plan at once" : "parallel_systems: 1 keeps them apart too")
+            XCTAssertEqual(try pairedPlans(searches, "a", plans).most, apart, "a/c beside b/d: parallel_systems \(parallel ?? 0)")
+            XCTAssertEqual(try pairedPlans(searches, "b", plans).most, apart)
+            XCTAssertEqual(try pairedPlans(searches, "c", plans).most, sharing, "c/b shares a system with both: alone")
         }
     }
 
